@@ -1,0 +1,547 @@
+//! `mfplug bootstrap`: start a plugin dir from a template.
+//!
+//! A template is a directory with `template.toml` (description, variables and their
+//! defaults), `NEXT.md` (what to do next, printed after creation) and `files/` (the tree to
+//! create, whose file names and contents are rendered with minijinja). The built-in templates
+//! of `templates/` are embedded in the binary; `--templates-dir` and `MFPLUG_TEMPLATES_DIR`
+//! add the user's own, which shadow a built-in template of the same name.
+//!
+//! Creation renders everything in memory first, then writes into a temp dir beside the target
+//! and renames it into place: a bad template, name or variable leaves nothing behind.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use include_dir::{include_dir, Dir};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use crate::plugin::validate_name;
+use crate::ui;
+
+static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
+
+pub const MANIFEST: &str = "template.toml";
+pub const NEXT: &str = "NEXT.md";
+pub const FILES: &str = "files";
+
+/// Variables every template gets, with their defaults; a manifest may change a default.
+pub const COMMON_VARIABLES: &[(&str, &str, &str)] = &[
+    (
+        "version",
+        "0.0.1",
+        "the plugin's first version (`[general] _version`)",
+    ),
+    (
+        "summary",
+        "one line summary of the plugin",
+        "`[general] _summary`",
+    ),
+    ("license", "BSD", "`[general] _license`"),
+    ("url", "", "`[general] _url`"),
+    ("maintainer", "", "`[general] _maintainer`"),
+    ("vendor", "", "`[general] _vendor`"),
+];
+
+/// Variables set by mfplug itself, which `--set` cannot change.
+const RESERVED: &[&str] = &["name", "module", "MODULE", "mfplug_version"];
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VarSpec {
+    #[serde(default)]
+    pub default: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    description: String,
+    #[serde(default)]
+    variables: IndexMap<String, VarSpec>,
+}
+
+/// Where a template comes from.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", content = "path", rename_all = "lowercase")]
+pub enum Source {
+    Builtin,
+    User(PathBuf),
+}
+
+/// A file of a template: its path under `files/` (not rendered yet) and its bytes.
+#[derive(Debug, Clone)]
+struct TemplateFile {
+    path: String,
+    contents: Vec<u8>,
+    executable: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Template {
+    pub name: String,
+    pub description: String,
+    pub source: Source,
+    /// Common and template variables, with their defaults.
+    pub variables: IndexMap<String, VarSpec>,
+    #[serde(skip)]
+    next: String,
+    #[serde(skip)]
+    files: Vec<TemplateFile>,
+}
+
+/// The template dirs named by `MFPLUG_TEMPLATES_DIR` (a `:`-separated list) and the flags.
+pub fn user_dirs(flags: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("MFPLUG_TEMPLATES_DIR")
+        .map(|v| {
+            std::env::split_paths(&v)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.extend(flags.iter().cloned());
+    dirs
+}
+
+/// Every template: the built-in ones, then those of `user_dirs` (a later one shadows an
+/// earlier one of the same name). A user template that cannot be read is returned as an error
+/// beside the others.
+pub fn discover(user_dirs: &[PathBuf]) -> (Vec<Template>, Vec<anyhow::Error>) {
+    let mut templates: Vec<Template> = Vec::new();
+    let mut errors = Vec::new();
+    for dir in BUILTIN.dirs() {
+        match builtin_template(dir) {
+            Ok(t) => templates.push(t),
+            Err(e) => errors.push(e),
+        }
+    }
+    for root in user_dirs {
+        let entries = match std::fs::read_dir(root) {
+            Ok(entries) => entries,
+            Err(e) => {
+                errors.push(
+                    anyhow::Error::new(e)
+                        .context(format!("cannot read templates dir `{}`", root.display())),
+                );
+                continue;
+            }
+        };
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join(MANIFEST).is_file())
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            match disk_template(&dir) {
+                Ok(t) => {
+                    templates.retain(|old| old.name != t.name);
+                    templates.push(t);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    (templates, errors)
+}
+
+fn parse_manifest(text: &str, origin: &str) -> Result<Manifest> {
+    let manifest: Manifest =
+        toml::from_str(text).with_context(|| format!("invalid template manifest `{origin}`"))?;
+    for name in manifest.variables.keys() {
+        if RESERVED.contains(&name.as_str()) {
+            bail!("template manifest `{origin}` defines `{name}`, which mfplug sets itself");
+        }
+    }
+    Ok(manifest)
+}
+
+fn assemble(
+    name: String,
+    source: Source,
+    manifest: Manifest,
+    next: String,
+    files: Vec<TemplateFile>,
+) -> Template {
+    let mut variables: IndexMap<String, VarSpec> = COMMON_VARIABLES
+        .iter()
+        .map(|(n, d, desc)| {
+            (
+                (*n).to_owned(),
+                VarSpec {
+                    default: (*d).to_owned(),
+                    description: (*desc).to_owned(),
+                },
+            )
+        })
+        .collect();
+    variables.extend(manifest.variables);
+    Template {
+        name,
+        description: manifest.description,
+        source,
+        variables,
+        next,
+        files,
+    }
+}
+
+fn builtin_template(dir: &'static Dir<'static>) -> Result<Template> {
+    let name = dir.path().to_string_lossy().into_owned();
+    let origin = format!("built-in:{name}/{MANIFEST}");
+    let manifest_text = dir
+        .get_file(dir.path().join(MANIFEST))
+        .and_then(|f| f.contents_utf8())
+        .with_context(|| format!("built-in template `{name}` has no {MANIFEST}"))?;
+    let manifest = parse_manifest(manifest_text, &origin)?;
+    let next = dir
+        .get_file(dir.path().join(NEXT))
+        .and_then(|f| f.contents_utf8())
+        .unwrap_or_default()
+        .to_owned();
+    let mut files = Vec::new();
+    if let Some(root) = dir.get_dir(dir.path().join(FILES)) {
+        collect_builtin(root, root.path(), &mut files);
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(assemble(name, Source::Builtin, manifest, next, files))
+}
+
+fn collect_builtin(dir: &Dir<'static>, root: &Path, files: &mut Vec<TemplateFile>) {
+    for file in dir.files() {
+        let path = file.path().strip_prefix(root).unwrap_or(file.path());
+        files.push(TemplateFile {
+            path: path.to_string_lossy().into_owned(),
+            contents: file.contents().to_vec(),
+            executable: false,
+        });
+    }
+    for sub in dir.dirs() {
+        collect_builtin(sub, root, files);
+    }
+}
+
+fn disk_template(dir: &Path) -> Result<Template> {
+    use std::os::unix::fs::PermissionsExt;
+
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let manifest_path = dir.join(MANIFEST);
+    let manifest_text = fs_err::read_to_string(&manifest_path)?;
+    let manifest = parse_manifest(&manifest_text, &manifest_path.display().to_string())?;
+    let next = match fs_err::read_to_string(dir.join(NEXT)) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let root = dir.join(FILES);
+    let mut files = Vec::new();
+    if root.is_dir() {
+        for entry in walkdir::WalkDir::new(&root).sort_by_file_name() {
+            let entry = entry.with_context(|| format!("cannot read template `{name}`"))?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let rel = entry.path().strip_prefix(&root).unwrap_or(entry.path());
+            let mode = entry
+                .metadata()
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0);
+            files.push(TemplateFile {
+                path: rel.to_string_lossy().into_owned(),
+                contents: fs_err::read(entry.path())?,
+                executable: mode & 0o111 != 0,
+            });
+        }
+    }
+    Ok(assemble(
+        name,
+        Source::User(dir.to_path_buf()),
+        manifest,
+        next,
+        files,
+    ))
+}
+
+/// What `bootstrap create` is asked to do.
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    pub name: String,
+    pub template: String,
+    pub sets: Vec<String>,
+    pub dir: Option<PathBuf>,
+    /// Upper-case module prefix (`MFPLUG`).
+    pub module: String,
+    pub user_dirs: Vec<PathBuf>,
+}
+
+/// What `bootstrap create` made.
+#[derive(Debug)]
+pub struct Created {
+    pub dir: PathBuf,
+    pub files: usize,
+    pub next: String,
+}
+
+/// Finds a template by name, with a "did you mean" when there is none.
+pub fn find(name: &str, user_dirs: &[PathBuf]) -> Result<Template> {
+    let (templates, errors) = discover(user_dirs);
+    for e in &errors {
+        ui::warn(format!("{e:#}"));
+    }
+    if let Some(t) = templates.iter().find(|t| t.name == name) {
+        return Ok(t.clone());
+    }
+    let names: Vec<&str> = templates.iter().map(|t| t.name.as_str()).collect();
+    let hint = match crate::config::schema::did_you_mean(name, names.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`? `mfplug bootstrap list` shows them all"),
+        None => format!(
+            "available templates: {}; `mfplug bootstrap list` describes them",
+            names.join(", ")
+        ),
+    };
+    Err(ui::error_with_hint(
+        format!("unknown template `{name}`"),
+        hint,
+    ))
+}
+
+/// Parses the `--set key=value` flags against the template's variables.
+fn variables(template: &Template, opts: &CreateOptions) -> Result<BTreeMap<String, String>> {
+    let mut vars: BTreeMap<String, String> = template
+        .variables
+        .iter()
+        .map(|(k, v)| (k.clone(), v.default.clone()))
+        .collect();
+    for set in &opts.sets {
+        let Some((key, value)) = set.split_once('=') else {
+            return Err(ui::error_with_hint(
+                format!("invalid `--set {set}`: expected `key=value`"),
+                "write it as `--set version=1.0.0`",
+            ));
+        };
+        let key = key.trim();
+        if RESERVED.contains(&key) {
+            return Err(ui::error_with_hint(
+                format!("`--set {key}=...` is not allowed: mfplug sets `{key}` itself"),
+                "the plugin name is the positional argument of `bootstrap create`, the module comes from `--module`",
+            ));
+        }
+        if !vars.contains_key(key) {
+            let known: Vec<&str> = template.variables.keys().map(String::as_str).collect();
+            let hint = match crate::config::schema::did_you_mean(key, known.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("template `{}` takes: {}", template.name, known.join(", ")),
+            };
+            return Err(ui::error_with_hint(
+                format!("unknown variable `{key}` for template `{}`", template.name),
+                hint,
+            ));
+        }
+        vars.insert(key.to_owned(), value.to_owned());
+    }
+    vars.insert("name".into(), opts.name.clone());
+    vars.insert("module".into(), opts.module.to_ascii_lowercase());
+    vars.insert("MODULE".into(), opts.module.to_ascii_uppercase());
+    vars.insert("mfplug_version".into(), env!("CARGO_PKG_VERSION").into());
+    Ok(vars)
+}
+
+fn environment() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    env.set_keep_trailing_newline(true);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env
+}
+
+/// A rendered file, ready to write.
+struct Rendered {
+    path: PathBuf,
+    contents: Vec<u8>,
+    executable: bool,
+}
+
+fn render_files(template: &Template, vars: &BTreeMap<String, String>) -> Result<Vec<Rendered>> {
+    let env = environment();
+    let mut out: Vec<Rendered> = Vec::new();
+    'files: for file in &template.files {
+        let what = || {
+            format!(
+                "template `{}`: cannot render `{}`",
+                template.name, file.path
+            )
+        };
+        let mut path = PathBuf::new();
+        for component in file.path.split('/') {
+            let rendered = env.render_str(component, vars).with_context(what)?;
+            // An empty name leaves the file out, so that a variable can make a file optional.
+            if rendered.trim().is_empty() {
+                continue 'files;
+            }
+            if rendered == "."
+                || rendered == ".."
+                || rendered.contains('/')
+                || rendered.contains('\0')
+            {
+                bail!(
+                    "{}: its name renders to `{rendered}`, not a file name",
+                    what()
+                );
+            }
+            path.push(rendered);
+        }
+        let (contents, executable) = match std::str::from_utf8(&file.contents) {
+            Ok(text) => {
+                let rendered = env.render_str(text, vars).with_context(what)?;
+                let shebang = rendered.starts_with("#!");
+                (rendered.into_bytes(), file.executable || shebang)
+            }
+            Err(_) => (file.contents.clone(), file.executable),
+        };
+        if out.iter().any(|r| r.path == path) {
+            bail!("{}: two files render to `{}`", what(), path.display());
+        }
+        out.push(Rendered {
+            path,
+            contents,
+            executable,
+        });
+    }
+    Ok(out)
+}
+
+/// Creates a plugin dir from a template; on any error nothing is left behind.
+pub fn create(opts: &CreateOptions) -> Result<Created> {
+    validate_name(&opts.name).map_err(|e| {
+        ui::error_with_hint(
+            e.to_string(),
+            "a plugin name is made of letters, digits, `_` and `-`; it may not start with `plugin_` or `__`, nor be `base` or `config`",
+        )
+    })?;
+    let template = find(&opts.template, &opts.user_dirs)?;
+    let vars = variables(&template, opts)?;
+    let target = opts
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&opts.name));
+
+    match std::fs::symlink_metadata(&target) {
+        Ok(meta) if !meta.is_dir() => {
+            return Err(ui::error_with_hint(
+                format!(
+                    "`{}` already exists and is not a directory",
+                    target.display()
+                ),
+                "choose another `--dir`",
+            ))
+        }
+        Ok(_) => {
+            let mut entries = fs_err::read_dir(&target)?;
+            if entries.next().is_some() {
+                return Err(ui::error_with_hint(
+                    format!("`{}` already exists and is not empty", target.display()),
+                    "choose another `--dir`, or empty that directory first",
+                ));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("cannot read `{}`", target.display())))
+        }
+    }
+
+    let files = render_files(&template, &vars)?;
+    let env = environment();
+    let mut next_vars = vars.clone();
+    next_vars.insert("dir".into(), target.display().to_string());
+    let next = env
+        .render_str(&template.next, &next_vars)
+        .with_context(|| format!("template `{}`: cannot render {NEXT}", template.name))?;
+
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs_err::create_dir_all(&parent)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".mfplug-bootstrap-")
+        .tempdir_in(&parent)
+        .with_context(|| {
+            format!(
+                "cannot create a temporary directory in `{}`",
+                parent.display()
+            )
+        })?;
+    for file in &files {
+        write_file(staging.path(), file)?;
+    }
+    set_dir_mode(staging.path())?;
+    let staged = staging.keep();
+    if let Err(e) = std::fs::rename(&staged, &target) {
+        let _ = std::fs::remove_dir_all(&staged);
+        return Err(anyhow::Error::new(e).context(format!("cannot create `{}`", target.display())));
+    }
+    Ok(Created {
+        dir: target,
+        files: files.len(),
+        next,
+    })
+}
+
+fn write_file(root: &Path, file: &Rendered) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+
+    let path = root.join(&file.path);
+    if let Some(parent) = path.parent() {
+        fs_err::create_dir_all(parent)?;
+    }
+    fs_err::write(&path, &file.contents)?;
+    if file.executable {
+        let mut perms = fs_err::metadata(&path)?.permissions();
+        let mode = perms.mode();
+        // Executable wherever readable, so that the umask still decides who may run it.
+        perms.set_mode(mode | ((mode & 0o444) >> 2));
+        fs_err::set_permissions(&path, perms)?;
+    }
+    Ok(())
+}
+
+/// A temp dir is made 0700; the plugin dir gets the usual mode under the umask.
+fn set_dir_mode(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+
+    // Read the umask from a freshly created dir: no libc call needed.
+    let probe = dir.join(".mfplug-umask-probe");
+    fs_err::create_dir(&probe)?;
+    let mode = fs_err::metadata(&probe)?.permissions().mode() & 0o777;
+    fs_err::remove_dir(&probe)?;
+    fs_err::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_templates_load() {
+        let (templates, errors) = discover(&[]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let names: Vec<&str> = templates.iter().map(|t| t.name.as_str()).collect();
+        for expected in ["default", "python3_daemon", "nodejs", "rust", "bin"] {
+            assert!(
+                names.contains(&expected),
+                "{expected} missing from {names:?}"
+            );
+        }
+        for t in &templates {
+            assert!(!t.description.is_empty());
+            assert!(!t.files.is_empty(), "{} has no files", t.name);
+            assert!(!t.next.is_empty(), "{} has no {NEXT}", t.name);
+        }
+    }
+}

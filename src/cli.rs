@@ -1,0 +1,362 @@
+//! The command line: every flag, its help and the completions come from the one definition
+//! here; `run` dispatches to the stage modules.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::{bootstrap, home, inspect, ui};
+
+/// Exit code of a command that failed.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code of a usage error (as clap's), and of a command not implemented yet.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Build, release and run MetWork-style plugins: one binary from template to `.plugin` file.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mfplug",
+    version,
+    propagate_version = true,
+    max_term_width = 100,
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage error.\nDocumentation: docs/ in the source tree."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The runtime home: installed plugins, admin overrides, logs
+    #[arg(long, global = true, env = "MFPLUG_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Module whose variables the plugin gets: `MFDATA` gives `MFDATA_CURRENT_PLUGIN_NAME`
+    #[arg(
+        long,
+        global = true,
+        env = "MFPLUG_MODULE",
+        default_value = "MFPLUG",
+        value_name = "NAME",
+        value_parser = parse_module
+    )]
+    pub module: String,
+    /// Say less: no status lines, no warnings
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Say more (repeat for even more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// When to use colours (`NO_COLOR` is honoured with `auto`)
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+    /// Print the report as JSON on stdout, for scripts
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+fn parse_module(value: &str) -> Result<String, String> {
+    let mut chars = value.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(value.to_ascii_uppercase())
+    } else {
+        Err(format!(
+            "`{value}` is not a module name: use a letter then letters, digits or `_` (e.g. MFDATA)"
+        ))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a plugin from a template
+    #[command(subcommand)]
+    Bootstrap(BootstrapCommand),
+    /// Check a plugin dir: configuration with all its layers, name, format version
+    Check {
+        /// The plugin dir (default: the current dir)
+        dir: Option<PathBuf>,
+    },
+    /// Print the effective configuration of a plugin and the variables it generates
+    Config {
+        /// A plugin dir, or the name of an installed plugin (default: the current dir)
+        #[arg(value_name = "DIR|NAME")]
+        target: Option<String>,
+    },
+    /// Resolve requirements-to-freeze.txt into the hashed lock requirements3.txt
+    Lock(LockArgs),
+    /// Build `local/` from the lock: vendored wheels, a virtualenv, offline when asked
+    Build {
+        dir: Option<PathBuf>,
+        /// Use only the vendored files and the cache: no network
+        #[arg(long)]
+        offline: bool,
+        /// Compile bytecode with the target interpreter
+        #[arg(long)]
+        compile: bool,
+    },
+    /// Remove `local/` and other generated files
+    Clean {
+        dir: Option<PathBuf>,
+        /// Also remove the lock and the vendored dependencies
+        #[arg(long = "super")]
+        super_clean: bool,
+    },
+    /// Devlink the plugin into the home, run its daemons, restart them on change
+    Develop {
+        dir: Option<PathBuf>,
+        /// Run the daemons without watching for changes
+        #[arg(long)]
+        no_watch: bool,
+    },
+    /// Pack the plugin dir into a reproducible NAME-VERSION-RELEASE.plugin file
+    Release {
+        dir: Option<PathBuf>,
+        /// Where to write the file (default: the plugin dir)
+        #[arg(short, long, value_name = "OUTDIR")]
+        output: Option<PathBuf>,
+        /// Compression level
+        #[arg(long, value_name = "N")]
+        level: Option<i32>,
+    },
+    /// Install a .plugin file into the home
+    Install {
+        file: PathBuf,
+        /// Install under another name
+        #[arg(long, value_name = "NAME")]
+        new_name: Option<String>,
+        /// Replace an installed plugin of the same name
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove an installed plugin
+    Uninstall {
+        name: String,
+        /// Also remove the admin's override file
+        #[arg(long)]
+        clean: bool,
+    },
+    /// List the installed plugins
+    List,
+    /// Describe an installed plugin or a .plugin file
+    Info {
+        #[arg(value_name = "NAME|FILE")]
+        target: String,
+    },
+    /// Check an installed plugin or a .plugin file against its hashes
+    Verify {
+        #[arg(value_name = "NAME|FILE")]
+        target: String,
+    },
+    /// Open a shell in a plugin's environment
+    Env {
+        /// The plugin (default: the plugin of the current dir)
+        name: Option<String>,
+    },
+    /// Run a command in a plugin's environment and pass its exit code through
+    Wrapper {
+        name: String,
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Make a new .plugin file from an installed plugin, with its name and overrides
+    Repackage {
+        name: String,
+        #[arg(short, long, value_name = "OUTDIR")]
+        output: Option<PathBuf>,
+    },
+    /// Rewrite a legacy MetWork .plugin file as format 1
+    Convert {
+        file: PathBuf,
+        #[arg(short, long, value_name = "OUTDIR")]
+        output: Option<PathBuf>,
+    },
+    /// Apply the provisioning dir: install, replace or reconfigure plugins by hash
+    Provision {
+        /// Keep watching the provisioning dir
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Print the merged crontab of the installed plugins
+    Crontab {
+        /// Install it into the user's crontab, between markers
+        #[arg(long)]
+        apply: bool,
+    },
+    /// Print a shell completion script
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    pub dir: Option<PathBuf>,
+    /// Re-resolve every package
+    #[arg(long)]
+    pub upgrade: bool,
+    /// Re-resolve this package only (repeatable)
+    #[arg(long, value_name = "P")]
+    pub upgrade_package: Vec<String>,
+    /// Exit 1 if the lock is stale; write nothing
+    #[arg(long)]
+    pub check: bool,
+    /// The package index
+    #[arg(long, value_name = "URL")]
+    pub index_url: Option<String>,
+    /// Another package index (repeatable)
+    #[arg(long, value_name = "URL")]
+    pub extra_index_url: Vec<String>,
+    /// A local dir of wheels (repeatable)
+    #[arg(long, value_name = "DIR")]
+    pub find_links: Vec<PathBuf>,
+    /// Use only the cache: no network
+    #[arg(long)]
+    pub offline: bool,
+    /// Allow pre-releases
+    #[arg(long)]
+    pub pre: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BootstrapCommand {
+    /// List the available templates, built-in and the user's
+    List {
+        #[command(flatten)]
+        templates: TemplatesDirArgs,
+    },
+    /// Create a plugin dir from a template
+    Create {
+        /// The plugin name (letters, digits, `_`, `-`)
+        name: String,
+        /// The template
+        #[arg(short, long, default_value = "default")]
+        template: String,
+        /// Set a template variable (repeatable): `--set version=1.0.0`
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Where to create the plugin (default: `./NAME`)
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        templates: TemplatesDirArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TemplatesDirArgs {
+    /// A dir of user templates, beside `MFPLUG_TEMPLATES_DIR` (repeatable)
+    #[arg(long = "templates-dir", value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let global = &cli.global;
+    ui::set_verbosity(if global.quiet {
+        -1
+    } else {
+        global.verbose.min(100) as i8
+    });
+    let choice = match global.color {
+        ColorChoice::Auto => anstream::ColorChoice::Auto,
+        ColorChoice::Always => anstream::ColorChoice::Always,
+        ColorChoice::Never => anstream::ColorChoice::Never,
+    };
+    choice.write_global();
+    let home = home::resolve(global.home.as_deref());
+
+    match cli.command {
+        Command::Bootstrap(BootstrapCommand::List { templates }) => {
+            inspect::bootstrap_list(&bootstrap::user_dirs(&templates.dirs), global.json)
+        }
+        Command::Bootstrap(BootstrapCommand::Create {
+            name,
+            template,
+            sets,
+            dir,
+            templates,
+        }) => {
+            let created = bootstrap::create(&bootstrap::CreateOptions {
+                name: name.clone(),
+                template: template.clone(),
+                sets,
+                dir,
+                module: global.module.clone(),
+                user_dirs: bootstrap::user_dirs(&templates.dirs),
+            })?;
+            ui::status(
+                "Created",
+                format!(
+                    "plugin `{name}` from template `{template}` in `{}` ({} files)",
+                    created.dir.display(),
+                    created.files
+                ),
+            );
+            if !created.next.trim().is_empty() {
+                ui::note(format!("\n{}", created.next.trim_end()));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { dir } => inspect::check(dir, &settings(global, &home), global.json),
+        Command::Config { target } => {
+            inspect::config(target, &home, &settings(global, &home), global.json)
+        }
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "mfplug", &mut script);
+            // Written by hand rather than by clap_complete, which panics on a closed pipe.
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        other => not_implemented(&other),
+    }
+}
+
+fn settings(global: &GlobalArgs, home: &std::path::Path) -> crate::config::Settings {
+    crate::config::Settings::from_env(&global.module, Some(home.to_path_buf()))
+}
+
+/// The commands that later work fills in say so, with the usage exit code.
+fn not_implemented(command: &Command) -> Result<ExitCode> {
+    let name = format!("{command:?}");
+    let name = name
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    ui::print_error(&anyhow::anyhow!("`mfplug {name}` is not implemented yet"));
+    Ok(ExitCode::from(EXIT_USAGE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn module_names() {
+        assert_eq!(parse_module("mfdata").unwrap(), "MFDATA");
+        assert!(parse_module("1x").is_err());
+        assert!(parse_module("a-b").is_err());
+        assert!(parse_module("").is_err());
+    }
+}

@@ -1,0 +1,790 @@
+//! The plugin model: a plugin dir's effective configuration and the variables it generates.
+//!
+//! Loading goes: read the label (the name), read `config.ini` and the override layers of the
+//! runtime home (`config/plugins/NAME.ini`, then `provision/NAME.ini`), merge them key by key,
+//! check the merged sections against the schema, pick each key's variant for the
+//! configuration name (`MFCONFIG`), fill the defaults, render every value as a Jinja template,
+//! and derive the `{MODULE}_CURRENT_PLUGIN_*` variables. Every problem found on the way is
+//! collected, so that `mfplug check` can report them all at once.
+
+pub mod ini;
+pub mod schema;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use crate::plugin::{self, Label, CONFIG_FILE};
+use ini::{Document, Key};
+use schema::SectionKind;
+
+/// What the model needs to know of the world: the variable prefix, the configuration name,
+/// the runtime home and the environment values are rendered against.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Upper-case prefix of generated variables (`MFPLUG`, `MFDATA`, ...).
+    pub module: String,
+    /// The configuration name that picks variants (`MFCONFIG`, default `GENERIC`).
+    pub config_name: String,
+    pub home: Option<PathBuf>,
+    pub env: BTreeMap<String, String>,
+}
+
+impl Settings {
+    /// Settings from the process environment.
+    pub fn from_env(module: &str, home: Option<PathBuf>) -> Settings {
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        let config_name = env
+            .get("MFCONFIG")
+            .filter(|v| !v.trim().is_empty())
+            .map_or_else(|| "GENERIC".to_owned(), |v| v.trim().to_owned());
+        Settings {
+            module: module.to_ascii_uppercase(),
+            config_name,
+            home,
+            env,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    /// Shown with `-v` only: a variable that renders empty, as in MetWork.
+    Info,
+}
+
+/// One problem of a plugin dir, with where it is and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub severity: Severity,
+    pub file: Option<PathBuf>,
+    pub line: Option<usize>,
+    pub section: Option<String>,
+    pub key: Option<String>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Problem {
+    fn error(file: Option<&Path>, message: impl Into<String>) -> Problem {
+        Problem {
+            severity: Severity::Error,
+            file: file.map(Path::to_path_buf),
+            line: None,
+            section: None,
+            key: None,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    fn warning(file: Option<&Path>, message: impl Into<String>) -> Problem {
+        Problem {
+            severity: Severity::Warning,
+            ..Problem::error(file, message)
+        }
+    }
+
+    fn info(file: Option<&Path>, message: impl Into<String>) -> Problem {
+        Problem {
+            severity: Severity::Info,
+            ..Problem::error(file, message)
+        }
+    }
+
+    fn at(mut self, line: usize) -> Problem {
+        self.line = (line > 0).then_some(line);
+        self
+    }
+
+    fn in_section(mut self, section: &str) -> Problem {
+        self.section = Some(section.to_owned());
+        self
+    }
+
+    fn for_key(mut self, key: &str) -> Problem {
+        self.key = Some(key.to_owned());
+        self
+    }
+
+    fn hint(mut self, hint: impl Into<String>) -> Problem {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut place = Vec::new();
+        if let Some(file) = &self.file {
+            place.push(format!("`{}`", file.display()));
+        }
+        if let Some(line) = self.line {
+            place.push(format!("line {line}"));
+        }
+        if let Some(section) = &self.section {
+            place.push(format!("section `[{section}]`"));
+        }
+        if place.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", place.join(", "), self.message)
+        }
+    }
+}
+
+/// Where a value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Origin {
+    /// A line of a file (`config.ini` or an override layer).
+    File { path: PathBuf, line: usize },
+    /// The schema's default.
+    Default,
+}
+
+/// One effective key: its rendered value, the text it was rendered from and its origin.
+#[derive(Debug, Clone, Serialize)]
+pub struct Setting {
+    pub value: String,
+    pub raw: String,
+    pub variant: Option<String>,
+    pub origin: Origin,
+}
+
+/// The effective configuration of a plugin dir.
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    pub dir: PathBuf,
+    pub label: Label,
+    /// The files read, lowest layer first.
+    pub layers: Vec<PathBuf>,
+    pub config_name: String,
+    /// Sections in file order (private `_` sections left out), keys in file order then
+    /// defaults.
+    pub sections: IndexMap<String, IndexMap<String, Setting>>,
+    /// The generated variables, in a stable order.
+    pub variables: IndexMap<String, String>,
+    /// Problems that do not stop the plugin from loading (an unknown variable, ...).
+    pub warnings: Vec<Problem>,
+}
+
+impl PluginConfig {
+    pub fn name(&self) -> &str {
+        &self.label.name
+    }
+
+    pub fn get(&self, section: &str, key: &str) -> Option<&str> {
+        Some(self.sections.get(section)?.get(key)?.value.as_str())
+    }
+
+    pub fn version(&self) -> &str {
+        self.get("general", "_version").unwrap_or_default()
+    }
+
+    pub fn release(&self) -> &str {
+        self.get("general", "_release").unwrap_or("1")
+    }
+}
+
+/// The override layers of the runtime home, lowest first, for a plugin named `name`.
+pub fn override_paths(home: &Path, name: &str) -> [PathBuf; 2] {
+    [
+        home.join("config")
+            .join("plugins")
+            .join(format!("{name}.ini")),
+        home.join("provision").join(format!("{name}.ini")),
+    ]
+}
+
+/// A raw merged value: the text and where it was written.
+#[derive(Debug, Clone)]
+struct Raw {
+    value: String,
+    file: usize,
+    line: usize,
+}
+
+/// A merged section: where it first appears and its keys (with variants) in order.
+#[derive(Debug, Clone)]
+struct RawSection {
+    file: usize,
+    line: usize,
+    keys: IndexMap<Key, Raw>,
+}
+
+/// Loads the effective configuration of the plugin in `dir`; on failure, every problem found,
+/// in reading order: the plugin's own files, `config.ini` line by line, then the overrides.
+pub fn load(dir: &Path, settings: &Settings) -> Result<PluginConfig, Vec<Problem>> {
+    let config_path = dir.join(CONFIG_FILE);
+    let rank = |p: &Problem| {
+        let file = p.file.clone().unwrap_or_default();
+        let is_override = p.file.is_some() && !file.starts_with(dir);
+        (is_override, file == config_path, file, p.line.unwrap_or(0))
+    };
+    match load_unsorted(dir, settings) {
+        Ok(mut config) => {
+            config.warnings.sort_by_key(rank);
+            Ok(config)
+        }
+        Err(mut problems) => {
+            problems.sort_by_key(rank);
+            Err(problems)
+        }
+    }
+}
+
+fn load_unsorted(dir: &Path, settings: &Settings) -> Result<PluginConfig, Vec<Problem>> {
+    let mut problems = Vec::new();
+
+    let label = match Label::read(dir) {
+        Ok(label) => Some(label),
+        Err(e) => {
+            let hint = match e {
+                plugin::LabelError::Missing(_) | plugin::LabelError::Malformed(..) => {
+                    Some(format!(
+                        "write `plugin_NAME@{}` in it, NAME being the plugin name",
+                        settings.module.to_ascii_lowercase()
+                    ))
+                }
+                _ => None,
+            };
+            let mut problem = Problem::error(None, e.to_string());
+            problem.hint = hint;
+            problems.push(problem);
+            None
+        }
+    };
+    if let Some(label) = &label {
+        if !label.module.eq_ignore_ascii_case(&settings.module) {
+            problems.push(
+                Problem::warning(
+                    Some(&dir.join(plugin::LABEL_FILE)),
+                    format!(
+                        "the label names module `{}` but the module is `{}`",
+                        label.module, settings.module
+                    ),
+                )
+                .hint(format!(
+                    "pass `--module {}` (or set `MFPLUG_MODULE`) to use that module's variable names",
+                    label.module.to_ascii_uppercase()
+                )),
+            );
+        }
+    }
+    if let Err(message) = plugin::read_format_version(dir) {
+        problems.push(Problem::error(
+            Some(&dir.join(plugin::FORMAT_VERSION_FILE)),
+            message,
+        ));
+    }
+
+    // Read the layers.
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut docs: Vec<Document> = Vec::new();
+    let config_path = dir.join(CONFIG_FILE);
+    match read_layer(&config_path, true, &mut problems) {
+        Some(doc) => {
+            files.push(config_path.clone());
+            docs.push(doc);
+        }
+        None => {
+            if !config_path.exists() {
+                problems.push(
+                    Problem::error(Some(&config_path), "is missing")
+                        .hint("every plugin dir needs a `config.ini` with a `[general]` section; `mfplug bootstrap create` makes one"),
+                );
+            }
+        }
+    }
+    if let (Some(home), Some(label)) = (&settings.home, &label) {
+        for path in override_paths(home, &label.name) {
+            if let Some(doc) = read_layer(&path, false, &mut problems) {
+                check_override(&path, &doc, &mut problems);
+                files.push(path);
+                docs.push(doc);
+            }
+        }
+    }
+
+    let merged = merge(&docs);
+    check_schema(&merged, &files, &mut problems);
+
+    // Go on rendering after schema errors, so that rendering problems are reported too.
+    let Some(label) = label.filter(|_| !docs.is_empty()) else {
+        return Err(problems);
+    };
+
+    let sections = resolve(&merged, &settings.config_name);
+    let config = render(dir, label, files, sections, settings, &mut problems);
+    match config {
+        Some(config) if !problems.iter().any(|p| p.severity == Severity::Error) => Ok(config),
+        _ => Err(problems),
+    }
+}
+
+/// Reads and parses one layer; `None` when it is absent (and not `required`) or unreadable.
+fn read_layer(path: &Path, required: bool, problems: &mut Vec<Problem>) -> Option<Document> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            problems.push(Problem::error(Some(path), format!("cannot be read: {e}")));
+            return None;
+        }
+    };
+    let (doc, errors) = Document::parse(&text);
+    for error in errors {
+        problems.push(Problem::error(Some(path), error.kind.to_string()).at(error.line));
+    }
+    Some(doc)
+}
+
+/// An override layer may not set `_` sections or keys: they are the developer's.
+fn check_override(path: &Path, doc: &Document, problems: &mut Vec<Problem>) {
+    let hint = "keys and sections starting with `_` belong to the plugin's developer and cannot be overridden; remove the line";
+    for section in doc.sections() {
+        if section.name.starts_with('_') {
+            problems.push(
+                Problem::error(
+                    Some(path),
+                    format!("section `[{}]` cannot be overridden", section.name),
+                )
+                .at(section.line)
+                .in_section(&section.name)
+                .hint(hint),
+            );
+            continue;
+        }
+        for entry in section.entries() {
+            if entry.key.name.starts_with('_') {
+                problems.push(
+                    Problem::error(
+                        Some(path),
+                        format!("key `{}` cannot be overridden", entry.key),
+                    )
+                    .at(entry.line)
+                    .in_section(&section.name)
+                    .for_key(&entry.key.name)
+                    .hint(hint),
+                );
+            }
+        }
+    }
+}
+
+/// Merges the layers: a later layer's `key[VARIANT]` replaces the same `key[VARIANT]` of an
+/// earlier one. Private sections are dropped here, as MetWork ignores them.
+fn merge(docs: &[Document]) -> IndexMap<String, RawSection> {
+    let mut merged: IndexMap<String, RawSection> = IndexMap::new();
+    for (file, doc) in docs.iter().enumerate() {
+        for section in doc.sections() {
+            if schema::section_kind(&section.name) == SectionKind::Private {
+                continue;
+            }
+            let target = merged
+                .entry(section.name.clone())
+                .or_insert_with(|| RawSection {
+                    file,
+                    line: section.line,
+                    keys: IndexMap::new(),
+                });
+            for entry in section.entries() {
+                target.keys.insert(
+                    entry.key.clone(),
+                    Raw {
+                        value: entry.value.clone(),
+                        file,
+                        line: entry.line,
+                    },
+                );
+            }
+        }
+    }
+    merged
+}
+
+fn check_schema(
+    merged: &IndexMap<String, RawSection>,
+    files: &[PathBuf],
+    problems: &mut Vec<Problem>,
+) {
+    let config_file = files.first().map(PathBuf::as_path);
+    if !files.is_empty() {
+        match merged.get("general") {
+            None => problems.push(
+                Problem::error(config_file, "has no `[general]` section")
+                    .hint("add `[general]` with at least `_version = 0.0.1`"),
+            ),
+            Some(general) => {
+                if !general.keys.keys().any(|k| k.name == "_version") {
+                    problems.push(
+                        Problem::error(config_file, "`_version` is missing")
+                            .at(general.line)
+                            .in_section("general")
+                            .hint("add `_version = 0.0.1` (letters a-z, digits, `-`, `_`, `.`)"),
+                    );
+                }
+            }
+        }
+    }
+    for (name, section) in merged {
+        let file = Some(files[section.file].as_path());
+        let kind = schema::section_kind(name);
+        if kind == SectionKind::Unknown {
+            let mut problem = Problem::error(file, format!("unknown section `[{name}]`"))
+                .at(section.line)
+                .in_section(name);
+            problem.hint = Some(match schema::suggest_section(name) {
+                Some(s) => format!("did you mean `[{s}]`?"),
+                None => "known sections are `[general]`, `[custom*]`, `[extra_daemon_NAME]`, `[app_NAME]`, `[step_NAME]` and `[switch_rules*:*]`; a section starting with `_` is ignored".into(),
+            });
+            problems.push(problem);
+            continue;
+        }
+        for (key, raw) in &section.keys {
+            let file = Some(files[raw.file].as_path());
+            if !schema::key_allowed(kind, &key.name) {
+                let known = schema::known_keys(kind).unwrap_or_default();
+                let mut problem = Problem::error(
+                    file,
+                    format!("unknown key `{}` in section `[{name}]`", key.name),
+                )
+                .at(raw.line)
+                .in_section(name)
+                .for_key(&key.name);
+                problem.hint = Some(
+                    match schema::did_you_mean(&key.name, known.iter().map(|k| k.name)) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!(
+                            "known keys are {}",
+                            known
+                                .iter()
+                                .map(|k| format!("`{}`", k.name))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    },
+                );
+                problems.push(problem);
+                continue;
+            }
+            // A value with no template in it can be checked now, whichever variant is chosen.
+            if let Some(spec) = schema::key_spec(kind, &key.name) {
+                if !has_template(&raw.value) {
+                    if let Err(e) = schema::coerce(spec.kind, &raw.value) {
+                        problems.push(
+                            Problem::error(file, format!("`{key}`: {e}"))
+                                .at(raw.line)
+                                .in_section(name)
+                                .for_key(&key.name),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn has_template(value: &str) -> bool {
+    value.contains("{{") || value.contains("{%") || value.contains("{#")
+}
+
+/// Picks, among the variants of a key, the one for `config_name`: `key[VARIANT]` matches when
+/// the name is `VARIANT` or starts with `VARIANT_` (case-insensitively); the longest match
+/// wins, then the plain key. Returns the index of the chosen candidate.
+pub fn select_variant<'a>(
+    config_name: &str,
+    variants: impl IntoIterator<Item = Option<&'a str>>,
+) -> Option<usize> {
+    let name = config_name.to_ascii_uppercase();
+    let mut best: Option<(usize, usize)> = None; // (index, variant length + 1)
+    for (index, variant) in variants.into_iter().enumerate() {
+        let rank = match variant {
+            None => 0,
+            Some(v) => {
+                let v = v.to_ascii_uppercase();
+                if name == v || name.starts_with(&format!("{v}_")) {
+                    v.len() + 1
+                } else {
+                    continue;
+                }
+            }
+        };
+        if best.is_none_or(|(_, r)| rank > r) {
+            best = Some((index, rank));
+        }
+    }
+    best.map(|(index, _)| index)
+}
+
+/// A key after variant selection, not rendered yet.
+struct Chosen {
+    raw: String,
+    variant: Option<String>,
+    /// The index of the layer it comes from and its line; `None` for a default.
+    place: Option<(usize, usize)>,
+}
+
+/// Resolves the variants of the merged sections and fills the defaults of known keys.
+fn resolve(
+    merged: &IndexMap<String, RawSection>,
+    config_name: &str,
+) -> Vec<(String, Vec<(String, Chosen)>)> {
+    let mut out = Vec::new();
+    for (name, section) in merged {
+        let mut by_name: IndexMap<&str, Vec<(&Key, &Raw)>> = IndexMap::new();
+        for (key, raw) in &section.keys {
+            by_name
+                .entry(key.name.as_str())
+                .or_default()
+                .push((key, raw));
+        }
+        let mut keys = Vec::new();
+        for (key_name, candidates) in by_name {
+            let Some(index) = select_variant(
+                config_name,
+                candidates.iter().map(|(k, _)| k.variant.as_deref()),
+            ) else {
+                continue;
+            };
+            let (key, raw) = candidates[index];
+            keys.push((
+                key_name.to_owned(),
+                Chosen {
+                    raw: raw.value.clone(),
+                    variant: key.variant.clone(),
+                    place: Some((raw.file, raw.line)),
+                },
+            ));
+        }
+        for spec in schema::known_keys(schema::section_kind(name)).unwrap_or_default() {
+            if let Some(default) = spec.default {
+                if !keys.iter().any(|(k, _)| k == spec.name) {
+                    keys.push((
+                        spec.name.to_owned(),
+                        Chosen {
+                            raw: default.to_owned(),
+                            variant: None,
+                            place: None,
+                        },
+                    ));
+                }
+            }
+        }
+        out.push((name.clone(), keys));
+    }
+    out
+}
+
+/// The name of the variable generated for `[section] key`.
+pub fn variable_name(module: &str, section: &str, key: &str) -> String {
+    let mut name = format!("{module}_CURRENT_PLUGIN_{section}_{key}").to_ascii_uppercase();
+    name = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    name
+}
+
+/// Renders the chosen values in file order: a value sees the environment, the plugin's
+/// built-in variables and the variables of the keys above it.
+fn render(
+    dir: &Path,
+    label: Label,
+    files: Vec<PathBuf>,
+    sections: Vec<(String, Vec<(String, Chosen)>)>,
+    settings: &Settings,
+    problems: &mut Vec<Problem>,
+) -> Option<PluginConfig> {
+    let module = &settings.module;
+    // Variables hold the absolute dir (not resolving symlinks: a devlink stays a devlink).
+    let dir_text = std::path::absolute(dir)
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .display()
+        .to_string();
+    let mut context: BTreeMap<String, String> = settings.env.clone();
+    let mut variables: IndexMap<String, String> = IndexMap::new();
+    let prefix = format!("{module}_CURRENT_PLUGIN_");
+    variables.insert(format!("{prefix}NAME"), label.name.clone());
+    variables.insert(format!("{prefix}DIR"), dir_text.clone());
+    variables.insert(format!("{prefix}LABEL"), label.to_string());
+    if let Some(home) = &settings.home {
+        context.insert(format!("{module}_HOME"), home.display().to_string());
+    }
+    context.extend(variables.clone());
+
+    let env = minijinja::Environment::new();
+    let mut out: IndexMap<String, IndexMap<String, Setting>> = IndexMap::new();
+    let mut section_vars: IndexMap<String, String> = IndexMap::new();
+    for (section, keys) in sections {
+        let kind = schema::section_kind(&section);
+        let mut rendered_keys = IndexMap::new();
+        for (key, chosen) in keys {
+            let (path, line) = match chosen.place {
+                Some((file, line)) => (Some(files[file].clone()), line),
+                None => (None, 0),
+            };
+            let locate = |p: Problem| p.at(line).in_section(&section).for_key(&key);
+            let mut value = if has_template(&chosen.raw) {
+                match render_value(&env, &chosen.raw, &context) {
+                    Ok((value, undefined)) => {
+                        for name in undefined {
+                            problems.push(locate(
+                                Problem::info(
+                                    path.as_deref(),
+                                    format!("`{key}` uses `{name}`, which is not defined: it renders empty"),
+                                )
+                                .hint(format!("define `{name}` in the environment, or fix its name")),
+                            ));
+                        }
+                        value
+                    }
+                    Err(e) => {
+                        problems.push(locate(Problem::error(
+                            path.as_deref(),
+                            format!("`{key}` cannot be rendered: {e}"),
+                        )));
+                        continue;
+                    }
+                }
+            } else {
+                chosen.raw.clone()
+            };
+            if let Some(spec) = schema::key_spec(kind, &key) {
+                match schema::coerce(spec.kind, &value) {
+                    Ok(v) => value = v,
+                    Err(e) => {
+                        // A value without a template was checked with the schema already.
+                        if has_template(&chosen.raw) {
+                            problems.push(locate(Problem::error(
+                                path.as_deref(),
+                                format!("`{key}` once rendered: {e}"),
+                            )));
+                        }
+                        continue;
+                    }
+                }
+            } else if value.trim() == "null" {
+                value.clear();
+            }
+            if key == "_cmd_and_args" {
+                value = fill_placeholders(&value, &label.name, &dir_text, &section);
+            }
+            if section == "general" {
+                match key.as_str() {
+                    "_version" => {
+                        variables.insert(format!("{prefix}VERSION"), value.clone());
+                        context.insert(format!("{prefix}VERSION"), value.clone());
+                    }
+                    "_release" => {
+                        variables.insert(format!("{prefix}RELEASE"), value.clone());
+                        context.insert(format!("{prefix}RELEASE"), value.clone());
+                    }
+                    _ => {}
+                }
+            }
+            // Switch rules are read by the module itself; their keys are patterns, not names.
+            if !key.starts_with('_') && kind != SectionKind::SwitchRules {
+                let name = variable_name(module, &section, &key);
+                context.insert(name.clone(), value.clone());
+                section_vars.insert(name, value.clone());
+            }
+            let origin = match path {
+                Some(path) => Origin::File { path, line },
+                None => Origin::Default,
+            };
+            rendered_keys.insert(
+                key,
+                Setting {
+                    value,
+                    raw: chosen.raw,
+                    variant: chosen.variant,
+                    origin,
+                },
+            );
+        }
+        out.insert(section, rendered_keys);
+    }
+    variables.extend(section_vars);
+
+    let tmpdir = match &settings.home {
+        Some(home) => home.join("tmp").join(&label.name),
+        None => std::env::temp_dir().join(format!("mfplug-{}", label.name)),
+    };
+    variables.insert("TMPDIR".into(), tmpdir.display().to_string());
+    let add_dir = out
+        .get("general")
+        .and_then(|g| g.get("_add_plugin_dir_to_python_path"))
+        .is_none_or(|s| s.value == "1");
+    let mut python_path: Vec<String> = Vec::new();
+    if add_dir {
+        python_path.push(dir_text.clone());
+    }
+    if let Some(existing) = settings.env.get("PYTHONPATH").filter(|p| !p.is_empty()) {
+        python_path.push(existing.clone());
+    }
+    if !python_path.is_empty() {
+        variables.insert("PYTHONPATH".into(), python_path.join(":"));
+    }
+
+    let warnings = problems
+        .iter()
+        .filter(|p| p.severity != Severity::Error)
+        .cloned()
+        .collect();
+    Some(PluginConfig {
+        dir: dir.to_path_buf(),
+        label,
+        layers: files,
+        config_name: settings.config_name.clone(),
+        sections: out,
+        variables,
+        warnings,
+    })
+}
+
+/// Renders one value; gives the names it uses that the context does not define.
+fn render_value(
+    env: &minijinja::Environment<'_>,
+    text: &str,
+    context: &BTreeMap<String, String>,
+) -> Result<(String, Vec<String>), minijinja::Error> {
+    let template = env.template_from_str(text)?;
+    let mut undefined: Vec<String> = template
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|name| !context.contains_key(name))
+        .collect();
+    undefined.sort();
+    let value = template.render(context)?;
+    Ok((value, undefined))
+}
+
+/// Replaces `_cmd_and_args` placeholders: `{plugin_name}`, `{plugin_dir}` and the process
+/// name (`{extra_name}`, `{app_name}` or `{step_name}`, after the section's prefix).
+pub fn fill_placeholders(
+    value: &str,
+    plugin_name: &str,
+    plugin_dir: &str,
+    section: &str,
+) -> String {
+    let mut out = value
+        .replace("{plugin_name}", plugin_name)
+        .replace("{plugin_dir}", plugin_dir);
+    for (prefix, placeholder) in schema::PROCESS_PREFIXES {
+        if let Some(process) = section.strip_prefix(prefix) {
+            out = out.replace(&format!("{{{placeholder}}}"), process);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

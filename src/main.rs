@@ -1,0 +1,25 @@
+//! The `mfplug` binary: parse, run, report, exit with a documented code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mfplug::{cli, ui};
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            // A reader that went away (`mfplug config | head`) is not a failure.
+            let broken_pipe = err.chain().any(|e| {
+                e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if broken_pipe {
+                return ExitCode::SUCCESS;
+            }
+            ui::print_error(&err);
+            ExitCode::from(cli::EXIT_FAILURE)
+        }
+    }
+}

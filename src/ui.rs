@@ -1,0 +1,124 @@
+//! What mfplug says to a person: errors with their causes and hints, warnings, status lines.
+//!
+//! Data goes to stdout (through [`out`]), everything else to stderr, readable without colour;
+//! colour follows `--color` and `NO_COLOR` through `anstream`. `-q` silences status lines and
+//! warnings, `-v` adds details; errors are always printed.
+
+use std::fmt::Display;
+use std::io::Write;
+use std::sync::atomic::{AtomicI8, Ordering};
+
+use anstyle::{AnsiColor, Style};
+
+use crate::config::{Problem, Severity};
+
+static VERBOSITY: AtomicI8 = AtomicI8::new(0);
+
+const ERROR: Style = AnsiColor::Red.on_default().bold();
+const WARNING: Style = AnsiColor::Yellow.on_default().bold();
+const HINT: Style = AnsiColor::Cyan.on_default().bold();
+const GOOD: Style = AnsiColor::Green.on_default().bold();
+
+/// Sets how much is said: negative is quiet, positive verbose.
+pub fn set_verbosity(level: i8) {
+    VERBOSITY.store(level, Ordering::Relaxed);
+}
+
+pub fn verbosity() -> i8 {
+    VERBOSITY.load(Ordering::Relaxed)
+}
+
+/// An error a user can act on: what went wrong, and what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct UserError {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// An error with a hint, to return from a command.
+pub fn error_with_hint(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
+    UserError {
+        message: message.into(),
+        hint: Some(hint.into()),
+    }
+    .into()
+}
+
+/// Prints `error: ...`, its `Caused by:` lines and the first hint found in the chain.
+pub fn print_error(err: &anyhow::Error) {
+    let mut stderr = anstream::stderr().lock();
+    let _ = writeln!(stderr, "{ERROR}error{ERROR:#}: {err}");
+    for cause in err.chain().skip(1) {
+        let _ = writeln!(stderr, "  Caused by: {cause}");
+    }
+    if let Some(hint) = err.chain().find_map(|e| {
+        e.downcast_ref::<UserError>()
+            .and_then(|u| u.hint.as_deref())
+    }) {
+        let _ = writeln!(stderr, "\n{HINT}hint{HINT:#}: {hint}");
+    }
+}
+
+/// Prints one problem of a plugin dir, with its hint indented below it.
+pub fn print_problem(problem: &Problem) {
+    let shown = match problem.severity {
+        Severity::Error => true,
+        Severity::Warning => verbosity() >= 0,
+        Severity::Info => verbosity() > 0,
+    };
+    if !shown {
+        return;
+    }
+    let mut stderr = anstream::stderr().lock();
+    let (style, word) = match problem.severity {
+        Severity::Error => (ERROR, "error"),
+        Severity::Warning => (WARNING, "warning"),
+        Severity::Info => (HINT, "note"),
+    };
+    let _ = writeln!(stderr, "{style}{word}{style:#}: {problem}");
+    if let Some(hint) = &problem.hint {
+        let _ = writeln!(stderr, "  {HINT}hint{HINT:#}: {hint}");
+    }
+}
+
+/// A warning, unless `-q`.
+pub fn warn(message: impl Display) {
+    if verbosity() >= 0 {
+        let _ = writeln!(anstream::stderr(), "{WARNING}warning{WARNING:#}: {message}");
+    }
+}
+
+/// A status line on stderr, unless `-q`.
+pub fn status(verb: &str, message: impl Display) {
+    if verbosity() >= 0 {
+        let _ = writeln!(anstream::stderr(), "{GOOD}{verb:>12}{GOOD:#} {message}");
+    }
+}
+
+/// A detail, with `-v` only.
+pub fn verbose(message: impl Display) {
+    if verbosity() > 0 {
+        let _ = writeln!(anstream::stderr(), "{message}");
+    }
+}
+
+/// Plain text on stderr, unless `-q` (a template's next steps, ...).
+pub fn note(message: impl Display) {
+    if verbosity() >= 0 {
+        let _ = writeln!(anstream::stderr(), "{message}");
+    }
+}
+
+/// Data on stdout. A closed pipe surfaces as an `io::Error` that `main` turns into exit 0.
+pub fn out(text: impl Display) -> std::io::Result<()> {
+    let mut stdout = anstream::stdout().lock();
+    writeln!(stdout, "{text}")
+}
+
+/// A value as pretty JSON on stdout.
+pub fn out_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    out(text)?;
+    Ok(())
+}

@@ -1,0 +1,485 @@
+//! `mfplug bootstrap list` and `mfplug bootstrap create`: every template, every bad input.
+
+use std::path::Path;
+
+use crate::mfplug_snapshot;
+use crate::support::{listing, TestContext};
+
+const TEMPLATES: &[&str] = &["default", "python3_daemon", "nodejs", "rust", "bin"];
+
+/// Files every template must produce, as a MetWork template does.
+const COMMON_FILES: &[&str] = &[
+    "config.ini",
+    ".layerapi2_label",
+    ".layerapi2_dependencies",
+    ".releaseignore",
+    ".autorestart_includes",
+    ".autorestart_excludes",
+    ".plugin_format_version",
+    "crontab",
+    ".gitignore",
+];
+
+#[test]
+fn list_shows_the_builtin_templates() {
+    let ctx = TestContext::new();
+    mfplug_snapshot!(ctx, ctx.cmd(["bootstrap", "list"]));
+    let out = ctx.cmd(["bootstrap", "list", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for t in TEMPLATES {
+        assert!(names.contains(t), "{t} not in {names:?}");
+    }
+    assert_eq!(json[0]["source"]["kind"], "builtin");
+    assert_eq!(json[0]["variables"]["version"]["default"], "0.0.1");
+}
+
+#[test]
+fn every_template_makes_a_plugin_that_check_accepts() {
+    let ctx = TestContext::new();
+    for template in TEMPLATES {
+        let name = format!("p_{template}");
+        ctx.cmd(["bootstrap", "create", "--template", template, &name])
+            .assert()
+            .success();
+        let dir = ctx.work.join(&name);
+        for file in COMMON_FILES {
+            assert!(dir.join(file).is_file(), "{template}: {file} missing");
+        }
+        assert_eq!(
+            ctx.read(&format!("{name}/.layerapi2_label")).trim(),
+            format!("plugin_{name}@mfplug")
+        );
+        assert_eq!(
+            ctx.read(&format!("{name}/.plugin_format_version")).trim(),
+            env!("CARGO_PKG_VERSION")
+        );
+        let releaseignore = ctx.read(&format!("{name}/.releaseignore"));
+        assert!(
+            releaseignore.lines().any(|l| l.trim() == "/local"),
+            "{template}"
+        );
+        let config = ctx.read(&format!("{name}/config.ini"));
+        for key in [
+            "_version",
+            "_release",
+            "_summary",
+            "_license",
+            "_url",
+            "_maintainer",
+            "_vendor",
+        ] {
+            assert!(
+                config.lines().any(|l| l.starts_with(key)),
+                "{template}: {key} missing from config.ini"
+            );
+        }
+        let python = template.starts_with("python3") || *template == "default";
+        assert_eq!(
+            dir.join("python3_virtualenv_sources/requirements-to-freeze.txt")
+                .is_file(),
+            python,
+            "{template}"
+        );
+        if python {
+            let allow = dir.join("python3_virtualenv_sources/allow_binary_packages");
+            assert_eq!(std::fs::metadata(allow).unwrap().len(), 0, "{template}");
+        }
+        let out = ctx.cmd(["check", &name]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{template}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // No warning either: the templates are clean under `-v`.
+        let out = ctx.cmd(["-v", "check", &name]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("warning") && !stderr.contains("note:"),
+            "{template}: {stderr}"
+        );
+    }
+}
+
+/// Directory in, directory out: the default template's tree, file by file.
+#[test]
+fn default_template_tree() {
+    let ctx = TestContext::new();
+    let out = mfplug_snapshot!(ctx, ctx.cmd(["bootstrap", "create", "foo"]));
+    assert!(out.status.success());
+    let dir = ctx.work.join("foo");
+    insta::assert_snapshot!("default_tree", listing(&dir));
+    let filters = ctx.filters();
+    let filters: Vec<(&str, &str)> = filters
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    for file in [
+        "config.ini",
+        "crontab",
+        ".releaseignore",
+        ".autorestart_includes",
+        ".autorestart_excludes",
+    ] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        insta::with_settings!({ filters => filters.clone(), snapshot_suffix => file.trim_start_matches('.') }, {
+            insta::assert_snapshot!("default_file", text);
+        });
+    }
+}
+
+#[test]
+fn config_ini_of_default_template_has_one_custom_key_and_a_commented_daemon() {
+    let ctx = TestContext::new();
+    ctx.cmd(["bootstrap", "create", "foo"]).assert().success();
+    let out = ctx.cmd(["config", "foo", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let custom = json["config"]["custom"].as_object().unwrap();
+    assert_eq!(custom.len(), 1, "{custom:?}");
+    assert!(json["config"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .all(|k| !k.starts_with("extra_daemon")));
+    let config = ctx.read("foo/config.ini");
+    assert!(
+        config.contains("# [extra_daemon_"),
+        "no commented extra daemon"
+    );
+}
+
+#[test]
+fn set_variables_and_dir() {
+    let ctx = TestContext::new();
+    ctx.cmd([
+        "bootstrap",
+        "create",
+        "--set",
+        "version=2.1.0",
+        "--set",
+        "summary=My plugin",
+        "--dir",
+        "nested/deeper/here",
+        "bar",
+    ])
+    .assert()
+    .success();
+    let out = ctx
+        .cmd(["config", "nested/deeper/here", "--json"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["name"], "bar");
+    assert_eq!(json["version"], "2.1.0");
+    assert_eq!(json["config"]["general"]["_summary"], "My plugin");
+}
+
+#[test]
+fn module_flag_sets_the_label() {
+    let ctx = TestContext::new();
+    ctx.cmd(["--module", "MFDATA", "bootstrap", "create", "foo"])
+        .assert()
+        .success();
+    assert_eq!(ctx.read("foo/.layerapi2_label").trim(), "plugin_foo@mfdata");
+    assert!(ctx.read("foo/crontab").contains("MFDATA_"));
+    ctx.cmd(["--module", "MFDATA", "check", "foo"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn an_existing_empty_dir_is_filled() {
+    let ctx = TestContext::new();
+    std::fs::create_dir(ctx.work.join("empty")).unwrap();
+    ctx.cmd(["bootstrap", "create", "--dir", "empty", "foo"])
+        .assert()
+        .success();
+    assert!(ctx.work.join("empty/config.ini").is_file());
+}
+
+#[test]
+fn python3_daemon_runs_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let ctx = TestContext::new();
+    ctx.cmd([
+        "bootstrap",
+        "create",
+        "-t",
+        "python3_daemon",
+        "--set",
+        "interval=0.2",
+        "d",
+    ])
+    .assert()
+    .success();
+    let out = ctx.cmd(["config", "d", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let daemons: Vec<(&String, &serde_json::Value)> = json["config"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.starts_with("extra_daemon_"))
+        .collect();
+    assert_eq!(daemons.len(), 1, "one working extra daemon");
+    let cmd_and_args = daemons[0].1["_cmd_and_args"].as_str().unwrap();
+    let argv: Vec<&str> = cmd_and_args.split_whitespace().collect();
+    let vars = json["variables"].as_object().unwrap();
+    let mut child = Command::new(argv[0]);
+    child.args(&argv[1..]);
+    for (k, v) in vars {
+        child.env(k, v.as_str().unwrap());
+    }
+    let bin = ctx.work.join("d/bin");
+    child.env(
+        "PATH",
+        format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+    );
+    let mut child = child
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the daemon");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains("started"), "{first}");
+    let beat = lines.next().unwrap().unwrap();
+    assert!(!beat.is_empty());
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn rust_template_builds_with_cargo() {
+    let ctx = TestContext::new();
+    ctx.cmd(["bootstrap", "create", "-t", "rust", "rplug"])
+        .assert()
+        .success();
+    let dir = ctx.work.join("rplug");
+    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+        .args(["build", "--offline", "--quiet"])
+        .env("CARGO_TARGET_DIR", ctx.root().join("rust-target"))
+        .current_dir(&dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let binary = ctx.root().join("rust-target/debug/rplug");
+    let out = std::process::Command::new(binary)
+        .env("MFPLUG_CURRENT_PLUGIN_NAME", "rplug")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rplug"));
+}
+
+#[test]
+fn bin_template_script_runs() {
+    let ctx = TestContext::new();
+    ctx.cmd(["bootstrap", "create", "-t", "bin", "b"])
+        .assert()
+        .success();
+    let script = ctx.work.join("b/bin/b");
+    assert!(listing(&ctx.work.join("b")).contains("bin/b (executable)"));
+    let out = std::process::Command::new(&script)
+        .env("MFPLUG_CURRENT_PLUGIN_NAME", "b")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains('b'));
+}
+
+fn assert_nothing_created(ctx: &TestContext, before: &[String]) {
+    let mut now: Vec<String> = std::fs::read_dir(&ctx.work)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    now.sort();
+    assert_eq!(now, before, "something was left behind");
+}
+
+#[test]
+fn bad_inputs_fail_with_exit_1_and_leave_nothing() {
+    let ctx = TestContext::new();
+    ctx.write("full/keep.txt", "mine");
+    let before = vec!["full".to_owned()];
+
+    mfplug_snapshot!(ctx, ctx.cmd(["bootstrap", "create", "--dir", "full", "foo"]), @r"
+    success: false
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: `full` already exists and is not empty
+
+    hint: choose another `--dir`, or empty that directory first
+    ");
+    assert_eq!(ctx.read("full/keep.txt"), "mine");
+
+    mfplug_snapshot!(ctx, ctx.cmd(["bootstrap", "create", "--template", "pyhton3_daemon", "foo"]), @r"
+    success: false
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: unknown template `pyhton3_daemon`
+
+    hint: did you mean `python3_daemon`? `mfplug bootstrap list` shows them all
+    ");
+
+    mfplug_snapshot!(ctx, ctx.cmd(["bootstrap", "create", "my.plugin"]), @r"
+    success: false
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: invalid character `.` at position 3 of plugin name `my.plugin`: use only letters, digits, `_` and `-`
+
+    hint: a plugin name is made of letters, digits, `_` and `-`; it may not start with `plugin_` or `__`, nor be `base` or `config`
+    ");
+    for name in ["plugin_x", "__x", "base", "config", "a b", "é"] {
+        ctx.cmd(["bootstrap", "create", name]).assert().code(1);
+    }
+
+    mfplug_snapshot!(ctx, ctx.cmd(["bootstrap", "create", "--set", "verison=1", "foo"]), @r"
+    success: false
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: unknown variable `verison` for template `default`
+
+    hint: did you mean `version`?
+    ");
+    ctx.cmd(["bootstrap", "create", "--set", "novalue", "foo"])
+        .assert()
+        .code(1);
+    ctx.cmd(["bootstrap", "create", "--set", "name=x", "foo"])
+        .assert()
+        .code(1);
+
+    ctx.write("full2", "a file");
+    ctx.cmd(["bootstrap", "create", "--dir", "full2", "foo"])
+        .assert()
+        .code(1);
+    assert_eq!(ctx.read("full2"), "a file");
+    std::fs::remove_file(ctx.work.join("full2")).unwrap();
+
+    assert_nothing_created(&ctx, &before);
+}
+
+fn user_template(root: &Path, name: &str, config: &str) {
+    let dir = root.join(name);
+    std::fs::create_dir_all(dir.join("files/bin")).unwrap();
+    std::fs::write(
+        dir.join("template.toml"),
+        "description = \"my own\"\n[variables.greeting]\ndefault = \"hi\"\ndescription = \"what to say\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("NEXT.md"), "cd {{ dir }} and enjoy {{ name }}\n").unwrap();
+    std::fs::write(dir.join("files/config.ini"), config).unwrap();
+    std::fs::write(
+        dir.join("files/.layerapi2_label"),
+        "plugin_{{ name }}@{{ module }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("files/bin/{{ name }}-say"),
+        "#!/bin/sh\necho {{ greeting }}\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn user_templates_are_listed_and_used() {
+    let ctx = TestContext::new();
+    let root = ctx.root().join("tpl");
+    user_template(
+        &root,
+        "mine",
+        "[general]\n_version = 1.0.0\n[custom]\nsay = {{ greeting }}\n",
+    );
+    let env_root = ctx.root().join("tpl-env");
+    user_template(&env_root, "fromenv", "[general]\n_version = 1.0.0\n");
+
+    let out = ctx
+        .cmd(["bootstrap", "list", "--templates-dir"])
+        .arg(&root)
+        .env("MFPLUG_TEMPLATES_DIR", &env_root)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("mine"), "{stdout}");
+    assert!(stdout.contains("fromenv"), "{stdout}");
+    assert!(stdout.contains("default"), "{stdout}");
+
+    let out = mfplug_snapshot!(ctx, ctx
+        .cmd(["bootstrap", "create", "-t", "mine", "--set", "greeting=hello", "--templates-dir"])
+        .arg(&root)
+        .arg("u"), @r"
+    success: true
+    exit_code: 0
+    ----- stdout -----
+
+    ----- stderr -----
+         Created plugin `u` from template `mine` in `u` (3 files)
+
+    cd u and enjoy u
+    ");
+    assert!(out.status.success());
+    assert_eq!(
+        ctx.read("u/config.ini"),
+        "[general]\n_version = 1.0.0\n[custom]\nsay = hello\n"
+    );
+    assert!(listing(&ctx.work.join("u")).contains("bin/u-say (executable)"));
+    ctx.cmd(["check", "u"]).assert().success();
+
+    ctx.cmd(["bootstrap", "create", "-t", "fromenv", "v"])
+        .env("MFPLUG_TEMPLATES_DIR", &env_root)
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_broken_template_is_an_error_and_leaves_nothing() {
+    let ctx = TestContext::new();
+    let root = ctx.root().join("tpl");
+    user_template(&root, "broken", "[general]\n_version = {{ version \n");
+    let out = mfplug_snapshot!(
+        ctx,
+        ctx.cmd(["bootstrap", "create", "-t", "broken", "--templates-dir"])
+            .arg(&root)
+            .arg("x")
+    );
+    assert_eq!(out.status.code(), Some(1));
+    // An undefined variable in a template is an error too, not an empty string.
+    user_template(&root, "undefined", "[general]\n_version = {{ nope }}\n");
+    ctx.cmd(["bootstrap", "create", "-t", "undefined", "--templates-dir"])
+        .arg(&root)
+        .arg("y")
+        .assert()
+        .code(1);
+    // A bad manifest is reported by `list`, which still lists the others and exits 1.
+    std::fs::write(root.join("broken/template.toml"), "descr = 1\n").unwrap();
+    let out = ctx
+        .cmd(["bootstrap", "list", "--templates-dir"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("default"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid template manifest"));
+    assert_nothing_created(&ctx, &[]);
+}

@@ -1,0 +1,296 @@
+//! `mfplug check`: MetWork plugin dirs as they are in the field pass; broken ones get every
+//! problem reported.
+
+use crate::mfplug_snapshot;
+use crate::support::TestContext;
+
+/// A python daemon plugin as MetWork's mfdata templates write it (a Makefile included, which
+/// mfplug ignores).
+fn metwork_python_daemon(ctx: &TestContext) {
+    ctx.write("pydaemon/.layerapi2_label", "plugin_pydaemon@mfdata\n");
+    ctx.write("pydaemon/.layerapi2_dependencies", "python3@mfdata\n");
+    ctx.write("pydaemon/.plugin_format_version", "1.0.0\n");
+    ctx.write(
+        "pydaemon/Makefile",
+        "include $(MFEXT_HOME)/share/plugin.mk\n",
+    );
+    ctx.write(
+        "pydaemon/python3_virtualenv_sources/requirements-to-freeze.txt",
+        "requests>=2\n",
+    );
+    ctx.write(
+        "pydaemon/python3_virtualenv_sources/allow_binary_packages",
+        "",
+    );
+    ctx.write(
+        "pydaemon/config.ini",
+        r#"[general]
+# Notes about the name of the plugin:
+# - the name of the plugin is given by the content of .layerapi2_label
+#   in this directory (format: plugin_{name of the plugin}@mfdata)
+# - the old "name" key in this file is not used anymore
+
+# Version of the plugin (X.Y.Z)
+# If the value is {{MFDATA_CURRENT_PLUGIN_VERSION}},
+# the version will be the version of the plugin file
+_version=1.0.0
+
+# Release of the plugin
+_release=1
+
+# Summary (one line) of the goal of the plugin
+_summary=python daemon plugin
+
+# License of the plugin
+_license=BSD
+
+# URL of the plugin homepage
+_url=http://www.metwork-framework.org
+
+# Name of the maintainer of the plugin on the form "Firstname FAMILYNAME <email>"
+_maintainer=Fabien MARTY <fabien.marty@example.org>
+
+# Vendor of the plugin
+_vendor=MetWork
+
+# If _add_plugin_dir_to_python_path=1, the plugin directory will be added to PYTHONPATH
+_add_plugin_dir_to_python_path=1
+
+[extra_daemon_foo]
+_cmd_and_args = {{MFDATA_CURRENT_PLUGIN_DIR}}/daemon.py --name={extra_name}
+numprocesses=1
+graceful_timeout = 30
+rlimit_as = 1000000000
+rlimit_nofile = 1000
+rlimit_stack = 10000000
+rlimit_fsize = 100000000
+log_split_stdout_stderr=AUTO
+log_split_multiple_workers=AUTO
+max_age=0
+
+[_dont_use_this_section]
+anything = goes
+"#,
+    );
+}
+
+/// A plugin that is mostly `[custom*]` configuration, multi-line values and `null`s, with a
+/// step and switch rules as mfdata has them.
+fn metwork_custom_heavy(ctx: &TestContext) {
+    ctx.write("customs/.layerapi2_label", "plugin_customs@mfdata\n");
+    ctx.write(
+        "customs/config.ini",
+        r#"[general]
+_version=0.1.0-dev
+_release=3
+_summary=lots of custom keys
+
+[custom]
+# database connection
+db_host = localhost
+db_port = 5432
+db-name = metwork
+empty_value =
+null_value = null
+sql = SELECT *
+    FROM table
+    WHERE x = 1
+path = {{MFDATA_CURRENT_PLUGIN_DIR}}/data
+
+[custom_queues]
+inbox = {{MFDATA_HOME}}/var/in
+outbox = {{MFDATA_HOME}}/var/out
+
+[step_main]
+_cmd_and_args = {{MFDATA_CURRENT_PLUGIN_DIR}}/main.py --step-name={step_name}
+arg_redis_unix_socket_path = /tmp/redis.socket
+numprocesses = 2
+failure_policy = keep
+switch_logical_condition = True
+
+[switch_rules:fnmatch:latest.switch.main.system_original_basename]
+*.gz = main
+* = main
+"#,
+    );
+}
+
+/// Variants everywhere: `[DEV]`, `[DEV_JOHN]`, `[PROD]`, on custom and daemon keys.
+fn metwork_variant_heavy(ctx: &TestContext) {
+    ctx.write("variants/.layerapi2_label", "plugin_variants@mfserv\n");
+    ctx.write(
+        "variants/config.ini",
+        r#"[general]
+_version=2.0.0
+_summary=variants
+
+[custom]
+url = https://prod.example.invalid
+url[DEV] = http://localhost:8080
+url[DEV_JOHN] = http://john:8080
+debug_level = 1
+debug_level[PROD] = 0
+only_in_dev[DEV] = yes
+
+[app_main]
+_cmd_and_args = {{MFSERV_CURRENT_PLUGIN_DIR}}/main/wsgi.py {app_name}
+numprocesses = 4
+numprocesses[DEV] = 1
+timeout = 60
+virtualdomain_based_routing = False
+"#,
+    );
+}
+
+#[test]
+fn metwork_plugin_dirs_pass_unchanged() {
+    let ctx = TestContext::new();
+    metwork_python_daemon(&ctx);
+    metwork_custom_heavy(&ctx);
+    metwork_variant_heavy(&ctx);
+    for (dir, module) in [
+        ("pydaemon", "MFDATA"),
+        ("customs", "MFDATA"),
+        ("variants", "MFSERV"),
+    ] {
+        let out = ctx
+            .cmd(["--module", module, "check", dir])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{dir}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("warning"),
+            "{dir}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for name in ["GENERIC", "DEV", "DEV_JOHN", "PROD"] {
+            ctx.cmd(["--module", module, "check", dir])
+                .env("MFCONFIG", name)
+                .assert()
+                .success();
+        }
+    }
+}
+
+#[test]
+fn check_reports_ok_in_text_and_json() {
+    let ctx = TestContext::new();
+    metwork_python_daemon(&ctx);
+    mfplug_snapshot!(ctx, ctx.cmd(["--module", "MFDATA", "check", "pydaemon"]), @r"
+    success: true
+    exit_code: 0
+    ----- stdout -----
+
+    ----- stderr -----
+         Checked plugin `pydaemon` 1.0.0-1 in `pydaemon`: no errors
+    ");
+    let out = ctx
+        .cmd(["--module", "MFDATA", "--json", "check", "pydaemon"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["name"], "pydaemon");
+    assert_eq!(json["errors"], 0);
+}
+
+#[test]
+fn check_defaults_to_the_current_dir() {
+    let ctx = TestContext::new();
+    ctx.cmd(["bootstrap", "create", "here"]).assert().success();
+    ctx.cmd(["check"])
+        .current_dir(ctx.work.join("here"))
+        .assert()
+        .success();
+    ctx.cmd(["check"]).assert().code(1);
+}
+
+#[test]
+fn check_reports_every_problem_not_only_the_first() {
+    let ctx = TestContext::new();
+    ctx.write("bad/.layerapi2_label", "plugin_bad.name@mfplug\n");
+    ctx.write("bad/.plugin_format_version", "one two\n");
+    ctx.write(
+        "bad/config.ini",
+        "[general]\n_version = 1.0 beta\n_sumary = typo\n\n[custom]\nfoo = 1\nfoo = 2\nno equals sign here\n\n[extra_deamon_x]\nnumprocesses = 1\n\n[extra_daemon_y]\nnumprocess = 2\ngraceful_timeout = soon\n",
+    );
+    let out = mfplug_snapshot!(ctx, ctx.cmd(["check", "bad"]));
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = ctx.cmd(["check", "bad", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["errors"], 9);
+    let problems = json["problems"].as_array().unwrap();
+    assert!(problems
+        .iter()
+        .any(|p| p["key"] == "numprocess" && p["line"] == 14));
+}
+
+#[test]
+fn check_reads_the_override_layers_of_the_home() {
+    let ctx = TestContext::new();
+    ctx.cmd(["bootstrap", "create", "foo"]).assert().success();
+    std::fs::create_dir_all(ctx.home.join("config/plugins")).unwrap();
+    std::fs::write(
+        ctx.home.join("config/plugins/foo.ini"),
+        "[general]\n_version = 9.9.9\n[custom]\nfoo = admin\n[extra_daemon_x]\nnumprocesses = lots\n",
+    )
+    .unwrap();
+    let out = mfplug_snapshot!(ctx, ctx.cmd(["check", "foo"]));
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn check_of_a_missing_or_non_plugin_dir() {
+    let ctx = TestContext::new();
+    mfplug_snapshot!(ctx, ctx.cmd(["check", "nowhere"]), @r"
+    success: false
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: plugin dir `nowhere` does not exist
+
+    hint: give the plugin's directory, the one holding `config.ini`
+    ");
+    std::fs::create_dir(ctx.work.join("empty")).unwrap();
+    mfplug_snapshot!(ctx, ctx.cmd(["check", "empty"]), @r"
+    success: false
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: `empty/.layerapi2_label` is missing: it holds the plugin name as `plugin_NAME@module`
+      hint: write `plugin_NAME@mfplug` in it, NAME being the plugin name
+    error: `empty/config.ini`: is missing
+      hint: every plugin dir needs a `config.ini` with a `[general]` section; `mfplug bootstrap create` makes one
+    error: found 2 errors in plugin dir `empty`
+    ");
+}
+
+#[test]
+fn undefined_variables_are_reported_with_verbose() {
+    let ctx = TestContext::new();
+    ctx.write("v/.layerapi2_label", "plugin_v@mfplug\n");
+    ctx.write(
+        "v/config.ini",
+        "[general]\n_version = 1\n[custom]\nx = {{UNDEFINED_THING}}\n",
+    );
+    let out = ctx.cmd(["check", "v"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("UNDEFINED_THING"));
+    let out = ctx.cmd(["-v", "check", "v"]).output().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 4"), "{stderr}");
+    assert!(
+        stderr.contains("`UNDEFINED_THING`, which is not defined"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,200 @@
+//! The command line itself: help, version, completions, exit codes, global options.
+
+use crate::mfplug_snapshot;
+use crate::support::TestContext;
+
+/// Every command of DESIGN.md's table, and the ones the operator's side adds.
+const COMMANDS: &[&str] = &[
+    "bootstrap",
+    "check",
+    "config",
+    "lock",
+    "build",
+    "clean",
+    "develop",
+    "release",
+    "install",
+    "uninstall",
+    "list",
+    "info",
+    "verify",
+    "env",
+    "wrapper",
+    "repackage",
+    "convert",
+    "provision",
+    "crontab",
+    "completions",
+];
+
+#[test]
+fn help_lists_every_command() {
+    let ctx = TestContext::new();
+    let output = mfplug_snapshot!(ctx, ctx.cmd(["--help"]));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    for command in COMMANDS {
+        assert!(
+            stdout.contains(&format!("\n  {command} ")),
+            "`{command}` is missing from --help"
+        );
+    }
+}
+
+#[test]
+fn every_command_has_help() {
+    let ctx = TestContext::new();
+    for command in COMMANDS {
+        ctx.cmd([command, "--help"]).assert().success();
+    }
+    ctx.cmd(["bootstrap", "create", "--help"])
+        .assert()
+        .success();
+    ctx.cmd(["bootstrap", "list", "--help"]).assert().success();
+}
+
+#[test]
+fn version() {
+    let ctx = TestContext::new();
+    mfplug_snapshot!(ctx, ctx.cmd(["--version"]), @r"
+    success: true
+    exit_code: 0
+    ----- stdout -----
+    mfplug [VERSION]
+
+    ----- stderr -----
+    ");
+}
+
+/// The commands later issues implement say so, with exit code 2, and do nothing.
+#[test]
+fn unimplemented_commands_exit_2() {
+    let ctx = TestContext::new();
+    let cases: &[&[&str]] = &[
+        &["lock"],
+        &["build"],
+        &["clean"],
+        &["develop"],
+        &["release"],
+        &["install", "x.plugin"],
+        &["uninstall", "x"],
+        &["list"],
+        &["info", "x"],
+        &["verify", "x"],
+        &["env"],
+        &["wrapper", "x", "--", "true"],
+        &["repackage", "x"],
+        &["convert", "x.plugin"],
+        &["provision"],
+        &["crontab"],
+    ];
+    for args in cases {
+        let output = ctx.cmd(*args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "error: `mfplug {}` is not implemented yet",
+                args[0]
+            )),
+            "{args:?}: {stderr}"
+        );
+        assert!(output.stdout.is_empty());
+    }
+    assert_eq!(std::fs::read_dir(&ctx.work).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(&ctx.home).unwrap().count(), 0);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let ctx = TestContext::new();
+    ctx.cmd(["frobnicate"]).assert().code(2);
+    ctx.cmd(["check", "--nope"]).assert().code(2);
+    ctx.cmd(["wrapper", "x"]).assert().code(2);
+    ctx.cmd(["-q", "-v", "check"]).assert().code(2);
+    ctx.cmd(["--color", "sometimes", "check"]).assert().code(2);
+    mfplug_snapshot!(ctx, ctx.cmd(["--module", "mf-data", "check"]), @r"
+    success: false
+    exit_code: 2
+    ----- stdout -----
+
+    ----- stderr -----
+    error: invalid value 'mf-data' for '--module <NAME>': `mf-data` is not a module name: use a letter then letters, digits or `_` (e.g. MFDATA)
+
+    For more information, try '--help'.
+    ");
+}
+
+#[test]
+fn completions_for_every_shell() {
+    let ctx = TestContext::new();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let output = ctx.cmd(["completions", shell]).output().unwrap();
+        assert!(output.status.success(), "{shell}");
+        let text = String::from_utf8(output.stdout).unwrap();
+        assert!(text.contains("mfplug"), "{shell}");
+        assert!(text.contains("bootstrap"), "{shell}");
+    }
+    ctx.cmd(["completions", "tcsh"]).assert().code(2);
+}
+
+#[test]
+fn global_options_go_anywhere_and_come_from_the_environment() {
+    let ctx = TestContext::new();
+    ctx.cmd(["bootstrap", "create", "p"]).assert().success();
+    // --module after the command, and through MFPLUG_MODULE.
+    let out = ctx
+        .cmd(["config", "p", "--module", "mfdata"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("MFDATA_CURRENT_PLUGIN_NAME=p"));
+    let out = ctx
+        .cmd(["config", "p"])
+        .env("MFPLUG_MODULE", "MFSERV")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("MFSERV_CURRENT_PLUGIN_NAME=p"));
+    // -q silences the status line and the next steps.
+    let out = ctx
+        .cmd(["-q", "bootstrap", "create", "q"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn color_follows_the_flag() {
+    let ctx = TestContext::new();
+    let out = ctx
+        .cmd(["--color", "always", "check", "missing"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\u{1b}["));
+    let out = ctx
+        .cmd(["--color", "never", "check", "missing"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("\u{1b}["));
+}
+
+#[test]
+fn broken_pipe_is_not_an_error() {
+    use std::process::{Command, Stdio};
+    let ctx = TestContext::new();
+    // The reader closes its end at once; mfplug must neither panic nor fail.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mfplug"))
+        .args(["completions", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .current_dir(&ctx.work)
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -1,0 +1,10 @@
+//! The integration suite: one binary, one module per command, each running the built
+//! `mfplug` in a fresh temp dir with a hermetic environment.
+
+mod support;
+
+mod bootstrap;
+mod check;
+mod cli;
+mod config;
+mod tidy;

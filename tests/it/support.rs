@@ -1,0 +1,154 @@
+//! Test support: a temp dir with a work dir and a runtime home, a hermetic `mfplug` command,
+//! and `mfplug_snapshot!`, which snapshots exit code, stdout and stderr with temp paths
+//! filtered to `[TEMP_DIR]`.
+
+use std::path::{Path, PathBuf};
+
+pub struct TestContext {
+    pub tmp: tempfile::TempDir,
+    /// The current dir of every command.
+    pub work: PathBuf,
+    /// `MFPLUG_HOME`.
+    pub home: PathBuf,
+}
+
+impl TestContext {
+    pub fn new() -> TestContext {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        // Canonical, so that the filters also catch paths a command resolved itself.
+        let root = tmp.path().canonicalize().expect("canonical temp dir");
+        let work = root.join("work");
+        let home = root.join("home");
+        for dir in [&work, &home, &root.join("user")] {
+            std::fs::create_dir_all(dir).expect("create test dirs");
+        }
+        TestContext { tmp, work, home }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.work.parent().expect("work has a parent").to_path_buf()
+    }
+
+    /// Writes `text` to `path` (relative to the work dir), creating parents.
+    pub fn write(&self, path: &str, text: &str) -> PathBuf {
+        let path = self.work.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("create parent");
+        std::fs::write(&path, text).expect("write file");
+        path
+    }
+
+    pub fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.work.join(path)).expect("read file")
+    }
+
+    /// `mfplug ARGS` in the work dir, with nothing of the caller's environment but `PATH`.
+    pub fn cmd<I, S>(&self, args: I) -> assert_cmd::Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_mfplug"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.root().join("user"))
+            .env("MFPLUG_HOME", &self.home)
+            .env("NO_COLOR", "1")
+            .env("COLUMNS", "100")
+            .env("LANG", "C.UTF-8")
+            .current_dir(&self.work)
+            .args(args);
+        cmd
+    }
+
+    /// Filters for snapshots: the temp root becomes `[TEMP_DIR]`.
+    pub fn filters(&self) -> Vec<(String, String)> {
+        let root = self.root();
+        let mut filters = vec![(
+            regex_escape(&root.display().to_string()),
+            "[TEMP_DIR]".to_owned(),
+        )];
+        let raw = self.tmp.path().display().to_string();
+        if raw != root.display().to_string() {
+            filters.push((regex_escape(&raw), "[TEMP_DIR]".to_owned()));
+        }
+        filters.push((
+            regex_escape(env!("CARGO_PKG_VERSION")),
+            "[VERSION]".to_owned(),
+        ));
+        filters
+    }
+}
+
+fn regex_escape(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The output of a command as one text: exit code, stdout, stderr.
+pub fn render_output(output: &std::process::Output) -> String {
+    format!(
+        "success: {}\nexit_code: {}\n----- stdout -----\n{}\n----- stderr -----\n{}",
+        output.status.success(),
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+/// Snapshots a command's exit code, stdout and stderr with the context's filters.
+#[macro_export]
+macro_rules! mfplug_snapshot {
+    ($ctx:expr, $cmd:expr, @$snapshot:literal) => {{
+        let output = $cmd.output().expect("run mfplug");
+        let text = $crate::support::render_output(&output);
+        let filters = $ctx.filters();
+        let filters: Vec<(&str, &str)> =
+            filters.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        insta::with_settings!({ filters => filters, prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!(text, @$snapshot);
+        });
+        output
+    }};
+    ($ctx:expr, $cmd:expr) => {{
+        let output = $cmd.output().expect("run mfplug");
+        let text = $crate::support::render_output(&output);
+        let filters = $ctx.filters();
+        let filters: Vec<(&str, &str)> =
+            filters.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        insta::with_settings!({ filters => filters, prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!(text);
+        });
+        output
+    }};
+}
+
+/// Every file under `dir` as `path (mode)`, sorted, for tree comparisons.
+pub fn listing(dir: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let mut lines: Vec<String> = walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .into_iter()
+        .map(|e| e.expect("walk"))
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let mode = e.metadata().expect("metadata").permissions().mode();
+            let exec = if mode & 0o100 != 0 {
+                " (executable)"
+            } else {
+                ""
+            };
+            format!(
+                "{}{exec}",
+                e.path().strip_prefix(dir).expect("under dir").display()
+            )
+        })
+        .collect();
+    lines.sort();
+    lines.join("\n")
+}

@@ -1,0 +1,131 @@
+//! The project's own tasks, run with `cargo xtask TASK` (see matklad/cargo-xtask).
+//!
+//! - `ci`: what CI runs: `cargo fmt --check`, `cargo clippy -D warnings` and the whole suite.
+//! - `bench`: the benchmarks, each printing the peer's figure beside ours and the ratio.
+//! - `dist`: shell completions of the built binary, in `target/dist/`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context, Result};
+
+const USAGE: &str = "\
+usage: cargo xtask TASK
+
+tasks:
+  ci      cargo fmt --check, clippy with warnings denied, the whole test suite
+  bench   run the benchmarks (mfplug against its peers, same run, with ratios)
+  dist    write shell completions to target/dist/";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("bench") => bench(&args[1..]),
+        Some("dist") => dist(),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+/// Runs one step and says which one failed.
+fn step(name: &str, mut cmd: Command) -> Result<()> {
+    eprintln!("==> {name}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start `{name}`"))?;
+    if !status.success() {
+        bail!("`{name}` failed ({status})");
+    }
+    Ok(())
+}
+
+fn ci() -> Result<()> {
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--", "--check"]);
+    step("cargo fmt --all -- --check", fmt)?;
+
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    step(
+        "cargo clippy --workspace --all-targets -- -D warnings",
+        clippy,
+    )?;
+
+    let mut test = cargo();
+    test.args(["test", "--workspace", "--locked"]);
+    // Snapshots are checked, never written, in CI.
+    test.env("INSTA_UPDATE", "no");
+    step("cargo test --workspace", test)?;
+    eprintln!("==> ci: all steps passed");
+    Ok(())
+}
+
+fn bench(_args: &[String]) -> Result<()> {
+    // The benchmarks come with the commands they measure (release, lock, build, develop).
+    eprintln!("no benchmarks yet: they come with `mfplug release`, `lock`, `build` and `develop`");
+    Ok(())
+}
+
+fn dist() -> Result<()> {
+    let mut build = cargo();
+    build.args(["build", "--release", "--locked", "--bin", "mfplug"]);
+    step("cargo build --release", build)?;
+    let binary = root().join("target/release/mfplug");
+    let out = root().join("target/dist/completions");
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create `{}`", out.display()))?;
+    for (shell, file) in [
+        ("bash", "mfplug.bash"),
+        ("zsh", "_mfplug"),
+        ("fish", "mfplug.fish"),
+        ("elvish", "mfplug.elv"),
+        ("powershell", "_mfplug.ps1"),
+    ] {
+        let output = Command::new(&binary)
+            .args(["completions", shell])
+            .output()
+            .with_context(|| format!("cannot run `{}`", binary.display()))?;
+        if !output.status.success() {
+            bail!("`mfplug completions {shell}` failed");
+        }
+        let path = out.join(file);
+        std::fs::write(&path, output.stdout)
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
