@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::{bootstrap, home, inspect, ui};
+use crate::{bootstrap, home, inspect, release, ui};
 
 /// Exit code of a command that failed.
 pub const EXIT_FAILURE: u8 = 1;
@@ -127,8 +127,8 @@ pub enum Command {
         /// Where to write the file (default: the plugin dir)
         #[arg(short, long, value_name = "OUTDIR")]
         output: Option<PathBuf>,
-        /// Compression level
-        #[arg(long, value_name = "N")]
+        /// zstd compression level, 1 to 22 (default 3); the plugin hash does not depend on it
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
         level: Option<i32>,
     },
     /// Install a .plugin file into the home
@@ -323,6 +323,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Release { dir, output, level } => {
+            release::release(dir, output, level, &settings(global, &home), global.json)
+        }
+        Command::Info { target } if release::is_file_target(&target) => {
+            release::info(std::path::Path::new(&target), global.json)
+        }
+        Command::Verify { target } if release::is_file_target(&target) => {
+            release::verify(std::path::Path::new(&target), global.json)
+        }
+        Command::Convert { file, output } => release::convert(&file, output, global.json),
         other => not_implemented(&other),
     }
 }

@@ -3,10 +3,12 @@
 //! The binary's `main` parses the command line with [`cli`] and reports errors; each stage of
 //! a plugin's life has its module. See `docs/architecture.md` for the map.
 
+pub mod archive;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod home;
 pub mod inspect;
 pub mod plugin;
+pub mod release;
 pub mod ui;

@@ -74,7 +74,6 @@ fn unimplemented_commands_exit_2() {
         &["build"],
         &["clean"],
         &["develop"],
-        &["release"],
         &["install", "x.plugin"],
         &["uninstall", "x"],
         &["list"],
@@ -83,7 +82,6 @@ fn unimplemented_commands_exit_2() {
         &["env"],
         &["wrapper", "x", "--", "true"],
         &["repackage", "x"],
-        &["convert", "x.plugin"],
         &["provision"],
         &["crontab"],
     ];

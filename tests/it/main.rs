@@ -7,4 +7,7 @@ mod bootstrap;
 mod check;
 mod cli;
 mod config;
+mod hostile;
+mod legacy;
+mod release;
 mod tidy;

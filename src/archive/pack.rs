@@ -1,0 +1,537 @@
+//! Writing a `.plugin` file from a plugin dir, reproducibly and in constant memory.
+//!
+//! Two passes over the files: the first hashes them (in parallel) to write RECORD, which
+//! comes before them in the stream; the second streams each file into tar, then zstd, then a
+//! temp file beside the output, hashing again so that a file that changed in between is
+//! caught. Nothing of the environment reaches the bytes: paths are sorted, times are
+//! `SOURCE_DATE_EPOCH` (or a constant), owners are 0, modes are 0644/0755.
+
+use std::collections::HashSet;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use anyhow::{bail, Context as _, Result};
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use sha2::{Digest, Sha256};
+
+use super::{hex, Kind, PluginMeta, Record, RecordEntry, META_PATH, RECORD_PATH};
+
+/// Directories of version control systems: never packed.
+const VCS_DIRS: &[&str] = &[".git", ".hg", ".svn", ".bzr", "_darcs", ".jj"];
+/// The ignore file of a plugin dir.
+pub const RELEASEIGNORE: &str = ".releaseignore";
+
+/// One thing to pack, before hashing.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The path inside the plugin, `/`-separated.
+    pub rel: String,
+    pub abs: PathBuf,
+    pub kind: Kind,
+    /// The target of a symlink.
+    pub target: Option<String>,
+}
+
+/// Options of [`pack`].
+#[derive(Debug, Clone)]
+pub struct PackOptions {
+    pub level: i32,
+    /// The mtime of every member.
+    pub epoch: u64,
+    /// Show a progress bar (only used when the tree is large).
+    pub progress: bool,
+}
+
+/// What [`pack`] wrote.
+#[derive(Debug, Clone)]
+pub struct Packed {
+    pub path: PathBuf,
+    pub meta: PluginMeta,
+    pub file_size: u64,
+}
+
+/// Reads `.releaseignore` at the root of `dir`, if present.
+fn releaseignore(dir: &Path) -> Result<Gitignore> {
+    let path = dir.join(RELEASEIGNORE);
+    let mut builder = GitignoreBuilder::new(dir);
+    if path.is_file() {
+        let text = fs_err::read_to_string(&path)?;
+        for (index, line) in text.lines().enumerate() {
+            builder
+                .add_line(Some(path.clone()), line)
+                .with_context(|| {
+                    format!(
+                        "`{}` line {}: invalid pattern `{line}`",
+                        path.display(),
+                        index + 1
+                    )
+                })?;
+        }
+    }
+    builder
+        .build()
+        .with_context(|| format!("cannot read `{}`", path.display()))
+}
+
+/// Lists what a release of `dir` holds: every file, symlink and empty dir, less the paths of
+/// `exclude` and, with `release_rules`, less `.releaseignore` matches, VCS dirs and `local/`
+/// (`convert` keeps all of a legacy file). Sorted by path bytes.
+pub fn collect(dir: &Path, exclude: &[PathBuf], release_rules: bool) -> Result<Vec<Source>> {
+    let ignore = if release_rules {
+        releaseignore(dir)?
+    } else {
+        Gitignore::empty()
+    };
+    // Without negations a matched directory can be skipped whole; with them, a file inside
+    // it may be brought back, so the walk goes in and decides file by file.
+    let prune_ignored = ignore.num_whitelists() == 0;
+    let exclude: HashSet<PathBuf> = exclude
+        .iter()
+        .filter_map(|p| std::path::absolute(p).ok())
+        .collect();
+    let root_abs =
+        std::path::absolute(dir).with_context(|| format!("cannot read `{}`", dir.display()))?;
+
+    let walker = walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|entry| {
+            let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+            if entry.file_type().is_dir() {
+                let name = entry.file_name().to_string_lossy();
+                if release_rules && (VCS_DIRS.contains(&name.as_ref()) || rel == Path::new("local"))
+                {
+                    return false;
+                }
+                if prune_ignored && ignore.matched_path_or_any_parents(rel, true).is_ignore() {
+                    return false;
+                }
+            }
+            true
+        });
+
+    let mut sources = Vec::new();
+    let mut dirs = Vec::new();
+    for entry in walker {
+        let entry =
+            entry.with_context(|| format!("cannot read the tree of `{}`", dir.display()))?;
+        let rel_path = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+        let rel = rel_text(rel_path)?;
+        let file_type = entry.file_type();
+        if ignore
+            .matched_path_or_any_parents(rel_path, file_type.is_dir())
+            .is_ignore()
+        {
+            continue;
+        }
+        if exclude.contains(&root_abs.join(rel_path)) {
+            continue;
+        }
+        let abs = entry.path().to_path_buf();
+        if file_type.is_dir() {
+            dirs.push(rel);
+        } else if file_type.is_symlink() {
+            let target = fs_err::read_link(&abs)?;
+            let target_text = target
+                .to_str()
+                .with_context(|| format!("symlink `{rel}` has a target that is not UTF-8"))?
+                .to_owned();
+            if !target.is_absolute() && !stays_inside(rel_path, &target) {
+                return Err(crate::ui::error_with_hint(
+                    format!("symlink `{rel}` points outside the plugin dir (`{target_text}`)"),
+                    "make it point inside the plugin, use an absolute target (it is then reported by `mfplug info`), or list it in `.releaseignore`",
+                ));
+            }
+            sources.push(Source {
+                rel,
+                abs,
+                kind: Kind::Symlink,
+                target: Some(target_text),
+            });
+        } else if file_type.is_file() {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = entry
+                .metadata()
+                .with_context(|| format!("cannot read `{}`", abs.display()))?
+                .permissions()
+                .mode();
+            sources.push(Source {
+                rel,
+                abs,
+                kind: Kind::File {
+                    executable: mode & 0o111 != 0,
+                },
+                target: None,
+            });
+        } else {
+            return Err(crate::ui::error_with_hint(
+                format!("`{rel}` is a special file (fifo, socket or device), which a plugin cannot hold"),
+                "list it in `.releaseignore`",
+            ));
+        }
+    }
+    // Directories are implied by what they hold; only empty ones are recorded.
+    let mut parents: HashSet<&str> = HashSet::new();
+    for source in &sources {
+        let mut path = source.rel.as_str();
+        while let Some((parent, _)) = path.rsplit_once('/') {
+            if !parents.insert(parent) {
+                break;
+            }
+            path = parent;
+        }
+    }
+    for dir_rel in &dirs {
+        let mut path = dir_rel.as_str();
+        while let Some((parent, _)) = path.rsplit_once('/') {
+            parents.insert(parent);
+            path = parent;
+        }
+    }
+    let empty: Vec<String> = dirs
+        .iter()
+        .filter(|d| !parents.contains(d.as_str()))
+        .cloned()
+        .collect();
+    for rel in empty {
+        sources.push(Source {
+            abs: dir.join(&rel),
+            rel,
+            kind: Kind::Dir,
+            target: None,
+        });
+    }
+    sources.sort_by(|a, b| a.rel.as_bytes().cmp(b.rel.as_bytes()));
+    Ok(sources)
+}
+
+fn rel_text(rel: &Path) -> Result<String> {
+    let text = rel
+        .to_str()
+        .with_context(|| format!("`{}`: file names must be UTF-8", rel.display()))?;
+    if text.contains(['\t', '\n', '\r']) {
+        return Err(crate::ui::error_with_hint(
+            format!(
+                "`{}`: a file name with a tab or a newline cannot be recorded",
+                text.escape_default()
+            ),
+            "rename it, or list it in `.releaseignore`",
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// Whether a relative symlink target, read from the link's dir, stays inside the tree.
+pub fn stays_inside(link: &Path, target: &Path) -> bool {
+    let mut depth: i64 = link.components().count() as i64 - 1;
+    for component in target.components() {
+        match component {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+        if depth < 0 {
+            return false;
+        }
+    }
+    true
+}
+
+/// The result of hashing one source.
+struct Hashed {
+    size: u64,
+    sha256: String,
+    elf: bool,
+}
+
+fn hash_file(path: &Path) -> Result<Hashed> {
+    let mut file = fs_err::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    let mut elf = false;
+    loop {
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("cannot read `{}`", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        if size == 0 && n >= 4 {
+            elf = buf[..4] == *b"\x7fELF";
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok(Hashed {
+        size,
+        sha256: hex(&hasher.finalize()),
+        elf,
+    })
+}
+
+/// Hashes every source, in parallel, keeping their order.
+fn hash_all(sources: &[Source]) -> Result<(Vec<RecordEntry>, bool)> {
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(8);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Hashed>>>> =
+        Mutex::new((0..sources.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(source) = sources.get(index) else {
+                    break;
+                };
+                let result = match source.kind {
+                    Kind::File { .. } => hash_file(&source.abs),
+                    Kind::Symlink => {
+                        let target = source.target.as_deref().unwrap_or_default();
+                        Ok(Hashed {
+                            size: target.len() as u64,
+                            sha256: hex(&Sha256::digest(target.as_bytes())),
+                            elf: false,
+                        })
+                    }
+                    Kind::Dir => Ok(Hashed {
+                        size: 0,
+                        sha256: String::new(),
+                        elf: false,
+                    }),
+                };
+                results.lock().expect("hash results lock")[index] = Some(result);
+            });
+        }
+    });
+    let mut entries = Vec::with_capacity(sources.len());
+    let mut compiled = false;
+    for (source, result) in sources
+        .iter()
+        .zip(results.into_inner().expect("hash results"))
+    {
+        let hashed = result.expect("every source was hashed")?;
+        compiled |= hashed.elf;
+        entries.push(RecordEntry {
+            path: source.rel.clone(),
+            kind: source.kind,
+            size: hashed.size,
+            sha256: hashed.sha256,
+        });
+    }
+    Ok((entries, compiled))
+}
+
+/// The metadata a release starts from (the rest is computed).
+#[derive(Debug, Clone)]
+pub struct MetaBase {
+    pub name: String,
+    pub version: String,
+    pub release: String,
+    pub summary: String,
+    pub license: String,
+    pub maintainer: String,
+    pub vendor: String,
+    pub url: String,
+}
+
+/// A reader that hashes and counts what goes through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+fn header(kind: Kind, size: u64, epoch: u64) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    let (entry_type, mode) = match kind {
+        Kind::File { executable } => (
+            tar::EntryType::Regular,
+            if executable { 0o755 } else { 0o644 },
+        ),
+        Kind::Symlink => (tar::EntryType::Symlink, 0o777),
+        Kind::Dir => (tar::EntryType::Directory, 0o755),
+    };
+    header.set_entry_type(entry_type);
+    header.set_mode(mode);
+    header.set_size(size);
+    header.set_mtime(epoch);
+    header.set_uid(0);
+    header.set_gid(0);
+    header
+}
+
+/// Packs `sources` (from [`collect`]) of the plugin in `dir` into `out` (a final path; the
+/// file is written beside it and renamed into place).
+pub fn pack(sources: &[Source], base: MetaBase, out: &Path, opts: &PackOptions) -> Result<Packed> {
+    let (entries, compiled) = hash_all(sources)?;
+    let record = Record { entries };
+    let record_text = record.to_text();
+    let total: u64 = record.entries.iter().map(|e| e.size).sum();
+    let external_symlinks = sources
+        .iter()
+        .filter_map(|s| {
+            let target = s.target.as_deref()?;
+            target
+                .starts_with('/')
+                .then(|| format!("{} -> {target}", s.rel))
+        })
+        .collect();
+    let meta = PluginMeta {
+        format: super::FORMAT,
+        name: base.name,
+        version: base.version,
+        release: base.release,
+        summary: base.summary,
+        license: base.license,
+        maintainer: base.maintainer,
+        vendor: base.vendor,
+        url: base.url,
+        build_time: opts.epoch,
+        tool: format!("mfplug {}", env!("CARGO_PKG_VERSION")),
+        platform: if compiled {
+            format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)
+        } else {
+            "any".into()
+        },
+        plugin_hash: Record::plugin_hash(&record_text),
+        files: record.entries.len() as u64,
+        size: total,
+        external_symlinks,
+    };
+    let mut meta_json = serde_json::to_string_pretty(&meta)?;
+    meta_json.push('\n');
+
+    let out_dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".mfplug-release-")
+        .suffix(".tmp")
+        .tempfile_in(&out_dir)
+        .with_context(|| format!("cannot create a file in `{}`", out_dir.display()))?;
+    let progress = progress_bar(opts.progress, total, record.entries.len());
+
+    let writer = BufWriter::with_capacity(1 << 20, temp.as_file());
+    let mut encoder = zstd::Encoder::new(writer, opts.level).context("cannot start zstd")?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    if threads > 1 {
+        encoder
+            .multithread(threads)
+            .context("cannot start zstd's worker threads")?;
+    }
+    encoder.include_checksum(true)?;
+    let mut builder = tar::Builder::new(encoder);
+    for (path, text) in [
+        (META_PATH, meta_json.as_str()),
+        (RECORD_PATH, record_text.as_str()),
+    ] {
+        let mut h = header(
+            Kind::File { executable: false },
+            text.len() as u64,
+            opts.epoch,
+        );
+        builder.append_data(&mut h, path, text.as_bytes())?;
+    }
+    for (source, entry) in sources.iter().zip(&record.entries) {
+        let mut h = header(entry.kind, entry.size, opts.epoch);
+        match entry.kind {
+            Kind::File { .. } => {
+                let file = fs_err::File::open(&source.abs)?;
+                let mut reader = HashingReader {
+                    inner: file.take(entry.size),
+                    hasher: Sha256::new(),
+                    count: 0,
+                };
+                builder
+                    .append_data(&mut h, &source.rel, &mut reader)
+                    .with_context(|| format!("cannot pack `{}`", source.rel))?;
+                if reader.count != entry.size || hex(&reader.hasher.finalize()) != entry.sha256 {
+                    bail!(
+                        "`{}` changed while the release was being written; run `mfplug release` again",
+                        source.rel
+                    );
+                }
+            }
+            Kind::Symlink => {
+                h.set_size(0);
+                let target = source.target.as_deref().unwrap_or_default();
+                builder
+                    .append_link(&mut h, &source.rel, target)
+                    .with_context(|| format!("cannot pack symlink `{}`", source.rel))?;
+            }
+            Kind::Dir => {
+                builder.append_data(&mut h, format!("{}/", source.rel), io::empty())?;
+            }
+        }
+        progress.inc(entry.size);
+    }
+    let encoder = builder
+        .into_inner()
+        .context("cannot finish the tar stream")?;
+    let mut writer = encoder.finish().context("cannot finish the zstd stream")?;
+    writer.flush()?;
+    drop(writer);
+    progress.finish_and_clear();
+    temp.as_file().sync_all()?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs_err::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o644))?;
+    }
+    let file_size = temp.as_file().metadata()?.len();
+    temp.persist(out)
+        .with_context(|| format!("cannot write `{}`", out.display()))?;
+    Ok(Packed {
+        path: out.to_path_buf(),
+        meta,
+        file_size,
+    })
+}
+
+/// A byte progress bar on a terminal when the tree is large; hidden otherwise.
+fn progress_bar(wanted: bool, total: u64, files: usize) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    let large = total > 64 * 1024 * 1024 || files > 5_000;
+    if !(wanted && large && io::stderr().is_terminal()) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "   Packing [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_symlinks() {
+        assert!(stays_inside(Path::new("a/b"), Path::new("c")));
+        assert!(stays_inside(Path::new("a/b"), Path::new("../c")));
+        assert!(!stays_inside(Path::new("a/b"), Path::new("../../c")));
+        assert!(!stays_inside(Path::new("b"), Path::new("../c")));
+        assert!(stays_inside(Path::new("a/b"), Path::new("./../a/./c")));
+        assert!(!stays_inside(Path::new("a/b"), Path::new("../../a/c")));
+    }
+}

@@ -1,0 +1,182 @@
+//! Legacy MetWork `.plugin` files (tar.gz of `metwork_plugin/`), built here the way MetWork
+//! builds them: `info`, `verify` and `convert` to format 1.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::mfplug_snapshot;
+use crate::support::TestContext;
+
+/// Writes a MetWork plugin dir, then its `.plugin`: `tar czf` of `metwork_plugin/` holding the
+/// plugin's files, `.metadata.json` and `.files.json`.
+fn legacy_plugin(ctx: &TestContext, listed_extra: &[&str], outside: bool) -> PathBuf {
+    let src = ctx.root().join("legacy-src/metwork_plugin");
+    let files: &[(&str, &str)] = &[
+        (".layerapi2_label", "plugin_oldplug@mfdata\n"),
+        (
+            "config.ini",
+            "[general]\n_version=1.2.3\n_summary=an old plugin\n\n[custom]\nfoo=bar\n",
+        ),
+        ("main.py", "print('hello')\n"),
+        ("bin/tool", "#!/bin/sh\necho tool\n"),
+        (".plugin_format_version", "1.0.0\n"),
+    ];
+    for (path, text) in files {
+        let full = src.join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(&full, text).unwrap();
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(src.join("bin/tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut listed: Vec<String> = files.iter().map(|(p, _)| (*p).to_owned()).collect();
+    listed.extend(listed_extra.iter().map(|s| (*s).to_owned()));
+    std::fs::write(
+        src.join(".files.json"),
+        serde_json::to_string(&listed).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        src.join(".metadata.json"),
+        serde_json::json!({
+            "name": "oldplug", "version": "1.2.3", "release": "1",
+            "summary": "an old plugin", "license": "BSD", "url": "",
+            "maintainer": "Ops <ops@example.invalid>", "vendor": "MetWork",
+            "build_host": "builder", "build_date": "2020-01-01T00:00:00Z",
+            "hash": "5d41402abc4b2a76b9719d911017c592"
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = ctx.work.join("oldplug-1.2.3-1.metwork.plugin");
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&out).unwrap(),
+        flate2::Compression::default(),
+    );
+    let mut builder = tar::Builder::new(gz);
+    builder.append_dir_all("metwork_plugin", &src).unwrap();
+    if outside {
+        let mut h = tar::Header::new_gnu();
+        h.set_path("elsewhere.txt").unwrap();
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_cksum();
+        builder.append(&h, &b"x"[..]).unwrap();
+    }
+    builder
+        .into_inner()
+        .unwrap()
+        .finish()
+        .unwrap()
+        .flush()
+        .unwrap();
+    out
+}
+
+#[test]
+fn legacy_info_and_verify() {
+    let ctx = TestContext::new();
+    let file = legacy_plugin(&ctx, &[], false);
+    let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+    mfplug_snapshot!(ctx, ctx.cmd(["info", &name]));
+    mfplug_snapshot!(ctx, ctx.cmd(["verify", &name]), @r"
+    success: true
+    exit_code: 0
+    ----- stdout -----
+
+    ----- stderr -----
+        Verified `oldplug-1.2.3-1.metwork.plugin`: plugin `oldplug`, every listed file is present (a legacy file has no content hashes)
+    ");
+}
+
+#[test]
+fn legacy_missing_listed_file_or_member_outside_is_refused() {
+    let ctx = TestContext::new();
+    let file = legacy_plugin(&ctx, &["lib/gone.py"], false);
+    let out = ctx.cmd(["verify"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("lists `lib/gone.py` but the file has no such member"));
+
+    let ctx = TestContext::new();
+    let file = legacy_plugin(&ctx, &[], true);
+    let out = ctx.cmd(["verify"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("member `elsewhere.txt` is outside `metwork_plugin/`"));
+    ctx.cmd(["convert"]).arg(&file).assert().code(1);
+    assert!(!ctx.work.join("oldplug-1.2.3-1.plugin").exists());
+}
+
+fn tree_of(file: &Path) -> Vec<(String, u32, Vec<u8>)> {
+    use std::io::Read;
+    let bytes = zstd::decode_all(std::fs::File::open(file).unwrap()).unwrap();
+    let mut archive = tar::Archive::new(&bytes[..]);
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let mut data = Vec::new();
+            let path = String::from_utf8(e.path_bytes().into_owned()).unwrap();
+            let mode = e.header().mode().unwrap();
+            e.read_to_end(&mut data).unwrap();
+            (path, mode, data)
+        })
+        .filter(|(p, _, _)| !p.starts_with(".mfplug/"))
+        .collect()
+}
+
+#[test]
+fn convert_writes_an_equivalent_format_1_file() {
+    let ctx = TestContext::new();
+    let file = legacy_plugin(&ctx, &[], false);
+    let out = ctx
+        .cmd(["convert"])
+        .arg(&file)
+        .args(["-o", "converted", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let converted = ctx.work.join("converted/oldplug-1.2.3-1.plugin");
+    ctx.cmd(["verify"]).arg(&converted).assert().success();
+    let info = ctx
+        .cmd(["info", "--json"])
+        .arg(&converted)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(json["name"], "oldplug");
+    assert_eq!(json["version"], "1.2.3");
+    assert_eq!(json["maintainer"], "Ops <ops@example.invalid>");
+    assert_eq!(json["files"], 5);
+    let tree = tree_of(&converted);
+    let paths: Vec<&str> = tree.iter().map(|(p, _, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            ".layerapi2_label",
+            ".plugin_format_version",
+            "bin/tool",
+            "config.ini",
+            "main.py"
+        ]
+    );
+    assert_eq!(tree[2].1, 0o755);
+    assert_eq!(tree[4].2, b"print('hello')\n");
+    // Converting again gives the same bytes.
+    let first = std::fs::read(&converted).unwrap();
+    ctx.cmd(["convert"])
+        .arg(&file)
+        .args(["-o", "converted"])
+        .assert()
+        .success();
+    assert_eq!(first, std::fs::read(&converted).unwrap());
+    // A format-1 file is not converted.
+    let out = ctx.cmd(["convert"]).arg(&converted).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already a format-1"));
+}

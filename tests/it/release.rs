@@ -1,0 +1,371 @@
+//! `mfplug release`, `info`, `verify` and `convert` on `.plugin` files: reproducibility,
+//! `.releaseignore`, symlinks, tampering, hostile archives and legacy MetWork files.
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::mfplug_snapshot;
+use crate::support::TestContext;
+
+/// A small plugin dir written file by file in the given order, with the given file mode.
+fn plugin_tree(root: &Path, reversed: bool, mode: u32) {
+    let mut files: Vec<(&str, &str)> = vec![
+        (".layerapi2_label", "plugin_rel@mfplug\n"),
+        (
+            "config.ini",
+            "[general]\n_version = 1.2.0\n_summary = release test\n",
+        ),
+        ("bin/run", "#!/bin/sh\necho run\n"),
+        ("lib/util.py", "X = 1\n"),
+        ("data/a.txt", "aaa\n"),
+        ("data/b.txt", "bbb\n"),
+        ("zz/deep/er/file.txt", "deep\n"),
+        ("Zupper.txt", "upper sorts before lower by bytes\n"),
+    ];
+    if reversed {
+        files.reverse();
+    }
+    for (path, text) in files {
+        let full = root.join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(&full, text).unwrap();
+        let mode = if path.starts_with("bin/") {
+            mode | 0o111
+        } else {
+            mode
+        };
+        std::fs::set_permissions(&full, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    std::fs::create_dir_all(root.join("empty/dir")).unwrap();
+    std::os::unix::fs::symlink("../lib/util.py", root.join("bin/util-link")).unwrap();
+}
+
+fn set_mtime(root: &Path, seconds: i64) {
+    for entry in walkdir::WalkDir::new(root) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let file = std::fs::File::options()
+                .write(true)
+                .open(entry.path())
+                .unwrap();
+            let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds as u64);
+            file.set_modified(time).unwrap();
+        }
+    }
+}
+
+fn release(ctx: &TestContext, dir: &str, extra: &[&str]) -> PathBuf {
+    let out = ctx
+        .cmd(["release", dir])
+        .args(extra)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let path = PathBuf::from(json["path"].as_str().unwrap());
+    if path.is_absolute() {
+        path
+    } else {
+        ctx.work.join(path)
+    }
+}
+
+/// The members of a format-1 file: (path, mode, link target, content).
+fn members(file: &Path) -> Vec<(String, u32, Option<String>, Vec<u8>)> {
+    let bytes = zstd::decode_all(std::fs::File::open(file).unwrap()).unwrap();
+    let mut archive = tar::Archive::new(&bytes[..]);
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let path = String::from_utf8(e.path_bytes().into_owned()).unwrap();
+            let mode = e.header().mode().unwrap();
+            let link = e
+                .link_name_bytes()
+                .map(|l| String::from_utf8(l.into_owned()).unwrap());
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).unwrap();
+            (path, mode, link, data)
+        })
+        .collect()
+}
+
+fn member_paths(file: &Path) -> Vec<String> {
+    members(file).into_iter().map(|m| m.0).collect()
+}
+
+#[test]
+fn release_is_reproducible_across_mtimes_umask_paths_and_order() {
+    let ctx = TestContext::new();
+    let a = ctx.work.join("one/copy");
+    let b = ctx.work.join("two/elsewhere/copy");
+    plugin_tree(&a, false, 0o644);
+    plugin_tree(&b, true, 0o600);
+    set_mtime(&a, 1_000_000);
+    set_mtime(&b, 1_700_000_000);
+    let fa = release(&ctx, "one/copy", &["-o", "out-a"]);
+    let fb = release(&ctx, "two/elsewhere/copy", &["-o", "out-b"]);
+    assert_eq!(fa.file_name().unwrap(), "rel-1.2.0-1.plugin");
+    assert_eq!(std::fs::read(&fa).unwrap(), std::fs::read(&fb).unwrap());
+
+    let paths = member_paths(&fa);
+    assert_eq!(
+        paths,
+        vec![
+            ".mfplug/PLUGIN.json",
+            ".mfplug/RECORD",
+            ".layerapi2_label",
+            "Zupper.txt",
+            "bin/run",
+            "bin/util-link",
+            "config.ini",
+            "data/a.txt",
+            "data/b.txt",
+            "empty/dir/",
+            "lib/util.py",
+            "zz/deep/er/file.txt",
+        ]
+    );
+    for (path, mode, link, _) in members(&fa) {
+        match path.as_str() {
+            "bin/run" => assert_eq!(mode, 0o755),
+            "bin/util-link" => assert_eq!(link.as_deref(), Some("../lib/util.py")),
+            "empty/dir/" => assert_eq!(mode, 0o755),
+            _ => assert_eq!(mode, 0o644, "{path}"),
+        }
+    }
+}
+
+#[test]
+fn source_date_epoch_changes_the_bytes_not_the_hash_and_levels_keep_the_hash() {
+    let ctx = TestContext::new();
+    plugin_tree(&ctx.work.join("p"), false, 0o644);
+    let hash = |args: &[&str], epoch: Option<&str>| {
+        let mut cmd = ctx.cmd(["release", "p", "--json"]);
+        cmd.args(args);
+        if let Some(epoch) = epoch {
+            cmd.env("SOURCE_DATE_EPOCH", epoch);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let bytes = std::fs::read(ctx.work.join("p/rel-1.2.0-1.plugin")).unwrap();
+        (json["plugin_hash"].as_str().unwrap().to_owned(), bytes)
+    };
+    let (h3, b3) = hash(&[], None);
+    let (h1, b1) = hash(&["--level", "1"], None);
+    let (h19, b19) = hash(&["--level", "19"], None);
+    let (he, be) = hash(&[], Some("1700000000"));
+    assert_eq!(h3, h1);
+    assert_eq!(h3, h19);
+    assert_ne!(b3, b1);
+    assert_ne!(b3, b19);
+    assert_eq!(h3, he);
+    assert_ne!(b3, be);
+    let (_, again) = hash(&[], None);
+    assert_eq!(b3, again);
+    let info = ctx
+        .cmd(["info", "p/rel-1.2.0-1.plugin", "--json"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(json["build_time"], 946_684_800);
+    assert_eq!(json["plugin_hash"], h3.as_str());
+
+    ctx.cmd(["release", "p", "--level", "0"]).assert().code(1);
+    ctx.cmd(["release", "p", "--level", "23"]).assert().code(1);
+    ctx.cmd(["release", "p"])
+        .env("SOURCE_DATE_EPOCH", "yesterday")
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn releaseignore_vcs_local_and_the_output_file() {
+    let ctx = TestContext::new();
+    let p = ctx.work.join("p");
+    plugin_tree(&p, false, 0o644);
+    for (path, text) in [
+        (".git/HEAD", "ref"),
+        ("sub/.svn/entries", "x"),
+        ("local/bin/python", "venv"),
+        ("sub/local/kept.txt", "only the top local/ is left out"),
+        ("build/out.o", "obj"),
+        ("build/keep.me", "negated inside an ignored dir"),
+        ("logs/a.log", "log"),
+        ("top.txt", "anchored"),
+        ("sub/top.txt", "not anchored: kept"),
+        ("important.log", "negated file"),
+    ] {
+        let full = p.join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, text).unwrap();
+    }
+    std::fs::write(
+        p.join(".releaseignore"),
+        "# comment\nbuild/\n!build/keep.me\n*.log\n!important.log\n/top.txt\n",
+    )
+    .unwrap();
+    let file = release(&ctx, "p", &[]);
+    let paths = member_paths(&file);
+    for kept in [
+        "build/keep.me",
+        "important.log",
+        "sub/top.txt",
+        "sub/local/kept.txt",
+        ".releaseignore",
+    ] {
+        assert!(
+            paths.contains(&kept.to_owned()),
+            "{kept} missing from {paths:?}"
+        );
+    }
+    for left in [
+        ".git/HEAD",
+        "sub/.svn/entries",
+        "local/bin/python",
+        "build/out.o",
+        "logs/a.log",
+        "top.txt",
+    ] {
+        assert!(!paths.contains(&left.to_owned()), "{left} in {paths:?}");
+    }
+    // The output file in the tree, from an earlier release, is not packed into the next one.
+    let again = release(&ctx, "p", &[]);
+    assert!(!member_paths(&again).iter().any(|p| p.ends_with(".plugin")));
+    // An invalid pattern is an error naming the file and line.
+    std::fs::write(p.join(".releaseignore"), "ok\n[z-a]\n").unwrap();
+    let out = ctx.cmd(["release", "p"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(".releaseignore` line 2"));
+}
+
+#[test]
+fn symlinks_inside_absolute_and_escaping() {
+    let ctx = TestContext::new();
+    let p = ctx.work.join("p");
+    plugin_tree(&p, false, 0o644);
+    std::os::unix::fs::symlink("/usr/bin/env", p.join("bin/env")).unwrap();
+    std::os::unix::fs::symlink("../data", p.join("lib/data-dir")).unwrap();
+    let file = release(&ctx, "p", &[]);
+    let info = ctx.cmd(["info"]).arg(&file).output().unwrap();
+    let stdout = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        stdout.contains("external symlink: bin/env -> /usr/bin/env"),
+        "{stdout}"
+    );
+    ctx.cmd(["verify"]).arg(&file).assert().success();
+
+    std::os::unix::fs::symlink("../../outside", p.join("lib/escape")).unwrap();
+    mfplug_snapshot!(ctx, ctx.cmd(["release", "p"]), @r"
+    success: false
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: symlink `lib/escape` points outside the plugin dir (`../../outside`)
+
+    hint: make it point inside the plugin, use an absolute target (it is then reported by `mfplug info`), or list it in `.releaseignore`
+    ");
+}
+
+#[test]
+fn release_output_info_and_verify() {
+    let ctx = TestContext::new();
+    plugin_tree(&ctx.work.join("p"), false, 0o644);
+    let out = mfplug_snapshot!(ctx, ctx.cmd(["release", "p", "-o", "dist"]));
+    assert!(out.status.success());
+    mfplug_snapshot!(ctx, ctx.cmd(["info", "dist/rel-1.2.0-1.plugin"]));
+    mfplug_snapshot!(ctx, ctx.cmd(["verify", "dist/rel-1.2.0-1.plugin"]));
+}
+
+#[test]
+fn release_refuses_a_broken_plugin() {
+    let ctx = TestContext::new();
+    ctx.write("bad/.layerapi2_label", "plugin_bad@mfplug\n");
+    ctx.write("bad/config.ini", "[general]\n_version = 1\n[wrong]\n");
+    let out = ctx.cmd(["release", "bad"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot release `bad`"));
+    assert!(!ctx.work.join("bad/bad-1-1.plugin").exists());
+    ctx.cmd(["info", "nothing.plugin"]).assert().code(1);
+    ctx.write("notaplugin.plugin", "hello");
+    let out = ctx.cmd(["verify", "notaplugin.plugin"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a `.plugin` file"));
+}
+
+/// Rewrites the tar stream inside a `.plugin` file.
+fn tamper(file: &Path, edit: impl FnOnce(&mut Vec<u8>)) {
+    let mut bytes = zstd::decode_all(std::fs::File::open(file).unwrap()).unwrap();
+    edit(&mut bytes);
+    std::fs::write(file, zstd::encode_all(&bytes[..], 3).unwrap()).unwrap();
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("needle in archive")
+}
+
+#[test]
+fn verify_catches_a_flipped_byte_in_a_member_and_in_record() {
+    let ctx = TestContext::new();
+    plugin_tree(&ctx.work.join("p"), false, 0o644);
+    let file = release(&ctx, "p", &[]);
+    let original = std::fs::read(&file).unwrap();
+
+    tamper(&file, |tar| {
+        let at = find(tar, b"deep\n");
+        tar[at] = b'D';
+    });
+    let out = ctx.cmd(["verify"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "`zz/deep/er/file.txt` differs from RECORD: its sha256 is not the recorded one"
+        ),
+        "{stderr}"
+    );
+
+    std::fs::write(&file, &original).unwrap();
+    tamper(&file, |tar| {
+        let at =
+            find(tar, b"zz/deep/er/file.txt\t644\t5\t") + "zz/deep/er/file.txt\t644\t5\t".len();
+        tar[at] = if tar[at] == b'0' { b'1' } else { b'0' };
+    });
+    let out = ctx.cmd(["verify", "--json"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["ok"], false);
+    assert!(json["error"]
+        .as_str()
+        .unwrap()
+        .contains("RECORD does not match the plugin hash"));
+
+    // Truncated and corrupt compressed streams.
+    std::fs::write(&file, &original[..original.len() / 2]).unwrap();
+    let out = ctx.cmd(["verify"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt or truncated"));
+    let mut corrupt = original.clone();
+    for byte in corrupt.iter_mut().skip(20).step_by(7) {
+        *byte ^= 0x5a;
+    }
+    std::fs::write(&file, &corrupt).unwrap();
+    let out = ctx.cmd(["verify"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
