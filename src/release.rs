@@ -92,7 +92,13 @@ pub fn release(
     } else {
         out_dir.join(name)
     };
+    let started = std::time::Instant::now();
     let sources = pack::collect(&dir, std::slice::from_ref(&out), true)?;
+    ui::verbose(format!(
+        "collected {} entries in {:.3} s",
+        sources.len(),
+        started.elapsed().as_secs_f64()
+    ));
     let epoch = archive::source_date_epoch().map_err(|e| {
         ui::error_with_hint(
             e,

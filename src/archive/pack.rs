@@ -9,8 +9,6 @@
 use std::collections::HashSet;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use anyhow::{bail, Context as _, Result};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
@@ -152,18 +150,11 @@ pub fn collect(dir: &Path, exclude: &[PathBuf], release_rules: bool) -> Result<V
                 target: Some(target_text),
             });
         } else if file_type.is_file() {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = entry
-                .metadata()
-                .with_context(|| format!("cannot read `{}`", abs.display()))?
-                .permissions()
-                .mode();
+            // The mode is read when the file is packed: no stat here.
             sources.push(Source {
                 rel,
                 abs,
-                kind: Kind::File {
-                    executable: mode & 0o111 != 0,
-                },
+                kind: Kind::File { executable: false },
                 target: None,
             });
         } else {
@@ -241,92 +232,6 @@ pub fn stays_inside(link: &Path, target: &Path) -> bool {
     true
 }
 
-/// The result of hashing one source.
-struct Hashed {
-    size: u64,
-    sha256: String,
-    elf: bool,
-}
-
-fn hash_file(path: &Path) -> Result<Hashed> {
-    let mut file = fs_err::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut size = 0u64;
-    let mut elf = false;
-    loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("cannot read `{}`", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        if size == 0 && n >= 4 {
-            elf = buf[..4] == *b"\x7fELF";
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok(Hashed {
-        size,
-        sha256: hex(&hasher.finalize()),
-        elf,
-    })
-}
-
-/// Hashes every source, in parallel, keeping their order.
-fn hash_all(sources: &[Source]) -> Result<(Vec<RecordEntry>, bool)> {
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(8);
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Hashed>>>> =
-        Mutex::new((0..sources.len()).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(source) = sources.get(index) else {
-                    break;
-                };
-                let result = match source.kind {
-                    Kind::File { .. } => hash_file(&source.abs),
-                    Kind::Symlink => {
-                        let target = source.target.as_deref().unwrap_or_default();
-                        Ok(Hashed {
-                            size: target.len() as u64,
-                            sha256: hex(&Sha256::digest(target.as_bytes())),
-                            elf: false,
-                        })
-                    }
-                    Kind::Dir => Ok(Hashed {
-                        size: 0,
-                        sha256: String::new(),
-                        elf: false,
-                    }),
-                };
-                results.lock().expect("hash results lock")[index] = Some(result);
-            });
-        }
-    });
-    let mut entries = Vec::with_capacity(sources.len());
-    let mut compiled = false;
-    for (source, result) in sources
-        .iter()
-        .zip(results.into_inner().expect("hash results"))
-    {
-        let hashed = result.expect("every source was hashed")?;
-        compiled |= hashed.elf;
-        entries.push(RecordEntry {
-            path: source.rel.clone(),
-            kind: source.kind,
-            size: hashed.size,
-            sha256: hashed.sha256,
-        });
-    }
-    Ok((entries, compiled))
-}
-
 /// The metadata a release starts from (the rest is computed).
 #[derive(Debug, Clone)]
 pub struct MetaBase {
@@ -340,20 +245,34 @@ pub struct MetaBase {
     pub url: String,
 }
 
-/// A reader that hashes and counts what goes through it.
+/// A reader that hashes and counts what goes through it, and keeps its first bytes.
 struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
     count: u64,
+    magic: [u8; 4],
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
+        if self.count < 4 {
+            let start = self.count as usize;
+            let take = (4 - start).min(n);
+            self.magic[start..start + take].copy_from_slice(&buf[..take]);
+        }
         self.hasher.update(&buf[..n]);
         self.count += n as u64;
         Ok(n)
     }
+}
+
+/// What tells that a file changed while it was read: its change time and its size.
+type Stamp = ((i64, i64), u64);
+
+fn stamp(meta: &std::fs::Metadata) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    ((meta.ctime(), meta.ctime_nsec()), meta.size())
 }
 
 fn header(kind: Kind, size: u64, epoch: u64) -> tar::Header {
@@ -375,13 +294,143 @@ fn header(kind: Kind, size: u64, epoch: u64) -> tar::Header {
     header
 }
 
-/// Packs `sources` (from [`collect`]) of the plugin in `dir` into `out` (a final path; the
-/// file is written beside it and renamed into place).
+/// The zstd encoder of the body, set up the same way on every machine: the multithreaded
+/// output depends on the job size and level, not on the number of workers.
+fn body_encoder<W: Write>(writer: W, level: i32) -> Result<zstd::Encoder<'static, W>> {
+    use zstd::stream::raw::CParameter;
+    let mut encoder = zstd::Encoder::new(writer, level).context("cannot start zstd")?;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    encoder
+        .multithread(workers.max(1))
+        .context("cannot start zstd's worker threads")?;
+    // Smaller jobs than zstd's default keep the memory flat (a few MiB per worker) for a
+    // size cost well under 1%.
+    encoder.set_parameter(CParameter::JobSize(JOB_SIZE))?;
+    encoder.include_checksum(true)?;
+    Ok(encoder)
+}
+
+/// Bytes per zstd job.
+const JOB_SIZE: u32 = 4 << 20;
+
+/// A tar member as raw blocks: header, data, padding to 512 bytes.
+fn raw_member(path: &str, data: &[u8], epoch: u64) -> Result<Vec<u8>> {
+    let mut h = header(Kind::File { executable: false }, data.len() as u64, epoch);
+    h.set_path(path)?;
+    h.set_cksum();
+    let mut out = h.as_bytes().to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    Ok(out)
+}
+
+/// Packs `sources` (from [`collect`]) into `out` (written beside it and renamed into place).
+///
+/// One read of each file: it is hashed while it streams into the body (tar, then zstd, into
+/// a temp file). The head (`PLUGIN.json`, RECORD), known only at the end, is a zstd frame of
+/// its own written first in the output, followed by the body's frames: zstd readers decode
+/// concatenated frames as one stream, so the file is one tar stream with RECORD second.
 pub fn pack(sources: &[Source], base: MetaBase, out: &Path, opts: &PackOptions) -> Result<Packed> {
-    let (entries, compiled) = hash_all(sources)?;
+    let started = std::time::Instant::now();
+    let out_dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let temp = |suffix: &str| {
+        tempfile::Builder::new()
+            .prefix(".mfplug-release-")
+            .suffix(suffix)
+            .tempfile_in(&out_dir)
+            .with_context(|| format!("cannot create a file in `{}`", out_dir.display()))
+    };
+    let body = temp(".body")?;
+    let progress = progress_bar(opts.progress, sources.len());
+
+    let mut builder = tar::Builder::new(body_encoder(
+        BufWriter::with_capacity(1 << 20, body.as_file()),
+        opts.level,
+    )?);
+    let mut entries = Vec::with_capacity(sources.len());
+    let mut compiled = false;
+    for source in sources {
+        let entry = match source.kind {
+            Kind::File { .. } => {
+                let file = fs_err::File::open(&source.abs)?;
+                let meta = file.metadata()?;
+                let before = stamp(&meta);
+                let executable = {
+                    use std::os::unix::fs::PermissionsExt;
+                    meta.permissions().mode() & 0o111 != 0
+                };
+                let kind = Kind::File { executable };
+                let mut h = header(kind, meta.len(), opts.epoch);
+                let mut reader = HashingReader {
+                    inner: file.take(meta.len()),
+                    hasher: Sha256::new(),
+                    count: 0,
+                    magic: [0; 4],
+                };
+                builder
+                    .append_data(&mut h, &source.rel, &mut reader)
+                    .with_context(|| format!("cannot pack `{}`", source.rel))?;
+                let after = reader.inner.get_ref().metadata()?;
+                if reader.count != meta.len() || stamp(&after) != before {
+                    bail!(
+                        "`{}` changed while the release was being written; run `mfplug release` again",
+                        source.rel
+                    );
+                }
+                compiled |= reader.magic == *b"\x7fELF";
+                RecordEntry {
+                    path: source.rel.clone(),
+                    kind,
+                    size: reader.count,
+                    sha256: hex(&reader.hasher.finalize()),
+                }
+            }
+            Kind::Symlink => {
+                let target = source.target.as_deref().unwrap_or_default();
+                let mut h = header(Kind::Symlink, 0, opts.epoch);
+                builder
+                    .append_link(&mut h, &source.rel, target)
+                    .with_context(|| format!("cannot pack symlink `{}`", source.rel))?;
+                RecordEntry {
+                    path: source.rel.clone(),
+                    kind: Kind::Symlink,
+                    size: target.len() as u64,
+                    sha256: hex(&Sha256::digest(target.as_bytes())),
+                }
+            }
+            Kind::Dir => {
+                let mut h = header(Kind::Dir, 0, opts.epoch);
+                builder.append_data(&mut h, format!("{}/", source.rel), io::empty())?;
+                RecordEntry {
+                    path: source.rel.clone(),
+                    kind: Kind::Dir,
+                    size: 0,
+                    sha256: String::new(),
+                }
+            }
+        };
+        progress.inc(1);
+        entries.push(entry);
+    }
+    let encoder = builder
+        .into_inner()
+        .context("cannot finish the tar stream")?;
+    encoder
+        .finish()
+        .context("cannot finish the zstd stream")?
+        .flush()?;
+    progress.finish_and_clear();
+    crate::ui::verbose(format!(
+        "packed {} entries in {:.3} s",
+        entries.len(),
+        started.elapsed().as_secs_f64()
+    ));
+
     let record = Record { entries };
     let record_text = record.to_text();
-    let total: u64 = record.entries.iter().map(|e| e.size).sum();
     let external_symlinks = sources
         .iter()
         .filter_map(|s| {
@@ -410,91 +459,36 @@ pub fn pack(sources: &[Source], base: MetaBase, out: &Path, opts: &PackOptions) 
         },
         plugin_hash: Record::plugin_hash(&record_text),
         files: record.entries.len() as u64,
-        size: total,
+        size: record.entries.iter().map(|e| e.size).sum(),
         external_symlinks,
     };
     let mut meta_json = serde_json::to_string_pretty(&meta)?;
     meta_json.push('\n');
 
-    let out_dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let temp = tempfile::Builder::new()
-        .prefix(".mfplug-release-")
-        .suffix(".tmp")
-        .tempfile_in(&out_dir)
-        .with_context(|| format!("cannot create a file in `{}`", out_dir.display()))?;
-    let progress = progress_bar(opts.progress, total, record.entries.len());
-
-    let writer = BufWriter::with_capacity(1 << 20, temp.as_file());
-    let mut encoder = zstd::Encoder::new(writer, opts.level).context("cannot start zstd")?;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-    if threads > 1 {
-        encoder
-            .multithread(threads)
-            .context("cannot start zstd's worker threads")?;
+    let mut head = raw_member(META_PATH, meta_json.as_bytes(), opts.epoch)?;
+    head.extend(raw_member(RECORD_PATH, record_text.as_bytes(), opts.epoch)?);
+    let final_file = temp(".tmp")?;
+    {
+        let mut writer = BufWriter::new(final_file.as_file());
+        let mut encoder = zstd::Encoder::new(&mut writer, opts.level)?;
+        encoder.include_checksum(true)?;
+        encoder.write_all(&head)?;
+        encoder.finish()?;
+        writer.flush()?;
     }
-    encoder.include_checksum(true)?;
-    let mut builder = tar::Builder::new(encoder);
-    for (path, text) in [
-        (META_PATH, meta_json.as_str()),
-        (RECORD_PATH, record_text.as_str()),
-    ] {
-        let mut h = header(
-            Kind::File { executable: false },
-            text.len() as u64,
-            opts.epoch,
-        );
-        builder.append_data(&mut h, path, text.as_bytes())?;
-    }
-    for (source, entry) in sources.iter().zip(&record.entries) {
-        let mut h = header(entry.kind, entry.size, opts.epoch);
-        match entry.kind {
-            Kind::File { .. } => {
-                let file = fs_err::File::open(&source.abs)?;
-                let mut reader = HashingReader {
-                    inner: file.take(entry.size),
-                    hasher: Sha256::new(),
-                    count: 0,
-                };
-                builder
-                    .append_data(&mut h, &source.rel, &mut reader)
-                    .with_context(|| format!("cannot pack `{}`", source.rel))?;
-                if reader.count != entry.size || hex(&reader.hasher.finalize()) != entry.sha256 {
-                    bail!(
-                        "`{}` changed while the release was being written; run `mfplug release` again",
-                        source.rel
-                    );
-                }
-            }
-            Kind::Symlink => {
-                h.set_size(0);
-                let target = source.target.as_deref().unwrap_or_default();
-                builder
-                    .append_link(&mut h, &source.rel, target)
-                    .with_context(|| format!("cannot pack symlink `{}`", source.rel))?;
-            }
-            Kind::Dir => {
-                builder.append_data(&mut h, format!("{}/", source.rel), io::empty())?;
-            }
-        }
-        progress.inc(entry.size);
-    }
-    let encoder = builder
-        .into_inner()
-        .context("cannot finish the tar stream")?;
-    let mut writer = encoder.finish().context("cannot finish the zstd stream")?;
-    writer.flush()?;
-    drop(writer);
-    progress.finish_and_clear();
-    temp.as_file().sync_all()?;
+    let mut body_file = body.reopen()?;
+    // On Linux this is copy_file_range: the body is not read back into this process.
+    io::copy(&mut body_file, &mut final_file.as_file())
+        .with_context(|| format!("cannot write `{}`", final_file.path().display()))?;
+    // Not fsynced, like `tar` or `cargo package`: the rename makes it appear whole or not at
+    // all, and a release can be made again. Install, which must survive a crash, syncs.
     {
         use std::os::unix::fs::PermissionsExt;
-        fs_err::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o644))?;
+        fs_err::set_permissions(final_file.path(), std::fs::Permissions::from_mode(0o644))?;
     }
-    let file_size = temp.as_file().metadata()?.len();
-    temp.persist(out)
+    let file_size = final_file.as_file().metadata()?.len();
+    final_file
+        .persist(out)
         .with_context(|| format!("cannot write `{}`", out.display()))?;
     Ok(Packed {
         path: out.to_path_buf(),
@@ -504,19 +498,16 @@ pub fn pack(sources: &[Source], base: MetaBase, out: &Path, opts: &PackOptions) 
 }
 
 /// A byte progress bar on a terminal when the tree is large; hidden otherwise.
-fn progress_bar(wanted: bool, total: u64, files: usize) -> indicatif::ProgressBar {
+fn progress_bar(wanted: bool, files: usize) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
-    let large = total > 64 * 1024 * 1024 || files > 5_000;
-    if !(wanted && large && io::stderr().is_terminal()) {
+    if !(wanted && files > 2_000 && io::stderr().is_terminal()) {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = indicatif::ProgressBar::new(total);
+    let bar = indicatif::ProgressBar::new(files as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "   Packing [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template("   Packing [{bar:30}] {pos}/{len} files ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
     bar
 }

@@ -4,6 +4,8 @@
 //! - `bench`: the benchmarks, each printing the peer's figure beside ours and the ratio.
 //! - `dist`: shell completions of the built binary, in `target/dist/`.
 
+mod bench_release;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -14,7 +16,7 @@ usage: cargo xtask TASK
 
 tasks:
   ci      cargo fmt --check, clippy with warnings denied, the whole test suite
-  bench   run the benchmarks (mfplug against its peers, same run, with ratios)
+  bench [NAME]...  run the benchmarks (release), mfplug against its peers in the same run
   dist    write shell completions to target/dist/";
 
 fn main() -> ExitCode {
@@ -95,9 +97,33 @@ fn ci() -> Result<()> {
     Ok(())
 }
 
-fn bench(_args: &[String]) -> Result<()> {
-    // The benchmarks come with the commands they measure (release, lock, build, develop).
-    eprintln!("no benchmarks yet: they come with `mfplug release`, `lock`, `build` and `develop`");
+/// The benchmarks, by name; `bench` alone runs them all.
+const BENCHES: &[&str] = &["release"];
+
+fn bench(args: &[String]) -> Result<()> {
+    let wanted: Vec<&str> = if args.is_empty() {
+        BENCHES.to_vec()
+    } else {
+        args.iter().map(String::as_str).collect()
+    };
+    for name in &wanted {
+        if !BENCHES.contains(name) {
+            bail!(
+                "unknown benchmark `{name}`: known ones are {}",
+                BENCHES.join(", ")
+            );
+        }
+    }
+    let mut build = cargo();
+    build.args(["build", "--release", "--locked", "--bin", "mfplug"]);
+    step("cargo build --release", build)?;
+    let binary = bench_release::binary(&root());
+    for name in wanted {
+        match name {
+            "release" => bench_release::run(&root(), &binary)?,
+            _ => unreachable!("checked above"),
+        }
+    }
     Ok(())
 }
 
