@@ -39,7 +39,11 @@ fn text(rng: &mut XorShift, size: usize) -> Vec<u8> {
     while out.len() < size {
         let word = WORDS[(rng.next() % WORDS.len() as u64) as usize];
         out.extend_from_slice(word.as_bytes());
-        out.push(if rng.next() % 9 == 0 { b'\n' } else { b' ' });
+        out.push(if rng.next().is_multiple_of(9) {
+            b'\n'
+        } else {
+            b' '
+        });
     }
     out.truncate(size);
     out
