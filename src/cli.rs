@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::{bootstrap, home, inspect, release, ui};
+use crate::{bootstrap, env, home, inspect, release, ui};
 
 /// Exit code of a command that failed.
 pub const EXIT_FAILURE: u8 = 1;
@@ -333,6 +333,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             release::verify(std::path::Path::new(&target), global.json)
         }
         Command::Convert { file, output } => release::convert(&file, output, global.json),
+        Command::Wrapper { name, command } => {
+            env::wrapper(&name, &command, &home, &settings(global, &home))
+        }
+        Command::Env { name } => env::shell(name.as_deref(), &home, &settings(global, &home)),
         other => not_implemented(&other),
     }
 }

@@ -727,6 +727,8 @@ fn render(
     if add_dir {
         python_path.push(dir_text.clone());
     }
+    // `lib/` holds the plugin's own modules and shared libraries (guide, section 3.2).
+    python_path.push(format!("{dir_text}/lib"));
     if let Some(existing) = settings.env.get("PYTHONPATH").filter(|p| !p.is_empty()) {
         python_path.push(existing.clone());
     }

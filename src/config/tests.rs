@@ -122,7 +122,7 @@ fn values_render_and_variables_are_generated() {
         vars["TMPDIR"],
         fx.home.join("tmp/foo").display().to_string()
     );
-    assert_eq!(vars["PYTHONPATH"], fx.dir.display().to_string());
+    assert_eq!(vars["PYTHONPATH"], format!("{0}:{0}/lib", fx.dir.display()));
     assert_eq!(
         config.get("extra_daemon_worker", "_cmd_and_args").unwrap(),
         format!("{}/bin/run worker foo", fx.dir.display())
@@ -140,7 +140,10 @@ fn module_prefix_and_python_path() {
     s.env.insert("PYTHONPATH".into(), "/opt/lib".into());
     let config = load(&fx.dir, &s).unwrap();
     assert_eq!(config.variables["MFDATA_CURRENT_PLUGIN_CUSTOM_MY_KEY"], "1");
-    assert_eq!(config.variables["PYTHONPATH"], "/opt/lib");
+    assert_eq!(
+        config.variables["PYTHONPATH"],
+        format!("{}/lib:/opt/lib", fx.dir.display())
+    );
     // The label says mfplug, the module is mfdata: loaded, with a warning.
     assert!(config.warnings.iter().any(|w| w.message.contains("module")));
 }

@@ -79,8 +79,6 @@ fn unimplemented_commands_exit_2() {
         &["list"],
         &["info", "x"],
         &["verify", "x"],
-        &["env"],
-        &["wrapper", "x", "--", "true"],
         &["repackage", "x"],
         &["provision"],
         &["crontab"],

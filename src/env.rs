@@ -1,0 +1,222 @@
+//! The plugin env: the environment a plugin's code runs in, and `mfplug env` / `mfplug wrapper`.
+//!
+//! It is the caller's environment plus the plugin's: `bin/` and `local/bin` first on `PATH`,
+//! `lib/` on `LD_LIBRARY_PATH` (and, through the configuration, on `PYTHONPATH`),
+//! `VIRTUAL_ENV` when `local/` is a virtualenv, `NODE_PATH` for node plugins, the lines of
+//! `.layerapi2_extra_env`, and every variable the configuration generates (after the
+//! override layers). Daemons (`develop`), cron jobs and `postinstall` get the same env.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+
+use crate::config::{self, PluginConfig, Settings};
+use crate::plugin::{Label, LABEL_FILE};
+use crate::{home, ui};
+
+pub const EXTRA_ENV_FILE: &str = ".layerapi2_extra_env";
+/// Set in the plugin env to the plugin's name, so that a shell or a script knows where it is.
+pub const MARKER: &str = "MFPLUG_PLUGIN_ENV";
+
+/// Prepends `dirs` to a `:`-separated list, leaving out empty parts.
+fn prepend(dirs: &[String], existing: Option<&String>) -> String {
+    let mut parts: Vec<&str> = dirs.iter().map(String::as_str).collect();
+    if let Some(existing) = existing {
+        parts.extend(existing.split(':').filter(|p| !p.is_empty()));
+    }
+    parts.join(":")
+}
+
+/// Reads `.layerapi2_extra_env`: `NAME=value` lines, `#` comments; values are rendered like
+/// `config.ini` values (Jinja, against the env built so far).
+fn extra_env(dir: &Path, env: &BTreeMap<String, String>) -> Result<Vec<(String, String)>> {
+    let path = dir.join(EXTRA_ENV_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("cannot read `{}`", path.display())))
+        }
+    };
+    let jinja = minijinja::Environment::new();
+    let mut out = Vec::new();
+    let mut context = env.clone();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let where_ = || format!("`{}` line {}", path.display(), index + 1);
+        let Some((name, value)) = line.split_once('=') else {
+            return Err(ui::error_with_hint(
+                format!("{}: `{line}` is not `NAME=value`", where_()),
+                "write one `NAME=value` per line; `#` starts a comment",
+            ));
+        };
+        let name = name.trim().trim_start_matches("export ").trim();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(ui::error_with_hint(
+                format!("{}: `{name}` is not a variable name", where_()),
+                "use letters, digits and `_`",
+            ));
+        }
+        let value = jinja
+            .render_str(value.trim(), &context)
+            .with_context(where_)?;
+        context.insert(name.to_owned(), value.clone());
+        out.push((name.to_owned(), value));
+    }
+    Ok(out)
+}
+
+/// The full environment of a plugin: `base` (the caller's) with the plugin's on top.
+pub fn plugin_env(
+    config: &PluginConfig,
+    base: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>> {
+    let mut env = base.clone();
+    let dir = std::path::absolute(&config.dir).unwrap_or_else(|_| config.dir.clone());
+    let dir_text = dir.display().to_string();
+    env.insert(
+        "PATH".into(),
+        prepend(
+            &[format!("{dir_text}/bin"), format!("{dir_text}/local/bin")],
+            base.get("PATH"),
+        ),
+    );
+    env.insert(
+        "LD_LIBRARY_PATH".into(),
+        prepend(&[format!("{dir_text}/lib")], base.get("LD_LIBRARY_PATH")),
+    );
+    if dir.join("local/pyvenv.cfg").is_file() {
+        env.insert("VIRTUAL_ENV".into(), format!("{dir_text}/local"));
+        env.remove("PYTHONHOME");
+    }
+    if dir.join("package.json").is_file() {
+        env.insert(
+            "NODE_PATH".into(),
+            prepend(&[format!("{dir_text}/node_modules")], base.get("NODE_PATH")),
+        );
+    }
+    for (name, value) in &config.variables {
+        env.insert(name.clone(), value.clone());
+    }
+    env.insert(MARKER.into(), config.name().to_owned());
+    for (name, value) in extra_env(&dir, &env)? {
+        env.insert(name, value);
+    }
+    Ok(env)
+}
+
+/// The dir of the plugin named `name` in the home (installed or devlinked).
+pub fn installed_dir(home: &Path, name: &str) -> Result<PathBuf> {
+    crate::plugin::validate_name(name).map_err(|e| {
+        ui::error_with_hint(
+            e.to_string(),
+            "give the name of an installed plugin (`mfplug list`)",
+        )
+    })?;
+    let dir = home::plugin_dir(home, name);
+    if dir.join(LABEL_FILE).is_file() {
+        Ok(dir)
+    } else {
+        Err(ui::error_with_hint(
+            format!(
+                "no plugin named `{name}` is installed in `{}`",
+                home.display()
+            ),
+            "`mfplug list` shows the installed plugins; `--home` chooses the home",
+        ))
+    }
+}
+
+/// The plugin of the current dir: the nearest dir, going up, that holds a `.layerapi2_label`.
+pub fn current_plugin_dir() -> Result<PathBuf> {
+    let cwd = std::env::current_dir().context("cannot read the current dir")?;
+    let mut dir = cwd.as_path();
+    loop {
+        if dir.join(LABEL_FILE).is_file() && Label::read(dir).is_ok() {
+            return Ok(dir.to_path_buf());
+        }
+        match dir.parent() {
+            Some(parent) => dir = parent,
+            None => {
+                return Err(ui::error_with_hint(
+                    format!("`{}` is not inside a plugin dir", cwd.display()),
+                    "give a plugin name (`mfplug env NAME`), or run it from a plugin dir",
+                ))
+            }
+        }
+    }
+}
+
+fn load(dir: &Path, settings: &Settings) -> Result<PluginConfig> {
+    config::load(dir, settings).map_err(|problems| {
+        for problem in &problems {
+            ui::print_problem(problem);
+        }
+        ui::error_with_hint(
+            format!("cannot read the configuration of `{}`", dir.display()),
+            format!("`mfplug check {}` lists every problem", dir.display()),
+        )
+    })
+}
+
+/// Runs `program` with `args` in the env of the plugin in `dir`, in place of this process.
+fn exec_in(dir: &Path, settings: &Settings, program: &str, args: &[String]) -> Result<ExitCode> {
+    use std::os::unix::process::CommandExt;
+
+    let config = load(dir, settings)?;
+    let env = plugin_env(&config, &settings.env)?;
+    if let Some(tmp) = env.get("TMPDIR") {
+        let _ = std::fs::create_dir_all(tmp);
+    }
+    let mut command = std::process::Command::new(program);
+    command.args(args).env_clear().envs(&env);
+    // `exec` only returns on failure; on success the command's exit code is ours.
+    let error = command.exec();
+    let hint = if error.kind() == std::io::ErrorKind::NotFound {
+        format!("`{program}` is not on the plugin env's PATH")
+    } else {
+        "check that it is executable".to_owned()
+    };
+    Err(ui::error_with_hint(
+        format!("cannot run `{program}`: {error}"),
+        hint,
+    ))
+}
+
+/// `mfplug wrapper NAME -- CMD [ARGS]`.
+pub fn wrapper(
+    name: &str,
+    command: &[String],
+    home: &Path,
+    settings: &Settings,
+) -> Result<ExitCode> {
+    let dir = installed_dir(home, name)?;
+    let (program, args) = command
+        .split_first()
+        .context("no command given after `--`")?;
+    exec_in(&dir, settings, program, args)
+}
+
+/// `mfplug env [NAME]`: an interactive shell (`$SHELL`, else `/bin/sh`) in the plugin env.
+pub fn shell(name: Option<&str>, home: &Path, settings: &Settings) -> Result<ExitCode> {
+    let dir = match name {
+        Some(name) => installed_dir(home, name)?,
+        None => current_plugin_dir()?,
+    };
+    let shell = settings
+        .env
+        .get("SHELL")
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .unwrap_or_else(|| "/bin/sh".into());
+    ui::note(format!(
+        "entering the env of `{}` (`exit` leaves it)",
+        dir.display()
+    ));
+    exec_in(&dir, settings, &shell, &["-i".to_owned()])
+}
