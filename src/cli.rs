@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
+use crate::home::ops;
 use crate::{bootstrap, env, home, inspect, release, ui};
 
 /// Exit code of a command that failed.
@@ -137,9 +138,11 @@ pub enum Command {
         /// Install under another name
         #[arg(long, value_name = "NAME")]
         new_name: Option<String>,
-        /// Replace an installed plugin of the same name
+        /// Replace an installed plugin of the same name (an upgrade or a downgrade)
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        wait: WaitArgs,
     },
     /// Remove an installed plugin
     Uninstall {
@@ -147,6 +150,8 @@ pub enum Command {
         /// Also remove the admin's override file
         #[arg(long)]
         clean: bool,
+        #[command(flatten)]
+        wait: WaitArgs,
     },
     /// List the installed plugins
     List,
@@ -188,6 +193,14 @@ pub enum Command {
         /// Keep watching the provisioning dir
         #[arg(long)]
         watch: bool,
+        /// Seconds between two looks at the provisioning dir with `--watch`
+        #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+        interval: f64,
+        /// Uninstall provisioned plugins whose `.plugin` left the provisioning dir
+        #[arg(long)]
+        prune: bool,
+        #[command(flatten)]
+        wait: WaitArgs,
     },
     /// Print the merged crontab of the installed plugins
     Crontab {
@@ -200,6 +213,19 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Wait up to SECS for another mfplug changing the home (default: fail at once)
+    #[arg(long = "wait", value_name = "SECS", default_value_t = 0.0)]
+    pub secs: f64,
+}
+
+impl WaitArgs {
+    fn duration(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.secs.clamp(0.0, 1e9))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -329,9 +355,58 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Info { target } if release::is_file_target(&target) => {
             release::info(std::path::Path::new(&target), global.json)
         }
+        Command::Info { target } => {
+            ops::info(&home, &settings(global, &home), &target, global.json)
+        }
         Command::Verify { target } if release::is_file_target(&target) => {
             release::verify(std::path::Path::new(&target), global.json)
         }
+        Command::Verify { target } => ops::verify(&home, &target, global.json),
+        Command::Install {
+            file,
+            new_name,
+            force,
+            wait,
+        } => ops::install_cmd(
+            &home,
+            &settings(global, &home),
+            &home::install::InstallOptions {
+                file,
+                new_name,
+                force,
+                provisioned: false,
+            },
+            wait.duration(),
+            global.json,
+        ),
+        Command::Uninstall { name, clean, wait } => ops::uninstall(
+            &home,
+            &settings(global, &home),
+            &name,
+            clean,
+            wait.duration(),
+        ),
+        Command::List => ops::list(&home, &settings(global, &home), global.json),
+        Command::Repackage { name, output } => {
+            ops::repackage(&home, &settings(global, &home), &name, output, global.json)
+        }
+        Command::Crontab { apply } => ops::crontab(&home, &settings(global, &home), apply),
+        Command::Provision {
+            watch,
+            interval,
+            prune,
+            wait,
+        } => home::provision::provision(
+            &home,
+            &settings(global, &home),
+            &home::provision::ProvisionOptions {
+                watch,
+                interval: std::time::Duration::from_secs_f64(interval.clamp(0.05, 86_400.0)),
+                prune,
+                wait: wait.duration(),
+                json: global.json,
+            },
+        ),
         Command::Convert { file, output } => release::convert(&file, output, global.json),
         Command::Wrapper { name, command } => {
             env::wrapper(&name, &command, &home, &settings(global, &home))

@@ -119,7 +119,7 @@ pub fn release(
     report_packed(&packed, json)
 }
 
-fn report_packed(packed: &pack::Packed, json: bool) -> Result<ExitCode> {
+pub fn report_packed(packed: &pack::Packed, json: bool) -> Result<ExitCode> {
     let meta = &packed.meta;
     if json {
         ui::out_json(&ReleaseReport {
@@ -376,10 +376,21 @@ pub fn convert(path: &Path, output: Option<PathBuf>, json: bool) -> Result<ExitC
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     });
-    fs_err::create_dir_all(&out_dir)?;
+    let packed = convert_core(path, &out_dir, ui::verbosity() >= 0 && !json)
+        .with_context(|| format!("failed to convert `{}`", path.display()))?;
+    report_packed(&packed, json)
+}
+
+/// Converts a legacy file into a format-1 file in `out_dir`; gives its path (install uses it).
+pub fn convert_to(path: &Path, out_dir: &Path) -> Result<PathBuf> {
+    Ok(convert_core(path, out_dir, false)?.path)
+}
+
+fn convert_core(path: &Path, out_dir: &Path, progress: bool) -> Result<pack::Packed> {
+    fs_err::create_dir_all(out_dir)?;
     let staging = tempfile::Builder::new()
         .prefix(".mfplug-convert-")
-        .tempdir_in(&out_dir)
+        .tempdir_in(out_dir)
         .with_context(|| format!("cannot create a temp dir in `{}`", out_dir.display()))?;
     let tree = staging.path().join("plugin");
     let info = legacy::read(path, &Limits::default(), Some(&tree)).map_err(|e| refused(path, e))?;
@@ -392,7 +403,7 @@ pub fn convert(path: &Path, output: Option<PathBuf>, json: bool) -> Result<ExitC
     let out = out_dir.join(archive::file_name(&info.name, &info.version, &info.release));
     let sources = pack::collect(&tree, &[], false)?;
     let epoch = archive::source_date_epoch().map_err(|e| ui::error_with_hint(e, "unset it"))?;
-    let packed = pack::pack(
+    pack::pack(
         &sources,
         MetaBase {
             name: info.name,
@@ -408,9 +419,7 @@ pub fn convert(path: &Path, output: Option<PathBuf>, json: bool) -> Result<ExitC
         &PackOptions {
             level: DEFAULT_LEVEL,
             epoch,
-            progress: ui::verbosity() >= 0 && !json,
+            progress,
         },
     )
-    .with_context(|| format!("failed to convert `{}`", path.display()))?;
-    report_packed(&packed, json)
 }

@@ -8,6 +8,7 @@ mod check;
 mod cli;
 mod config;
 mod env;
+mod home;
 mod hostile;
 mod legacy;
 mod release;

@@ -1,0 +1,628 @@
+//! The operator's commands on installed plugins: `install` (its report), `uninstall`, `list`,
+//! `info NAME`, `verify NAME`, `repackage` and `crontab`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+
+use super::install::{self, Action, InstallOptions};
+use super::{is_devlink, override_file, plugin_dir, stage_pause, HomeLock, InstallRecord};
+use crate::archive::pack::{self, MetaBase, PackOptions};
+use crate::archive::{self, hex, Kind, Record, RECORD_PATH};
+use crate::config::{self, ini::Document, Settings};
+use crate::plugin::CONFIG_FILE;
+use crate::ui;
+
+/// `mfplug install FILE [--new-name N] [--force]`.
+pub fn install_cmd(
+    home: &Path,
+    settings: &Settings,
+    opts: &InstallOptions,
+    wait: Duration,
+    json: bool,
+) -> Result<ExitCode> {
+    let done = install::install(home, settings, opts, wait)?;
+    let verb = match &done.action {
+        Action::Installed => "installed".to_owned(),
+        Action::Upgraded(from) => format!("upgraded from {from}"),
+        Action::Downgraded(from) => format!("downgraded from {from}"),
+        Action::Reinstalled => "reinstalled (same version)".to_owned(),
+    };
+    if json {
+        ui::out_json(&serde_json::json!({
+            "name": done.name,
+            "version": done.meta.version,
+            "release": done.meta.release,
+            "plugin_hash": done.meta.plugin_hash,
+            "action": verb,
+            "dir": plugin_dir(home, &done.name),
+        }))?;
+    } else {
+        ui::status(
+            "Installed",
+            format!(
+                "plugin `{}` {}-{}: {verb}",
+                done.name, done.meta.version, done.meta.release
+            ),
+        );
+    }
+    if let Some(note) = done.override_note {
+        ui::warn(note);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the override file is still the one install wrote (not edited by the admin).
+fn override_pristine(home: &Path, name: &str, record: Option<&InstallRecord>) -> bool {
+    let Ok(bytes) = std::fs::read(override_file(home, name)) else {
+        return true;
+    };
+    let current = hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    record
+        .and_then(|r| r.override_sha256.as_deref())
+        .is_some_and(|s| s == current)
+}
+
+/// `mfplug uninstall NAME [--clean]`.
+pub fn uninstall(
+    home: &Path,
+    settings: &Settings,
+    name: &str,
+    clean: bool,
+    wait: Duration,
+) -> Result<ExitCode> {
+    let _lock = HomeLock::acquire(home, Some(wait))?;
+    let dir = plugin_dir(home, name);
+    if is_devlink(home, name) {
+        // A devlink only loses its link: the developer's files stay.
+        fs_err::remove_file(&dir)?;
+        ui::status(
+            "Unlinked",
+            format!("devlinked plugin `{name}` (its source dir is untouched)"),
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !dir.is_dir() {
+        return Err(ui::error_with_hint(
+            format!(
+                "no plugin named `{name}` is installed in `{}`",
+                home.display()
+            ),
+            "`mfplug list` shows the installed plugins",
+        ));
+    }
+    let record = InstallRecord::read(&dir).ok();
+    install::run_hook(&dir, "preuninstall", settings).with_context(|| {
+        format!("failed to uninstall `{name}`: its `preuninstall` failed; nothing was removed")
+    })?;
+    stage_pause("preuninstall");
+    // One rename takes it out of `plugins/`; the copy in `.staging/` is then deleted (or
+    // purged by the next writer after a crash).
+    let trash = super::staging_path(home, name, "removed")?;
+    fs_err::rename(&dir, &trash)?;
+    let _ = super::sync_dir(&home.join("plugins"));
+    stage_pause("remove");
+    fs_err::remove_dir_all(&trash)?;
+    // What it made at run time: its temp dir and its daemons' logs.
+    let _ = std::fs::remove_dir_all(home.join("tmp").join(name));
+    if let Ok(entries) = std::fs::read_dir(home.join("log")) {
+        let prefix = format!("extra_{name}_");
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    let path = override_file(home, name);
+    let new_copy = path.with_extension("ini.new");
+    let _ = std::fs::remove_file(&new_copy);
+    if path.exists() {
+        if clean || override_pristine(home, name, record.as_ref()) {
+            fs_err::remove_file(&path)?;
+        } else {
+            ui::note(format!(
+                "kept your edited `{}` (`--clean` removes it)",
+                path.display()
+            ));
+        }
+    }
+    ui::status("Uninstalled", format!("plugin `{name}`"));
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct ListEntry {
+    name: String,
+    version: String,
+    release: String,
+    devlink: bool,
+    hash: String,
+    installed_at: Option<u64>,
+    dir: PathBuf,
+}
+
+fn list_entry(home: &Path, name: &str, settings: &Settings) -> ListEntry {
+    let dir = plugin_dir(home, name);
+    let devlink = is_devlink(home, name);
+    match InstallRecord::read(&dir) {
+        Ok(record) => ListEntry {
+            name: name.to_owned(),
+            version: record.meta.version,
+            release: record.meta.release,
+            devlink,
+            hash: record.meta.plugin_hash,
+            installed_at: Some(record.installed_at),
+            dir,
+        },
+        Err(_) => {
+            let (version, release) = config::load(&dir, settings)
+                .map(|c| (c.version().to_owned(), c.release().to_owned()))
+                .unwrap_or_default();
+            ListEntry {
+                name: name.to_owned(),
+                version,
+                release,
+                devlink,
+                hash: String::new(),
+                installed_at: None,
+                dir,
+            }
+        }
+    }
+}
+
+/// `mfplug list`.
+pub fn list(home: &Path, settings: &Settings, json: bool) -> Result<ExitCode> {
+    let entries: Vec<ListEntry> = super::installed_names(home)?
+        .iter()
+        .map(|name| list_entry(home, name, settings))
+        .collect();
+    if json {
+        ui::out_json(&entries)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if entries.is_empty() {
+        ui::note(format!("no plugin is installed in `{}`", home.display()));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let width = entries
+        .iter()
+        .map(|e| e.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut text = format!(
+        "{:width$}  {:12}  {:7}  {:12}  INSTALLED\n",
+        "NAME", "VERSION", "DEVLINK", "HASH"
+    );
+    for e in &entries {
+        let hash = e.hash.trim_start_matches("sha256:");
+        text.push_str(&format!(
+            "{:width$}  {:12}  {:7}  {:12}  {}\n",
+            e.name,
+            format!("{}-{}", e.version, e.release),
+            if e.devlink { "yes" } else { "no" },
+            &hash[..hash.len().min(12)],
+            e.installed_at.map_or("-".into(), format_time),
+        ));
+    }
+    ui::out(text.trim_end())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `2026-11-25 10:59:25 UTC` from seconds since 1970 (civil-from-days, no time zone data).
+pub fn format_time(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// `mfplug info NAME`.
+pub fn info(home: &Path, settings: &Settings, name: &str, json: bool) -> Result<ExitCode> {
+    let dir = crate::env::installed_dir(home, name)?;
+    let entry = list_entry(home, name, settings);
+    let record = InstallRecord::read(&dir).ok();
+    let config = config::load(&dir, settings).ok();
+    if json {
+        let configuration: Option<BTreeMap<String, BTreeMap<String, String>>> =
+            config.as_ref().map(|c| {
+                c.sections
+                    .iter()
+                    .map(|(s, keys)| {
+                        (
+                            s.clone(),
+                            keys.iter()
+                                .map(|(k, v)| (k.clone(), v.value.clone()))
+                                .collect(),
+                        )
+                    })
+                    .collect()
+            });
+        ui::out_json(&serde_json::json!({
+            "name": name,
+            "dir": dir,
+            "devlink": entry.devlink,
+            "version": entry.version,
+            "release": entry.release,
+            "install": record,
+            "config": configuration,
+            "variables": config.as_ref().map(|c| &c.variables),
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut lines = vec![format!("name: {name}"), format!("dir: {}", dir.display())];
+    lines.push(format!("version: {}-{}", entry.version, entry.release));
+    lines.push(format!(
+        "devlink: {}",
+        if entry.devlink { "yes" } else { "no" }
+    ));
+    if let Some(record) = &record {
+        let m = &record.meta;
+        for (key, value) in [
+            ("summary", &m.summary),
+            ("license", &m.license),
+            ("maintainer", &m.maintainer),
+            ("vendor", &m.vendor),
+            ("url", &m.url),
+        ] {
+            if !value.is_empty() {
+                lines.push(format!("{key}: {value}"));
+            }
+        }
+        lines.push(format!("files: {}", m.files));
+        lines.push(format!("size: {}", archive::human_size(m.size)));
+        lines.push(format!("plugin hash: {}", m.plugin_hash));
+        lines.push(format!("platform: {}", m.platform));
+        lines.push(format!("installed from: {}", record.source));
+        lines.push(format!(
+            "installed at: {}",
+            format_time(record.installed_at)
+        ));
+        if let Some(original) = &record.original_name {
+            lines.push(format!("installed as a copy of: {original}"));
+        }
+        if record.provisioned {
+            lines.push("provisioned: yes".into());
+        }
+    }
+    if let Some(config) = &config {
+        lines.push(format!("configuration ({}):", config.config_name));
+        for (section, keys) in &config.sections {
+            lines.push(format!("  [{section}]"));
+            for (key, setting) in keys {
+                lines.push(format!(
+                    "  {key} = {}",
+                    setting.value.replace('\n', "\n      ")
+                ));
+            }
+        }
+    }
+    ui::out(lines.join("\n"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Paths that install or run time make inside a plugin and that `verify` does not report.
+fn generated(path: &str) -> bool {
+    path == "local"
+        || path.starts_with("local/")
+        || path.starts_with(".mfplug/")
+        || path == ".mfplug"
+        || path.contains("__pycache__")
+}
+
+#[derive(Serialize, Default)]
+struct VerifyReport {
+    name: String,
+    ok: bool,
+    modified: Vec<String>,
+    missing: Vec<String>,
+    added: Vec<String>,
+}
+
+/// `mfplug verify NAME`: every installed file against the RECORD it came with, like `rpm -V`.
+pub fn verify(home: &Path, name: &str, json: bool) -> Result<ExitCode> {
+    let dir = crate::env::installed_dir(home, name)?;
+    if is_devlink(home, name) {
+        return Err(ui::error_with_hint(
+            format!("plugin `{name}` is devlinked: it has no RECORD to check against"),
+            "`mfplug check` validates a plugin dir",
+        ));
+    }
+    let text = fs_err::read_to_string(dir.join(RECORD_PATH))
+        .with_context(|| format!("plugin `{name}` has no install record"))?;
+    let record = Record::parse(&text).map_err(|e| anyhow::anyhow!(e))?;
+    let mut report = VerifyReport {
+        name: name.to_owned(),
+        ..VerifyReport::default()
+    };
+    let mut known: std::collections::HashSet<String> = InstallRecord::read(&dir)
+        .map(|r| r.install_files.into_iter().collect())
+        .unwrap_or_default();
+    for entry in &record.entries {
+        known.insert(entry.path.clone());
+        let path = dir.join(&entry.path);
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(_) => {
+                report.missing.push(entry.path.clone());
+                continue;
+            }
+        };
+        let same = match entry.kind {
+            Kind::Dir => meta.is_dir(),
+            Kind::Symlink => std::fs::read_link(&path)
+                .ok()
+                .and_then(|t| {
+                    t.to_str().map(|t| {
+                        hex(&<sha2::Sha256 as sha2::Digest>::digest(t.as_bytes())) == entry.sha256
+                    })
+                })
+                .unwrap_or(false),
+            Kind::File { executable } => {
+                use std::os::unix::fs::PermissionsExt;
+                meta.is_file()
+                    && meta.len() == entry.size
+                    && (meta.permissions().mode() & 0o111 != 0) == executable
+                    && hash_file(&path).is_ok_and(|h| h == entry.sha256)
+            }
+        };
+        if !same {
+            report.modified.push(entry.path.clone());
+        }
+    }
+    for item in walkdir::WalkDir::new(&dir).min_depth(1).sort_by_file_name() {
+        let item = item?;
+        let rel = item
+            .path()
+            .strip_prefix(&dir)
+            .unwrap_or(item.path())
+            .to_string_lossy()
+            .into_owned();
+        if generated(&rel) || item.file_type().is_dir() {
+            continue;
+        }
+        if !known.contains(&rel) {
+            report.added.push(rel);
+        }
+    }
+    report.ok = report.modified.is_empty() && report.missing.is_empty() && report.added.is_empty();
+    if json {
+        ui::out_json(&report)?;
+    } else {
+        let mut lines = Vec::new();
+        for (mark, list) in [
+            ("modified", &report.modified),
+            ("missing", &report.missing),
+            ("added", &report.added),
+        ] {
+            for path in list {
+                lines.push(format!("{mark:8}  {path}"));
+            }
+        }
+        if !lines.is_empty() {
+            ui::out(lines.join("\n"))?;
+        }
+        if report.ok {
+            ui::status(
+                "Verified",
+                format!(
+                    "plugin `{name}`: {} entries match its RECORD",
+                    record.entries.len()
+                ),
+            );
+        } else {
+            ui::print_error(&anyhow::anyhow!(
+                "plugin `{name}` differs from its RECORD: {} modified, {} missing, {} added",
+                report.modified.len(),
+                report.missing.len(),
+                report.added.len()
+            ));
+        }
+    }
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::cli::EXIT_FAILURE)
+    })
+}
+
+fn hash_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex(&hasher.finalize()))
+}
+
+/// `mfplug repackage NAME [-o OUTDIR]`: the installed plugin, under its installed name, with
+/// the effective configuration (the override layers merged into `config.ini`).
+pub fn repackage(
+    home: &Path,
+    settings: &Settings,
+    name: &str,
+    output: Option<PathBuf>,
+    json: bool,
+) -> Result<ExitCode> {
+    let dir = crate::env::installed_dir(home, name)?;
+    let config = config::load(&dir, settings).map_err(|problems| {
+        for p in &problems {
+            ui::print_problem(p);
+        }
+        anyhow::anyhow!("cannot read the configuration of `{name}`")
+    })?;
+    // Merge the override layers into config.ini, keeping the developer's comments.
+    let config_path = dir.join(CONFIG_FILE);
+    let (mut doc, _) = Document::parse(&fs_err::read_to_string(&config_path)?);
+    for layer in config.layers.iter().skip(1) {
+        let (overrides, _) = Document::parse(&fs_err::read_to_string(layer)?);
+        for section in overrides.sections() {
+            for entry in section.entries() {
+                doc.set(&section.name, &entry.key.to_string(), &entry.value);
+            }
+        }
+    }
+    let work = tempfile::Builder::new()
+        .prefix(".mfplug-repackage-")
+        .tempdir_in(super::staging_dir(home).parent().unwrap_or(home))
+        .context("cannot create a temp dir")?;
+    let merged = work.path().join(CONFIG_FILE);
+    fs_err::write(&merged, doc.to_text())?;
+    let out_dir = output.unwrap_or_else(|| PathBuf::from("."));
+    fs_err::create_dir_all(&out_dir)?;
+    let out = out_dir.join(archive::file_name(name, config.version(), config.release()));
+    let mut sources = pack::collect(&dir, &[dir.join(super::RECORD_DIR), out.clone()], true)?;
+    sources.retain(|s| !generated(&s.rel));
+    for source in &mut sources {
+        if source.rel == CONFIG_FILE {
+            source.abs = merged.clone();
+        }
+    }
+    let get = |key: &str| config.get("general", key).unwrap_or_default().to_owned();
+    let packed = pack::pack(
+        &sources,
+        MetaBase {
+            name: name.to_owned(),
+            version: config.version().to_owned(),
+            release: config.release().to_owned(),
+            summary: get("_summary"),
+            license: get("_license"),
+            maintainer: get("_maintainer"),
+            vendor: get("_vendor"),
+            url: get("_url"),
+        },
+        &out,
+        &PackOptions {
+            level: crate::release::DEFAULT_LEVEL,
+            epoch: archive::source_date_epoch().map_err(|e| ui::error_with_hint(e, "unset it"))?,
+            progress: ui::verbosity() >= 0 && !json,
+        },
+    )
+    .with_context(|| format!("failed to repackage `{name}`"))?;
+    crate::release::report_packed(&packed, json)
+}
+
+const CRON_BEGIN: &str =
+    "# BEGIN mfplug plugins (managed by `mfplug crontab --apply`; do not edit)";
+const CRON_END: &str = "# END mfplug plugins";
+
+/// The merged crontab of the installed plugins: each plugin's rendered `crontab`.
+pub fn merged_crontab(home: &Path, settings: &Settings) -> Result<String> {
+    let mut out = String::new();
+    for name in super::installed_names(home)? {
+        let dir = plugin_dir(home, &name);
+        if !dir.join("crontab").is_file() {
+            continue;
+        }
+        let config = match config::load(&dir, settings) {
+            Ok(config) => config,
+            Err(problems) => {
+                ui::warn(format!(
+                    "left out the jobs of `{name}`: {}",
+                    problems.first().map(|p| p.to_string()).unwrap_or_default()
+                ));
+                continue;
+            }
+        };
+        let Some(text) = install::render_crontab(&dir, &config.variables)? else {
+            continue;
+        };
+        let jobs: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .collect();
+        if jobs.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("# plugin {name}\n"));
+        for job in jobs {
+            out.push_str(job);
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// `mfplug crontab [--apply]`.
+pub fn crontab(home: &Path, settings: &Settings, apply: bool) -> Result<ExitCode> {
+    let merged = merged_crontab(home, settings)?;
+    if !apply {
+        if !merged.is_empty() {
+            ui::out(merged.trim_end())?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let current = std::process::Command::new("crontab")
+        .arg("-l")
+        .output()
+        .context("cannot run `crontab -l` (is cron installed?)")?;
+    // `crontab -l` fails when the user has no crontab yet: start from nothing then.
+    let current = if current.status.success() {
+        String::from_utf8_lossy(&current.stdout).into_owned()
+    } else {
+        String::new()
+    };
+    let mut kept = Vec::new();
+    let mut inside = false;
+    for line in current.lines() {
+        if line == CRON_BEGIN {
+            inside = true;
+        } else if line == CRON_END {
+            inside = false;
+        } else if !inside {
+            kept.push(line);
+        }
+    }
+    let mut text = kept.join("\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    if !merged.is_empty() {
+        text.push_str(&format!("{CRON_BEGIN}\n{merged}{CRON_END}\n"));
+    }
+    let mut child = std::process::Command::new("crontab")
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot run `crontab -`")?;
+    std::io::Write::write_all(child.stdin.as_mut().context("no stdin")?, text.as_bytes())?;
+    let status = child.wait()?;
+    if !status.success() {
+        anyhow::bail!("`crontab -` failed ({status})");
+    }
+    ui::status(
+        "Applied",
+        "the plugins' jobs to your crontab (your own lines are kept)",
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_time;
+
+    #[test]
+    fn times() {
+        assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_time(946_684_800), "2000-01-01 00:00:00 UTC");
+        assert_eq!(format_time(1_795_604_365), "2026-11-25 10:59:25 UTC");
+    }
+}

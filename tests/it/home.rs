@@ -1,0 +1,659 @@
+//! The operator's side on temp homes: install, uninstall, list, info, verify, repackage,
+//! crontab, provision, concurrency and crash safety.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::support::TestContext;
+
+/// Writes a plugin dir `src/NAME-VERSION` and releases it; gives the `.plugin` path.
+fn plugin_file(ctx: &TestContext, name: &str, version: &str, extra: &[(&str, &str)]) -> PathBuf {
+    let dir = format!("src/{name}-{version}");
+    ctx.write(
+        &format!("{dir}/.layerapi2_label"),
+        &format!("plugin_{name}@mfplug\n"),
+    );
+    ctx.write(
+        &format!("{dir}/config.ini"),
+        &format!("[general]\n_version = {version}\n_summary = test plugin\n\n[custom]\n# the color\ncolor = blue\nsize = 3\n"),
+    );
+    ctx.write(
+        &format!("{dir}/bin/{name}-hello"),
+        "#!/bin/sh\necho hello $MFPLUG_CURRENT_PLUGIN_NAME $MFPLUG_CURRENT_PLUGIN_CUSTOM_COLOR\n",
+    );
+    ctx.write(
+        &format!("{dir}/crontab"),
+        "# jobs\n*/5 * * * * {{MFPLUG_CURRENT_PLUGIN_NAME}} at {{MFPLUG_CURRENT_PLUGIN_DIR}}\n",
+    );
+    for (path, text) in extra {
+        ctx.write(&format!("{dir}/{path}"), text);
+    }
+    make_executable(&ctx.work.join(format!("{dir}/bin/{name}-hello")));
+    for (path, _) in extra {
+        if *path == "postinstall" || *path == "preuninstall" {
+            make_executable(&ctx.work.join(format!("{dir}/{path}")));
+        }
+    }
+    let out = ctx
+        .cmd(["-q", "release", &dir, "-o", "dist"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ctx.work.join(format!("dist/{name}-{version}-1.plugin"))
+}
+
+fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn staging_is_empty(ctx: &TestContext) -> bool {
+    std::fs::read_dir(ctx.home.join("plugins/.staging")).map_or(true, |mut d| d.next().is_none())
+}
+
+#[test]
+fn install_list_info_verify_uninstall() {
+    let ctx = TestContext::new();
+    let file = plugin_file(&ctx, "foo", "1.0.0", &[]);
+    let out = ctx.cmd(["install"]).arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Installed plugin `foo` 1.0.0-1: installed"));
+    let dir = ctx.home.join("plugins/foo");
+    assert!(dir.join("bin/foo-hello").is_file());
+    assert!(staging_is_empty(&ctx));
+
+    let out = ctx.cmd(["list", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["name"], "foo");
+    assert_eq!(json[0]["version"], "1.0.0");
+    assert_eq!(json[0]["devlink"], false);
+    assert!(json[0]["hash"].as_str().unwrap().starts_with("sha256:"));
+    let out = ctx.cmd(["list"]).output().unwrap();
+    assert!(stdout(&out).starts_with("NAME"), "{}", stdout(&out));
+
+    let out = ctx.cmd(["info", "foo"]).output().unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("plugin hash: sha256:"), "{text}");
+    assert!(text.contains("color = blue"), "{text}");
+    ctx.cmd(["verify", "foo"]).assert().success();
+
+    let out = ctx
+        .cmd(["wrapper", "foo", "--", "foo-hello"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out).trim(), "hello foo blue");
+
+    // The override file: a commented copy without [general] and `_` keys.
+    let overrides = std::fs::read_to_string(ctx.home.join("config/plugins/foo.ini")).unwrap();
+    assert!(
+        overrides.contains("[custom]\n# color = blue\n# size = 3\n"),
+        "{overrides}"
+    );
+    assert!(!overrides.contains("_version"));
+
+    ctx.cmd(["uninstall", "foo"]).assert().success();
+    assert!(!dir.exists());
+    assert!(
+        !ctx.home.join("config/plugins/foo.ini").exists(),
+        "an untouched override file goes"
+    );
+    ctx.cmd(["uninstall", "foo"]).assert().code(1);
+    ctx.cmd(["info", "foo"]).assert().code(1);
+}
+
+#[test]
+fn verify_reports_modified_missing_and_added_files() {
+    let ctx = TestContext::new();
+    let file = plugin_file(&ctx, "foo", "1.0.0", &[("lib/a.py", "A = 1\n")]);
+    ctx.cmd(["install"]).arg(&file).assert().success();
+    let dir = ctx.home.join("plugins/foo");
+    std::fs::write(dir.join("lib/a.py"), "A = 2\n").unwrap();
+    std::fs::remove_file(dir.join("crontab")).unwrap();
+    std::fs::write(dir.join("lib/new.py"), "").unwrap();
+    std::fs::create_dir_all(dir.join("lib/__pycache__")).unwrap();
+    std::fs::write(dir.join("lib/__pycache__/a.pyc"), "").unwrap();
+    let out = ctx.cmd(["verify", "foo"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out),
+        "modified  lib/a.py\nmissing   crontab\nadded     lib/new.py\n"
+    );
+    let out = ctx.cmd(["verify", "foo", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["missing"][0], "crontab");
+}
+
+#[test]
+fn refusals() {
+    let ctx = TestContext::new();
+    let file = plugin_file(&ctx, "foo", "1.0.0", &[]);
+    // A file that fails verification: nothing installed, nothing left.
+    let bad = ctx.work.join("dist/bad.plugin");
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.truncate(bytes.len() - 40);
+    std::fs::write(&bad, bytes).unwrap();
+    let out = ctx.cmd(["install"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("fails verification"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!ctx.home.join("plugins/foo").exists());
+    assert!(!ctx.home.join("config/plugins/foo.ini").exists());
+    assert!(staging_is_empty(&ctx));
+
+    ctx.cmd(["install"]).arg(&file).assert().success();
+    let out = ctx.cmd(["install"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already installed"));
+
+    // A devlinked plugin of that name is never replaced.
+    ctx.cmd(["uninstall", "foo"]).assert().success();
+    std::os::unix::fs::symlink(ctx.work.join("src/foo-1.0.0"), ctx.home.join("plugins/foo"))
+        .unwrap();
+    let out = ctx.cmd(["install", "--force"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is devlinked"));
+    let out = ctx.cmd(["list", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["devlink"], true);
+    // Uninstalling a devlink removes the link, never the developer's files.
+    ctx.cmd(["uninstall", "foo"]).assert().success();
+    assert!(ctx.work.join("src/foo-1.0.0/config.ini").is_file());
+
+    ctx.cmd(["install", "--new-name", "bad.name"])
+        .arg(&file)
+        .assert()
+        .code(1);
+    ctx.cmd(["install", "nowhere.plugin"]).assert().code(1);
+
+    // A plugin that locks Python packages needs `mfplug build`, which comes later.
+    let py = plugin_file(
+        &ctx,
+        "py",
+        "1.0.0",
+        &[(
+            "python3_virtualenv_sources/requirements3.txt",
+            "six==1.16.0 \\\n    --hash=sha256:00\n",
+        )],
+    );
+    let out = ctx.cmd(["install"]).arg(&py).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("locks 1 Python packages"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!ctx.home.join("plugins/py").exists());
+    assert!(staging_is_empty(&ctx));
+}
+
+#[test]
+fn upgrade_downgrade_and_the_admins_override_file() {
+    let ctx = TestContext::new();
+    let v1 = plugin_file(&ctx, "foo", "1.0.0", &[]);
+    let v2 = plugin_file(&ctx, "foo", "1.10.0", &[("lib/v2.py", "")]);
+    ctx.cmd(["install"]).arg(&v1).assert().success();
+    // An upgrade over an untouched override file refreshes it.
+    let out = ctx.cmd(["install", "--force"]).arg(&v2).output().unwrap();
+    assert!(
+        stderr(&out).contains("upgraded from 1.0.0-1"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(ctx.home.join("plugins/foo/lib/v2.py").is_file());
+    // The admin edits it; a downgrade keeps it and writes the new copy beside it.
+    let overrides = ctx.home.join("config/plugins/foo.ini");
+    std::fs::write(&overrides, "[custom]\ncolor = red\n").unwrap();
+    let out = ctx.cmd(["install", "--force"]).arg(&v1).output().unwrap();
+    assert!(
+        stderr(&out).contains("downgraded from 1.10.0-1"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("kept your edited"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&overrides).unwrap(),
+        "[custom]\ncolor = red\n"
+    );
+    assert!(ctx.home.join("config/plugins/foo.ini.new").is_file());
+    assert!(!ctx.home.join("plugins/foo/lib/v2.py").exists());
+    let out = ctx
+        .cmd(["wrapper", "foo", "--", "foo-hello"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out).trim(), "hello foo red");
+    // Uninstall keeps an edited override file, unless --clean.
+    ctx.cmd(["uninstall", "foo"]).assert().success();
+    assert!(overrides.is_file());
+    ctx.cmd(["install"]).arg(&v1).assert().success();
+    ctx.cmd(["uninstall", "--clean", "foo"]).assert().success();
+    assert!(!overrides.exists());
+}
+
+#[test]
+fn postinstall_runs_in_the_env_and_its_failure_rolls_back() {
+    let ctx = TestContext::new();
+    let ok = plugin_file(
+        &ctx,
+        "foo",
+        "1.0.0",
+        &[("postinstall", "#!/bin/sh\necho \"$MFPLUG_CURRENT_PLUGIN_NAME $MFPLUG_CURRENT_PLUGIN_CUSTOM_COLOR\" > post.out\n")],
+    );
+    ctx.cmd(["install"]).arg(&ok).assert().success();
+    assert_eq!(
+        std::fs::read_to_string(ctx.home.join("plugins/foo/post.out")).unwrap(),
+        "foo blue\n"
+    );
+    // What postinstall made is part of the install: verify does not report it.
+    ctx.cmd(["verify", "foo"]).assert().success();
+
+    let failing = plugin_file(
+        &ctx,
+        "foo",
+        "2.0.0",
+        &[("postinstall", "#!/bin/sh\necho boom >&2\nexit 3\n")],
+    );
+    let out = ctx
+        .cmd(["install", "--force"])
+        .arg(&failing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("boom"), "{}", stderr(&out));
+    // The old version is still there, whole.
+    ctx.cmd(["verify", "foo"]).assert().success();
+    let out = ctx.cmd(["list", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["version"], "1.0.0");
+    assert!(staging_is_empty(&ctx));
+
+    // A failing preuninstall keeps the plugin.
+    let stubborn = plugin_file(
+        &ctx,
+        "bar",
+        "1.0.0",
+        &[("preuninstall", "#!/bin/sh\nexit 1\n")],
+    );
+    ctx.cmd(["install"]).arg(&stubborn).assert().success();
+    ctx.cmd(["uninstall", "bar"]).assert().code(1);
+    assert!(ctx.home.join("plugins/bar").is_dir());
+}
+
+#[test]
+fn new_name_then_repackage_then_install_elsewhere() {
+    let ctx = TestContext::new();
+    let file = plugin_file(&ctx, "foo", "1.0.0", &[]);
+    ctx.cmd(["install", "--new-name", "bar"])
+        .arg(&file)
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(ctx.home.join("plugins/bar/.layerapi2_label")).unwrap(),
+        "plugin_bar@mfplug\n"
+    );
+    std::fs::write(
+        ctx.home.join("config/plugins/bar.ini"),
+        "[custom]\ncolor = green\n",
+    )
+    .unwrap();
+    let out = ctx
+        .cmd(["wrapper", "bar", "--", "foo-hello"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out).trim(), "hello bar green");
+    let out = ctx
+        .cmd(["repackage", "bar", "-o", "repack", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let repacked = ctx.work.join("repack/bar-1.0.0-1.plugin");
+    ctx.cmd(["verify"]).arg(&repacked).assert().success();
+    // Reproducible like a release.
+    let first = std::fs::read(&repacked).unwrap();
+    ctx.cmd(["-q", "repackage", "bar", "-o", "repack"])
+        .assert()
+        .success();
+    assert_eq!(first, std::fs::read(&repacked).unwrap());
+
+    let other = ctx.root().join("other-home");
+    let out = ctx
+        .cmd(["install"])
+        .arg(&repacked)
+        .env("MFPLUG_HOME", &other)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = ctx
+        .cmd(["wrapper", "bar", "--", "foo-hello"])
+        .env("MFPLUG_HOME", &other)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out).trim(), "hello bar green");
+    // The comments of config.ini survive the merge.
+    let config = std::fs::read_to_string(other.join("plugins/bar/config.ini")).unwrap();
+    assert!(config.contains("# the color\ncolor = green\n"), "{config}");
+}
+
+#[test]
+fn legacy_files_install_converted() {
+    let ctx = TestContext::new();
+    let src = ctx.root().join("legacy/metwork_plugin");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join(".layerapi2_label"), "plugin_old@mfplug\n").unwrap();
+    std::fs::write(src.join("config.ini"), "[general]\n_version=2.0\n").unwrap();
+    std::fs::write(
+        src.join(".metadata.json"),
+        r#"{"name":"old","version":"2.0","release":"1"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        src.join(".files.json"),
+        r#"["config.ini",".layerapi2_label"]"#,
+    )
+    .unwrap();
+    let file = ctx.work.join("old.plugin");
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&file).unwrap(),
+        flate2::Compression::default(),
+    );
+    let mut builder = tar::Builder::new(gz);
+    builder.append_dir_all("metwork_plugin", &src).unwrap();
+    builder.into_inner().unwrap().finish().unwrap();
+    let out = ctx.cmd(["install"]).arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    ctx.cmd(["verify", "old"]).assert().success();
+    assert!(staging_is_empty(&ctx));
+}
+
+#[test]
+fn crontab_prints_and_applies_between_markers() {
+    let ctx = TestContext::new();
+    ctx.cmd(["install"])
+        .arg(plugin_file(&ctx, "foo", "1.0.0", &[]))
+        .assert()
+        .success();
+    ctx.cmd(["install"])
+        .arg(plugin_file(&ctx, "bar", "1.0.0", &[]))
+        .assert()
+        .success();
+    let out = ctx.cmd(["crontab"]).output().unwrap();
+    let dir = ctx.home.join("plugins");
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "# plugin bar\n*/5 * * * * bar at {0}/bar\n# plugin foo\n*/5 * * * * foo at {0}/foo\n",
+            dir.display()
+        )
+    );
+    // A fake `crontab` on PATH keeps the user's table in a file.
+    let bin = ctx.root().join("fakebin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let table = ctx.root().join("table");
+    std::fs::write(&table, "MAILTO=me\n0 1 * * * my-own-job\n").unwrap();
+    let script = bin.join("crontab");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = -l ]; then cat '{0}'; else cat > '{0}'; fi\n",
+            table.display()
+        ),
+    )
+    .unwrap();
+    make_executable(&script);
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    for _ in 0..2 {
+        ctx.cmd(["crontab", "--apply"])
+            .env("PATH", &path)
+            .assert()
+            .success();
+    }
+    let text = std::fs::read_to_string(&table).unwrap();
+    assert!(
+        text.starts_with("MAILTO=me\n0 1 * * * my-own-job\n# BEGIN mfplug plugins"),
+        "{text}"
+    );
+    assert_eq!(text.matches("# plugin foo").count(), 1, "{text}");
+    ctx.cmd(["uninstall", "foo"]).assert().success();
+    ctx.cmd(["uninstall", "bar"]).assert().success();
+    ctx.cmd(["crontab", "--apply"])
+        .env("PATH", &path)
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(&table).unwrap(),
+        "MAILTO=me\n0 1 * * * my-own-job\n"
+    );
+}
+
+#[test]
+fn provision_by_hash() {
+    let ctx = TestContext::new();
+    let provision = ctx.home.join("provision");
+    std::fs::create_dir_all(&provision).unwrap();
+    let v1 = plugin_file(&ctx, "foo", "1.0.0", &[]);
+    let v0 = plugin_file(&ctx, "foo", "0.9.0", &[]);
+    std::fs::copy(&v1, provision.join("foo.plugin")).unwrap();
+    let out = ctx.cmd(["provision"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("installed 1.0.0-1"),
+        "{}",
+        stderr(&out)
+    );
+    let out = ctx.cmd(["provision", "--json"]).output().unwrap();
+    assert!(
+        stdout(&out).contains("\"action\":\"Unchanged\""),
+        "{}",
+        stdout(&out)
+    );
+    // Another hash replaces it whatever the version, keeping the admin's override file.
+    std::fs::write(
+        ctx.home.join("config/plugins/foo.ini"),
+        "[custom]\ncolor = red\n",
+    )
+    .unwrap();
+    std::fs::copy(&v0, provision.join("foo.plugin")).unwrap();
+    let out = ctx.cmd(["provision"]).output().unwrap();
+    assert!(
+        stderr(&out).contains("downgraded from 1.0.0-1 to 0.9.0-1"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(ctx.home.join("config/plugins/foo.ini")).unwrap(),
+        "[custom]\ncolor = red\n"
+    );
+    // A bad file is reported, the others still apply, and the exit code says so.
+    std::fs::write(provision.join("broken.plugin"), b"not a plugin").unwrap();
+    std::fs::copy(
+        plugin_file(&ctx, "bar", "1.0.0", &[]),
+        provision.join("bar.plugin"),
+    )
+    .unwrap();
+    let out = ctx.cmd(["provision"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(ctx.home.join("plugins/bar").is_dir());
+    std::fs::remove_file(provision.join("broken.plugin")).unwrap();
+    // A devlinked plugin is left alone.
+    ctx.cmd(["uninstall", "bar"]).assert().success();
+    std::os::unix::fs::symlink(ctx.work.join("src/bar-1.0.0"), ctx.home.join("plugins/bar"))
+        .unwrap();
+    let out = ctx.cmd(["provision"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(stderr(&out).contains("devlinked"), "{}", stderr(&out));
+    // --prune uninstalls what left the provisioning dir, keeping the override file.
+    std::fs::remove_file(provision.join("foo.plugin")).unwrap();
+    ctx.cmd(["provision"]).assert().success();
+    assert!(
+        ctx.home.join("plugins/foo").exists(),
+        "no pruning without --prune"
+    );
+    ctx.cmd(["provision", "--prune"]).assert().success();
+    assert!(!ctx.home.join("plugins/foo").exists());
+    assert!(ctx.home.join("config/plugins/foo.ini").exists());
+    assert!(ctx.home.join("plugins/bar").exists());
+}
+
+fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn provision_watch_installs_complete_files_only() {
+    let ctx = TestContext::new();
+    let provision = ctx.home.join("provision");
+    std::fs::create_dir_all(&provision).unwrap();
+    let file = plugin_file(&ctx, "foo", "1.0.0", &[]);
+    let bytes = std::fs::read(&file).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mfplug"))
+        .args(["provision", "--watch", "--interval", "0.2"])
+        .env("MFPLUG_HOME", &ctx.home)
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // A half-copied file: written in two steps, the first one invalid.
+    let target = provision.join("foo.plugin");
+    std::fs::write(&target, &bytes[..bytes.len() / 2]).unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    std::fs::write(&target, &bytes).unwrap();
+    wait_for("the watched install", Duration::from_secs(20), || {
+        ctx.home.join("plugins/foo/.mfplug/INSTALL.json").is_file()
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    ctx.cmd(["verify", "foo"]).assert().success();
+}
+
+#[test]
+fn one_writer_at_a_time() {
+    let ctx = TestContext::new();
+    let file = plugin_file(&ctx, "foo", "1.0.0", &[]);
+    let other = plugin_file(&ctx, "bar", "1.0.0", &[]);
+    let mut slow = std::process::Command::new(env!("CARGO_BIN_EXE_mfplug"))
+        .arg("install")
+        .arg(&file)
+        .env("MFPLUG_HOME", &ctx.home)
+        .env("MFPLUG_TEST_STAGE_DELAY_MS", "300")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(
+        "the first install to start",
+        Duration::from_secs(10),
+        || staging_has_work(&ctx),
+    );
+    let out = ctx.cmd(["install"]).arg(&other).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("another mfplug is changing the home"),
+        "{}",
+        stderr(&out)
+    );
+    ctx.cmd(["install", "--wait", "30"])
+        .arg(&other)
+        .assert()
+        .success();
+    assert!(slow.wait().unwrap().success());
+    ctx.cmd(["verify", "foo"]).assert().success();
+    ctx.cmd(["verify", "bar"]).assert().success();
+}
+
+fn staging_has_work(ctx: &TestContext) -> bool {
+    std::fs::read_dir(ctx.home.join("plugins/.staging")).is_ok_and(|mut d| d.next().is_some())
+}
+
+/// SIGKILL an install, an upgrade and an uninstall at many points: what remains is the old
+/// plugin or the new one, whole, and the next writer purges the leftovers.
+#[test]
+fn crashes_leave_the_old_or_the_new_plugin() {
+    let ctx = TestContext::new();
+    let v1 = plugin_file(&ctx, "foo", "1.0.0", &[("lib/one.py", "1\n")]);
+    let v2 = plugin_file(&ctx, "foo", "2.0.0", &[("lib/two.py", "2\n")]);
+    let delay = 40u64;
+    for (what, args) in [
+        (
+            "install",
+            vec!["install".to_owned(), v1.display().to_string()],
+        ),
+        (
+            "upgrade",
+            vec![
+                "install".to_owned(),
+                "--force".to_owned(),
+                v2.display().to_string(),
+            ],
+        ),
+        ("uninstall", vec!["uninstall".to_owned(), "foo".to_owned()]),
+    ] {
+        for kill_after in (0..9).map(|i| i * delay + 5) {
+            // Start from a known state.
+            let _ = ctx.cmd(["uninstall", "--clean", "foo"]).output();
+            if what != "install" {
+                ctx.cmd(["install"]).arg(&v1).assert().success();
+            }
+            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mfplug"))
+                .args(&args)
+                .env("MFPLUG_HOME", &ctx.home)
+                .env("MFPLUG_TEST_STAGE_DELAY_MS", delay.to_string())
+                .stderr(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(kill_after));
+            let _ = child.kill();
+            child.wait().unwrap();
+            let installed = ctx.home.join("plugins/foo");
+            if installed.exists() {
+                let out = ctx.cmd(["verify", "foo"]).output().unwrap();
+                assert!(
+                    out.status.success(),
+                    "{what} killed after {kill_after} ms: {}{}",
+                    stdout(&out),
+                    stderr(&out)
+                );
+                let version =
+                    std::fs::read_to_string(installed.join(".mfplug/INSTALL.json")).unwrap();
+                let expected: &[&str] = match what {
+                    "install" | "uninstall" => &["\"1.0.0\""],
+                    _ => &["\"1.0.0\"", "\"2.0.0\""],
+                };
+                assert!(
+                    expected.iter().any(|v| version.contains(v)),
+                    "{what}: {version}"
+                );
+            } else {
+                assert!(
+                    what != "upgrade",
+                    "an upgrade killed after {kill_after} ms left no plugin"
+                );
+            }
+            // The next writer purges what the killed one left.
+            ctx.cmd(["install", "--force"]).arg(&v1).assert().success();
+            assert!(staging_is_empty(&ctx), "{what} after {kill_after} ms");
+        }
+    }
+}
