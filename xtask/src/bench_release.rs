@@ -51,7 +51,7 @@ fn text(rng: &mut XorShift, size: usize) -> Vec<u8> {
 
 /// Writes a plugin tree of `small` text files and `large` binaries of `large_size` bytes (half
 /// random, half repetitive), unless the marker says it is there already.
-fn generate(root: &Path, small: usize, large: usize, large_size: usize) -> Result<u64> {
+pub fn generate(root: &Path, small: usize, large: usize, large_size: usize) -> Result<u64> {
     let marker = root.join(".bench-complete");
     if marker.is_file() {
         return Ok(std::fs::read_to_string(&marker)?.trim().parse()?);
@@ -89,13 +89,13 @@ fn generate(root: &Path, small: usize, large: usize, large_size: usize) -> Resul
     Ok(total)
 }
 
-fn median(mut values: Vec<Duration>) -> Duration {
+pub fn median(mut values: Vec<Duration>) -> Duration {
     values.sort();
     values[values.len() / 2]
 }
 
 /// Runs `cmd` and gives its wall time and its peak RSS in KiB (through `/usr/bin/time`).
-fn timed(program: &str, args: &[&str]) -> Result<(Duration, Option<u64>)> {
+pub fn timed(program: &str, args: &[&str]) -> Result<(Duration, Option<u64>)> {
     let time = Path::new("/usr/bin/time");
     let rss_file = std::env::temp_dir().join(format!("mfplug-bench-rss-{}", std::process::id()));
     let start = Instant::now();
@@ -121,7 +121,7 @@ fn timed(program: &str, args: &[&str]) -> Result<(Duration, Option<u64>)> {
     Ok((elapsed, rss))
 }
 
-fn have(program: &str) -> bool {
+pub fn have(program: &str) -> bool {
     Command::new(program)
         .arg("--version")
         .output()

@@ -4,6 +4,7 @@
 //! - `bench`: the benchmarks, each printing the peer's figure beside ours and the ratio.
 //! - `dist`: shell completions of the built binary, in `target/dist/`.
 
+mod bench_install;
 mod bench_release;
 
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ usage: cargo xtask TASK
 
 tasks:
   ci      cargo fmt --check, clippy with warnings denied, the whole test suite
-  bench [NAME]...  run the benchmarks (release), mfplug against its peers in the same run
+  bench [NAME]...  run the benchmarks (release, install), mfplug against its peers in the same run
   dist    write shell completions to target/dist/";
 
 fn main() -> ExitCode {
@@ -98,7 +99,7 @@ fn ci() -> Result<()> {
 }
 
 /// The benchmarks, by name; `bench` alone runs them all.
-const BENCHES: &[&str] = &["release"];
+const BENCHES: &[&str] = &["release", "install"];
 
 fn bench(args: &[String]) -> Result<()> {
     let wanted: Vec<&str> = if args.is_empty() {
@@ -121,6 +122,7 @@ fn bench(args: &[String]) -> Result<()> {
     for name in wanted {
         match name {
             "release" => bench_release::run(&root(), &binary)?,
+            "install" => bench_install::run(&root(), &binary)?,
             _ => unreachable!("checked above"),
         }
     }
