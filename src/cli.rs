@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::{bootstrap, home, inspect, ui};
+use crate::{bootstrap, home, inspect, lock, ui};
 
 /// Exit code of a command that failed.
 pub const EXIT_FAILURE: u8 = 1;
@@ -229,6 +229,15 @@ pub struct LockArgs {
     /// Allow pre-releases
     #[arg(long)]
     pub pre: bool,
+    /// The target interpreter (default: `python` of `[general]` in config.ini, else `python3`)
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<String>,
+    /// Lock for another Python version than the interpreter's (`3.11`)
+    #[arg(long, value_name = "X.Y")]
+    pub python_version: Option<String>,
+    /// Lock for another platform: wheel platform tags, best first (`manylinux_2_17_x86_64`)
+    #[arg(long, value_name = "TAGS")]
+    pub platform: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -323,6 +332,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Lock(args) => lock::run(args, &settings(global, &home), global.json),
         other => not_implemented(&other),
     }
 }
