@@ -396,7 +396,7 @@ fn resolve_error(error: resolve::ResolveError, client: &Arc<index::Client>) -> a
         resolve::ResolveError::Index(e) => index_error(&e, client),
         resolve::ResolveError::NoSolution(report) => ui::error_with_hint(
             format!("no set of versions satisfies the requirements:\n{report}"),
-            "loosen a specifier in `requirements-to-freeze.txt`, or allow pre-releases with `--pre` if one is needed",
+            "loosen a specifier in `requirements-to-freeze.txt`; a version counts only if a file of it fits the target interpreter, pre-releases only with `--pre` or a specifier naming one, yanked ones only with an exact `==` pin",
         ),
         e @ resolve::ResolveError::Url { .. } => {
             ui::error_with_hint(e.to_string(), "require the package by name and version")

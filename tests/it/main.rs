@@ -7,4 +7,6 @@ mod bootstrap;
 mod check;
 mod cli;
 mod config;
+mod index;
+mod lock;
 mod tidy;

@@ -333,10 +333,24 @@ pub fn resolve(
         Ok(solution) => solution,
         Err(pubgrub::PubGrubError::NoSolution(mut tree)) => {
             tree.collapse_no_versions();
-            let text = <pubgrub::DefaultStringReporter as pubgrub::Reporter<_, _, _>>::report_with_formatter(
-                &tree,
-                &report::Formatter,
-            );
+            let text = match &tree {
+                // A root requirement nothing fits: PubGrub's tree is a single fact then.
+                pubgrub::DerivationTree::External(pubgrub::External::FromDependencyOf(
+                    _,
+                    _,
+                    dep,
+                    range,
+                )) => {
+                    let term = format!("`{dep}{}`", report::format_range(range));
+                    format!(
+                        "Because you require {term} and there is no usable version of {term}, your requirements cannot be satisfied."
+                    )
+                }
+                _ => <pubgrub::DefaultStringReporter as pubgrub::Reporter<_, _, _>>::report_with_formatter(
+                    &tree,
+                    &report::Formatter,
+                ),
+            };
             return Err(ResolveError::NoSolution(text));
         }
         Err(pubgrub::PubGrubError::ErrorRetrievingDependencies { source, .. })

@@ -1,0 +1,413 @@
+//! `mfplug lock` (issue 5) against an in-process index: resolution rules, the lockfile, its
+//! staleness check, and every failure leaving the previous lockfile as it was.
+
+use std::process::Command;
+
+use crate::index::{release, Index, Mode};
+use crate::support::TestContext;
+
+const INPUT: &str = "plugin/python3_virtualenv_sources/requirements-to-freeze.txt";
+const LOCK: &str = "plugin/python3_virtualenv_sources/requirements3.txt";
+
+fn lock(ctx: &TestContext, index: &Index, extra: &[&str]) -> assert_cmd::Command {
+    let mut cmd = ctx.cmd(["lock", "plugin", "--index-url", &index.url]);
+    cmd.args(extra);
+    cmd
+}
+
+/// The lockfile with the parts that change from run to run filtered out.
+fn lockfile(ctx: &TestContext) -> String {
+    let text = ctx.read(LOCK);
+    let mut out = String::new();
+    for line in text.lines() {
+        let line = if line.starts_with("# python: ") {
+            "# python: [PYTHON]".to_owned()
+        } else if let Some(i) = line.find("127.0.0.1:") {
+            let rest = &line[i + 10..];
+            let end = rest.find('/').unwrap_or(rest.len());
+            format!("{}127.0.0.1:[PORT]{}", &line[..i], &rest[end..])
+        } else {
+            line.to_owned()
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// `name==version` lines of the lockfile.
+fn pins(ctx: &TestContext) -> Vec<String> {
+    ctx.read(LOCK)
+        .lines()
+        .filter(|l| !l.starts_with([' ', '#']) && l.contains("=="))
+        .map(|l| l.trim_end_matches(" \\").to_owned())
+        .collect()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).replace(|c: char| c == '\r', "")
+}
+
+fn run(cmd: &mut assert_cmd::Command) -> std::process::Output {
+    cmd.output().expect("run mfplug")
+}
+
+#[test]
+fn r5_lock_markers_extras_and_install_with_pip() {
+    let ctx = TestContext::new();
+    let index = Index::start(
+        Mode::Html,
+        &[
+            release(
+                "app",
+                "1.0",
+                &["dep>=1", "web[fast]; python_version >= '3'"],
+            ),
+            release(
+                "web",
+                "2.0",
+                &["speedy; extra == 'fast'", "never; sys_platform == 'win32'"],
+            ),
+            release("dep", "1.0", &[]),
+            release("dep", "1.5", &[]),
+            release("speedy", "0.3", &[]),
+            release("never", "1.0", &[]),
+            release("old-only", "1.0", &[]).requires_python("<3"),
+        ],
+    );
+    ctx.write(
+        INPUT,
+        "# the plugin's needs\napp  # main\nold-only; python_version < '3'\n",
+    );
+    let output = run(&mut lock(&ctx, &index, &[]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        pins(&ctx),
+        ["app==1.0", "dep==1.5", "speedy==0.3", "web==2.0"]
+    );
+    insta::assert_snapshot!("lockfile_markers_extras", lockfile(&ctx));
+
+    // The lockfile installs with pip, hashes required, from the same files.
+    let has_pip = Command::new("python3")
+        .args(["-m", "pip", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_pip {
+        eprintln!("skipped the pip install check: `python3 -m pip` is not available");
+        return;
+    }
+    let wheels = ctx.root().join("wheels");
+    index.write_files(&wheels);
+    let target = ctx.root().join("target");
+    let pip = Command::new("python3")
+        .args(["-m", "pip", "install", "--require-hashes", "--no-index"])
+        .arg("--find-links")
+        .arg(&wheels)
+        .arg("--target")
+        .arg(&target)
+        .arg("-r")
+        .arg(ctx.work.join(LOCK))
+        .args(["--disable-pip-version-check", "--no-cache-dir", "-q"])
+        .env("PIP_CONFIG_FILE", "/dev/null")
+        .output()
+        .expect("run pip");
+    assert!(
+        pip.status.success(),
+        "pip install failed:\n{}",
+        String::from_utf8_lossy(&pip.stderr)
+    );
+    for module in ["app", "dep", "web", "speedy"] {
+        assert!(
+            target.join(module).join("__init__.py").is_file(),
+            "{module}"
+        );
+    }
+}
+
+#[test]
+fn r5_lock_json_index_with_metadata_files() {
+    let ctx = TestContext::new();
+    let index = Index::start(
+        Mode::Json,
+        &[
+            release("a", "1.0", &["b"]),
+            release("b", "1.0", &[]),
+            release("c", "1.0", &[]).sdist(),
+        ],
+    );
+    ctx.write(INPUT, "a\nc\n");
+    let output = run(&mut lock(&ctx, &index, &[]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(pins(&ctx), ["a==1.0", "b==1.0", "c==1.0"]);
+    let requests = index.requests();
+    // Metadata came from PEP 658 files, not from downloading the wheels.
+    assert!(requests.iter().any(|r| r.ends_with(".whl.metadata")));
+    assert!(!requests.iter().any(|r| r.ends_with(".whl")));
+    // The sdist's PKG-INFO was read out of it.
+    assert!(requests.iter().any(|r| r.ends_with("c-1.0.tar.gz")));
+}
+
+#[test]
+fn r5_lock_prereleases_only_when_asked() {
+    let ctx = TestContext::new();
+    let index = Index::start(
+        Mode::Html,
+        &[release("a", "1.0", &[]), release("a", "2.0b1", &[])],
+    );
+    ctx.write(INPUT, "a\n");
+    assert!(run(&mut lock(&ctx, &index, &[])).status.success());
+    assert_eq!(pins(&ctx), ["a==1.0"]);
+    assert!(run(&mut lock(&ctx, &index, &["--pre", "--upgrade"]))
+        .status
+        .success());
+    assert_eq!(pins(&ctx), ["a==2.0b1"]);
+    ctx.write(INPUT, "a>=2.0b1\n");
+    assert!(run(&mut lock(&ctx, &index, &[])).status.success());
+    assert_eq!(pins(&ctx), ["a==2.0b1"]);
+}
+
+#[test]
+fn r5_lock_skips_yanked_unless_pinned_and_honours_requires_python() {
+    let ctx = TestContext::new();
+    let index = Index::start(
+        Mode::Json,
+        &[
+            release("a", "1.0", &[]),
+            release("a", "1.1", &[]).yanked(),
+            release("b", "1.0", &[]),
+            release("b", "2.0", &[]).requires_python(">=4"),
+            release("c", "1.0", &[]).tag("cp27-none-manylinux1_x86_64"),
+            release("c", "0.9", &[]),
+        ],
+    );
+    ctx.write(INPUT, "a\nb\nc\n");
+    let output = run(&mut lock(&ctx, &index, &[]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(pins(&ctx), ["a==1.0", "b==1.0", "c==0.9"]);
+    ctx.write(INPUT, "a==1.1\nb\nc\n");
+    assert!(run(&mut lock(&ctx, &index, &[])).status.success());
+    assert_eq!(pins(&ctx), ["a==1.1", "b==1.0", "c==0.9"]);
+    // Locking for another target changes what fits.
+    ctx.write(INPUT, "c\n");
+    let output = run(&mut lock(
+        &ctx,
+        &index,
+        &[
+            "--upgrade",
+            "--python-version",
+            "2.7",
+            "--platform",
+            "manylinux1_x86_64",
+        ],
+    ));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(pins(&ctx), ["c==1.0"]);
+}
+
+#[test]
+fn r5_lock_conflict_is_explained() {
+    let ctx = TestContext::new();
+    let index = Index::start(
+        Mode::Html,
+        &[
+            release("a", "1.0", &["b<2"]),
+            release("c", "1.0", &["b>=2"]),
+            release("b", "1.0", &[]),
+            release("b", "2.0", &[]),
+        ],
+    );
+    ctx.write(INPUT, "a==1.0\nc==1.0\n");
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
+    let _guard = settings.bind_to_scope();
+    let output = crate::mfplug_snapshot!(ctx, lock(&ctx, &index, &[]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!ctx.work.join(LOCK).exists());
+}
+
+#[test]
+fn r5_lock_keeps_pins_and_upgrades_one_package() {
+    let ctx = TestContext::new();
+    let index = Index::start(
+        Mode::Html,
+        &[release("a", "1.0", &[]), release("b", "1.0", &[])],
+    );
+    ctx.write(INPUT, "a\nb\n");
+    assert!(run(&mut lock(&ctx, &index, &[])).status.success());
+    index.publish(release("a", "1.1", &[]));
+    index.publish(release("b", "1.1", &[]));
+    // The input changed (a comment), the pins stay.
+    ctx.write(INPUT, "a\nb\n# touched\n");
+    assert!(run(&mut lock(&ctx, &index, &[])).status.success());
+    assert_eq!(pins(&ctx), ["a==1.0", "b==1.0"]);
+    assert!(run(&mut lock(&ctx, &index, &["--upgrade-package", "A"]))
+        .status
+        .success());
+    assert_eq!(pins(&ctx), ["a==1.1", "b==1.0"]);
+    // A pin that no longer satisfies the input moves.
+    ctx.write(INPUT, "a\nb>1.0\n");
+    assert!(run(&mut lock(&ctx, &index, &[])).status.success());
+    assert_eq!(pins(&ctx), ["a==1.1", "b==1.1"]);
+    assert!(run(&mut lock(&ctx, &index, &["--upgrade"]))
+        .status
+        .success());
+}
+
+#[test]
+fn r5_lock_check_fresh_and_stale() {
+    let ctx = TestContext::new();
+    let index = Index::start(Mode::Html, &[release("a", "1.0", &[])]);
+    ctx.write(INPUT, "a\n");
+    let output = run(&mut ctx.cmd(["lock", "plugin", "--check"]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(run(&mut lock(&ctx, &index, &[])).status.success());
+    let before = index.requests().len();
+    // Fresh: no network (no index given at all), exit 0.
+    let output = run(&mut ctx.cmd(["lock", "plugin", "--check"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(index.requests().len(), before);
+    ctx.write(INPUT, "a>=2\n");
+    let lock_before = ctx.read(LOCK);
+    crate::mfplug_snapshot!(ctx, ctx.cmd(["lock", "plugin", "--check"]));
+    let output = run(&mut ctx.cmd(["lock", "plugin", "--check", "--json"]));
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["fresh"], false);
+    assert_eq!(report["reasons"].as_array().unwrap().len(), 2);
+    assert_eq!(ctx.read(LOCK), lock_before);
+}
+
+#[test]
+fn r5_lock_offline_uses_the_cache() {
+    let ctx = TestContext::new();
+    let index = Index::start(
+        Mode::Html,
+        &[release("a", "1.0", &["b"]), release("b", "1.0", &[])],
+    );
+    ctx.write(INPUT, "a\n");
+    assert!(run(&mut lock(&ctx, &index, &[])).status.success());
+    let first = ctx.read(LOCK);
+    index.set_mode(Mode::Status(500));
+    ctx.write(INPUT, "a\n# again\n");
+    let output = run(&mut lock(&ctx, &index, &["--offline"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(pins(&ctx), ["a==1.0", "b==1.0"]);
+    assert_ne!(ctx.read(LOCK), first);
+}
+
+/// Runs a lock that must fail, and checks that the previous lockfile is untouched.
+fn failing(ctx: &TestContext, mut cmd: assert_cmd::Command) -> String {
+    let before = std::fs::read(ctx.work.join(LOCK)).ok();
+    let output = run(&mut cmd);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{:?}: {}",
+        cmd,
+        stderr(&output)
+    );
+    assert_eq!(std::fs::read(ctx.work.join(LOCK)).ok(), before);
+    stderr(&output)
+}
+
+#[test]
+fn r5_lock_failures_are_clear_and_leave_the_lock_alone() {
+    let ctx = TestContext::new();
+    let index = Index::start(
+        Mode::Html,
+        &[release("requests", "1.0", &[]), release("b", "1.0", &[])],
+    );
+    ctx.write(INPUT, "requests\n");
+    assert!(run(&mut lock(&ctx, &index, &[])).status.success());
+
+    // A malformed requirement: file, line, column and what was expected.
+    ctx.write(INPUT, "requests\n  b >= \n");
+    let err = failing(&ctx, lock(&ctx, &index, &[]));
+    assert!(err.contains("requirements-to-freeze.txt:2:"), "{err}");
+    assert!(err.contains("expected version"), "{err}");
+
+    // An unknown package, with a close name on the index.
+    ctx.write(INPUT, "reqeusts\n");
+    let err = failing(&ctx, lock(&ctx, &index, &[]));
+    assert!(
+        err.contains("package `reqeusts` is not on the index"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `requests`?"), "{err}");
+
+    // No version satisfies.
+    ctx.write(INPUT, "requests>=5\n");
+    let err = failing(&ctx, lock(&ctx, &index, &[]));
+    assert!(
+        err.contains("there is no usable version of `requests>=5`"),
+        "{err}"
+    );
+
+    // A missing interpreter.
+    ctx.write(INPUT, "requests\n");
+    let err = failing(
+        &ctx,
+        lock(&ctx, &index, &["--python", "/nonexistent/python9"]),
+    );
+    assert!(err.contains("cannot find the interpreter"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+
+    // No index configured.
+    let err = failing(&ctx, ctx.cmd(["lock", "plugin"]));
+    assert!(err.contains("no package index is configured"), "{err}");
+    assert!(err.contains("MFPLUG_INDEX_URL"), "{err}");
+
+    // The index refuses, answers garbage, lists wrong hashes, is down.
+    let fresh = Index::start(Mode::Status(401), &[release("requests", "1.0", &[])]);
+    let err = failing(&ctx, lock(&ctx, &fresh, &[]));
+    assert!(err.contains("answered 401"), "{err}");
+    assert!(err.contains("netrc"), "{err}");
+    fresh.set_mode(Mode::Status(403));
+    let err = failing(&ctx, lock(&ctx, &fresh, &[]));
+    assert!(err.contains("answered 403"), "{err}");
+    fresh.set_mode(Mode::Garbage);
+    let err = failing(&ctx, lock(&ctx, &fresh, &[]));
+    assert!(err.contains("not a package index page"), "{err}");
+    fresh.set_mode(Mode::WrongHashes);
+    let err = failing(&ctx, lock(&ctx, &fresh, &[]));
+    assert!(err.contains("hash mismatch"), "{err}");
+    let url = fresh.url.clone();
+    drop(fresh);
+    let err = failing(&ctx, ctx.cmd(["lock", "plugin", "--index-url", &url]));
+    assert!(err.contains("cannot reach"), "{err}");
+    let mut cmd = ctx.cmd([
+        "lock",
+        "plugin",
+        "--index-url",
+        &format!("{}/nope", index.url),
+    ]);
+    cmd.arg("-q");
+    let err = failing(&ctx, cmd);
+    assert!(err.contains("not on the index"), "{err}");
+}
+
+#[test]
+fn r5_lock_index_url_from_environment_and_pip_conf() {
+    let ctx = TestContext::new();
+    let index = Index::start(Mode::Html, &[release("a", "1.0", &[])]);
+    ctx.write(INPUT, "a\n");
+    let mut cmd = ctx.cmd(["lock", "plugin"]);
+    cmd.env("PIP_INDEX_URL", &index.url);
+    assert!(run(&mut cmd).status.success());
+    let conf = ctx.write(
+        "pip.conf",
+        &format!("[global]\nindex-url = {}\n", index.url),
+    );
+    let mut cmd = ctx.cmd(["lock", "plugin", "--upgrade"]);
+    cmd.env("PIP_CONFIG_FILE", &conf);
+    let output = run(&mut cmd);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // Credentials in the URL are sent, and never written.
+    let with_creds = index.url.replace("http://", "http://user:secret@");
+    assert!(
+        run(&mut ctx.cmd(["lock", "plugin", "--upgrade", "--index-url", &with_creds]))
+            .status
+            .success()
+    );
+    assert!(!ctx.read(LOCK).contains("secret"));
+}
