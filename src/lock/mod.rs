@@ -74,9 +74,7 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
     if !input_path.is_file() {
         return Err(ui::error_with_hint(
             format!("no `{SOURCES_DIR}/{INPUT_FILE}` in `{}`", dir.display()),
-            format!(
-                "write the plugin's Python requirements there, one per line (`requests>=2`), then run `mfplug lock` again"
-            ),
+            "write the plugin's Python requirements there, one per line (`requests>=2`), then run `mfplug lock` again",
         ));
     }
     let input = requirements::read(&input_path).map_err(|e| {

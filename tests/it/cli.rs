@@ -70,7 +70,6 @@ fn version() {
 fn unimplemented_commands_exit_2() {
     let ctx = TestContext::new();
     let cases: &[&[&str]] = &[
-        &["lock"],
         &["build"],
         &["clean"],
         &["develop"],

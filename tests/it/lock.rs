@@ -45,7 +45,7 @@ fn pins(ctx: &TestContext) -> Vec<String> {
 }
 
 fn stderr(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).replace(|c: char| c == '\r', "")
+    String::from_utf8_lossy(&output.stderr).replace('\r', "")
 }
 
 fn run(cmd: &mut assert_cmd::Command) -> std::process::Output {
