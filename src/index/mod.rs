@@ -118,6 +118,9 @@ struct Body {
     bytes: Vec<u8>,
     content_type: String,
     url: String,
+    status: u16,
+    /// `Content-Range` of a `206 Partial Content`.
+    content_range: Option<String>,
 }
 
 impl Client {
@@ -330,6 +333,15 @@ impl Client {
                 let bytes = self.get_immutable(&url, hash.as_deref())?;
                 String::from_utf8(bytes).map_err(|_| bad("not UTF-8".to_owned()))?
             }
+            (None, Location::Url(url)) if file.is_wheel => {
+                match self.wheel_metadata_by_range(url, file.sha256.as_deref())? {
+                    Some(text) => text,
+                    None => {
+                        let bytes = self.download(file)?;
+                        metadata::from_wheel(&bytes).map_err(bad)?
+                    }
+                }
+            }
             _ => {
                 let bytes = self.download(file)?;
                 if file.is_wheel {
@@ -340,6 +352,92 @@ impl Client {
             }
         };
         metadata::parse(&text).map_err(bad)
+    }
+
+    /// A wheel's METADATA read with HTTP range requests: the zip's central directory from the
+    /// end of the file, then the one member. `None` when the file is already in the cache or
+    /// the server does not do ranges (the caller then reads the whole file; a server that
+    /// ignores `Range` sent it whole, and it was verified and cached on the way).
+    fn wheel_metadata_by_range(
+        &self,
+        url: &str,
+        sha256: Option<&str>,
+    ) -> Result<Option<String>, IndexError> {
+        let cache_file = self.files_cache(url);
+        if self.options.offline || cache_file.is_file() {
+            return Ok(None);
+        }
+        let body = match self.request(url, None, &[("Range", format!("bytes=-{RANGE_BLOCK}"))])? {
+            Fetched::Body(body) => body,
+            Fetched::NotModified => return Ok(None),
+        };
+        let total = body
+            .content_range
+            .as_deref()
+            .and_then(|r| r.rsplit('/').next())
+            .and_then(|t| t.trim().parse::<u64>().ok());
+        let whole = body.status != 206 || total == Some(body.bytes.len() as u64);
+        let (false, Some(total)) = (whole, total) else {
+            // The whole file came: check it and keep it.
+            if let Some(expected) = sha256 {
+                let actual = sha256_hex(&body.bytes);
+                if actual != expected.to_ascii_lowercase() {
+                    return Err(IndexError::HashMismatch {
+                        url: config::strip_credentials(url),
+                        expected: expected.to_owned(),
+                        actual,
+                    });
+                }
+            }
+            cache::store(&cache_file, &body.bytes);
+            return Ok(None);
+        };
+        let start = total.saturating_sub(body.bytes.len() as u64);
+        let reader = RangeReader {
+            client: self,
+            url,
+            total,
+            position: 0,
+            chunks: vec![(start, body.bytes)],
+        };
+        let shown = config::strip_credentials(url);
+        let mut archive = match zip::ZipArchive::new(reader) {
+            Ok(archive) => archive,
+            Err(e) => {
+                crate::ui::verbose(format!(
+                    "range reads of `{shown}` failed ({e}): reading it whole"
+                ));
+                return Ok(None);
+            }
+        };
+        let Some(name) = archive
+            .file_names()
+            .find(|n| n.ends_with(".dist-info/METADATA") && n.matches('/').count() == 1)
+            .map(str::to_owned)
+        else {
+            return Ok(None);
+        };
+        let mut text = String::new();
+        let read = archive
+            .by_name(&name)
+            .map_err(std::io::Error::other)
+            .and_then(|mut f| std::io::Read::read_to_string(&mut f, &mut text));
+        match read {
+            Ok(_) => Ok(Some(text)),
+            Err(e) => {
+                crate::ui::verbose(format!(
+                    "range reads of `{shown}` failed ({e}): reading it whole"
+                ));
+                Ok(None)
+            }
+        }
+    }
+
+    fn files_cache(&self, url: &str) -> PathBuf {
+        self.options
+            .cache_dir
+            .join("files")
+            .join(sha256_hex(config::strip_credentials(url).as_bytes()))
     }
 
     /// The sha256 of a file: the index's, or computed from the file.
@@ -372,11 +470,7 @@ impl Client {
 
     /// A file that never changes at its URL: from the cache, else downloaded and verified.
     fn get_immutable(&self, url: &str, sha256: Option<&str>) -> Result<Vec<u8>, IndexError> {
-        let cache_file = self
-            .options
-            .cache_dir
-            .join("files")
-            .join(sha256_hex(config::strip_credentials(url).as_bytes()));
+        let cache_file = self.files_cache(url);
         if let Ok(bytes) = std::fs::read(&cache_file) {
             if sha256.is_none_or(|h| sha256_hex(&bytes) == h.to_ascii_lowercase()) {
                 return Ok(bytes);
@@ -417,6 +511,8 @@ impl Client {
                     bytes: bytes.clone(),
                     content_type: entry.content_type.clone(),
                     url: entry.url.clone(),
+                    status: 200,
+                    content_range: None,
                 });
             }
         }
@@ -444,6 +540,8 @@ impl Client {
                     bytes,
                     content_type: entry.content_type,
                     url: entry.url,
+                    status: 200,
+                    content_range: None,
                 })
             }
             Fetched::Body(body) => {
@@ -493,6 +591,8 @@ impl Client {
                     }
                     let content_type = response.content_type().to_owned();
                     let final_url = response.get_url().to_owned();
+                    let status = response.status();
+                    let content_range = response.header("content-range").map(str::to_owned);
                     let mut bytes = Vec::new();
                     if let Err(source) =
                         std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes)
@@ -507,6 +607,8 @@ impl Client {
                         bytes,
                         content_type,
                         url: final_url,
+                        status,
+                        content_range,
                     }));
                 }
                 Err(ureq::Error::Status(status, response)) => {
@@ -552,6 +654,70 @@ impl Client {
             "Basic {}",
             base64(format!("{user}:{password}").as_bytes())
         ))
+    }
+}
+
+/// How much a range request asks for at least.
+const RANGE_BLOCK: u64 = 64 * 1024;
+
+/// A remote file read by HTTP range requests, for `zip` to seek in.
+struct RangeReader<'a> {
+    client: &'a Client,
+    url: &'a str,
+    total: u64,
+    position: u64,
+    /// Fetched parts: start offset and bytes.
+    chunks: Vec<(u64, Vec<u8>)>,
+}
+
+impl std::io::Read for RangeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.position >= self.total || buf.is_empty() {
+            return Ok(0);
+        }
+        let pos = self.position;
+        let found = self
+            .chunks
+            .iter()
+            .find(|(start, bytes)| *start <= pos && pos < start + bytes.len() as u64);
+        let (start, bytes) = match found {
+            Some(chunk) => chunk,
+            None => {
+                let end = (pos + RANGE_BLOCK.max(buf.len() as u64)).min(self.total) - 1;
+                let fetched = self
+                    .client
+                    .request(self.url, None, &[("Range", format!("bytes={pos}-{end}"))])
+                    .map_err(std::io::Error::other)?;
+                let Fetched::Body(body) = fetched else {
+                    return Err(std::io::Error::other("unexpected 304"));
+                };
+                if body.status != 206 {
+                    return Err(std::io::Error::other("the server stopped honouring ranges"));
+                }
+                self.chunks.push((pos, body.bytes));
+                self.chunks.last().expect("just pushed")
+            }
+        };
+        let offset = (pos - start) as usize;
+        let n = buf.len().min(bytes.len() - offset);
+        buf[..n].copy_from_slice(&bytes[offset..offset + n]);
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for RangeReader<'_> {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            std::io::SeekFrom::Start(n) => n as i64,
+            std::io::SeekFrom::End(n) => self.total as i64 + n,
+            std::io::SeekFrom::Current(n) => self.position as i64 + n,
+        };
+        if target < 0 {
+            return Err(std::io::Error::other("seek before the start"));
+        }
+        self.position = target as u64;
+        Ok(self.position)
     }
 }
 

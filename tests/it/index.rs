@@ -21,6 +21,8 @@ pub struct Release {
     pub sdist: bool,
     /// The wheel's tag (default `py3-none-any`).
     pub tag: String,
+    /// Bytes of incompressible data to add to the wheel (to make it big).
+    pub padding: usize,
 }
 
 /// `name==version` requiring `requires`, as a `py3-none-any` wheel.
@@ -33,6 +35,7 @@ pub fn release(name: &str, version: &str, requires: &[&str]) -> Release {
         yanked: false,
         sdist: false,
         tag: "py3-none-any".to_owned(),
+        padding: 0,
     }
 }
 
@@ -141,6 +144,23 @@ impl Release {
             zip.write_all(text.as_bytes()).unwrap();
             record.push_str(&format!("{path},,\n"));
         }
+        if self.padding > 0 {
+            let path = format!("{dist}/data.bin");
+            let mut x: u32 = 12345;
+            let data: Vec<u8> = (0..self.padding)
+                .map(|_| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    (x >> 16) as u8
+                })
+                .collect();
+            zip.start_file(
+                path.as_str(),
+                options.compression_method(zip::CompressionMethod::Stored),
+            )
+            .unwrap();
+            zip.write_all(&data).unwrap();
+            record.push_str(&format!("{path},,\n"));
+        }
         record.push_str(&format!("{info}/RECORD,,\n"));
         zip.start_file(format!("{info}/RECORD"), options).unwrap();
         zip.write_all(record.as_bytes()).unwrap();
@@ -178,7 +198,14 @@ struct File {
 struct State {
     mode: Mode,
     projects: BTreeMap<String, Vec<File>>,
-    requests: Vec<String>,
+    /// Every request: path and status.
+    requests: Vec<(String, u16)>,
+    /// The `Authorization` header every request must carry, if any.
+    auth: Option<String>,
+    /// `Cache-Control: max-age` of the pages, if any.
+    max_age: Option<u32>,
+    /// Whether `Range` requests of files are honoured.
+    ranges: bool,
 }
 
 /// The server; it stops when dropped.
@@ -211,6 +238,9 @@ impl Index {
             mode,
             projects: BTreeMap::new(),
             requests: Vec::new(),
+            auth: None,
+            max_age: None,
+            ranges: false,
         }));
         let mut index = Index {
             url: format!("http://127.0.0.1:{port}/simple"),
@@ -246,8 +276,29 @@ impl Index {
         self.state.lock().unwrap().mode = mode;
     }
 
+    /// Requires `Authorization: Basic base64(user:password)` (given encoded) on every request.
+    pub fn require_auth(&self, basic: &str) {
+        self.state.lock().unwrap().auth = Some(format!("Basic {basic}"));
+    }
+
+    /// Honours `Range: bytes=...` for files, as a CDN would.
+    pub fn honour_ranges(&self) {
+        self.state.lock().unwrap().ranges = true;
+    }
+
+    /// Sends `Cache-Control: max-age=SECONDS` with the pages.
+    pub fn set_max_age(&self, seconds: u32) {
+        self.state.lock().unwrap().max_age = Some(seconds);
+    }
+
     /// The paths requested so far.
     pub fn requests(&self) -> Vec<String> {
+        let state = self.state.lock().unwrap();
+        state.requests.iter().map(|(p, _)| p.clone()).collect()
+    }
+
+    /// The paths requested so far, with the status they got.
+    pub fn statuses(&self) -> Vec<(String, u16)> {
         self.state.lock().unwrap().requests.clone()
     }
 
@@ -274,24 +325,71 @@ impl Drop for Index {
 
 fn handle(state: &Mutex<State>, request: tiny_http::Request, port: u16) {
     let path = request.url().to_owned();
-    let accept = request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Accept"))
-        .map(|h| h.value.as_str().to_owned())
-        .unwrap_or_default();
-    let (status, content_type, body) = {
-        let mut state = state.lock().unwrap();
-        state.requests.push(path.clone());
-        respond(&state, &path, &accept, port)
+    let header = |name: &'static str| {
+        request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv(name))
+            .map(|h| h.value.as_str().to_owned())
     };
-    let header =
-        tiny_http::Header::from_bytes(&b"Content-Type"[..], content_type.as_bytes()).unwrap();
-    let _ = request.respond(
-        tiny_http::Response::from_data(body)
-            .with_status_code(status)
-            .with_header(header),
-    );
+    let accept = header("Accept").unwrap_or_default();
+    let if_none_match = header("If-None-Match");
+    let authorization = header("Authorization");
+    let range = header("Range");
+    let (status, content_type, body, extra) = {
+        let mut state = state.lock().unwrap();
+        let (mut status, content_type, mut body) =
+            if state.auth.is_some() && state.auth != authorization {
+                (401, "text/html".to_owned(), b"who are you".to_vec())
+            } else {
+                respond(&state, &path, &accept, port)
+            };
+        let mut extra = Vec::new();
+        if let (true, 200, Some(range)) = (state.ranges, status, &range) {
+            if path.starts_with("/files/") {
+                let total = body.len();
+                let spec = range.trim_start_matches("bytes=");
+                let (start, end) = match spec.split_once('-') {
+                    Some(("", n)) => (total.saturating_sub(n.parse().unwrap()), total - 1),
+                    Some((a, "")) => (a.parse().unwrap(), total - 1),
+                    Some((a, b)) => (
+                        a.parse().unwrap(),
+                        b.parse::<usize>().unwrap().min(total - 1),
+                    ),
+                    None => (0, total - 1),
+                };
+                body = body[start..=end].to_vec();
+                status = 206;
+                extra.push((
+                    "Content-Range".to_owned(),
+                    format!("bytes {start}-{end}/{total}"),
+                ));
+            }
+        }
+        if status == 200 && path.starts_with("/simple/") {
+            let etag = format!("\"{}\"", &sha256(&body)[..16]);
+            if if_none_match.as_deref() == Some(etag.as_str()) {
+                status = 304;
+                body = Vec::new();
+            }
+            extra.push(("ETag".to_owned(), etag));
+            if let Some(age) = state.max_age {
+                extra.push(("Cache-Control".to_owned(), format!("max-age={age}")));
+            }
+        }
+        state.requests.push((path.clone(), status));
+        (status, content_type, body, extra)
+    };
+    let mut response = tiny_http::Response::from_data(body)
+        .with_status_code(status)
+        .with_header(
+            tiny_http::Header::from_bytes(&b"Content-Type"[..], content_type.as_bytes()).unwrap(),
+        );
+    for (name, value) in extra {
+        response = response
+            .with_header(tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).unwrap());
+    }
+    let _ = request.respond(response);
 }
 
 fn respond(state: &State, path: &str, accept: &str, port: u16) -> (u16, String, Vec<u8>) {

@@ -411,3 +411,106 @@ fn r5_lock_index_url_from_environment_and_pip_conf() {
     );
     assert!(!ctx.read(LOCK).contains("secret"));
 }
+
+#[test]
+fn r5_lock_http_cache_revalidates_and_honours_max_age() {
+    let ctx = TestContext::new();
+    let index = Index::start(
+        Mode::Json,
+        &[release("a", "1.0", &["b"]), release("b", "1.0", &[])],
+    );
+    ctx.write(INPUT, "a\n");
+    assert!(run(&mut lock(&ctx, &index, &[])).status.success());
+    // The second run revalidates the pages (304) and reads the metadata from the cache.
+    let before = index.statuses().len();
+    assert!(run(&mut lock(&ctx, &index, &["--upgrade"]))
+        .status
+        .success());
+    let second: Vec<(String, u16)> = index.statuses()[before..].to_vec();
+    assert!(!second.is_empty());
+    assert!(
+        second
+            .iter()
+            .all(|(p, s)| p.starts_with("/simple/") && *s == 304),
+        "{second:?}"
+    );
+    // Within `max-age`, no request at all.
+    index.set_max_age(600);
+    assert!(run(&mut lock(&ctx, &index, &["--upgrade"]))
+        .status
+        .success());
+    let before = index.statuses().len();
+    assert!(run(&mut lock(&ctx, &index, &["--upgrade"]))
+        .status
+        .success());
+    assert_eq!(index.statuses().len(), before);
+}
+
+#[test]
+fn r5_lock_credentials_from_netrc() {
+    let ctx = TestContext::new();
+    let index = Index::start(Mode::Html, &[release("a", "1.0", &[])]);
+    // base64("user:s3cret")
+    index.require_auth("dXNlcjpzM2NyZXQ=");
+    ctx.write(INPUT, "a\n");
+    let err = failing(&ctx, lock(&ctx, &index, &[]));
+    assert!(err.contains("answered 401"), "{err}");
+    std::fs::write(
+        ctx.root().join("user/.netrc"),
+        "machine 127.0.0.1\nlogin user\npassword s3cret\n",
+    )
+    .unwrap();
+    let output = run(&mut lock(&ctx, &index, &["-v"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    // `-v` shows each request.
+    assert!(
+        stderr(&output).contains("GET http://127.0.0.1:"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!ctx.read(LOCK).contains("s3cret"));
+}
+
+#[test]
+fn r5_lock_interpreter_from_config_ini() {
+    let ctx = TestContext::new();
+    let index = Index::start(Mode::Html, &[release("a", "1.0", &[])]);
+    ctx.write("plugin/.layerapi2_label", "plugin_demo@mfplug\n");
+    ctx.write(
+        "plugin/config.ini",
+        "[general]\n_version = 1.0.0\npython = /nonexistent/python3.99\n",
+    );
+    ctx.write(INPUT, "a\n");
+    let err = failing(&ctx, lock(&ctx, &index, &[]));
+    assert!(
+        err.contains("cannot find the interpreter `/nonexistent/python3.99`"),
+        "{err}"
+    );
+    // `--python` wins over the configuration.
+    let output = run(&mut lock(&ctx, &index, &["--python", "python3"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn r5_lock_reads_wheel_metadata_with_range_requests() {
+    let ctx = TestContext::new();
+    // A wheel bigger than one range block, so that only parts of it are read.
+    let mut big = release("big", "1.0", &["b"]);
+    big.padding = 300 * 1024;
+    let index = Index::start(Mode::Html, &[big, release("b", "1.0", &[])]);
+    index.honour_ranges();
+    ctx.write(INPUT, "big\n");
+    let output = run(&mut lock(&ctx, &index, &[]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(pins(&ctx), ["b==1.0", "big==1.0"]);
+    let big_requests: Vec<u16> = index
+        .statuses()
+        .into_iter()
+        .filter(|(p, _)| p.contains("big-1.0"))
+        .map(|(_, s)| s)
+        .collect();
+    assert!(
+        !big_requests.is_empty() && big_requests.iter().all(|s| *s == 206),
+        "{big_requests:?}"
+    );
+}

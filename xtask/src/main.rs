@@ -1,7 +1,8 @@
 //! The project's own tasks, run with `cargo xtask TASK` (see matklad/cargo-xtask).
 //!
 //! - `ci`: what CI runs: `cargo fmt --check`, `cargo clippy -D warnings` and the whole suite.
-//! - `bench`: the benchmarks, each printing the peer's figure beside ours and the ratio.
+//! - `bench [NAME]`: the benchmarks (all, or the one named), each printing the peer's figure
+//!   beside ours and the ratio.
 //! - `dist`: shell completions of the built binary, in `target/dist/`.
 
 use std::path::{Path, PathBuf};
@@ -9,13 +10,15 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
 
+mod bench_lock;
+
 const USAGE: &str = "\
 usage: cargo xtask TASK
 
 tasks:
-  ci      cargo fmt --check, clippy with warnings denied, the whole test suite
-  bench   run the benchmarks (mfplug against its peers, same run, with ratios)
-  dist    write shell completions to target/dist/";
+  ci            cargo fmt --check, clippy with warnings denied, the whole test suite
+  bench [NAME]  run the benchmarks, all or the named one (lock), against the peers, with ratios
+  dist          write shell completions to target/dist/";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -95,9 +98,31 @@ fn ci() -> Result<()> {
     Ok(())
 }
 
-fn bench(_args: &[String]) -> Result<()> {
-    // The benchmarks come with the commands they measure (release, lock, build, develop).
-    eprintln!("no benchmarks yet: they come with `mfplug release`, `lock`, `build` and `develop`");
+/// The benchmarks, by name; they come with the commands they measure.
+const BENCHMARKS: &[&str] = &["lock"];
+
+fn bench(args: &[String]) -> Result<()> {
+    let selected: Vec<&str> = if args.is_empty() {
+        BENCHMARKS.to_vec()
+    } else {
+        args.iter().map(String::as_str).collect()
+    };
+    if let Some(unknown) = selected.iter().find(|n| !BENCHMARKS.contains(n)) {
+        bail!(
+            "no benchmark `{unknown}`: the benchmarks are {}",
+            BENCHMARKS.join(", ")
+        );
+    }
+    let mut build = cargo();
+    build.args(["build", "--release", "--locked", "--bin", "mfplug"]);
+    step("cargo build --release --bin mfplug", build)?;
+    let binary = root().join("target/release/mfplug");
+    for name in selected {
+        eprintln!("==> bench {name}");
+        if name == "lock" {
+            bench_lock::run(&root(), &binary)?;
+        }
+    }
     Ok(())
 }
 

@@ -76,6 +76,7 @@ struct Provider<'a> {
     preferences: &'a HashMap<PackageName, Version>,
     pre: bool,
     pre_named: Mutex<HashSet<PackageName>>,
+    prefetcher: Arc<Prefetcher>,
 }
 
 /// Whether a file fits the target: a wheel with a matching tag, or an sdist.
@@ -116,32 +117,60 @@ fn metadata_file<'f>(files: &[&'f DistFile]) -> Option<&'f DistFile> {
         .copied()
 }
 
-/// Fetches a project's page, then the metadata of the version most likely to be chosen.
-fn prefetch(
-    client: &Arc<Client>,
-    target: &Arc<Target>,
-    name: &PackageName,
-    preferred: Option<Version>,
-) {
-    let (c, t, name) = (Arc::clone(client), Arc::clone(target), name.clone());
-    client.spawn(Box::new(move || {
-        let Ok(files) = c.project(&name) else { return };
-        let version = preferred
-            .filter(|p| files.iter().any(|f| &f.version == p))
+/// Walks the dependency graph ahead of the resolver, on the client's pool: a project's page,
+/// the metadata of its likely version (the pin to keep, else the newest final release that
+/// fits), then the same for each of its dependencies. The resolver then finds almost
+/// everything in memory, and the walk's depth, not the number of packages, bounds the
+/// waiting.
+struct Prefetcher {
+    client: Arc<Client>,
+    target: Arc<Target>,
+    preferences: HashMap<PackageName, Version>,
+    seen: Mutex<HashSet<PackageName>>,
+}
+
+impl Prefetcher {
+    fn go(self: &Arc<Self>, name: &PackageName, extras: Vec<ExtraName>) {
+        if !self.seen.lock().expect("lock").insert(name.clone()) {
+            return;
+        }
+        let this = Arc::clone(self);
+        let name = name.clone();
+        self.client
+            .spawn(Box::new(move || this.walk(&name, &extras)));
+    }
+
+    fn walk(self: &Arc<Self>, name: &PackageName, extras: &[ExtraName]) {
+        let Ok(files) = self.client.project(name) else {
+            return;
+        };
+        let t = &self.target;
+        let version = self
+            .preferences
+            .get(name)
+            .filter(|p| files.iter().any(|f| &f.version == *p))
+            .cloned()
             .or_else(|| {
                 files
                     .iter()
-                    .filter(|f| !f.yanked && !f.version.any_prerelease() && fits(&t, f))
+                    .filter(|f| !f.yanked && !f.version.any_prerelease() && fits(t, f))
                     .map(|f| f.version.clone())
                     .max()
             });
-        if let Some(version) = version {
-            let fitting = fitting_files(&t, &files, &version, false);
-            if let Some(file) = metadata_file(&fitting) {
-                let _ = c.metadata(file);
+        let Some(version) = version else { return };
+        let fitting = fitting_files(t, &files, &version, false);
+        let Some(file) = metadata_file(&fitting) else {
+            return;
+        };
+        let Ok(metadata) = self.client.metadata(file) else {
+            return;
+        };
+        for req in &metadata.requires_dist {
+            if req.evaluate_markers(&t.markers, extras) {
+                self.go(&req.name, req.extras.clone());
             }
         }
-    }));
+    }
 }
 
 impl Provider<'_> {
@@ -191,20 +220,9 @@ impl Provider<'_> {
             for extra in &req.extras {
                 add(Pkg::Extra(req.name.clone(), extra.clone()), &range);
             }
-            if !self.client_has_page(&req.name) {
-                prefetch(
-                    &self.client,
-                    &self.target,
-                    &req.name,
-                    self.preferences.get(&req.name).cloned(),
-                );
-            }
+            self.prefetcher.go(&req.name, req.extras.clone());
         }
         Ok(deps)
-    }
-
-    fn client_has_page(&self, name: &PackageName) -> bool {
-        self.client.has_project(name)
     }
 }
 
@@ -328,7 +346,19 @@ pub fn resolve(
         preferences: &request.preferences,
         pre: request.pre,
         pre_named: Mutex::default(),
+        prefetcher: Arc::new(Prefetcher {
+            client: Arc::clone(client),
+            target: Arc::clone(target),
+            preferences: request.preferences.clone(),
+            seen: Mutex::default(),
+        }),
     };
+    // Start the walk from every requirement at once.
+    for req in request.requirements {
+        if req.evaluate_markers(&target.markers, &[]) {
+            provider.prefetcher.go(&req.name, req.extras.clone());
+        }
+    }
     let solution = match pubgrub::resolve(&provider, Pkg::Root, Version::new([0])) {
         Ok(solution) => solution,
         Err(pubgrub::PubGrubError::NoSolution(mut tree)) => {
