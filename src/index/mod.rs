@@ -275,14 +275,12 @@ impl Client {
     }
 
     /// The names of the projects of the primary index (its root page), for "did you mean".
-    pub fn project_names(&self) -> Vec<String> {
+    pub fn project_names(&self) -> Result<Vec<String>, IndexError> {
         let Some(index) = self.options.indexes.first() else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let url = format!("{}/", index.trim_end_matches('/'));
-        let Ok(body) = self.get_page(&url) else {
-            return Vec::new();
-        };
+        let body = self.get_page(&url)?;
         if body.content_type.contains("json") {
             #[derive(serde::Deserialize)]
             struct Root {
@@ -292,9 +290,9 @@ impl Client {
             struct Project {
                 name: String,
             }
-            return serde_json::from_slice::<Root>(&body.bytes)
+            return Ok(serde_json::from_slice::<Root>(&body.bytes)
                 .map(|r| r.projects.into_iter().map(|p| p.name).collect())
-                .unwrap_or_default();
+                .unwrap_or_default());
         }
         let text = String::from_utf8_lossy(&body.bytes);
         let mut names = Vec::new();
@@ -309,7 +307,7 @@ impl Client {
             }
             rest = &rest[end + 4..];
         }
-        names
+        Ok(names)
     }
 
     /// The core metadata of a distribution file.

@@ -110,8 +110,6 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
         None => configured_python(&dir, settings)?.unwrap_or_else(|| "python3".to_owned()),
     };
     let cache_dir = index::default_cache_dir();
-    let target = find_target(&python, &cache_dir, &args)?;
-    let target = Arc::new(target);
 
     // The indexes.
     let env = |key: &str| std::env::var(key).ok();
@@ -144,10 +142,15 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
     let client = index::Client::new(index::Options {
         indexes: indexes.clone(),
         find_links: find_links.clone(),
-        cache_dir,
+        cache_dir: cache_dir.clone(),
         offline: args.offline,
         netrc,
     });
+    // The requirements' pages do not depend on the target: fetch them while it is probed.
+    for located in &input.requirements {
+        client.prefetch_project(&located.requirement.name);
+    }
+    let target = Arc::new(find_target(&python, &cache_dir, &args)?);
 
     // Pins to keep.
     let mut preferences: HashMap<PackageName, pep440_rs::Version> = HashMap::new();
@@ -406,7 +409,14 @@ fn resolve_error(error: resolve::ResolveError, client: &Arc<index::Client>) -> a
 fn index_error(error: &IndexError, client: &Arc<index::Client>) -> anyhow::Error {
     let hint = match error {
         IndexError::UnknownPackage { name } => {
-            let names = client.project_names();
+            let names = match client.project_names() {
+                Ok(names) => names,
+                Err(IndexError::Status { url, status: 404, .. }) => {
+                    let hint = format!("the index's root page `{url}` answers 404 too: check the index URL, it must be a simple index (PEP 503/691) such as `https://HOST/simple`");
+                    return with_cause(error.to_string(), None, hint);
+                }
+                Err(_) => Vec::new(),
+            };
             let best = names
                 .iter()
                 .map(|n| (strsim::jaro_winkler(&index::simple::normalize(n), name), n))

@@ -186,6 +186,8 @@ pub enum Mode {
     Status(u16),
     /// Project pages are not index pages.
     Garbage,
+    /// HTML, but the first request of every path answers 503 (a transient failure).
+    Flaky,
     /// HTML pages listing a wrong sha256 for every file (so a download shows the mismatch).
     WrongHashes,
 }
@@ -396,6 +398,9 @@ fn respond(state: &State, path: &str, accept: &str, port: u16) -> (u16, String, 
     let html = "text/html".to_owned();
     if let Mode::Status(code) = state.mode {
         return (code, html, b"no".to_vec());
+    }
+    if state.mode == Mode::Flaky && !state.requests.iter().any(|(p, _)| p == path) {
+        return (503, html, b"try again".to_vec());
     }
     let json = state.mode == Mode::Json && accept.contains("application/vnd.pypi.simple.v1+json");
     if path == "/simple/" {

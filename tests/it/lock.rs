@@ -384,6 +384,10 @@ fn r5_lock_failures_are_clear_and_leave_the_lock_alone() {
     cmd.arg("-q");
     let err = failing(&ctx, cmd);
     assert!(err.contains("not on the index"), "{err}");
+    assert!(
+        err.contains("answers 404 too: check the index URL"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -513,4 +517,18 @@ fn r5_lock_reads_wheel_metadata_with_range_requests() {
         !big_requests.is_empty() && big_requests.iter().all(|s| *s == 206),
         "{big_requests:?}"
     );
+}
+
+#[test]
+fn r5_lock_retries_transient_errors() {
+    let ctx = TestContext::new();
+    let index = Index::start(
+        Mode::Flaky,
+        &[release("a", "1.0", &["b"]), release("b", "1.0", &[])],
+    );
+    ctx.write(INPUT, "a\n");
+    let output = run(&mut lock(&ctx, &index, &[]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(pins(&ctx), ["a==1.0", "b==1.0"]);
+    assert!(index.statuses().iter().any(|(_, s)| *s == 503));
 }
