@@ -532,3 +532,26 @@ fn r5_lock_retries_transient_errors() {
     assert_eq!(pins(&ctx), ["a==1.0", "b==1.0"]);
     assert!(index.statuses().iter().any(|(_, s)| *s == 503));
 }
+
+#[test]
+fn r5_lock_from_find_links_alone() {
+    let ctx = TestContext::new();
+    let index = Index::start(
+        Mode::Html,
+        &[release("a", "1.0", &["b"]), release("b", "2.0", &[])],
+    );
+    let wheels = ctx.root().join("wheels");
+    index.write_files(&wheels);
+    ctx.write(INPUT, "a\n");
+    let mut cmd = ctx.cmd(["lock", "plugin", "--find-links"]);
+    cmd.arg(&wheels);
+    let output = run(&mut cmd);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(pins(&ctx), ["a==1.0", "b==2.0"]);
+    // The hashes are the files' own.
+    let a = std::fs::read(wheels.join("a-1.0-py3-none-any.whl")).unwrap();
+    assert!(ctx
+        .read(LOCK)
+        .contains(&format!("--hash=sha256:{}", crate::index::sha256(&a))));
+    assert!(index.requests().is_empty());
+}
