@@ -555,3 +555,76 @@ fn r5_lock_from_find_links_alone() {
         .contains(&format!("--hash=sha256:{}", crate::index::sha256(&a))));
     assert!(index.requests().is_empty());
 }
+
+#[test]
+fn r5_lock_constraints_and_included_files_count_for_staleness() {
+    let ctx = TestContext::new();
+    let index = Index::start(
+        Mode::Html,
+        &[
+            release("a", "1.0", &["b"]),
+            release("b", "1.0", &[]),
+            release("b", "2.0", &[]),
+            release("c", "1.0", &[]),
+            release("unused", "1.0", &[]),
+        ],
+    );
+    ctx.write(INPUT, "-r more.txt\n-c constraints.txt\na\n");
+    ctx.write("plugin/python3_virtualenv_sources/more.txt", "c\n");
+    ctx.write(
+        "plugin/python3_virtualenv_sources/constraints.txt",
+        "b<2\nunused==1.0\n",
+    );
+    let output = run(&mut lock(&ctx, &index, &[]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    // The constraint bounds `b`, and brings in nothing by itself.
+    assert_eq!(pins(&ctx), ["a==1.0", "b==1.0", "c==1.0"]);
+    assert!(run(&mut ctx.cmd(["lock", "plugin", "--check"]))
+        .status
+        .success());
+    ctx.write(
+        "plugin/python3_virtualenv_sources/constraints.txt",
+        "b<3\nunused==1.0\n",
+    );
+    let output = run(&mut ctx.cmd(["lock", "plugin", "--check"]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("changed since the lock"));
+}
+
+#[test]
+fn r5_lock_probes_the_interpreter_once() {
+    let ctx = TestContext::new();
+    let index = Index::start(Mode::Html, &[release("a", "1.0", &[])]);
+    ctx.write(INPUT, "a\n");
+    let counter = ctx.root().join("probes");
+    let python = ctx.write(
+        "bin/python-counted",
+        &format!(
+            "#!/bin/sh\necho probe >> '{}'\nexec python3 \"$@\"\n",
+            counter.display()
+        ),
+    );
+    std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let python = python.display().to_string();
+    let probes = || {
+        std::fs::read_to_string(&counter)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    for _ in 0..2 {
+        let output = run(&mut lock(&ctx, &index, &["--python", &python, "--upgrade"]));
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    assert_eq!(probes(), 1);
+    // A changed interpreter (its mtime) is probed again.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let text = std::fs::read_to_string(&python).unwrap();
+    std::fs::write(&python, format!("{text}\n")).unwrap();
+    assert!(
+        run(&mut lock(&ctx, &index, &["--python", &python, "--upgrade"]))
+            .status
+            .success()
+    );
+    assert_eq!(probes(), 2);
+}

@@ -363,6 +363,9 @@ pub fn resolve(
         Ok(solution) => solution,
         Err(pubgrub::PubGrubError::NoSolution(mut tree)) => {
             tree.collapse_no_versions();
+            let formatter = report::Formatter {
+                client: Arc::clone(client),
+            };
             let text = match &tree {
                 // A root requirement nothing fits: PubGrub's tree is a single fact then.
                 pubgrub::DerivationTree::External(pubgrub::External::FromDependencyOf(
@@ -372,13 +375,14 @@ pub fn resolve(
                     range,
                 )) => {
                     let term = format!("`{dep}{}`", report::format_range(range));
+                    let available = formatter.available(dep);
                     format!(
-                        "Because you require {term} and there is no usable version of {term}, your requirements cannot be satisfied."
+                        "Because you require {term} and there is no usable version of {term}{available}, your requirements cannot be satisfied."
                     )
                 }
                 _ => <pubgrub::DefaultStringReporter as pubgrub::Reporter<_, _, _>>::report_with_formatter(
                     &tree,
-                    &report::Formatter,
+                    &formatter,
                 ),
             };
             return Err(ResolveError::NoSolution(text));

@@ -7,7 +7,32 @@ use pubgrub::{Derived, External, Map, Range, ReportFormatter, Term};
 
 use super::Pkg;
 
-pub struct Formatter;
+/// Formats with the index's pages at hand, to say which versions exist.
+pub struct Formatter {
+    pub client: std::sync::Arc<crate::index::Client>,
+}
+
+impl Formatter {
+    /// ` (the index has 1.0, 1.1, 2.0)`: the newest versions of a package, if its page was read.
+    pub fn available(&self, pkg: &Pkg) -> String {
+        let (Pkg::Name(name) | Pkg::Extra(name, _)) = pkg else {
+            return String::new();
+        };
+        let Ok(files) = self.client.project(name) else {
+            return String::new();
+        };
+        let mut versions: Vec<&Version> = files.iter().map(|f| &f.version).collect();
+        versions.sort();
+        versions.dedup();
+        if versions.is_empty() {
+            return String::new();
+        }
+        let skipped = versions.len().saturating_sub(6);
+        let shown: Vec<String> = versions[skipped..].iter().map(|v| v.to_string()).collect();
+        let more = if skipped > 0 { "..., " } else { "" };
+        format!(" (the index has {more}{})", shown.join(", "))
+    }
+}
 
 /// A version set in PEP 440 words: `==1.0`, `>=1, <2`, `<1 or >=2`.
 pub fn format_range(range: &Range<Version>) -> String {
@@ -60,9 +85,16 @@ impl ReportFormatter<Pkg, Range<Version>, String> for Formatter {
             External::NotRoot(_, _) => "we are solving your requirements".to_owned(),
             External::NoVersions(pkg, set) => {
                 if set == &Range::full() {
-                    format!("there is no usable version of `{pkg}`")
+                    format!(
+                        "there is no usable version of `{pkg}`{}",
+                        self.available(pkg)
+                    )
                 } else {
-                    format!("there is no usable version of {}", term(pkg, set))
+                    format!(
+                        "there is no usable version of {}{}",
+                        term(pkg, set),
+                        self.available(pkg)
+                    )
                 }
             }
             External::Custom(pkg, set, reason) => {
