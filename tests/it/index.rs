@@ -23,6 +23,8 @@ pub struct Release {
     pub tag: String,
     /// Bytes of incompressible data to add to the wheel (to make it big).
     pub padding: usize,
+    /// Leave `Requires-Python` out of the index page (it stays in the metadata).
+    pub hide_requires_python: bool,
 }
 
 /// `name==version` requiring `requires`, as a `py3-none-any` wheel.
@@ -36,6 +38,7 @@ pub fn release(name: &str, version: &str, requires: &[&str]) -> Release {
         sdist: false,
         tag: "py3-none-any".to_owned(),
         padding: 0,
+        hide_requires_python: false,
     }
 }
 
@@ -442,7 +445,9 @@ fn respond(state: &State, path: &str, accept: &str, port: u16) -> (u16, String, 
                         "hashes": {"sha256": hash(f)},
                         "yanked": f.release.yanked,
                     });
-                    if let Some(rp) = &f.release.requires_python {
+                    if let (Some(rp), false) =
+                        (&f.release.requires_python, f.release.hide_requires_python)
+                    {
                         v["requires-python"] = rp.clone().into();
                     }
                     if !f.release.sdist {
@@ -463,7 +468,8 @@ fn respond(state: &State, path: &str, accept: &str, port: u16) -> (u16, String, 
         let mut text = format!("<!DOCTYPE html>\n<html><body><h1>Links for {name}</h1>\n");
         for f in files {
             let mut attrs = String::new();
-            if let Some(rp) = &f.release.requires_python {
+            if let (Some(rp), false) = (&f.release.requires_python, f.release.hide_requires_python)
+            {
                 attrs.push_str(&format!(
                     " data-requires-python=\"{}\"",
                     rp.replace('<', "&lt;").replace('>', "&gt;")

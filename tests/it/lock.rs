@@ -628,3 +628,29 @@ fn r5_lock_probes_the_interpreter_once() {
     );
     assert_eq!(probes(), 2);
 }
+
+#[test]
+fn r5_lock_requires_python_from_metadata_and_extra_indexes() {
+    let ctx = TestContext::new();
+    let mut too_new = release("a", "2.0", &[]).requires_python(">=3.99");
+    too_new.hide_requires_python = true;
+    let index = Index::start(Mode::Html, &[release("a", "1.0", &["b"]), too_new]);
+    let extra = Index::start(Mode::Json, &[release("b", "1.0", &[])]);
+    ctx.write(INPUT, "a\n");
+    let output = run(&mut lock(&ctx, &index, &["--extra-index-url", &extra.url]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    // `a==2.0` says `Requires-Python: >=3.99` in its metadata only; `b` is on the extra index.
+    assert_eq!(pins(&ctx), ["a==1.0", "b==1.0"]);
+    let text = ctx.read(LOCK);
+    assert!(
+        text.contains("# extra-index-url: http://127.0.0.1:"),
+        "{text}"
+    );
+    // Pinning it explains why it cannot be used.
+    ctx.write(INPUT, "a==2.0\n");
+    let err = failing(&ctx, lock(&ctx, &index, &["--extra-index-url", &extra.url]));
+    assert!(
+        err.contains("`a==2.0` cannot be used: it requires Python >=3.99"),
+        "{err}"
+    );
+}
