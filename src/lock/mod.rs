@@ -203,7 +203,7 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
         for file in &package.files {
             let hash = client
                 .sha256(file)
-                .map_err(|e| index_error(&e, &client))
+                .map_err(|e| index_error(&e, &client, None))
                 .with_context(|| format!("cannot hash `{}`", file.filename))?;
             hashes.push(hash.to_string());
         }
@@ -394,7 +394,11 @@ fn find_target(python: &str, cache_dir: &Path, args: &LockArgs) -> Result<Target
 /// A resolver error as the user reads it, with what to do.
 fn resolve_error(error: resolve::ResolveError, client: &Arc<index::Client>) -> anyhow::Error {
     match error {
-        resolve::ResolveError::Index(e) => index_error(&e, client),
+        resolve::ResolveError::Index(e) => index_error(&e, client, None),
+        resolve::ResolveError::Required {
+            required_by,
+            source,
+        } => index_error(&source, client, Some(&required_by)),
         resolve::ResolveError::NoSolution(report) => ui::error_with_hint(
             format!("no set of versions satisfies the requirements:\n{report}"),
             "loosen a specifier in `requirements-to-freeze.txt`; a version counts only if a file of it fits the target interpreter, pre-releases only with `--pre` or a specifier naming one, yanked ones only with an exact `==` pin",
@@ -406,14 +410,22 @@ fn resolve_error(error: resolve::ResolveError, client: &Arc<index::Client>) -> a
     }
 }
 
-fn index_error(error: &IndexError, client: &Arc<index::Client>) -> anyhow::Error {
+fn index_error(
+    error: &IndexError,
+    client: &Arc<index::Client>,
+    required_by: Option<&str>,
+) -> anyhow::Error {
+    let message = match required_by {
+        Some(by) => format!("{error}, required by {by}"),
+        None => error.to_string(),
+    };
     let hint = match error {
         IndexError::UnknownPackage { name } => {
             let names = match client.project_names() {
                 Ok(names) => names,
                 Err(IndexError::Status { url, status: 404, .. }) => {
                     let hint = format!("the index's root page `{url}` answers 404 too: check the index URL, it must be a simple index (PEP 503/691) such as `https://HOST/simple`");
-                    return with_cause(error.to_string(), None, hint);
+                    return with_cause(message, None, hint);
                 }
                 Err(_) => Vec::new(),
             };
@@ -446,7 +458,7 @@ fn index_error(error: &IndexError, client: &Arc<index::Client>) -> anyhow::Error
         IndexError::Io { .. } => "check the `--find-links` dir".to_owned(),
         IndexError::Metadata { .. } => "the release's metadata is broken: exclude that version with `!=`".to_owned(),
     };
-    with_cause(error.to_string(), std::error::Error::source(error), hint)
+    with_cause(message, std::error::Error::source(error), hint)
 }
 
 /// `message`, then its cause as a `Caused by:` line, then the hint.

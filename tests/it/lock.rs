@@ -335,6 +335,15 @@ fn r5_lock_failures_are_clear_and_leave_the_lock_alone() {
     );
     assert!(err.contains("did you mean `requests`?"), "{err}");
 
+    // Deeper down, the message names the package that requires it.
+    index.publish(release("b", "2.0", &["missing-dep"]));
+    ctx.write(INPUT, "b==2.0\n");
+    let err = failing(&ctx, lock(&ctx, &index, &[]));
+    assert!(
+        err.contains("package `missing-dep` is not on the index, required by `b==2.0`"),
+        "{err}"
+    );
+
     // No version satisfies.
     ctx.write(INPUT, "requests>=5\n");
     let err = failing(&ctx, lock(&ctx, &index, &[]));

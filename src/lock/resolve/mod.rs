@@ -41,6 +41,12 @@ impl std::fmt::Display for Pkg {
 pub enum ResolveError {
     #[error(transparent)]
     Index(Arc<IndexError>),
+    /// An index error while looking at a package, with what required it.
+    #[error("{source}, required by {required_by}")]
+    Required {
+        required_by: String,
+        source: Arc<IndexError>,
+    },
     #[error("the requirements cannot be satisfied:\n{0}")]
     NoSolution(String),
     #[error("`{name}` is required from a URL (`{url}`), which `mfplug lock` does not support")]
@@ -77,6 +83,8 @@ struct Provider<'a> {
     pre: bool,
     pre_named: Mutex<HashSet<PackageName>>,
     prefetcher: Arc<Prefetcher>,
+    /// The first package that required each package, for messages.
+    required_by: Mutex<HashMap<PackageName, (Pkg, Option<Version>)>>,
 }
 
 /// Whether a file fits the target: a wheel with a matching tag, or an sdist.
@@ -181,6 +189,7 @@ impl Provider<'_> {
         requirements: &[Requirement],
         extras: &[ExtraName],
         skip: &Pkg,
+        version: Option<&Version>,
     ) -> Result<pubgrub::DependencyConstraints<Pkg, Range<Version>>, ResolveError> {
         let mut deps: pubgrub::DependencyConstraints<Pkg, Range<Version>> = Default::default();
         for req in requirements {
@@ -221,6 +230,11 @@ impl Provider<'_> {
                 add(Pkg::Extra(req.name.clone(), extra.clone()), &range);
             }
             self.prefetcher.go(&req.name, req.extras.clone());
+            self.required_by
+                .lock()
+                .expect("lock")
+                .entry(req.name.clone())
+                .or_insert_with(|| (skip.clone(), version.cloned()));
         }
         Ok(deps)
     }
@@ -289,6 +303,7 @@ impl DependencyProvider for Provider<'_> {
                     &self.root,
                     &[],
                     package,
+                    None,
                 )?))
             }
             Pkg::Name(name) => (name, None),
@@ -311,7 +326,8 @@ impl DependencyProvider for Provider<'_> {
             }
         }
         let extras: Vec<ExtraName> = extra.iter().cloned().collect();
-        let mut deps = self.constraints_of(&metadata.requires_dist, &extras, package)?;
+        let mut deps =
+            self.constraints_of(&metadata.requires_dist, &extras, package, Some(version))?;
         if extra.is_some() {
             deps.insert(Pkg::Name(name.clone()), Range::singleton(version.clone()));
         }
@@ -352,6 +368,7 @@ pub fn resolve(
             preferences: request.preferences.clone(),
             seen: Mutex::default(),
         }),
+        required_by: Mutex::default(),
     };
     // Start the walk from every requirement at once.
     for req in request.requirements {
@@ -386,6 +403,30 @@ pub fn resolve(
                 ),
             };
             return Err(ResolveError::NoSolution(text));
+        }
+        Err(pubgrub::PubGrubError::ErrorChoosingVersion {
+            package,
+            source: ResolveError::Index(source),
+        }) => {
+            let name = match &package {
+                Pkg::Name(name) | Pkg::Extra(name, _) => Some(name),
+                Pkg::Root => None,
+            };
+            let by = name.and_then(|n| provider.required_by.lock().expect("lock").get(n).cloned());
+            return Err(match by {
+                Some((Pkg::Root, _)) => ResolveError::Required {
+                    required_by: "`requirements-to-freeze.txt`".to_owned(),
+                    source,
+                },
+                Some((parent, version)) => ResolveError::Required {
+                    required_by: match version {
+                        Some(v) => format!("`{parent}=={v}`"),
+                        None => format!("`{parent}`"),
+                    },
+                    source,
+                },
+                None => ResolveError::Index(source),
+            });
         }
         Err(pubgrub::PubGrubError::ErrorRetrievingDependencies { source, .. })
         | Err(pubgrub::PubGrubError::ErrorChoosingVersion { source, .. }) => return Err(source),
