@@ -157,6 +157,14 @@ fn r5_lock_prereleases_only_when_asked() {
     ctx.write(INPUT, "a\n");
     assert!(run(&mut lock(&ctx, &index, &[])).status.success());
     assert_eq!(pins(&ctx), ["a==1.0"]);
+    // Asking for more than the final releases says why the pre-release was not taken.
+    ctx.write(INPUT, "a>1.0\n");
+    let err = failing(&ctx, lock(&ctx, &index, &[]));
+    assert!(
+        err.contains("(the index has 1.0, 2.0b1; 2.0b1 is a pre-release (allow it with `--pre`"),
+        "{err}"
+    );
+    ctx.write(INPUT, "a\n");
     assert!(run(&mut lock(&ctx, &index, &["--pre", "--upgrade"]))
         .status
         .success());

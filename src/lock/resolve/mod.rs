@@ -88,7 +88,7 @@ struct Provider<'a> {
 }
 
 /// Whether a file fits the target: a wheel with a matching tag, or an sdist.
-fn fits(target: &Target, file: &DistFile) -> bool {
+pub fn fits(target: &Target, file: &DistFile) -> bool {
     if file.is_wheel && !target.accepts_wheel(&file.filename) {
         return false;
     }
@@ -382,6 +382,9 @@ pub fn resolve(
             tree.collapse_no_versions();
             let formatter = report::Formatter {
                 client: Arc::clone(client),
+                target: Arc::clone(target),
+                pre: request.pre,
+                pre_named: provider.pre_named.lock().expect("lock").clone(),
             };
             let text = match &tree {
                 // A root requirement nothing fits: PubGrub's tree is a single fact then.
@@ -392,7 +395,7 @@ pub fn resolve(
                     range,
                 )) => {
                     let term = format!("`{dep}{}`", report::format_range(range));
-                    let available = formatter.available(dep);
+                    let available = formatter.available(dep, range);
                     format!(
                         "Because you require {term} and there is no usable version of {term}{available}, your requirements cannot be satisfied."
                     )

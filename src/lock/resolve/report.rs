@@ -7,14 +7,20 @@ use pubgrub::{Derived, External, Map, Range, ReportFormatter, Term};
 
 use super::Pkg;
 
-/// Formats with the index's pages at hand, to say which versions exist.
+/// Formats with the index's pages and the target at hand, to say which versions exist and why
+/// those in range were left out.
 pub struct Formatter {
     pub client: std::sync::Arc<crate::index::Client>,
+    pub target: std::sync::Arc<crate::interpreter::Target>,
+    pub pre: bool,
+    /// Packages whose pre-releases a specifier allowed.
+    pub pre_named: std::collections::HashSet<pep508_rs::PackageName>,
 }
 
 impl Formatter {
-    /// ` (the index has 1.0, 1.1, 2.0)`: the newest versions of a package, if its page was read.
-    pub fn available(&self, pkg: &Pkg) -> String {
+    /// ` (the index has 1.0, 1.1, 2.0; 2.1rc1 is a pre-release, ...)`: the newest versions of a
+    /// package, and why the versions of `set` that exist were not usable.
+    pub fn available(&self, pkg: &Pkg, set: &Range<Version>) -> String {
         let (Pkg::Name(name) | Pkg::Extra(name, _)) = pkg else {
             return String::new();
         };
@@ -25,12 +31,32 @@ impl Formatter {
         versions.sort();
         versions.dedup();
         if versions.is_empty() {
-            return String::new();
+            return " (the index lists no file of it)".to_owned();
         }
         let skipped = versions.len().saturating_sub(6);
         let shown: Vec<String> = versions[skipped..].iter().map(|v| v.to_string()).collect();
         let more = if skipped > 0 { "..., " } else { "" };
-        format!(" (the index has {more}{})", shown.join(", "))
+        let mut why = Vec::new();
+        for version in versions.iter().rev().filter(|v| set.contains(v)).take(3) {
+            let of_version: Vec<_> = files.iter().filter(|f| &f.version == *version).collect();
+            let pre_ok = self.pre || self.pre_named.contains(name);
+            let reason = if version.any_prerelease() && !pre_ok {
+                "is a pre-release (allow it with `--pre` or a specifier naming it)".to_owned()
+            } else if of_version.iter().all(|f| f.yanked) {
+                "is yanked (pin it with `==` to use it anyway)".to_owned()
+            } else if !of_version.iter().any(|f| super::fits(&self.target, f)) {
+                format!("has no file for {}", self.target.describe())
+            } else {
+                continue;
+            };
+            why.push(format!("{version} {reason}"));
+        }
+        let why = if why.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", why.join(", "))
+        };
+        format!(" (the index has {more}{}{why})", shown.join(", "))
     }
 }
 
@@ -87,13 +113,13 @@ impl ReportFormatter<Pkg, Range<Version>, String> for Formatter {
                 if set == &Range::full() {
                     format!(
                         "there is no usable version of `{pkg}`{}",
-                        self.available(pkg)
+                        self.available(pkg, set)
                     )
                 } else {
                     format!(
                         "there is no usable version of {}{}",
                         term(pkg, set),
-                        self.available(pkg)
+                        self.available(pkg, set)
                     )
                 }
             }
