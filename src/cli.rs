@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::home::ops;
-use crate::{bootstrap, env, home, inspect, release, ui};
+use crate::{bootstrap, env, home, inspect, lock, release, ui};
 
 /// Exit code of a command that failed.
 pub const EXIT_FAILURE: u8 = 1;
@@ -255,6 +255,15 @@ pub struct LockArgs {
     /// Allow pre-releases
     #[arg(long)]
     pub pre: bool,
+    /// The target interpreter (default: `python` of `[general]` in config.ini, else `python3`)
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<String>,
+    /// Lock for another Python version than the interpreter's (`3.11`)
+    #[arg(long, value_name = "X.Y")]
+    pub python_version: Option<String>,
+    /// Lock for another platform: wheel platform tags, best first (`manylinux_2_17_x86_64`)
+    #[arg(long, value_name = "TAGS")]
+    pub platform: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -412,6 +421,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             env::wrapper(&name, &command, &home, &settings(global, &home))
         }
         Command::Env { name } => env::shell(name.as_deref(), &home, &settings(global, &home)),
+        Command::Lock(args) => lock::run(args, &settings(global, &home), global.json),
         other => not_implemented(&other),
     }
 }

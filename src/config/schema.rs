@@ -43,6 +43,8 @@ pub const GENERAL: &[KeySpec] = &[
     key("_maintainer", Kind::Text, Some("")),
     key("_vendor", Kind::Text, Some("")),
     key("_add_plugin_dir_to_python_path", Kind::Bool, Some("1")),
+    // The interpreter `mfplug lock` resolves for (issue 5); `python3` on PATH when unset.
+    key("python", Kind::Text, None),
 ];
 
 /// Keys of `[extra_daemon_*]`, `[app_*]` and `[step_*]` sections.

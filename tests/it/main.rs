@@ -10,6 +10,8 @@ mod config;
 mod env;
 mod home;
 mod hostile;
+mod index;
 mod legacy;
+mod lock;
 mod release;
 mod tidy;

@@ -2,7 +2,7 @@
 //! same run, with medians, the ratio, both output sizes and mfplug's peak RSS; then the peak
 //! RSS of a release of a 1 GiB tree, to show that memory does not grow with the tree.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -216,9 +216,4 @@ pub fn run(root: &Path, mfplug: &Path) -> Result<()> {
         r.map_or("unknown".into(), |r| r.to_string())
     );
     Ok(())
-}
-
-/// The directory of the release build of mfplug.
-pub fn binary(root: &Path) -> PathBuf {
-    root.join("target/release/mfplug")
 }

@@ -1,7 +1,8 @@
 //! The project's own tasks, run with `cargo xtask TASK` (see matklad/cargo-xtask).
 //!
 //! - `ci`: what CI runs: `cargo fmt --check`, `cargo clippy -D warnings` and the whole suite.
-//! - `bench`: the benchmarks, each printing the peer's figure beside ours and the ratio.
+//! - `bench [NAME]`: the benchmarks (all, or the one named), each printing the peer's figure
+//!   beside ours and the ratio.
 //! - `dist`: shell completions of the built binary, in `target/dist/`.
 
 mod bench_install;
@@ -12,13 +13,16 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
 
+mod bench_lock;
+
 const USAGE: &str = "\
 usage: cargo xtask TASK
 
 tasks:
-  ci      cargo fmt --check, clippy with warnings denied, the whole test suite
-  bench [NAME]...  run the benchmarks (release, install), mfplug against its peers in the same run
-  dist    write shell completions to target/dist/";
+  ci            cargo fmt --check, clippy with warnings denied, the whole test suite
+  bench [NAME]  run the benchmarks, all or the named ones (release, install, lock), against
+                the peers in the same run, with ratios
+  dist          write shell completions to target/dist/";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -98,31 +102,32 @@ fn ci() -> Result<()> {
     Ok(())
 }
 
-/// The benchmarks, by name; `bench` alone runs them all.
-const BENCHES: &[&str] = &["release", "install"];
+/// The benchmarks, by name; they come with the commands they measure. `bench` alone runs
+/// them all.
+const BENCHMARKS: &[&str] = &["release", "install", "lock"];
 
 fn bench(args: &[String]) -> Result<()> {
-    let wanted: Vec<&str> = if args.is_empty() {
-        BENCHES.to_vec()
+    let selected: Vec<&str> = if args.is_empty() {
+        BENCHMARKS.to_vec()
     } else {
         args.iter().map(String::as_str).collect()
     };
-    for name in &wanted {
-        if !BENCHES.contains(name) {
-            bail!(
-                "unknown benchmark `{name}`: known ones are {}",
-                BENCHES.join(", ")
-            );
-        }
+    if let Some(unknown) = selected.iter().find(|n| !BENCHMARKS.contains(n)) {
+        bail!(
+            "no benchmark `{unknown}`: the benchmarks are {}",
+            BENCHMARKS.join(", ")
+        );
     }
     let mut build = cargo();
     build.args(["build", "--release", "--locked", "--bin", "mfplug"]);
-    step("cargo build --release", build)?;
-    let binary = bench_release::binary(&root());
-    for name in wanted {
+    step("cargo build --release --bin mfplug", build)?;
+    let binary = root().join("target/release/mfplug");
+    for name in selected {
+        eprintln!("==> bench {name}");
         match name {
             "release" => bench_release::run(&root(), &binary)?,
             "install" => bench_install::run(&root(), &binary)?,
+            "lock" => bench_lock::run(&root(), &binary)?,
             _ => unreachable!("checked above"),
         }
     }

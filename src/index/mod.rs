@@ -1,0 +1,794 @@
+//! The package index client: project pages (PEP 691 JSON when offered, PEP 503 HTML
+//! otherwise), core metadata (PEP 658/714 files, else out of the wheel, else the sdist's
+//! `PKG-INFO`), downloads verified by hash, `--find-links` dirs, and an HTTP cache honouring
+//! `ETag`, `Last-Modified` and `Cache-Control` in `$XDG_CACHE_HOME/mfplug`.
+//!
+//! Everything is memoised per run and can be prefetched on a pool of threads, so that the
+//! resolver never waits for one package at a time.
+
+pub mod cache;
+pub mod config;
+pub mod metadata;
+pub mod simple;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use pep508_rs::PackageName;
+use sha2::{Digest, Sha256};
+
+pub use metadata::Metadata;
+pub use simple::{DistFile, Location};
+
+/// The `Accept` header of PEP 691: JSON preferred, HTML accepted.
+const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
+
+/// How many requests run at once.
+const WORKERS: usize = 16;
+
+/// Hex sha256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("cannot reach `{url}`")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: Box<ureq::Transport>,
+    },
+    #[error("`{url}` answered {status} {reason}")]
+    Status {
+        url: String,
+        status: u16,
+        reason: String,
+    },
+    #[error("`{url}` answered something that is not a package index page")]
+    Garbage {
+        url: String,
+        #[source]
+        source: simple::ParseError,
+    },
+    #[error("cannot read the response of `{url}`")]
+    Read {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("package `{name}` is not on the index")]
+    UnknownPackage { name: String },
+    #[error(
+        "hash mismatch for `{url}`: the index says sha256 {expected}, the download is {actual}"
+    )]
+    HashMismatch {
+        url: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("`{url}` is not in the cache, and `--offline` forbids the network")]
+    Offline { url: String },
+    #[error("cannot read `{}`", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bad metadata in `{file}`: {reason}")]
+    Metadata { file: String, reason: String },
+}
+
+type Shared<T> = Arc<OnceLock<Result<Arc<T>, Arc<IndexError>>>>;
+pub type Job = Box<dyn FnOnce() + Send>;
+
+/// How the client is set up.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Index URLs, primary first (credentials allowed in them).
+    pub indexes: Vec<String>,
+    pub find_links: Vec<PathBuf>,
+    /// `$XDG_CACHE_HOME/mfplug`.
+    pub cache_dir: PathBuf,
+    pub offline: bool,
+    /// The text of `~/.netrc`, if any.
+    pub netrc: Option<String>,
+}
+
+pub struct Client {
+    agent: ureq::Agent,
+    options: Options,
+    pages: Mutex<HashMap<String, Shared<Vec<DistFile>>>>,
+    metadata: Mutex<HashMap<String, Shared<Metadata>>>,
+    hashes: Mutex<HashMap<String, Shared<String>>>,
+    requests: AtomicUsize,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+}
+
+/// A response body with what the caller needs to interpret it.
+struct Body {
+    bytes: Vec<u8>,
+    content_type: String,
+    url: String,
+    status: u16,
+    /// `Content-Range` of a `206 Partial Content`.
+    content_range: Option<String>,
+}
+
+impl Client {
+    pub fn new(options: Options) -> Arc<Client> {
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(10))
+            .timeout_read(Duration::from_secs(60))
+            .max_idle_connections_per_host(WORKERS)
+            .user_agent(concat!("mfplug/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Arc::new(Client {
+            agent,
+            options,
+            pages: Mutex::default(),
+            metadata: Mutex::default(),
+            hashes: Mutex::default(),
+            requests: AtomicUsize::new(0),
+            jobs: Mutex::new(None),
+        })
+    }
+
+    /// How many HTTP requests went out so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Whether a project's page was asked for already.
+    pub fn has_project(&self, name: &PackageName) -> bool {
+        self.pages.lock().expect("lock").contains_key(name.as_ref())
+    }
+
+    /// Runs `job` on the pool.
+    pub fn spawn(self: &Arc<Self>, job: Job) {
+        let mut jobs = self.jobs.lock().expect("jobs lock");
+        let sender = jobs.get_or_insert_with(|| {
+            let (tx, rx) = mpsc::channel::<Job>();
+            let rx = Arc::new(Mutex::new(rx));
+            for _ in 0..WORKERS {
+                let rx = Arc::clone(&rx);
+                std::thread::spawn(move || loop {
+                    let job = rx.lock().expect("pool lock").recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => break,
+                    }
+                });
+            }
+            tx
+        });
+        let _ = sender.send(job);
+    }
+
+    /// Fetches a project's page in the background.
+    pub fn prefetch_project(self: &Arc<Self>, name: &PackageName) {
+        let key = name.to_string();
+        if self.pages.lock().expect("lock").contains_key(&key) {
+            return;
+        }
+        let client = Arc::clone(self);
+        let name = name.clone();
+        self.spawn(Box::new(move || {
+            let _ = client.project(&name);
+        }));
+    }
+
+    /// Fetches a file's metadata in the background.
+    pub fn prefetch_metadata(self: &Arc<Self>, file: &DistFile) {
+        let client = Arc::clone(self);
+        let file = file.clone();
+        self.spawn(Box::new(move || {
+            let _ = client.metadata(&file);
+        }));
+    }
+
+    /// Computes the sha256 of files in the background (downloading those the index gives no
+    /// hash for).
+    pub fn prefetch_hash(self: &Arc<Self>, file: &DistFile) {
+        if file.sha256.is_some() {
+            return;
+        }
+        let client = Arc::clone(self);
+        let file = file.clone();
+        self.spawn(Box::new(move || {
+            let _ = client.sha256(&file);
+        }));
+    }
+
+    /// Every distribution file of a project, from every index and `--find-links` dir.
+    pub fn project(&self, name: &PackageName) -> Result<Arc<Vec<DistFile>>, Arc<IndexError>> {
+        let cell = {
+            let mut pages = self.pages.lock().expect("lock");
+            Arc::clone(pages.entry(name.to_string()).or_default())
+        };
+        cell.get_or_init(|| self.fetch_project(name).map(Arc::new).map_err(Arc::new))
+            .clone()
+    }
+
+    fn fetch_project(&self, name: &PackageName) -> Result<Vec<DistFile>, IndexError> {
+        let mut files = Vec::new();
+        let mut found = false;
+        for index in &self.options.indexes {
+            let url = format!("{}/{}/", index.trim_end_matches('/'), name);
+            match self.get_page(&url) {
+                Ok(body) => {
+                    found = true;
+                    let base = url::Url::parse(&body.url).map_err(|e| IndexError::Garbage {
+                        url: body.url.clone(),
+                        source: simple::ParseError(e.to_string()),
+                    })?;
+                    let parsed = if body.content_type.contains("json") {
+                        simple::parse_json(name, &base, &body.bytes)
+                    } else {
+                        simple::parse_html(name, &base, &body.bytes)
+                    };
+                    files.extend(parsed.map_err(|source| IndexError::Garbage {
+                        url: config::strip_credentials(&url),
+                        source,
+                    })?);
+                }
+                Err(IndexError::Status { status: 404, .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for dir in &self.options.find_links {
+            let entries = std::fs::read_dir(dir).map_err(|source| IndexError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            for entry in entries.flatten() {
+                let filename = entry.file_name().to_string_lossy().into_owned();
+                if let Some((version, is_wheel)) = simple::parse_filename(name, &filename) {
+                    found = true;
+                    files.push(DistFile {
+                        filename,
+                        location: Location::Path(entry.path()),
+                        sha256: None,
+                        requires_python: None,
+                        yanked: false,
+                        metadata: None,
+                        version,
+                        is_wheel,
+                    });
+                }
+            }
+        }
+        if !found {
+            return Err(IndexError::UnknownPackage {
+                name: name.to_string(),
+            });
+        }
+        Ok(files)
+    }
+
+    /// The names of the projects of the primary index (its root page), for "did you mean".
+    pub fn project_names(&self) -> Result<Vec<String>, IndexError> {
+        let Some(index) = self.options.indexes.first() else {
+            return Ok(Vec::new());
+        };
+        let url = format!("{}/", index.trim_end_matches('/'));
+        let body = self.get_page(&url)?;
+        if body.content_type.contains("json") {
+            #[derive(serde::Deserialize)]
+            struct Root {
+                projects: Vec<Project>,
+            }
+            #[derive(serde::Deserialize)]
+            struct Project {
+                name: String,
+            }
+            return Ok(serde_json::from_slice::<Root>(&body.bytes)
+                .map(|r| r.projects.into_iter().map(|p| p.name).collect())
+                .unwrap_or_default());
+        }
+        let text = String::from_utf8_lossy(&body.bytes);
+        let mut names = Vec::new();
+        let mut rest = text.as_ref();
+        while let Some(start) = rest.find("<a") {
+            rest = &rest[start..];
+            let (Some(gt), Some(end)) = (rest.find('>'), rest.find("</a>")) else {
+                break;
+            };
+            if gt < end {
+                names.push(rest[gt + 1..end].trim().to_owned());
+            }
+            rest = &rest[end + 4..];
+        }
+        Ok(names)
+    }
+
+    /// The core metadata of a distribution file.
+    pub fn metadata(&self, file: &DistFile) -> Result<Arc<Metadata>, Arc<IndexError>> {
+        let cell = {
+            let mut map = self.metadata.lock().expect("lock");
+            Arc::clone(map.entry(file.location.to_string()).or_default())
+        };
+        cell.get_or_init(|| self.fetch_metadata(file).map(Arc::new).map_err(Arc::new))
+            .clone()
+    }
+
+    fn fetch_metadata(&self, file: &DistFile) -> Result<Metadata, IndexError> {
+        let bad = |reason: String| IndexError::Metadata {
+            file: file.filename.clone(),
+            reason,
+        };
+        let text = match (&file.metadata, &file.location) {
+            (Some(hash), Location::Url(url)) => {
+                let url = format!("{url}.metadata");
+                let bytes = self.get_immutable(&url, hash.as_deref())?;
+                String::from_utf8(bytes).map_err(|_| bad("not UTF-8".to_owned()))?
+            }
+            (None, Location::Url(url)) if file.is_wheel => {
+                match self.wheel_metadata_by_range(url, file.sha256.as_deref())? {
+                    Some(text) => text,
+                    None => {
+                        let bytes = self.download(file)?;
+                        metadata::from_wheel(&bytes).map_err(bad)?
+                    }
+                }
+            }
+            _ => {
+                let bytes = self.download(file)?;
+                if file.is_wheel {
+                    metadata::from_wheel(&bytes).map_err(bad)?
+                } else {
+                    metadata::from_sdist(&file.filename, &bytes).map_err(bad)?
+                }
+            }
+        };
+        metadata::parse(&text).map_err(bad)
+    }
+
+    /// A wheel's METADATA read with HTTP range requests: the zip's central directory from the
+    /// end of the file, then the one member. `None` when the file is already in the cache or
+    /// the server does not do ranges (the caller then reads the whole file; a server that
+    /// ignores `Range` sent it whole, and it was verified and cached on the way).
+    fn wheel_metadata_by_range(
+        &self,
+        url: &str,
+        sha256: Option<&str>,
+    ) -> Result<Option<String>, IndexError> {
+        let cache_file = self.files_cache(url);
+        if self.options.offline || cache_file.is_file() {
+            return Ok(None);
+        }
+        let body = match self.request(url, None, &[("Range", format!("bytes=-{RANGE_BLOCK}"))])? {
+            Fetched::Body(body) => body,
+            Fetched::NotModified => return Ok(None),
+        };
+        let total = body
+            .content_range
+            .as_deref()
+            .and_then(|r| r.rsplit('/').next())
+            .and_then(|t| t.trim().parse::<u64>().ok());
+        let whole = body.status != 206 || total == Some(body.bytes.len() as u64);
+        let (false, Some(total)) = (whole, total) else {
+            // The whole file came: check it and keep it.
+            if let Some(expected) = sha256 {
+                let actual = sha256_hex(&body.bytes);
+                if actual != expected.to_ascii_lowercase() {
+                    return Err(IndexError::HashMismatch {
+                        url: config::strip_credentials(url),
+                        expected: expected.to_owned(),
+                        actual,
+                    });
+                }
+            }
+            cache::store(&cache_file, &body.bytes);
+            return Ok(None);
+        };
+        let start = total.saturating_sub(body.bytes.len() as u64);
+        let reader = RangeReader {
+            client: self,
+            url,
+            total,
+            position: 0,
+            chunks: vec![(start, body.bytes)],
+        };
+        let shown = config::strip_credentials(url);
+        let mut archive = match zip::ZipArchive::new(reader) {
+            Ok(archive) => archive,
+            Err(e) => {
+                crate::ui::verbose(format!(
+                    "range reads of `{shown}` failed ({e}): reading it whole"
+                ));
+                return Ok(None);
+            }
+        };
+        let Some(name) = archive
+            .file_names()
+            .find(|n| n.ends_with(".dist-info/METADATA") && n.matches('/').count() == 1)
+            .map(str::to_owned)
+        else {
+            return Ok(None);
+        };
+        let mut text = String::new();
+        let read = archive
+            .by_name(&name)
+            .map_err(std::io::Error::other)
+            .and_then(|mut f| std::io::Read::read_to_string(&mut f, &mut text));
+        match read {
+            Ok(_) => Ok(Some(text)),
+            Err(e) => {
+                crate::ui::verbose(format!(
+                    "range reads of `{shown}` failed ({e}): reading it whole"
+                ));
+                Ok(None)
+            }
+        }
+    }
+
+    fn files_cache(&self, url: &str) -> PathBuf {
+        self.options
+            .cache_dir
+            .join("files")
+            .join(sha256_hex(config::strip_credentials(url).as_bytes()))
+    }
+
+    /// The sha256 of a file: the index's, or computed from the file.
+    pub fn sha256(&self, file: &DistFile) -> Result<Arc<String>, Arc<IndexError>> {
+        if let Some(hash) = &file.sha256 {
+            return Ok(Arc::new(hash.clone()));
+        }
+        let cell = {
+            let mut map = self.hashes.lock().expect("lock");
+            Arc::clone(map.entry(file.location.to_string()).or_default())
+        };
+        cell.get_or_init(|| {
+            self.download(file)
+                .map(|bytes| Arc::new(sha256_hex(&bytes)))
+                .map_err(Arc::new)
+        })
+        .clone()
+    }
+
+    /// A distribution file's bytes, checked against the index's hash.
+    pub fn download(&self, file: &DistFile) -> Result<Vec<u8>, IndexError> {
+        match &file.location {
+            Location::Path(path) => std::fs::read(path).map_err(|source| IndexError::Io {
+                path: path.clone(),
+                source,
+            }),
+            Location::Url(url) => self.get_immutable(url, file.sha256.as_deref()),
+        }
+    }
+
+    /// A file that never changes at its URL: from the cache, else downloaded and verified.
+    fn get_immutable(&self, url: &str, sha256: Option<&str>) -> Result<Vec<u8>, IndexError> {
+        let cache_file = self.files_cache(url);
+        if let Ok(bytes) = std::fs::read(&cache_file) {
+            if sha256.is_none_or(|h| sha256_hex(&bytes) == h.to_ascii_lowercase()) {
+                return Ok(bytes);
+            }
+        }
+        if self.options.offline {
+            return Err(IndexError::Offline {
+                url: config::strip_credentials(url),
+            });
+        }
+        let body = self.request(url, None, &[])?;
+        let bytes = match body {
+            Fetched::Body(body) => body.bytes,
+            Fetched::NotModified => unreachable!("no conditional header was sent"),
+        };
+        if let Some(expected) = sha256 {
+            let actual = sha256_hex(&bytes);
+            if actual != expected.to_ascii_lowercase() {
+                return Err(IndexError::HashMismatch {
+                    url: config::strip_credentials(url),
+                    expected: expected.to_owned(),
+                    actual,
+                });
+            }
+        }
+        cache::store(&cache_file, &bytes);
+        Ok(bytes)
+    }
+
+    /// A project page, through the HTTP cache.
+    fn get_page(&self, url: &str) -> Result<Body, IndexError> {
+        let key = sha256_hex(config::strip_credentials(url).as_bytes());
+        let dir = self.options.cache_dir.join("pages");
+        let cached = cache::Entry::load(&dir, &key);
+        if let Some((entry, bytes)) = &cached {
+            if self.options.offline || entry.is_fresh() {
+                return Ok(Body {
+                    bytes: bytes.clone(),
+                    content_type: entry.content_type.clone(),
+                    url: entry.url.clone(),
+                    status: 200,
+                    content_range: None,
+                });
+            }
+        }
+        if self.options.offline {
+            return Err(IndexError::Offline {
+                url: config::strip_credentials(url),
+            });
+        }
+        let mut headers = vec![("Accept", ACCEPT.to_owned())];
+        if let Some((entry, _)) = &cached {
+            if let Some(etag) = &entry.etag {
+                headers.push(("If-None-Match", etag.clone()));
+            }
+            if let Some(modified) = &entry.last_modified {
+                headers.push(("If-Modified-Since", modified.clone()));
+            }
+        }
+        let mut policy = cache::Policy::default();
+        match self.request(url, Some(&mut policy), &headers)? {
+            Fetched::NotModified => {
+                let (mut entry, bytes) = cached.expect("a 304 answers a conditional request");
+                entry.refresh(&policy);
+                entry.save(&dir, &key, None);
+                Ok(Body {
+                    bytes,
+                    content_type: entry.content_type,
+                    url: entry.url,
+                    status: 200,
+                    content_range: None,
+                })
+            }
+            Fetched::Body(body) => {
+                if !policy.no_store {
+                    let entry = cache::Entry::new(&body.url, &body.content_type, &policy);
+                    entry.save(&dir, &key, Some(&body.bytes));
+                }
+                Ok(body)
+            }
+        }
+    }
+
+    /// One GET, with credentials, retries with backoff on transient errors, and `-v` output.
+    fn request(
+        &self,
+        url: &str,
+        mut policy: Option<&mut cache::Policy>,
+        headers: &[(&str, String)],
+    ) -> Result<Fetched, IndexError> {
+        let shown = config::strip_credentials(url);
+        let auth = self.authorization(url);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let start = std::time::Instant::now();
+            let mut request = self.agent.get(&shown);
+            for (name, value) in headers {
+                request = request.set(name, value);
+            }
+            if let Some(auth) = &auth {
+                request = request.set("Authorization", auth);
+            }
+            let result = request.call();
+            let elapsed = start.elapsed().as_millis();
+            match result {
+                Ok(response) => {
+                    crate::ui::verbose(format!(
+                        "GET {shown} -> {} ({elapsed} ms)",
+                        response.status()
+                    ));
+                    if let Some(policy) = policy.as_deref_mut() {
+                        *policy = cache::Policy::from_response(&response);
+                    }
+                    if response.status() == 304 {
+                        return Ok(Fetched::NotModified);
+                    }
+                    let content_type = response.content_type().to_owned();
+                    let final_url = response.get_url().to_owned();
+                    let status = response.status();
+                    let content_range = response.header("content-range").map(str::to_owned);
+                    let mut bytes = Vec::new();
+                    if let Err(source) =
+                        std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes)
+                    {
+                        if attempt < 3 {
+                            std::thread::sleep(backoff(attempt));
+                            continue;
+                        }
+                        return Err(IndexError::Read { url: shown, source });
+                    }
+                    return Ok(Fetched::Body(Body {
+                        bytes,
+                        content_type,
+                        url: final_url,
+                        status,
+                        content_range,
+                    }));
+                }
+                Err(ureq::Error::Status(status, response)) => {
+                    crate::ui::verbose(format!("GET {shown} -> {status} ({elapsed} ms)"));
+                    let transient = status == 429 || status >= 500;
+                    if transient && attempt < 3 {
+                        std::thread::sleep(backoff(attempt));
+                        continue;
+                    }
+                    return Err(IndexError::Status {
+                        url: shown,
+                        status,
+                        reason: response.status_text().to_owned(),
+                    });
+                }
+                Err(ureq::Error::Transport(transport)) => {
+                    crate::ui::verbose(format!("GET {shown} -> {transport} ({elapsed} ms)"));
+                    if attempt < 3 {
+                        std::thread::sleep(backoff(attempt));
+                        continue;
+                    }
+                    return Err(IndexError::Unreachable {
+                        url: shown,
+                        source: Box::new(transport),
+                    });
+                }
+            }
+        }
+    }
+
+    /// `Authorization: Basic` from the URL's credentials, else from netrc for its host.
+    fn authorization(&self, url: &str) -> Option<String> {
+        let parsed = url::Url::parse(url).ok()?;
+        let (user, password) = if !parsed.username().is_empty() {
+            (
+                percent_decode(parsed.username()),
+                percent_decode(parsed.password().unwrap_or_default()),
+            )
+        } else {
+            config::netrc_lookup(self.options.netrc.as_deref()?, parsed.host_str()?)?
+        };
+        Some(format!(
+            "Basic {}",
+            base64(format!("{user}:{password}").as_bytes())
+        ))
+    }
+}
+
+/// How much a range request asks for at least.
+const RANGE_BLOCK: u64 = 64 * 1024;
+
+/// A remote file read by HTTP range requests, for `zip` to seek in.
+struct RangeReader<'a> {
+    client: &'a Client,
+    url: &'a str,
+    total: u64,
+    position: u64,
+    /// Fetched parts: start offset and bytes.
+    chunks: Vec<(u64, Vec<u8>)>,
+}
+
+impl std::io::Read for RangeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.position >= self.total || buf.is_empty() {
+            return Ok(0);
+        }
+        let pos = self.position;
+        let found = self
+            .chunks
+            .iter()
+            .find(|(start, bytes)| *start <= pos && pos < start + bytes.len() as u64);
+        let (start, bytes) = match found {
+            Some(chunk) => chunk,
+            None => {
+                let end = (pos + RANGE_BLOCK.max(buf.len() as u64)).min(self.total) - 1;
+                let fetched = self
+                    .client
+                    .request(self.url, None, &[("Range", format!("bytes={pos}-{end}"))])
+                    .map_err(std::io::Error::other)?;
+                let Fetched::Body(body) = fetched else {
+                    return Err(std::io::Error::other("unexpected 304"));
+                };
+                if body.status != 206 {
+                    return Err(std::io::Error::other("the server stopped honouring ranges"));
+                }
+                self.chunks.push((pos, body.bytes));
+                self.chunks.last().expect("just pushed")
+            }
+        };
+        let offset = (pos - start) as usize;
+        let n = buf.len().min(bytes.len() - offset);
+        buf[..n].copy_from_slice(&bytes[offset..offset + n]);
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for RangeReader<'_> {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            std::io::SeekFrom::Start(n) => n as i64,
+            std::io::SeekFrom::End(n) => self.total as i64 + n,
+            std::io::SeekFrom::Current(n) => self.position as i64 + n,
+        };
+        if target < 0 {
+            return Err(std::io::Error::other("seek before the start"));
+        }
+        self.position = target as u64;
+        Ok(self.position)
+    }
+}
+
+enum Fetched {
+    Body(Body),
+    NotModified,
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100 * 4u64.pow(attempt - 1))
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// `$XDG_CACHE_HOME/mfplug`, else `~/.cache/mfplug`.
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("mfplug")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings() {
+        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(percent_decode("a%40b"), "a@b");
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}

@@ -1,0 +1,378 @@
+//! The simple repository API, read: a project's page as PEP 691 JSON or PEP 503 HTML (with the
+//! PEP 592 yanked, PEP 658/714 metadata and `data-requires-python` attributes), and the names
+//! and versions that distribution file names carry.
+
+use pep440_rs::Version;
+use pep508_rs::PackageName;
+use serde::Deserialize;
+
+/// Where a file can be read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Url(String),
+    Path(std::path::PathBuf),
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Url(url) => f.write_str(&super::config::strip_credentials(url)),
+            Location::Path(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// One distribution file of a project, as the index lists it.
+#[derive(Debug, Clone)]
+pub struct DistFile {
+    pub filename: String,
+    pub location: Location,
+    /// The sha256 the index gives, if any.
+    pub sha256: Option<String>,
+    pub requires_python: Option<String>,
+    pub yanked: bool,
+    /// PEP 658: the metadata file exists (`FILE.metadata`), with its sha256 when given.
+    pub metadata: Option<Option<String>>,
+    pub version: Version,
+    pub is_wheel: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
+/// The version carried by a distribution file name of project `name`, and whether it is a
+/// wheel; `None` for files that are not distributions of this project.
+pub fn parse_filename(name: &PackageName, filename: &str) -> Option<(Version, bool)> {
+    if let Some(stem) = filename.strip_suffix(".whl") {
+        let mut parts = stem.split('-');
+        let dist = parts.next()?;
+        let version = parts.next()?;
+        if stem.split('-').count() < 5 || normalize(dist) != name.as_ref() {
+            return None;
+        }
+        return version.parse().ok().map(|v| (v, true));
+    }
+    let stem = [".tar.gz", ".zip", ".tar.bz2", ".tgz"]
+        .iter()
+        .find_map(|ext| filename.strip_suffix(ext))?;
+    // Legacy sdist names may hold `-` in the project name: split where the prefix is the name.
+    for (i, _) in stem.match_indices('-') {
+        if normalize(&stem[..i]) == name.as_ref() {
+            return stem[i + 1..].parse().ok().map(|v| (v, false));
+        }
+    }
+    None
+}
+
+/// PEP 503 normalisation.
+pub fn normalize(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut last_sep = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !last_sep {
+                out.push('-');
+            }
+            last_sep = true;
+        } else {
+            out.push(c.to_ascii_lowercase());
+            last_sep = false;
+        }
+    }
+    out
+}
+
+#[derive(Deserialize)]
+struct JsonPage {
+    files: Vec<JsonFile>,
+}
+
+#[derive(Deserialize)]
+struct JsonFile {
+    filename: String,
+    url: String,
+    #[serde(default)]
+    hashes: std::collections::BTreeMap<String, String>,
+    #[serde(default, rename = "requires-python")]
+    requires_python: Option<String>,
+    #[serde(default)]
+    yanked: serde_json::Value,
+    #[serde(default, rename = "core-metadata")]
+    core_metadata: serde_json::Value,
+    #[serde(default, rename = "dist-info-metadata")]
+    dist_info_metadata: serde_json::Value,
+}
+
+/// The metadata flag of PEP 691/714: `true`, or a dict of hashes.
+fn json_metadata(value: &serde_json::Value) -> Option<Option<String>> {
+    match value {
+        serde_json::Value::Bool(true) => Some(None),
+        serde_json::Value::Object(map) => Some(
+            map.get("sha256")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+        ),
+        _ => None,
+    }
+}
+
+/// Parses a PEP 691 JSON page.
+pub fn parse_json(
+    name: &PackageName,
+    base: &url::Url,
+    body: &[u8],
+) -> Result<Vec<DistFile>, ParseError> {
+    let page: JsonPage = serde_json::from_slice(body)
+        .map_err(|e| ParseError(format!("not a PEP 691 JSON page: {e}")))?;
+    let mut files = Vec::new();
+    for f in page.files {
+        let Some((version, is_wheel)) = parse_filename(name, &f.filename) else {
+            continue;
+        };
+        let url = base
+            .join(&f.url)
+            .map_err(|e| ParseError(format!("bad URL `{}`: {e}", f.url)))?;
+        let yanked = match &f.yanked {
+            serde_json::Value::Bool(b) => *b,
+            serde_json::Value::String(_) => true,
+            _ => false,
+        };
+        let metadata = json_metadata(&f.core_metadata).or(json_metadata(&f.dist_info_metadata));
+        files.push(DistFile {
+            filename: f.filename,
+            location: Location::Url(strip_fragment(url)),
+            sha256: f.hashes.get("sha256").cloned(),
+            requires_python: f.requires_python.filter(|s| !s.trim().is_empty()),
+            yanked,
+            metadata,
+            version,
+            is_wheel,
+        });
+    }
+    Ok(files)
+}
+
+fn strip_fragment(mut url: url::Url) -> String {
+    url.set_fragment(None);
+    url.to_string()
+}
+
+/// Parses a PEP 503 HTML page: every `<a>` with its attributes.
+pub fn parse_html(
+    name: &PackageName,
+    base: &url::Url,
+    body: &[u8],
+) -> Result<Vec<DistFile>, ParseError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ParseError("the page is not UTF-8 text".to_owned()))?;
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains("<a") && !lower.contains("<html") && !lower.contains("<!doctype") {
+        return Err(ParseError(
+            "not a PEP 503 HTML page: no `<a>` links and no `<html>`".to_owned(),
+        ));
+    }
+    // A `<base href>` changes what relative links are relative to.
+    let mut base = base.clone();
+    if let Some(start) = lower.find("<base ") {
+        let end = lower[start..]
+            .find('>')
+            .map(|e| start + e)
+            .unwrap_or(text.len());
+        if let Some(href) = attributes(&text[start + 5..end])
+            .into_iter()
+            .find(|(k, _)| k == "href")
+        {
+            if let Ok(b) = base.join(&href.1) {
+                base = b;
+            }
+        }
+    }
+    let mut files = Vec::new();
+    let mut pos = 0;
+    while let Some(found) = lower[pos..].find("<a") {
+        let start = pos + found;
+        let after = lower[start + 2..].chars().next();
+        if !after.is_some_and(|c| c.is_whitespace() || c == '>') {
+            pos = start + 2;
+            continue;
+        }
+        let Some(tag_end) = lower[start..].find('>').map(|e| start + e) else {
+            break;
+        };
+        let Some(close) = lower[tag_end..].find("</a>").map(|e| tag_end + e) else {
+            break;
+        };
+        let attrs = attributes(&text[start + 2..tag_end]);
+        let filename = unescape(text[tag_end + 1..close].trim());
+        pos = close + 4;
+        let get = |key: &str| attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        let Some(href) = get("href") else { continue };
+        let url = base
+            .join(&href)
+            .map_err(|e| ParseError(format!("bad link `{href}`: {e}")))?;
+        let filename = if filename.is_empty() {
+            url.path_segments()
+                .and_then(|mut s| s.next_back())
+                .unwrap_or_default()
+                .to_owned()
+        } else {
+            filename
+        };
+        let Some((version, is_wheel)) = parse_filename(name, &filename) else {
+            continue;
+        };
+        let sha256 = url
+            .fragment()
+            .and_then(|f| f.strip_prefix("sha256="))
+            .map(str::to_owned);
+        let metadata = get("data-core-metadata")
+            .or_else(|| get("data-dist-info-metadata"))
+            .filter(|v| v != "false")
+            .map(|v| v.strip_prefix("sha256=").map(str::to_owned));
+        files.push(DistFile {
+            filename,
+            location: Location::Url(strip_fragment(url)),
+            sha256,
+            requires_python: get("data-requires-python").filter(|s| !s.trim().is_empty()),
+            yanked: get("data-yanked").is_some(),
+            metadata,
+            version,
+            is_wheel,
+        });
+    }
+    Ok(files)
+}
+
+/// The attributes of a tag's inside, names lower-cased, values unescaped.
+fn attributes(inside: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = inside.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        while i < chars.len() && (chars[i].is_whitespace() || chars[i] == '/') {
+            i += 1;
+        }
+        let start = i;
+        while i < chars.len() && !chars[i].is_whitespace() && chars[i] != '=' {
+            i += 1;
+        }
+        if start == i {
+            i += 1;
+            continue;
+        }
+        let key: String = chars[start..i].iter().collect::<String>().to_lowercase();
+        while i < chars.len() && chars[i].is_whitespace() {
+            i += 1;
+        }
+        if i < chars.len() && chars[i] == '=' {
+            i += 1;
+            while i < chars.len() && chars[i].is_whitespace() {
+                i += 1;
+            }
+            let value: String = if i < chars.len() && (chars[i] == '"' || chars[i] == '\'') {
+                let quote = chars[i];
+                i += 1;
+                let s = i;
+                while i < chars.len() && chars[i] != quote {
+                    i += 1;
+                }
+                let v = chars[s..i].iter().collect();
+                i += 1;
+                v
+            } else {
+                let s = i;
+                while i < chars.len() && !chars[i].is_whitespace() {
+                    i += 1;
+                }
+                chars[s..i].iter().collect()
+            };
+            out.push((key, unescape(&value)));
+        } else {
+            out.push((key, String::new()));
+        }
+    }
+    out
+}
+
+fn unescape(text: &str) -> String {
+    if !text.contains('&') {
+        return text.to_owned();
+    }
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let Some(end) = rest.find(';').filter(|e| *e < 10) else {
+            out.push('&');
+            rest = &rest[1..];
+            continue;
+        };
+        let entity = &rest[1..end];
+        let c = match entity {
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "amp" => Some('&'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .or_else(|| entity.strip_prefix("#X"))
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match c {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_page() {
+        let name: PackageName = "foo-bar".parse().unwrap();
+        let base = url::Url::parse("http://h/simple/foo-bar/").unwrap();
+        let page = br#"<!DOCTYPE html><html><body>
+<a href="../../files/foo_bar-1.0-py3-none-any.whl#sha256=abc" data-requires-python="&gt;=3.7" data-dist-info-metadata="sha256=def">foo_bar-1.0-py3-none-any.whl</a>
+<a href="/files/Foo.Bar-1.1rc1.tar.gz" data-yanked="">Foo.Bar-1.1rc1.tar.gz</a>
+<a href="/files/other-1.0.tar.gz">other-1.0.tar.gz</a>
+</body></html>"#;
+        let files = parse_html(&name, &base, page).unwrap();
+        assert_eq!(files.len(), 2);
+        assert_eq!(
+            files[0].location,
+            Location::Url("http://h/files/foo_bar-1.0-py3-none-any.whl".into())
+        );
+        assert_eq!(files[0].sha256.as_deref(), Some("abc"));
+        assert_eq!(files[0].requires_python.as_deref(), Some(">=3.7"));
+        assert_eq!(files[0].metadata, Some(Some("def".into())));
+        assert!(files[1].yanked && !files[1].is_wheel);
+        assert_eq!(files[1].version.to_string(), "1.1rc1");
+    }
+
+    #[test]
+    fn json_page() {
+        let name: PackageName = "foo".parse().unwrap();
+        let base = url::Url::parse("http://h/simple/foo/").unwrap();
+        let page = br#"{"meta":{"api-version":"1.0"},"name":"foo","files":[
+{"filename":"foo-1.0-py3-none-any.whl","url":"/f/foo-1.0-py3-none-any.whl","hashes":{"sha256":"aa"},"core-metadata":{"sha256":"bb"},"yanked":"broken"}]}"#;
+        let files = parse_json(&name, &base, page).unwrap();
+        assert_eq!(files[0].metadata, Some(Some("bb".into())));
+        assert!(files[0].yanked);
+        assert!(parse_json(&name, &base, b"<html>").is_err());
+    }
+}

@@ -1,0 +1,253 @@
+//! The input of a lock, `requirements-to-freeze.txt`, read as pip reads a requirements file:
+//! PEP 508 lines, comments, `\` continuations, `-r`/`-c` includes, index options and `--pre`.
+//! Every file read is kept with its bytes, so that the lock records the hash of them all.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use pep508_rs::Requirement;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RequirementsError {
+    #[error("cannot read `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Malformed {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("`{}` includes itself through `-r`/`-c`", path.display())]
+    Cycle { path: PathBuf },
+}
+
+/// A requirement and the line it comes from.
+#[derive(Debug, Clone)]
+pub struct Located {
+    pub requirement: Requirement,
+    /// `file:line`, relative to the plugin dir.
+    pub origin: String,
+}
+
+/// Everything the requirements files say.
+#[derive(Debug, Default)]
+pub struct Input {
+    pub requirements: Vec<Located>,
+    pub constraints: Vec<Located>,
+    pub index_url: Option<String>,
+    pub extra_index_urls: Vec<String>,
+    pub find_links: Vec<PathBuf>,
+    pub pre: bool,
+    /// The files read, in order, with their name relative to the first file's dir.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+impl Input {
+    /// The sha256 of every file read (name and content), which the lock records.
+    pub fn sha256(&self) -> String {
+        let mut all = Vec::new();
+        for (name, bytes) in &self.files {
+            all.extend_from_slice(name.as_bytes());
+            all.push(0);
+            all.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            all.extend_from_slice(bytes);
+        }
+        crate::index::sha256_hex(&all)
+    }
+}
+
+/// Reads `path` and the files it includes.
+pub fn read(path: &Path) -> Result<Input, RequirementsError> {
+    let mut input = Input::default();
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    read_into(path, &base, false, &mut input, &mut Vec::new())?;
+    Ok(input)
+}
+
+fn read_into(
+    path: &Path,
+    base: &Path,
+    constraint: bool,
+    input: &mut Input,
+    stack: &mut Vec<PathBuf>,
+) -> Result<(), RequirementsError> {
+    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    if stack.contains(&canonical) {
+        return Err(RequirementsError::Cycle {
+            path: path.to_path_buf(),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|source| RequirementsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let shown = path
+        .strip_prefix(base)
+        .unwrap_or(path)
+        .display()
+        .to_string();
+    input.files.push((shown.clone(), bytes.clone()));
+    stack.push(canonical);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let malformed = |line: usize, column: usize, message: String| RequirementsError::Malformed {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+    };
+
+    // Join `\` continuations, remembering the line each logical line starts on.
+    let mut logical: Vec<(usize, String)> = Vec::new();
+    let mut pending: Option<(usize, String)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let (start, mut acc) = pending.take().unwrap_or((i + 1, String::new()));
+        if let Some(stripped) = raw.strip_suffix('\\') {
+            acc.push_str(stripped);
+            pending = Some((start, acc));
+        } else {
+            acc.push_str(raw);
+            logical.push((start, acc));
+        }
+    }
+    if let Some(p) = pending {
+        logical.push(p);
+    }
+
+    for (number, line) in logical {
+        // A comment starts a line or follows whitespace.
+        let line = match line
+            .match_indices('#')
+            .find(|(i, _)| *i == 0 || line[..*i].ends_with(char::is_whitespace))
+        {
+            Some((i, _)) => &line[..i],
+            None => line.as_str(),
+        };
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let column = line.len() - line.trim_start().len() + 1;
+        if trimmed.starts_with('-') {
+            let (option, value) = split_option(trimmed);
+            let need = |value: Option<&str>| {
+                value
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+                    .ok_or_else(|| malformed(number, column, format!("`{option}` needs a value")))
+            };
+            match option {
+                "-r" | "--requirement" => {
+                    let file = dir.join(need(value)?);
+                    read_into(&file, base, constraint, input, stack)?;
+                }
+                "-c" | "--constraint" => {
+                    let file = dir.join(need(value)?);
+                    read_into(&file, base, true, input, stack)?;
+                }
+                "-i" | "--index-url" => input.index_url = Some(need(value)?),
+                "--extra-index-url" => input.extra_index_urls.push(need(value)?),
+                "-f" | "--find-links" => input.find_links.push(dir.join(need(value)?)),
+                "--pre" => input.pre = true,
+                "--no-binary" | "--only-binary" | "--prefer-binary" | "--trusted-host"
+                | "--no-index" => {}
+                "-e" | "--editable" => {
+                    return Err(malformed(
+                        number,
+                        column,
+                        "editable requirements cannot be locked: give a name and a version"
+                            .to_owned(),
+                    ))
+                }
+                other => {
+                    return Err(malformed(
+                        number,
+                        column,
+                        format!("unknown option `{other}`"),
+                    ))
+                }
+            }
+            continue;
+        }
+        let requirement = Requirement::from_str(trimmed).map_err(|e| {
+            let offset = trimmed[..]
+                .char_indices()
+                .nth(e.start)
+                .map(|(i, _)| i)
+                .unwrap_or(trimmed.len());
+            malformed(
+                number,
+                column + trimmed[..offset].chars().count(),
+                format!("{} in `{trimmed}`", e.message),
+            )
+        })?;
+        let located = Located {
+            requirement,
+            origin: format!("{shown}:{number}"),
+        };
+        if constraint {
+            input.constraints.push(located);
+        } else {
+            input.requirements.push(located);
+        }
+    }
+    stack.pop();
+    Ok(())
+}
+
+/// `--opt value`, `--opt=value` or `-o value`.
+fn split_option(line: &str) -> (&str, Option<&str>) {
+    if let Some((opt, value)) = line.split_once('=') {
+        if opt.starts_with("--") && !opt.contains(char::is_whitespace) {
+            return (opt, Some(value.trim()));
+        }
+    }
+    match line.split_once(char::is_whitespace) {
+        Some((opt, value)) => (opt, Some(value.trim())),
+        None => (line, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pip_syntax() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("req.txt"),
+            "# comment\nfoo[bar]>=1.0 ; python_version >= '3' # trailing\n--index-url http://i/simple\n\
+             baz \\\n  ==2.0\n-r more.txt\n-c cons.txt\n--pre\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("more.txt"), "qux\n").unwrap();
+        std::fs::write(dir.path().join("cons.txt"), "qux<3\n").unwrap();
+        let input = read(&dir.path().join("req.txt")).unwrap();
+        let names: Vec<String> = input
+            .requirements
+            .iter()
+            .map(|r| r.requirement.name.to_string())
+            .collect();
+        assert_eq!(names, ["foo", "baz", "qux"]);
+        assert_eq!(input.constraints.len(), 1);
+        assert_eq!(input.index_url.as_deref(), Some("http://i/simple"));
+        assert!(input.pre);
+        assert_eq!(input.files.len(), 3);
+        assert_eq!(input.requirements[1].origin, "req.txt:4");
+    }
+
+    #[test]
+    fn malformed_line_has_a_position() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("req.txt"), "ok\n  foo >= \n").unwrap();
+        let err = read(&dir.path().join("req.txt")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("req.txt:2:"), "{text}");
+    }
+}
