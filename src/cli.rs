@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::home::ops;
-use crate::{bootstrap, env, home, inspect, lock, release, ui};
+use crate::{bootstrap, build, env, home, inspect, lock, release, ui};
 
 /// Exit code of a command that failed.
 pub const EXIT_FAILURE: u8 = 1;
@@ -417,6 +417,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             },
         ),
         Command::Convert { file, output } => release::convert(&file, output, global.json),
+        Command::Build {
+            dir,
+            offline,
+            compile,
+        } => build::run(dir, offline, compile, &settings(global, &home)),
+        Command::Clean { dir, super_clean } => build::clean(dir, super_clean),
         Command::Wrapper { name, command } => {
             env::wrapper(&name, &command, &home, &settings(global, &home))
         }

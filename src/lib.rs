@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod bootstrap;
+pub mod build;
 pub mod cli;
 pub mod config;
 pub mod env;

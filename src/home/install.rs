@@ -361,13 +361,13 @@ pub fn install_locked(
         }
         stage_pause("rename");
 
-        // Stage `build`: `local/` from the vendored wheels, offline.
-        let packages = locked_packages(&staged);
-        if packages > 0 {
-            return Err(ui::error_with_hint(
-                format!("plugin `{name}` locks {packages} Python packages, and building `local/` from its vendored wheels is not implemented yet"),
-                "this comes with `mfplug build --offline`; plugins without locked packages install today",
-            ));
+        // Stage `build`: `local/` from the vendored wheels, offline, for its final place.
+        if locked_packages(&staged) > 0 {
+            let built =
+                crate::build::build_local(&staged, &target, settings).with_context(|| {
+                    format!("cannot build `local/` of `{name}` from its vendored files")
+                })?;
+            ui::verbose(format!("built `local/` with {} packages", built.packages));
         }
         stage_pause("build");
 

@@ -345,7 +345,7 @@ fn check(
 }
 
 /// `[general] python` of the plugin's configuration, when the plugin has a `config.ini`.
-fn configured_python(dir: &Path, settings: &Settings) -> Result<Option<String>> {
+pub(crate) fn configured_python(dir: &Path, settings: &Settings) -> Result<Option<String>> {
     if !dir.join("config.ini").is_file() {
         return Ok(None);
     }

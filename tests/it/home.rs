@@ -181,7 +181,7 @@ fn refusals() {
         .code(1);
     ctx.cmd(["install", "nowhere.plugin"]).assert().code(1);
 
-    // A plugin that locks Python packages needs `mfplug build`, which comes later.
+    // A plugin that locks Python packages it does not vendor cannot be installed offline.
     let py = plugin_file(
         &ctx,
         "py",
@@ -194,7 +194,7 @@ fn refusals() {
     let out = ctx.cmd(["install"]).arg(&py).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("locks 1 Python packages"),
+        stderr(&out).contains("`six==1.16.0` is missing from `python3_virtualenv_sources/src/`"),
         "{}",
         stderr(&out)
     );

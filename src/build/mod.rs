@@ -1,0 +1,674 @@
+//! `mfplug build` and `mfplug clean`: the lock turned into a working `local/`.
+//!
+//! The locked files are matched with the vendor dir (`python3_virtualenv_sources/src/`, which
+//! travels in the `.plugin`), checked against the lock's hashes, unpacked once into the cache
+//! and installed by `wheel` into a new env built beside `local/` (by hard links from the old
+//! one for what did not change), which then takes `local/`'s place by one atomic exchange. A
+//! second build with nothing changed reads three small files and stops.
+
+pub mod venv;
+pub mod wheel;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context as _, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::archive::hex;
+use crate::config::Settings;
+use crate::interpreter;
+use crate::lock::{INPUT_FILE, LOCK_FILE, SOURCES_DIR};
+use crate::{inspect, ui};
+
+/// The vendor dir, under the sources dir (the name MetWork uses).
+pub const VENDOR_DIR: &str = "src";
+/// The env, and the record of what is in it.
+pub const LOCAL: &str = "local";
+const STATE_FILE: &str = ".mfplug-build.json";
+/// `allow_binary_packages`: absent, build every package from its sdist; empty, use wheels for
+/// all; a list of names, wheels for those only (MetWork's rule).
+pub const ALLOW_BINARY: &str = "allow_binary_packages";
+
+/// One locked package: `name==version` and the hashes of its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    pub name: String,
+    pub version: String,
+    pub hashes: Vec<String>,
+}
+
+/// Normalised project name (PEP 503).
+pub fn normalize(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut dash = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            dash = true;
+        } else {
+            if dash && !out.is_empty() {
+                out.push('-');
+            }
+            dash = false;
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// Reads the pins of a lockfile (pip's format: continuation lines, `--hash=sha256:` options).
+pub fn parse_pins(text: &str) -> Result<Vec<Pin>> {
+    let mut logical = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let line = match line.find(" #") {
+            Some(i) => &line[..i],
+            None if line.trim_start().starts_with('#') => "",
+            None => line,
+        };
+        if let Some(stripped) = line.trim_end().strip_suffix('\\') {
+            current.push_str(stripped);
+            current.push(' ');
+            continue;
+        }
+        current.push_str(line);
+        if !current.trim().is_empty() {
+            logical.push(std::mem::take(&mut current));
+        }
+        current.clear();
+    }
+    let mut pins = Vec::new();
+    for line in logical {
+        let mut words = line.split_whitespace();
+        let Some(spec) = words.next() else { continue };
+        if spec.starts_with('-') {
+            continue;
+        }
+        let spec = spec.split(';').next().unwrap_or(spec);
+        let Some((name, version)) = spec.split_once("==") else {
+            bail!("`{spec}` in the lock is not pinned as `name==version`; run `mfplug lock`");
+        };
+        let name = name.split('[').next().unwrap_or(name);
+        let hashes: Vec<String> = line
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix("--hash=sha256:"))
+            .map(str::to_owned)
+            .collect();
+        if hashes.is_empty() {
+            bail!("`{name}=={version}` in the lock has no `--hash=sha256:`; run `mfplug lock`");
+        }
+        pins.push(Pin {
+            name: normalize(name),
+            version: version.trim().to_owned(),
+            hashes,
+        });
+    }
+    Ok(pins)
+}
+
+/// The name and version of a distribution file name (wheel or sdist).
+pub fn file_identity(filename: &str) -> Option<(String, String)> {
+    if let Some(stem) = filename.strip_suffix(".whl") {
+        let mut parts = stem.split('-');
+        let name = parts.next()?;
+        let version = parts.next()?;
+        return Some((normalize(name), version.to_owned()));
+    }
+    let stem = [".tar.gz", ".zip", ".tar.bz2", ".tgz"]
+        .iter()
+        .find_map(|ext| filename.strip_suffix(ext))?;
+    let (name, version) = stem.rsplit_once('-')?;
+    Some((normalize(name), version.to_owned()))
+}
+
+/// What is in `local/`, written last by a build: the no-op check compares it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+struct State {
+    lock_sha256: String,
+    interpreter: String,
+    vendor: String,
+    allow_binary: Option<Vec<String>>,
+    /// name -> (wheel sha256, dist-info dir)
+    packages: BTreeMap<String, (String, String)>,
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = fs_err::File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Names, sizes and mtimes of the vendor dir: what tells, without hashing, that it changed.
+fn vendor_stamp(vendor: &Path) -> String {
+    let mut lines: Vec<String> = std::fs::read_dir(vendor)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| {
+                    let meta = e.metadata().ok()?;
+                    let mtime = meta
+                        .modified()
+                        .ok()?
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .ok()?
+                        .as_nanos();
+                    Some(format!(
+                        "{}:{}:{mtime}",
+                        e.file_name().to_string_lossy(),
+                        meta.len()
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    lines.sort();
+    hex(&Sha256::digest(lines.join("\n").as_bytes()))
+}
+
+/// `allow_binary_packages` read as MetWork does.
+fn allow_binary(sources: &Path) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(sources.join(ALLOW_BINARY)).ok()?;
+    Some(
+        text.lines()
+            .map(|l| l.split('#').next().unwrap_or_default().trim())
+            .filter(|l| !l.is_empty())
+            .map(normalize)
+            .collect(),
+    )
+}
+
+/// What a build of `local/` did.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub packages: usize,
+    pub installed: Vec<String>,
+    pub removed: Vec<String>,
+    pub noop: bool,
+}
+
+/// A hold on the build of one plugin dir: a second build of it waits.
+struct BuildLock {
+    _file: std::fs::File,
+}
+
+fn build_lock(dir: &Path, cache: &Path) -> Result<BuildLock> {
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let key = hex(&Sha256::digest(abs.to_string_lossy().as_bytes()));
+    let locks = cache.join("locks");
+    fs_err::create_dir_all(&locks)?;
+    let path = locks.join(format!("build-{}.lock", &key[..16]));
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open `{}`", path.display()))?;
+    if file.try_lock().is_err() {
+        ui::status(
+            "Waiting",
+            format!("for another `mfplug build` of `{}`", dir.display()),
+        );
+        file.lock()
+            .with_context(|| format!("cannot lock `{}`", path.display()))?;
+    }
+    Ok(BuildLock { _file: file })
+}
+
+/// The interpreter of the plugin in `dir`: `[general] python`, else `python3` on PATH.
+fn target(dir: &Path, settings: &Settings, cache: &Path) -> Result<interpreter::Target> {
+    let python =
+        crate::lock::configured_python(dir, settings)?.unwrap_or_else(|| "python3".to_owned());
+    let hint = "install it, or name another with `python` in `[general]` of `config.ini`";
+    let path = interpreter::find(&python).map_err(|e| ui::error_with_hint(e.to_string(), hint))?;
+    let probe = interpreter::probe(&path, Some(cache)).map_err(|e| {
+        ui::error_with_hint(format!("cannot use the interpreter `{python}`: {e}"), hint)
+    })?;
+    interpreter::Target::new(path, probe, None, None)
+        .map_err(|e| ui::error_with_hint(e.to_string(), hint))
+}
+
+/// Builds `local/` of the plugin in `dir` from its lock and vendor dir, offline, for an env
+/// that will live at `prefix/local` (the dir itself, or where install moves it).
+pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings) -> Result<Built> {
+    let cache = crate::index::default_cache_dir();
+    let _lock = build_lock(dir, &cache)?;
+    let sources = dir.join(SOURCES_DIR);
+    let lock_path = sources.join(LOCK_FILE);
+    let lock_text = fs_err::read_to_string(&lock_path)?;
+    let lock_sha = hex(&Sha256::digest(lock_text.as_bytes()));
+    let vendor = sources.join(VENDOR_DIR);
+    let local = dir.join(LOCAL);
+    let old_state: Option<State> = std::fs::read_to_string(local.join(STATE_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let allow = allow_binary(&sources);
+
+    let target = target(dir, settings, &cache)?;
+    let interpreter_id = format!(
+        "{} {}",
+        target.probe.executable, target.probe.markers.python_full_version
+    );
+    let stamp = vendor_stamp(&vendor);
+    if let Some(old) = &old_state {
+        if old.lock_sha256 == lock_sha
+            && old.interpreter == interpreter_id
+            && old.vendor == stamp
+            && old.allow_binary == allow
+            && local.join("pyvenv.cfg").is_file()
+        {
+            return Ok(Built {
+                packages: old.packages.len(),
+                installed: Vec::new(),
+                removed: Vec::new(),
+                noop: true,
+            });
+        }
+    }
+
+    let pins =
+        parse_pins(&lock_text).with_context(|| format!("cannot read `{}`", lock_path.display()))?;
+    // Match every pin with a vendored file, by hash.
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(&vendor) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type().is_ok_and(|t| t.is_file()) && !name.starts_with('.') {
+                files.push((name, entry.path()));
+            }
+        }
+    }
+    files.sort();
+    let hashes: Vec<String> = files
+        .iter()
+        .map(|(_, p)| sha256_file(p))
+        .collect::<Result<_>>()?;
+    let mut chosen: Vec<(Pin, PathBuf, String)> = Vec::new();
+    let mut used: HashSet<usize> = HashSet::new();
+    for pin in &pins {
+        let candidates: Vec<usize> = (0..files.len())
+            .filter(|i| file_identity(&files[*i].0).is_some_and(|(n, _)| n == pin.name))
+            .collect();
+        let mut wheel = None;
+        let mut sdist = None;
+        for &i in &candidates {
+            let (name, _) = &files[i];
+            if !pin.hashes.contains(&hashes[i]) {
+                let (_, version) = file_identity(name).unwrap_or_default();
+                if version == pin.version {
+                    return Err(ui::error_with_hint(
+                        format!("vendored `{name}` does not match the lock's hashes for `{}=={}`", pin.name, pin.version),
+                        "the file was changed or replaced: `mfplug build` (online) fetches it again",
+                    ));
+                }
+                continue;
+            }
+            used.insert(i);
+            if name.ends_with(".whl") {
+                if target.accepts_wheel(name) && wheel.is_none() {
+                    wheel = Some(i);
+                }
+            } else {
+                sdist = Some(i);
+            }
+        }
+        let wheels_allowed = match &allow {
+            None => false,
+            Some(list) => list.is_empty() || list.contains(&pin.name),
+        };
+        let pick = match (wheel, sdist) {
+            (Some(w), _) if wheels_allowed => w,
+            (Some(w), None) => {
+                ui::warn(format!(
+                    "`{}` is not in `{ALLOW_BINARY}` but only a wheel of it is vendored: using the wheel",
+                    pin.name
+                ));
+                w
+            }
+            (_, Some(s)) => {
+                return Err(ui::error_with_hint(
+                    format!(
+                        "`{}=={}` must be built from its sdist `{}`, and building sdists is not implemented yet",
+                        pin.name, pin.version, files[s].0
+                    ),
+                    format!("vendor a wheel of it and list `{}` in `{SOURCES_DIR}/{ALLOW_BINARY}` (an empty file allows wheels for all)", pin.name),
+                ));
+            }
+            (None, None) => {
+                let found: Vec<&str> = candidates.iter().map(|i| files[*i].0.as_str()).collect();
+                let why = if found.is_empty() {
+                    "no file of it is vendored".to_owned()
+                } else {
+                    format!(
+                        "the vendored files ({}) do not fit {}",
+                        found.join(", "),
+                        target.describe()
+                    )
+                };
+                return Err(ui::error_with_hint(
+                    format!("cannot build `local/`: `{}=={}` is missing from `{SOURCES_DIR}/{VENDOR_DIR}/`: {why}", pin.name, pin.version),
+                    "`mfplug build` (online) vendors the locked files; `--offline` uses only what is vendored",
+                ));
+            }
+        };
+        chosen.push((pin.clone(), files[pick].1.clone(), hashes[pick].clone()));
+    }
+    if let Some((i, _)) = files.iter().enumerate().find(|(i, _)| !used.contains(i)) {
+        return Err(ui::error_with_hint(
+            format!("vendored `{}` is not in the lock", files[i].0),
+            format!("remove it from `{SOURCES_DIR}/{VENDOR_DIR}/`, or run `mfplug lock` if the lock is out of date"),
+        ));
+    }
+
+    // The new env, beside the old one.
+    let version = target.probe.markers.python_version.clone();
+    let base = venv::Base {
+        executable: PathBuf::from(&target.probe.executable),
+        full_version: target.probe.markers.python_full_version.clone(),
+        version: version.clone(),
+    };
+    let staging = tempfile::Builder::new()
+        .prefix(".mfplug-local-")
+        .tempdir_in(dir)
+        .with_context(|| format!("cannot create a dir in `{}`", dir.display()))?;
+    let root = staging.path().join("env");
+    let layout = wheel::Layout {
+        root: root.clone(),
+        prefix: prefix.join(LOCAL),
+        python_version: version,
+    };
+    let reuse = old_state
+        .as_ref()
+        .filter(|old| old.interpreter == interpreter_id && local.join("pyvenv.cfg").is_file());
+    let mut keep: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut removed = Vec::new();
+    if let Some(old) = reuse {
+        clone_tree(&local, &root)?;
+        let wanted: HashMap<&str, &str> = chosen
+            .iter()
+            .map(|(p, _, h)| (p.name.as_str(), h.as_str()))
+            .collect();
+        for (name, (sha, info)) in &old.packages {
+            if wanted.get(name.as_str()) == Some(&sha.as_str()) {
+                keep.insert(name.clone(), (sha.clone(), info.clone()));
+            } else {
+                wheel::uninstall(&layout, info)?;
+                removed.push(name.clone());
+            }
+        }
+    }
+    let prompt = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "local".into());
+    venv::create(&root, &layout.prefix, &base, &prompt)?;
+
+    let todo: Vec<&(Pin, PathBuf, String)> = chosen
+        .iter()
+        .filter(|(p, _, _)| !keep.contains_key(&p.name))
+        .collect();
+    let results: Mutex<Vec<(String, String, String)>> = Mutex::new(Vec::new());
+    let errors: Mutex<Vec<anyhow::Error>> = Mutex::new(Vec::new());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(8);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((pin, path, sha)) = todo.get(i) else {
+                    break;
+                };
+                let result = wheel::unpack_cached(path, sha, &cache)
+                    .and_then(|unpacked| wheel::install(&unpacked, &layout))
+                    .with_context(|| {
+                        format!(
+                            "cannot install `{}`",
+                            path.file_name().unwrap_or_default().to_string_lossy()
+                        )
+                    });
+                match result {
+                    Ok(info) => {
+                        results
+                            .lock()
+                            .expect("results")
+                            .push((pin.name.clone(), sha.clone(), info))
+                    }
+                    Err(e) => errors.lock().expect("errors").push(e),
+                }
+            });
+        }
+    });
+    if let Some(e) = errors.into_inner().expect("errors").into_iter().next() {
+        return Err(e);
+    }
+    let mut installed = Vec::new();
+    let mut packages = keep;
+    for (name, sha, info) in results.into_inner().expect("results") {
+        installed.push(name.clone());
+        packages.insert(name, (sha, info));
+    }
+    installed.sort();
+    let state = State {
+        lock_sha256: lock_sha,
+        interpreter: interpreter_id,
+        vendor: stamp,
+        allow_binary: allow,
+        packages,
+    };
+    fs_err::write(root.join(STATE_FILE), serde_json::to_string_pretty(&state)?)?;
+
+    // Swap: one exchange with the old env, or one rename.
+    let exchanged = if local.exists() {
+        rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            &root,
+            rustix::fs::CWD,
+            &local,
+            rustix::fs::RenameFlags::EXCHANGE,
+        )
+        .map_err(std::io::Error::from)
+    } else {
+        std::fs::rename(&root, &local)
+    };
+    exchanged.with_context(|| format!("cannot move the new env to `{}`", local.display()))?;
+    drop(staging);
+    Ok(Built {
+        packages: state.packages.len(),
+        installed,
+        removed,
+        noop: false,
+    })
+}
+
+/// Copies a tree by hard links (symlinks recreated): the new env starts as the old one, and
+/// the old one is left untouched because files are only ever replaced, never written in place.
+fn clone_tree(from: &Path, to: &Path) -> Result<()> {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry?;
+        let rel = entry.path().strip_prefix(from).unwrap_or(entry.path());
+        let target = to.join(rel);
+        let kind = entry.file_type();
+        if kind.is_dir() {
+            fs_err::create_dir_all(&target)?;
+        } else if kind.is_symlink() {
+            let link = fs_err::read_link(entry.path())?;
+            std::os::unix::fs::symlink(link, &target)?;
+        } else if std::fs::hard_link(entry.path(), &target).is_err() {
+            fs_err::copy(entry.path(), &target)?;
+        }
+    }
+    let _ = std::fs::remove_file(to.join(STATE_FILE));
+    Ok(())
+}
+
+/// Whether a plugin dir is a Python plugin: it has a requirements input or a lock.
+pub fn is_python(dir: &Path) -> bool {
+    let sources = dir.join(SOURCES_DIR);
+    sources.join(INPUT_FILE).is_file() || sources.join(LOCK_FILE).is_file()
+}
+
+/// `mfplug build [DIR] [--offline] [--compile]`.
+pub fn run(
+    dir: Option<PathBuf>,
+    offline: bool,
+    compile: bool,
+    settings: &Settings,
+) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let dir = inspect::plugin_dir(dir)?;
+    if !is_python(&dir) {
+        ui::status(
+            "Finished",
+            format!(
+                "`{}` has no Python requirements: nothing to build",
+                dir.display()
+            ),
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let lock_path = dir.join(SOURCES_DIR).join(LOCK_FILE);
+    let input_path = dir.join(SOURCES_DIR).join(INPUT_FILE);
+    let stale = match (
+        std::fs::read_to_string(&lock_path),
+        crate::lock::requirements::read(&input_path),
+    ) {
+        (Err(_), _) => true,
+        (Ok(text), Ok(input)) => {
+            crate::lock::lockfile::parse(&text).input_sha256.as_deref()
+                != Some(input.sha256().as_str())
+        }
+        (Ok(_), Err(_)) => false,
+    };
+    if stale {
+        let hint = if offline {
+            "run `mfplug lock` (it needs the index), then `mfplug build --offline`"
+        } else {
+            "run `mfplug lock` first"
+        };
+        return Err(ui::error_with_hint(
+            format!("the lock `{}` is missing or stale", lock_path.display()),
+            hint,
+        ));
+    }
+    let abs = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
+    let built = build_local(&dir, &abs, settings)
+        .with_context(|| format!("failed to build `{}`", dir.display()))?;
+    if built.noop {
+        ui::status(
+            "Fresh",
+            format!(
+                "`local/` is up to date ({} packages): nothing to do",
+                built.packages
+            ),
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if compile {
+        let python = dir.join(LOCAL).join("bin/python");
+        let status = std::process::Command::new(&python)
+            .args(["-m", "compileall", "-q", "-j", "0"])
+            .arg(dir.join(LOCAL).join("lib"))
+            .status()
+            .with_context(|| format!("cannot run `{}`", python.display()))?;
+        if !status.success() {
+            bail!("compiling the bytecode failed ({status})");
+        }
+    }
+    ui::status(
+        "Built",
+        format!(
+            "`local/`: {} packages ({} installed, {} removed) in {:.2} s",
+            built.packages,
+            built.installed.len(),
+            built.removed.len(),
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mfplug clean [DIR] [--super]`: generated files only, each one said.
+pub fn clean(dir: Option<PathBuf>, super_clean: bool) -> Result<ExitCode> {
+    let dir = inspect::plugin_dir(dir)?;
+    let mut targets: Vec<PathBuf> = vec![dir.join(LOCAL), dir.join("node_modules")];
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for entry in entries.flatten() {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".mfplug-local-")
+            {
+                targets.push(entry.path());
+            }
+        }
+    }
+    for entry in walkdir::WalkDir::new(&dir)
+        .into_iter()
+        .filter_entry(|e| {
+            e.file_name() != LOCAL && e.file_name() != ".git" && e.file_name() != "node_modules"
+        })
+        .flatten()
+    {
+        if entry.file_type().is_dir() && entry.file_name() == "__pycache__" {
+            targets.push(entry.path().to_path_buf());
+        }
+    }
+    if super_clean {
+        targets.push(dir.join(SOURCES_DIR).join(LOCK_FILE));
+        targets.push(dir.join(SOURCES_DIR).join(VENDOR_DIR));
+        targets.push(dir.join("package-lock.json"));
+    }
+    let mut removed = 0;
+    for target in targets {
+        let Ok(meta) = std::fs::symlink_metadata(&target) else {
+            continue;
+        };
+        if meta.is_dir() {
+            fs_err::remove_dir_all(&target)?;
+        } else {
+            fs_err::remove_file(&target)?;
+        }
+        ui::status("Removed", format!("`{}`", target.display()));
+        removed += 1;
+    }
+    if removed == 0 {
+        ui::status("Clean", format!("`{}`: nothing to remove", dir.display()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_files() {
+        assert_eq!(normalize("Foo.Bar__baz"), "foo-bar-baz");
+        assert_eq!(
+            file_identity("foo_bar-1.0-py3-none-any.whl"),
+            Some(("foo-bar".into(), "1.0".into()))
+        );
+        assert_eq!(
+            file_identity("foo-bar-1.0.tar.gz"),
+            Some(("foo-bar".into(), "1.0".into()))
+        );
+        assert_eq!(file_identity("readme.txt"), None);
+    }
+
+    #[test]
+    fn pins() {
+        let text = "# header\n\nfoo==1.0 \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\n    # via -r x\nBar_Baz[x]==2.0 --hash=sha256:cc ; python_version >= '3'\n";
+        let pins = parse_pins(text).unwrap();
+        assert_eq!(pins.len(), 2);
+        assert_eq!(pins[0].hashes, vec!["aa", "bb"]);
+        assert_eq!(pins[1].name, "bar-baz");
+        assert!(parse_pins("foo>=1 --hash=sha256:aa\n").is_err());
+        assert!(parse_pins("foo==1\n").is_err());
+    }
+}

@@ -1,0 +1,385 @@
+//! `mfplug build` and `mfplug clean`: wheels vendored and locked by the tests, installed into
+//! `local/` without pip; then used by a real interpreter (and by pip, to list and uninstall).
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::support::TestContext;
+
+/// A wheel with a package, optional console script, `.data` scripts, data and headers.
+fn wheel(name: &str, version: &str, script: bool) -> (String, Vec<u8>) {
+    let dist = name.replace('-', "_");
+    let info = format!("{dist}-{version}.dist-info");
+    let data = format!("{dist}-{version}.data");
+    let mut files: Vec<(String, String)> = vec![
+        (
+            format!("{dist}/__init__.py"),
+            format!("VERSION = {version:?}\n\ndef main():\n    print('{name} ' + VERSION)\n    return 0\n"),
+        ),
+        (
+            format!("{info}/METADATA"),
+            format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: test\n"),
+        ),
+        (
+            format!("{info}/WHEEL"),
+            "Wheel-Version: 1.0\nGenerator: mfplug-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n".to_owned(),
+        ),
+        (format!("{info}/top_level.txt"), format!("{dist}\n")),
+    ];
+    if script {
+        files.push((
+            format!("{info}/entry_points.txt"),
+            format!("[console_scripts]\n{name} = {dist}:main\n"),
+        ));
+        files.push((
+            format!("{data}/scripts/{name}-helper"),
+            "#!python\nimport sys\nprint('helper ran with', sys.prefix)\n".to_owned(),
+        ));
+        files.push((
+            format!("{data}/data/share/{name}/notes.txt"),
+            "data file\n".to_owned(),
+        ));
+        files.push((format!("{data}/headers/{name}.h"), "int x;\n".to_owned()));
+    }
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    let mut record = String::new();
+    for (path, text) in &files {
+        zip.start_file(path.as_str(), options).unwrap();
+        zip.write_all(text.as_bytes()).unwrap();
+        record.push_str(&format!("{path},,\n"));
+    }
+    record.push_str(&format!("{info}/RECORD,,\n"));
+    zip.start_file(format!("{info}/RECORD"), options).unwrap();
+    zip.write_all(record.as_bytes()).unwrap();
+    (
+        format!("{dist}-{version}-py3-none-any.whl"),
+        zip.finish().unwrap().into_inner(),
+    )
+}
+
+/// A python plugin whose vendor dir holds `wheels` and whose lock is made by `mfplug lock
+/// --find-links` on that dir.
+fn python_plugin(ctx: &TestContext, dir: &str, requirements: &str, wheels: &[(String, Vec<u8>)]) {
+    ctx.write(&format!("{dir}/.layerapi2_label"), "plugin_py@mfplug\n");
+    ctx.write(
+        &format!("{dir}/config.ini"),
+        "[general]\n_version = 1.0.0\n",
+    );
+    ctx.write(
+        &format!("{dir}/python3_virtualenv_sources/requirements-to-freeze.txt"),
+        requirements,
+    );
+    ctx.write(
+        &format!("{dir}/python3_virtualenv_sources/allow_binary_packages"),
+        "",
+    );
+    let vendor = ctx.work.join(dir).join("python3_virtualenv_sources/src");
+    std::fs::create_dir_all(&vendor).unwrap();
+    for (name, bytes) in wheels {
+        std::fs::write(vendor.join(name), bytes).unwrap();
+    }
+    lock(ctx, dir);
+}
+
+fn lock(ctx: &TestContext, dir: &str) {
+    let vendor = ctx.work.join(dir).join("python3_virtualenv_sources/src");
+    let out = ctx
+        .cmd(["lock", dir, "--find-links"])
+        .arg(&vendor)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "lock: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn run(cmd: &mut std::process::Command) -> (bool, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn has_pip() -> bool {
+    std::process::Command::new("python3")
+        .args(["-m", "pip", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn build_offline_installs_wheels_without_pip() {
+    let ctx = TestContext::new();
+    python_plugin(
+        &ctx,
+        "p",
+        "tool\ndep\n",
+        &[wheel("tool", "1.0", true), wheel("dep", "2.0", false)],
+    );
+    let out = ctx.cmd(["build", "p", "--offline"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("2 packages (2 installed, 0 removed)"),
+        "{stderr}"
+    );
+    let local = ctx.work.join("p/local");
+    assert!(local.join("pyvenv.cfg").is_file());
+    assert!(local.join("bin/activate").is_file());
+
+    // The console script and the `.data/scripts` one run with the env's interpreter.
+    let (ok, text) = run(&mut std::process::Command::new(local.join("bin/tool")));
+    assert!(ok, "{text}");
+    assert_eq!(text.trim(), "tool 1.0");
+    let (ok, text) = run(&mut std::process::Command::new(
+        local.join("bin/tool-helper"),
+    ));
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&format!("helper ran with {}", local.display())),
+        "{text}"
+    );
+    let (ok, text) = run(std::process::Command::new(local.join("bin/python")).args([
+        "-c",
+        "import tool, dep, sys; print(dep.VERSION, sys.prefix)",
+    ]));
+    assert!(ok, "{text}");
+    assert_eq!(text.trim(), format!("2.0 {}", local.display()));
+    assert!(local.join("share/tool/notes.txt").is_file());
+    assert!(local.join("include/site").is_dir());
+
+    // The plugin env finds them through `local/bin` and VIRTUAL_ENV.
+    std::fs::create_dir_all(ctx.home.join("plugins")).unwrap();
+    std::os::unix::fs::symlink(ctx.work.join("p"), ctx.home.join("plugins/py")).unwrap();
+    let out = ctx.cmd(["wrapper", "py", "--", "tool"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "tool 1.0");
+
+    // pip sees what mfplug installed, and can uninstall it.
+    if !has_pip() {
+        println!("skipped the pip checks: `python3 -m pip` is not available");
+        return;
+    }
+    let python = local.join("bin/python");
+    let pip = |args: &[&str]| {
+        run(std::process::Command::new("python3")
+            .args(["-m", "pip", "--disable-pip-version-check", "--python"])
+            .arg(&python)
+            .args(args))
+    };
+    let (ok, text) = pip(&["list"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("tool") && text.contains("dep"), "{text}");
+    let (ok, text) = pip(&["show", "-f", "tool"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("Installer: mfplug") || text.contains("Version: 1.0"),
+        "{text}"
+    );
+    let (ok, text) = pip(&["uninstall", "-y", "tool"]);
+    assert!(ok, "{text}");
+    assert!(!local.join("bin/tool").exists());
+    assert!(!local.join("lib").join(site(&local)).join("tool").exists());
+}
+
+fn site(local: &Path) -> String {
+    let lib = std::fs::read_dir(local.join("lib"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    format!("{}/site-packages", lib.file_name().to_string_lossy())
+}
+
+#[test]
+fn second_build_is_a_no_op_and_a_changed_lock_installs_only_what_changed() {
+    let ctx = TestContext::new();
+    python_plugin(&ctx, "p", "tool\n", &[wheel("tool", "1.0", true)]);
+    ctx.cmd(["build", "p", "--offline"]).assert().success();
+    let out = ctx.cmd(["build", "p", "--offline"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to do"));
+
+    // Add a package: only it is installed; the old env keeps working until the swap.
+    let (name, bytes) = wheel("extra", "0.1", false);
+    std::fs::write(
+        ctx.work.join("p/python3_virtualenv_sources/src").join(name),
+        bytes,
+    )
+    .unwrap();
+    ctx.write(
+        "p/python3_virtualenv_sources/requirements-to-freeze.txt",
+        "tool\nextra\n",
+    );
+    lock(&ctx, "p");
+    let out = ctx.cmd(["build", "p", "--offline"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("2 packages (1 installed, 0 removed)"),
+        "{stderr}"
+    );
+    // Remove one: only it goes.
+    std::fs::remove_file(
+        ctx.work
+            .join("p/python3_virtualenv_sources/src/tool-1.0-py3-none-any.whl"),
+    )
+    .unwrap();
+    ctx.write(
+        "p/python3_virtualenv_sources/requirements-to-freeze.txt",
+        "extra\n",
+    );
+    lock(&ctx, "p");
+    let out = ctx.cmd(["build", "p", "--offline"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1 packages (0 installed, 1 removed)"),
+        "{stderr}"
+    );
+    assert!(!ctx.work.join("p/local/bin/tool").exists());
+    let (ok, text) = run(
+        std::process::Command::new(ctx.work.join("p/local/bin/python"))
+            .args(["-c", "import extra"]),
+    );
+    assert!(ok, "{text}");
+}
+
+#[test]
+fn a_failed_build_leaves_the_old_local_working() {
+    let ctx = TestContext::new();
+    python_plugin(&ctx, "p", "tool\n", &[wheel("tool", "1.0", true)]);
+    ctx.cmd(["build", "p", "--offline"]).assert().success();
+    // A corrupt wheel whose hash the lock accepts.
+    let vendor = ctx.work.join("p/python3_virtualenv_sources/src");
+    let path = vendor.join("tool-1.0-py3-none-any.whl");
+    let old_hash = crate::index::sha256(&std::fs::read(&path).unwrap());
+    let corrupt = b"PK\x03\x04 this is not a zip at all".to_vec();
+    std::fs::write(&path, &corrupt).unwrap();
+    let lock_path = ctx
+        .work
+        .join("p/python3_virtualenv_sources/requirements3.txt");
+    let text = std::fs::read_to_string(&lock_path).unwrap();
+    std::fs::write(
+        &lock_path,
+        text.replace(&old_hash, &crate::index::sha256(&corrupt)),
+    )
+    .unwrap();
+    let out = ctx.cmd(["build", "p", "--offline"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("tool-1.0-py3-none-any.whl"), "{stderr}");
+    let (ok, text) = run(&mut std::process::Command::new(
+        ctx.work.join("p/local/bin/tool"),
+    ));
+    assert!(ok, "{text}");
+    assert!(std::fs::read_dir(ctx.work.join("p")).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with(".mfplug-local-")));
+}
+
+#[test]
+fn vendor_dir_and_lock_must_agree() {
+    let ctx = TestContext::new();
+    python_plugin(&ctx, "p", "tool\n", &[wheel("tool", "1.0", true)]);
+    let vendor = ctx.work.join("p/python3_virtualenv_sources/src");
+    let (name, bytes) = wheel("stray", "1.0", false);
+    std::fs::write(vendor.join(&name), bytes).unwrap();
+    let out = ctx.cmd(["build", "p", "--offline"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("vendored `stray-1.0-py3-none-any.whl` is not in the lock"));
+    std::fs::remove_file(vendor.join(&name)).unwrap();
+    std::fs::remove_file(vendor.join("tool-1.0-py3-none-any.whl")).unwrap();
+    let out = ctx.cmd(["build", "p", "--offline"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`tool==1.0` is missing from `python3_virtualenv_sources/src/`"),
+        "{stderr}"
+    );
+    // A stale lock is refused too.
+    ctx.write(
+        "p/python3_virtualenv_sources/requirements-to-freeze.txt",
+        "tool\nother\n",
+    );
+    let out = ctx.cmd(["build", "p", "--offline"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing or stale"));
+    assert!(!ctx.work.join("p/local").exists());
+}
+
+#[test]
+fn clean_and_super_clean_remove_generated_files_only() {
+    let ctx = TestContext::new();
+    python_plugin(&ctx, "p", "tool\n", &[wheel("tool", "1.0", true)]);
+    ctx.cmd(["build", "p", "--offline"]).assert().success();
+    ctx.write("p/mycode.py", "x = 1\n");
+    ctx.write("p/__pycache__/mycode.cpython-311.pyc", "");
+    let out = ctx.cmd(["clean", "p"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success());
+    assert!(
+        stderr.contains("Removed") && stderr.contains("local"),
+        "{stderr}"
+    );
+    assert!(!ctx.work.join("p/local").exists());
+    assert!(!ctx.work.join("p/__pycache__").exists());
+    assert!(ctx.work.join("p/mycode.py").is_file());
+    assert!(ctx
+        .work
+        .join("p/python3_virtualenv_sources/requirements3.txt")
+        .is_file());
+    let out = ctx.cmd(["clean", "p"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to remove"));
+    ctx.cmd(["clean", "--super", "p"]).assert().success();
+    assert!(!ctx
+        .work
+        .join("p/python3_virtualenv_sources/requirements3.txt")
+        .exists());
+    assert!(!ctx.work.join("p/python3_virtualenv_sources/src").exists());
+    assert!(ctx
+        .work
+        .join("p/python3_virtualenv_sources/requirements-to-freeze.txt")
+        .is_file());
+    assert!(ctx.work.join("p/config.ini").is_file());
+}
+
+#[test]
+fn install_builds_local_offline_from_the_vendored_wheels() {
+    let ctx = TestContext::new();
+    python_plugin(&ctx, "p", "tool\n", &[wheel("tool", "1.0", true)]);
+    ctx.cmd(["-q", "release", "p", "-o", "dist"])
+        .assert()
+        .success();
+    let file = ctx.work.join("dist/py-1.0.0-1.plugin");
+    // An empty cache: everything comes from the `.plugin` file.
+    let out = ctx
+        .cmd(["install"])
+        .arg(&file)
+        .env("XDG_CACHE_HOME", ctx.root().join("empty-cache"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let installed = ctx.home.join("plugins/py");
+    let script = std::fs::read_to_string(installed.join("local/bin/tool")).unwrap();
+    assert!(
+        script.starts_with(&format!("#!{}/local/bin/python", installed.display())),
+        "{script}"
+    );
+    let out = ctx.cmd(["wrapper", "py", "--", "tool"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "tool 1.0");
+    ctx.cmd(["verify", "py"]).assert().success();
+}
