@@ -6,6 +6,7 @@
 //! one for what did not change), which then takes `local/`'s place by one atomic exchange. A
 //! second build with nothing changed reads three small files and stops.
 
+pub mod fetch;
 pub mod venv;
 pub mod wheel;
 
@@ -15,6 +16,7 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 
 use anyhow::{bail, Context as _, Result};
+use clap::Parser as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -233,7 +235,7 @@ fn target(dir: &Path, settings: &Settings, cache: &Path) -> Result<interpreter::
 
 /// Builds `local/` of the plugin in `dir` from its lock and vendor dir, offline, for an env
 /// that will live at `prefix/local` (the dir itself, or where install moves it).
-pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings) -> Result<Built> {
+pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings, offline: bool) -> Result<Built> {
     let cache = crate::index::default_cache_dir();
     let _lock = build_lock(dir, &cache)?;
     let sources = dir.join(SOURCES_DIR);
@@ -253,7 +255,9 @@ pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings) -> Result<Bui
         target.probe.executable, target.probe.markers.python_full_version
     );
     let stamp = vendor_stamp(&vendor);
-    if let Some(old) = &old_state {
+    // Online, a vendor dir that disappeared must be fetched again whatever the state says.
+    let wants_fetch = !offline && !vendor.is_dir();
+    if let (Some(old), false) = (&old_state, wants_fetch) {
         if old.lock_sha256 == lock_sha
             && old.interpreter == interpreter_id
             && old.vendor == stamp
@@ -271,6 +275,16 @@ pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings) -> Result<Bui
 
     let pins =
         parse_pins(&lock_text).with_context(|| format!("cannot read `{}`", lock_path.display()))?;
+    if !offline {
+        let (fetched, pruned) =
+            fetch::vendor(dir, &lock_text, &pins, &target, allow.as_deref(), &cache)?;
+        for name in &fetched {
+            ui::status("Vendored", format!("`{name}`"));
+        }
+        for name in &pruned {
+            ui::status("Pruned", format!("`{name}` (the lock no longer names it)"));
+        }
+    }
     // Match every pin with a vendored file, by hash.
     let mut files: Vec<(String, PathBuf)> = Vec::new();
     if let Ok(entries) = std::fs::read_dir(&vendor) {
@@ -546,18 +560,29 @@ pub fn run(
         (Ok(_), Err(_)) => false,
     };
     if stale {
-        let hint = if offline {
-            "run `mfplug lock` (it needs the index), then `mfplug build --offline`"
-        } else {
-            "run `mfplug lock` first"
+        if offline {
+            return Err(ui::error_with_hint(
+                format!("the lock `{}` is missing or stale", lock_path.display()),
+                "run `mfplug lock` (it needs the index), then `mfplug build --offline`",
+            ));
+        }
+        // Relock first, as `mfplug lock` would.
+        let cli = crate::cli::Cli::try_parse_from([
+            std::ffi::OsStr::new("mfplug"),
+            std::ffi::OsStr::new("lock"),
+            dir.as_os_str(),
+        ])
+        .context("cannot prepare the lock")?;
+        let crate::cli::Command::Lock(args) = cli.command else {
+            unreachable!("parsed a lock command")
         };
-        return Err(ui::error_with_hint(
-            format!("the lock `{}` is missing or stale", lock_path.display()),
-            hint,
-        ));
+        let code = crate::lock::run(args, settings, false)?;
+        if code != ExitCode::SUCCESS {
+            bail!("the lock failed, so nothing was built");
+        }
     }
     let abs = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
-    let built = build_local(&dir, &abs, settings)
+    let built = build_local(&dir, &abs, settings, offline)
         .with_context(|| format!("failed to build `{}`", dir.display()))?;
     if built.noop {
         ui::status(

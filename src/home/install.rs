@@ -364,7 +364,7 @@ pub fn install_locked(
         // Stage `build`: `local/` from the vendored wheels, offline, for its final place.
         if locked_packages(&staged) > 0 {
             let built =
-                crate::build::build_local(&staged, &target, settings).with_context(|| {
+                crate::build::build_local(&staged, &target, settings, true).with_context(|| {
                     format!("cannot build `local/` of `{name}` from its vendored files")
                 })?;
             ui::verbose(format!("built `local/` with {} packages", built.packages));

@@ -383,3 +383,83 @@ fn install_builds_local_offline_from_the_vendored_wheels() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "tool 1.0");
     ctx.cmd(["verify", "py"]).assert().success();
 }
+
+/// Online: a missing lock is made, the locked files are fetched from the index into the
+/// vendor dir, `local/` is built; then `--offline` with an empty cache rebuilds it from the
+/// plugin dir alone, and a lock that drops a package prunes its file.
+#[test]
+fn build_fetches_vendors_prunes_and_rebuilds_offline() {
+    use crate::index::{release, Index, Mode};
+    let ctx = TestContext::new();
+    let index = Index::start(
+        Mode::Json,
+        &[
+            release("alpha", "1.0", &["beta>=1"]),
+            release("beta", "1.2", &[]),
+        ],
+    );
+    ctx.write("p/.layerapi2_label", "plugin_py@mfplug\n");
+    ctx.write("p/config.ini", "[general]\n_version = 1.0.0\n");
+    ctx.write(
+        "p/python3_virtualenv_sources/requirements-to-freeze.txt",
+        "alpha\n",
+    );
+    ctx.write("p/python3_virtualenv_sources/allow_binary_packages", "");
+    let cache = ctx.root().join("cache");
+    let out = ctx
+        .cmd(["build", "p"])
+        .env("MFPLUG_INDEX_URL", &index.url)
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Vendored `alpha-1.0-py3-none-any.whl`"),
+        "{stderr}"
+    );
+    let vendor = ctx.work.join("p/python3_virtualenv_sources/src");
+    assert!(vendor.join("beta-1.2-py3-none-any.whl").is_file());
+    let python = ctx.work.join("p/local/bin/python");
+    let (ok, text) =
+        run(std::process::Command::new(&python)
+            .args(["-c", "import alpha, beta; print(beta.VERSION)"]));
+    assert!(ok, "{text}");
+    assert_eq!(text.trim(), "1.2");
+
+    // The plugin dir alone: no index, an empty cache.
+    ctx.cmd(["clean", "p"]).assert().success();
+    let out = ctx
+        .cmd(["build", "p", "--offline"])
+        .env("XDG_CACHE_HOME", ctx.root().join("empty-cache"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, text) = run(std::process::Command::new(&python).args(["-c", "import alpha"]));
+    assert!(ok, "{text}");
+
+    // Dropping a requirement relocks and prunes its vendored file.
+    ctx.write(
+        "p/python3_virtualenv_sources/requirements-to-freeze.txt",
+        "beta\n",
+    );
+    let out = ctx
+        .cmd(["build", "p"])
+        .env("MFPLUG_INDEX_URL", &index.url)
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Pruned `alpha-1.0-py3-none-any.whl`"),
+        "{stderr}"
+    );
+    assert!(!vendor.join("alpha-1.0-py3-none-any.whl").exists());
+    let (ok, _) = run(std::process::Command::new(&python).args(["-c", "import alpha"]));
+    assert!(!ok, "alpha was uninstalled");
+}
