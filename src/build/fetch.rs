@@ -17,7 +17,7 @@ use crate::ui;
 /// The index client for the plugin in `dir`: the indexes and find-links the lock was made
 /// with (its header), then flags of the requirements file, `MFPLUG_INDEX_URL`,
 /// `PIP_INDEX_URL`, pip's configuration.
-fn client(dir: &Path, lock_text: &str, cache: &Path) -> Result<std::sync::Arc<Client>> {
+pub fn client(dir: &Path, lock_text: &str, cache: &Path) -> Result<std::sync::Arc<Client>> {
     let sources = dir.join(SOURCES_DIR);
     let input = requirements::read(&sources.join(INPUT_FILE)).ok();
     let env = |key: &str| std::env::var(key).ok();

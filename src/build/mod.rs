@@ -7,6 +7,7 @@
 //! second build with nothing changed reads three small files and stops.
 
 pub mod fetch;
+pub mod sdist;
 pub mod venv;
 pub mod wheel;
 
@@ -249,7 +250,12 @@ pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings, offline: bool
         .and_then(|t| serde_json::from_str(&t).ok());
     let allow = allow_binary(&sources);
 
-    let target = target(dir, settings, &cache)?;
+    let target = std::sync::Arc::new(target(dir, settings, &cache)?);
+    let base = venv::Base {
+        executable: PathBuf::from(&target.probe.executable),
+        full_version: target.probe.markers.python_full_version.clone(),
+        version: target.probe.markers.python_version.clone(),
+    };
     let interpreter_id = format!(
         "{} {}",
         target.probe.executable, target.probe.markers.python_full_version
@@ -301,6 +307,7 @@ pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings, offline: bool
         .map(|(_, p)| sha256_file(p))
         .collect::<Result<_>>()?;
     let mut chosen: Vec<(Pin, PathBuf, String)> = Vec::new();
+    let mut client: Option<std::sync::Arc<crate::index::Client>> = None;
     let mut used: HashSet<usize> = HashSet::new();
     for pin in &pins {
         let candidates: Vec<usize> = (0..files.len())
@@ -343,13 +350,31 @@ pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings, offline: bool
                 w
             }
             (_, Some(s)) => {
-                return Err(ui::error_with_hint(
+                if client.is_none() && !offline {
+                    client = Some(fetch::client(dir, &lock_text, &cache)?);
+                }
+                ui::status(
+                    "Building",
+                    format!("`{}` from its sdist `{}`", pin.name, files[s].0),
+                );
+                let built = sdist::build_wheel(
+                    &files[s].1,
+                    &hashes[s],
+                    &target,
+                    &base,
+                    client.as_ref(),
+                    &vendor.join(sdist::BUILD_DIR),
+                    &cache,
+                )
+                .with_context(|| {
                     format!(
-                        "`{}=={}` must be built from its sdist `{}`, and building sdists is not implemented yet",
+                        "cannot build `{}=={}` from `{}`",
                         pin.name, pin.version, files[s].0
-                    ),
-                    format!("vendor a wheel of it and list `{}` in `{SOURCES_DIR}/{ALLOW_BINARY}` (an empty file allows wheels for all)", pin.name),
-                ));
+                    )
+                })?;
+                let sha = sha256_file(&built)?;
+                chosen.push((pin.clone(), built, sha));
+                continue;
             }
             (None, None) => {
                 let found: Vec<&str> = candidates.iter().map(|i| files[*i].0.as_str()).collect();
@@ -378,12 +403,7 @@ pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings, offline: bool
     }
 
     // The new env, beside the old one.
-    let version = target.probe.markers.python_version.clone();
-    let base = venv::Base {
-        executable: PathBuf::from(&target.probe.executable),
-        full_version: target.probe.markers.python_full_version.clone(),
-        version: version.clone(),
-    };
+    let version = base.version.clone();
     let staging = tempfile::Builder::new()
         .prefix(".mfplug-local-")
         .tempdir_in(dir)

@@ -463,3 +463,109 @@ fn build_fetches_vendors_prunes_and_rebuilds_offline() {
     let (ok, _) = run(std::process::Command::new(&python).args(["-c", "import alpha"]));
     assert!(!ok, "alpha was uninstalled");
 }
+
+/// An sdist whose PEP 517 backend is in the sdist itself (`backend-path`), with no build
+/// requirements: built offline with the target interpreter, cached by the sdist's hash.
+fn sdist(name: &str, version: &str, fail: bool) -> (String, Vec<u8>) {
+    let top = format!("{name}-{version}");
+    let backend = format!(
+        r#"import os, zipfile
+NAME, VERSION = {name:?}, {version:?}
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    if {fail}:
+        raise RuntimeError("the backend refuses to build")
+    filename = f"{{NAME}}-{{VERSION}}-py3-none-any.whl"
+    info = f"{{NAME}}-{{VERSION}}.dist-info"
+    with zipfile.ZipFile(os.path.join(wheel_directory, filename), "w") as z:
+        z.writestr(f"{{NAME}}/__init__.py", "BUILT = 'from sdist'\n")
+        z.writestr(f"{{info}}/METADATA", f"Metadata-Version: 2.1\nName: {{NAME}}\nVersion: {{VERSION}}\n")
+        z.writestr(f"{{info}}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr(f"{{info}}/RECORD", "")
+    return filename
+"#,
+        fail = if fail { "True" } else { "False" }
+    );
+    let files = [
+        (format!("{top}/PKG-INFO"), format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")),
+        (
+            format!("{top}/pyproject.toml"),
+            "[build-system]\nrequires = []\nbuild-backend = \"testbackend\"\nbackend-path = [\".\"]\n".to_owned(),
+        ),
+        (format!("{top}/testbackend.py"), backend),
+    ];
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    for (path, text) in &files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, path, text.as_bytes()).unwrap();
+    }
+    (
+        format!("{top}.tar.gz"),
+        tar.into_inner().unwrap().finish().unwrap(),
+    )
+}
+
+#[test]
+fn sdists_are_built_with_pep_517_when_wheels_are_not_allowed() {
+    let ctx = TestContext::new();
+    python_plugin(&ctx, "p", "sdpkg\n", &[sdist("sdpkg", "1.0", false)]);
+    // No `allow_binary_packages`: every package is built from its sdist, as in MetWork.
+    std::fs::remove_file(
+        ctx.work
+            .join("p/python3_virtualenv_sources/allow_binary_packages"),
+    )
+    .unwrap();
+    let cache = ctx.root().join("cache");
+    let out = ctx
+        .cmd(["build", "p", "--offline"])
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Building `sdpkg` from its sdist"),
+        "{stderr}"
+    );
+    let (ok, text) = run(
+        std::process::Command::new(ctx.work.join("p/local/bin/python"))
+            .args(["-c", "import sdpkg; print(sdpkg.BUILT)"]),
+    );
+    assert!(ok, "{text}");
+    assert_eq!(text.trim(), "from sdist");
+    // The wheel is cached by the sdist's hash: a fresh env does not build again.
+    ctx.cmd(["clean", "p"]).assert().success();
+    let out = ctx
+        .cmd(["build", "p", "--offline"])
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        std::fs::read_dir(cache.join("mfplug/built"))
+            .unwrap()
+            .count()
+            >= 1
+    );
+
+    // A failing backend: its output tail is shown, the old env stays.
+    let ctx2 = TestContext::new();
+    python_plugin(&ctx2, "p", "bad\n", &[sdist("bad", "1.0", true)]);
+    std::fs::remove_file(
+        ctx2.work
+            .join("p/python3_virtualenv_sources/allow_binary_packages"),
+    )
+    .unwrap();
+    let out = ctx2.cmd(["build", "p", "--offline"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the backend refuses to build"), "{stderr}");
+    assert!(!ctx2.work.join("p/local").exists());
+}
