@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::home::ops;
-use crate::{bootstrap, build, env, home, inspect, lock, release, ui};
+use crate::{bootstrap, build, env, home, inspect, release, ui};
 
 /// Exit code of a command that failed.
 pub const EXIT_FAILURE: u8 = 1;
@@ -427,7 +427,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             env::wrapper(&name, &command, &home, &settings(global, &home))
         }
         Command::Env { name } => env::shell(name.as_deref(), &home, &settings(global, &home)),
-        Command::Lock(args) => lock::run(args, &settings(global, &home), global.json),
+        Command::Lock(args) => build::lock(args, &settings(global, &home), global.json),
         other => not_implemented(&other),
     }
 }

@@ -92,6 +92,7 @@ pub fn collect(dir: &Path, exclude: &[PathBuf], release_rules: bool) -> Result<V
     let root_abs =
         std::path::absolute(dir).with_context(|| format!("cannot read `{}`", dir.display()))?;
 
+    let is_rust = dir.join("Cargo.toml").is_file();
     let walker = walkdir::WalkDir::new(dir)
         .min_depth(1)
         .follow_links(false)
@@ -100,7 +101,13 @@ pub fn collect(dir: &Path, exclude: &[PathBuf], release_rules: bool) -> Result<V
             let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
             if entry.file_type().is_dir() {
                 let name = entry.file_name().to_string_lossy();
-                if release_rules && (VCS_DIRS.contains(&name.as_ref()) || rel == Path::new("local"))
+                // `target/` of a Rust plugin is cargo's: its binaries are shipped in `bin/`.
+                let cargo_target = rel == Path::new("target") && is_rust;
+                if release_rules
+                    && (VCS_DIRS.contains(&name.as_ref())
+                        || rel == Path::new("local")
+                        || cargo_target
+                        || (rel.components().count() == 1 && name.starts_with(".mfplug-")))
                 {
                     return false;
                 }

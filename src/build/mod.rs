@@ -7,6 +7,8 @@
 //! second build with nothing changed reads three small files and stops.
 
 pub mod fetch;
+pub mod node;
+pub mod rust;
 pub mod sdist;
 pub mod venv;
 pub mod wheel;
@@ -547,25 +549,69 @@ pub fn is_python(dir: &Path) -> bool {
     sources.join(INPUT_FILE).is_file() || sources.join(LOCK_FILE).is_file()
 }
 
-/// `mfplug build [DIR] [--offline] [--compile]`.
+/// The kinds of a plugin, in the order their builders run: Python, Node, Rust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Python,
+    Node,
+    Rust,
+}
+
+pub fn kinds(dir: &Path) -> Vec<Kind> {
+    let mut out = Vec::new();
+    if is_python(dir) {
+        out.push(Kind::Python);
+    }
+    if node::is_node(dir) {
+        out.push(Kind::Node);
+    }
+    if rust::is_rust(dir) {
+        out.push(Kind::Rust);
+    }
+    out
+}
+
+/// `mfplug build [DIR] [--offline] [--compile]`: every builder of the plugin, in order.
 pub fn run(
     dir: Option<PathBuf>,
     offline: bool,
     compile: bool,
     settings: &Settings,
 ) -> Result<ExitCode> {
-    let started = std::time::Instant::now();
     let dir = inspect::plugin_dir(dir)?;
-    if !is_python(&dir) {
+    let kinds = kinds(&dir);
+    if kinds.is_empty() {
         ui::status(
             "Finished",
             format!(
-                "`{}` has no Python requirements: nothing to build",
+                "`{}` has no Python requirements, `package.json` or `Cargo.toml`: nothing to build",
                 dir.display()
             ),
         );
         return Ok(ExitCode::SUCCESS);
     }
+    for kind in kinds {
+        match kind {
+            Kind::Python => {
+                python(&dir, offline, compile, settings)?;
+            }
+            Kind::Node => node::build(&dir, offline).with_context(|| {
+                format!("failed to build the node modules of `{}`", dir.display())
+            })?,
+            Kind::Rust => {
+                rust::build(&dir, offline).with_context(|| {
+                    format!("failed to build the binaries of `{}`", dir.display())
+                })?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The Python builder: `local/` from the lock.
+fn python(dir: &Path, offline: bool, compile: bool, settings: &Settings) -> Result<()> {
+    let started = std::time::Instant::now();
+    let dir = dir.to_path_buf();
     let lock_path = dir.join(SOURCES_DIR).join(LOCK_FILE);
     let input_path = dir.join(SOURCES_DIR).join(INPUT_FILE);
     let stale = match (
@@ -612,7 +658,7 @@ pub fn run(
                 built.packages
             ),
         );
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
     if compile {
         let python = dir.join(LOCAL).join("bin/python");
@@ -635,7 +681,43 @@ pub fn run(
             started.elapsed().as_secs_f64()
         ),
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+/// `mfplug lock`: every lock of the plugin (Python through `lock`, then `package-lock.json`,
+/// then `Cargo.lock`); with `--check`, every one is checked and reported.
+pub fn lock(args: crate::cli::LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> {
+    let dir = inspect::plugin_dir(args.dir.clone())?;
+    let kinds = kinds(&dir);
+    let (check, offline) = (args.check, args.offline);
+    let mut code = ExitCode::SUCCESS;
+    if kinds.contains(&Kind::Python) || !kinds.iter().any(|k| matches!(k, Kind::Node | Kind::Rust))
+    {
+        code = crate::lock::run(args, settings, json)?;
+    }
+    for kind in kinds {
+        let (name, stale) = match kind {
+            Kind::Python => continue,
+            Kind::Node if check => (node::LOCK, node::stale(&dir)?),
+            Kind::Rust if check => (rust::LOCK, rust::stale(&dir)?),
+            Kind::Node => {
+                node::lock(&dir, offline)?;
+                continue;
+            }
+            Kind::Rust => {
+                rust::lock(&dir, offline)?;
+                continue;
+            }
+        };
+        match stale {
+            None => ui::status("Fresh", format!("`{name}`")),
+            Some(why) => {
+                ui::print_error(&anyhow::anyhow!("`{name}` is stale: {why}"));
+                code = ExitCode::from(crate::cli::EXIT_FAILURE);
+            }
+        }
+    }
+    Ok(code)
 }
 
 /// `mfplug clean [DIR] [--super]`: generated files only, each one said.
@@ -664,10 +746,17 @@ pub fn clean(dir: Option<PathBuf>, super_clean: bool) -> Result<ExitCode> {
             targets.push(entry.path().to_path_buf());
         }
     }
+    if rust::is_rust(&dir) {
+        targets.push(dir.join("target"));
+    }
     if super_clean {
         targets.push(dir.join(SOURCES_DIR).join(LOCK_FILE));
         targets.push(dir.join(SOURCES_DIR).join(VENDOR_DIR));
-        targets.push(dir.join("package-lock.json"));
+        targets.push(dir.join(node::LOCK));
+        if rust::is_rust(&dir) {
+            targets.push(dir.join(rust::LOCK));
+            targets.push(dir.join(rust::VENDOR));
+        }
     }
     let mut removed = 0;
     for target in targets {

@@ -12,6 +12,7 @@ mod env;
 mod home;
 mod hostile;
 mod index;
+mod kinds;
 mod legacy;
 mod lock;
 mod release;

@@ -57,6 +57,15 @@ impl TestContext {
             .env("LANG", "C.UTF-8")
             .current_dir(&self.work)
             .args(args);
+        // The toolchains the plugins' builders call (cargo through rustup) live under the real
+        // home, which the test's `HOME` hides.
+        if let Some(real_home) = std::env::var_os("HOME") {
+            let real_home = std::path::PathBuf::from(real_home);
+            for (var, default) in [("RUSTUP_HOME", ".rustup"), ("CARGO_HOME", ".cargo")] {
+                let value = std::env::var_os(var).unwrap_or_else(|| real_home.join(default).into());
+                cmd.env(var, value);
+            }
+        }
         cmd
     }
 
