@@ -192,3 +192,46 @@ fn rust_plugin_builds_offline_into_bin_and_releases_without_target() {
     assert!(!ctx.work.join("r/target").exists());
     assert!(ctx.work.join("r/bin/r").exists(), "clean keeps bin/");
 }
+
+/// A crate vendored in the plugin (a directory source, as `cargo vendor` writes it, pointed at
+/// by `.cargo/config.toml`): `lock` and `build --offline` work from the plugin dir alone.
+#[test]
+fn rust_plugin_with_a_vendored_dependency_builds_offline() {
+    let ctx = TestContext::new();
+    ctx.cmd(["bootstrap", "create", "-t", "rust", "r"])
+        .assert()
+        .success();
+    ctx.write(
+        "r/rust_vendor/helper/Cargo.toml",
+        "[package]\nname = \"helper\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    );
+    ctx.write(
+        "r/rust_vendor/helper/src/lib.rs",
+        "pub fn answer() -> u32 { 42 }\n",
+    );
+    ctx.write(
+        "r/rust_vendor/helper/.cargo-checksum.json",
+        &format!("{{\"files\":{{}},\"package\":\"{}\"}}", "0".repeat(64)),
+    );
+    ctx.write(
+        "r/.cargo/config.toml",
+        "[source.crates-io]\nreplace-with = \"vendored-sources\"\n\n[source.vendored-sources]\ndirectory = \"rust_vendor\"\n",
+    );
+    let manifest = ctx.read("r/Cargo.toml");
+    ctx.write(
+        "r/Cargo.toml",
+        &manifest.replace("[dependencies]", "[dependencies]\nhelper = \"0.1\""),
+    );
+    ctx.write(
+        "r/src/main.rs",
+        "fn main() {\n    println!(\"answer {}\", helper::answer());\n}\n",
+    );
+    let out = ctx.cmd(["lock", "r", "--offline"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = ctx.cmd(["build", "r", "--offline"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = std::process::Command::new(ctx.work.join("r/bin/r"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "answer 42");
+}
