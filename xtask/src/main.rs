@@ -5,6 +5,7 @@
 //!   beside ours and the ratio.
 //! - `dist`: shell completions of the built binary, in `target/dist/`.
 
+mod bench_build;
 mod bench_install;
 mod bench_release;
 
@@ -20,7 +21,7 @@ usage: cargo xtask TASK
 
 tasks:
   ci            cargo fmt --check, clippy with warnings denied, the whole test suite
-  bench [NAME]  run the benchmarks, all or the named ones (release, install, lock), against
+  bench [NAME]  run the benchmarks, all or the named ones (release, install, lock, build), against
                 the peers in the same run, with ratios
   dist          write shell completions to target/dist/";
 
@@ -104,7 +105,7 @@ fn ci() -> Result<()> {
 
 /// The benchmarks, by name; they come with the commands they measure. `bench` alone runs
 /// them all.
-const BENCHMARKS: &[&str] = &["release", "install", "lock"];
+const BENCHMARKS: &[&str] = &["release", "install", "lock", "build"];
 
 fn bench(args: &[String]) -> Result<()> {
     let selected: Vec<&str> = if args.is_empty() {
@@ -128,6 +129,7 @@ fn bench(args: &[String]) -> Result<()> {
             "release" => bench_release::run(&root(), &binary)?,
             "install" => bench_install::run(&root(), &binary)?,
             "lock" => bench_lock::run(&root(), &binary)?,
+            "build" => bench_build::run(&root(), &binary)?,
             _ => unreachable!("checked above"),
         }
     }
