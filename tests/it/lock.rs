@@ -99,7 +99,14 @@ fn r5_lock_markers_extras_and_install_with_pip() {
     let wheels = ctx.root().join("wheels");
     index.write_files(&wheels);
     let target = ctx.root().join("target");
-    let pip = Command::new("python3")
+    let mut pip = Command::new("python3");
+    // Nothing of the caller's pip configuration (`PIP_FIND_LINKS`, ...) may take part.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PIP_") {
+            pip.env_remove(key);
+        }
+    }
+    let pip = pip
         .args(["-m", "pip", "install", "--require-hashes", "--no-index"])
         .arg("--find-links")
         .arg(&wheels)
