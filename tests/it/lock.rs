@@ -134,18 +134,26 @@ fn r5_lock_markers_extras_and_install_with_pip() {
 #[test]
 fn r5_lock_json_index_with_metadata_files() {
     let ctx = TestContext::new();
+    let mut old_sdist = release("d", "1.0", &["e"]).sdist();
+    old_sdist.egg_info = true;
     let index = Index::start(
         Mode::Json,
         &[
             release("a", "1.0", &["b"]),
             release("b", "1.0", &[]),
             release("c", "1.0", &[]).sdist(),
+            old_sdist,
+            release("e", "1.0", &[]),
         ],
     );
-    ctx.write(INPUT, "a\nc\n");
+    ctx.write(INPUT, "a\nc\nd\n");
     let output = run(&mut lock(&ctx, &index, &[]));
     assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(pins(&ctx), ["a==1.0", "b==1.0", "c==1.0"]);
+    // `e` is found through `d`'s `egg-info/requires.txt`.
+    assert_eq!(
+        pins(&ctx),
+        ["a==1.0", "b==1.0", "c==1.0", "d==1.0", "e==1.0"]
+    );
     let requests = index.requests();
     // Metadata came from PEP 658 files, not from downloading the wheels.
     assert!(requests.iter().any(|r| r.ends_with(".whl.metadata")));
