@@ -430,6 +430,12 @@ fn r5_lock_index_url_from_environment_and_pip_conf() {
     let mut cmd = ctx.cmd(["lock", "plugin"]);
     cmd.env("PIP_INDEX_URL", &index.url);
     assert!(run(&mut cmd).status.success());
+    // `MFPLUG_INDEX_URL` comes before `PIP_INDEX_URL` (here a dead one).
+    let mut cmd = ctx.cmd(["lock", "plugin", "--upgrade"]);
+    cmd.env("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+        .env("MFPLUG_INDEX_URL", &index.url);
+    let output = run(&mut cmd);
+    assert!(output.status.success(), "{}", stderr(&output));
     let conf = ctx.write(
         "pip.conf",
         &format!("[global]\nindex-url = {}\n", index.url),
