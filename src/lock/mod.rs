@@ -135,6 +135,17 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
             "give `--index-url URL`, or set `MFPLUG_INDEX_URL`, `PIP_INDEX_URL` or `index-url` in `[global]` of pip.conf (or use `--find-links DIR` for a dir of wheels)",
         ));
     }
+    // pip's CA bundle (`PIP_CERT`, `cert` in pip.conf) goes to the TLS layer, which reads
+    // `SSL_CERT_FILE`; set before any thread starts, and only when the user set neither.
+    if std::env::var_os("SSL_CERT_FILE").is_none() {
+        if let Some(cert) = index::config::discover_cert(&env) {
+            ui::verbose(format!(
+                "CA bundle `{}` from pip's configuration",
+                cert.display()
+            ));
+            std::env::set_var("SSL_CERT_FILE", cert);
+        }
+    }
     let netrc = std::env::var_os("NETRC")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".netrc")))
@@ -444,6 +455,9 @@ fn index_error(
         }
         IndexError::Status { status: 404, .. } => {
             "check the index URL: it must be a simple index (PEP 503/691), such as `https://HOST/simple`".to_owned()
+        }
+        IndexError::Unreachable { source, .. } if source.to_string().contains("certificate") => {
+            "the index's TLS certificate is not trusted: point `SSL_CERT_FILE`, `PIP_CERT` or `cert` in pip.conf at the CA bundle that signed it".to_owned()
         }
         IndexError::Status { .. } | IndexError::Unreachable { .. } | IndexError::Read { .. } => {
             "check that the index is up and its URL right; `--offline` locks from the cache alone".to_owned()
