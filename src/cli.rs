@@ -204,6 +204,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct LockArgs {
+    /// The plugin dir (default: the current dir)
     pub dir: Option<PathBuf>,
     /// Re-resolve every package
     #[arg(long)]
@@ -214,7 +215,7 @@ pub struct LockArgs {
     /// Exit 1 if the lock is stale; write nothing
     #[arg(long)]
     pub check: bool,
-    /// The package index
+    /// The package index (else `MFPLUG_INDEX_URL`, `PIP_INDEX_URL`, pip.conf's `index-url`)
     #[arg(long, value_name = "URL")]
     pub index_url: Option<String>,
     /// Another package index (repeatable)
