@@ -57,6 +57,17 @@ pub fn parse(text: &str) -> Result<Metadata, String> {
     })
 }
 
+/// Whether core metadata says its `Requires-Dist` is `Dynamic` (metadata 2.2): an sdist's
+/// `PKG-INFO` then does not promise the wheel's requirements.
+pub fn dynamic_requirements(text: &str) -> bool {
+    text.lines().take_while(|l| !l.is_empty()).any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("dynamic")
+                && v.trim().eq_ignore_ascii_case("requires-dist")
+        })
+    })
+}
+
 /// The `*.dist-info/METADATA` of a wheel.
 pub fn from_wheel(bytes: &[u8]) -> Result<String, String> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
@@ -201,6 +212,8 @@ mod tests {
         .unwrap();
         assert_eq!(m.requires_dist.len(), 2);
         assert_eq!(m.requires_python.unwrap().to_string(), ">=3.7");
+        assert!(dynamic_requirements("Name: a\nDynamic: Requires-Dist\n"));
+        assert!(!dynamic_requirements("Name: a\nDynamic: Version\n"));
     }
 
     #[test]

@@ -345,7 +345,14 @@ impl Client {
                 if file.is_wheel {
                     metadata::from_wheel(&bytes).map_err(bad)?
                 } else {
-                    metadata::from_sdist(&file.filename, &bytes).map_err(bad)?
+                    let text = metadata::from_sdist(&file.filename, &bytes).map_err(bad)?;
+                    if metadata::dynamic_requirements(&text) {
+                        crate::ui::warn(format!(
+                            "`{}` declares its requirements dynamic (computed at build time): the lock uses those its `PKG-INFO` lists, which may be incomplete",
+                            file.filename
+                        ));
+                    }
+                    text
                 }
             }
         };
