@@ -84,7 +84,7 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
             }
             _ => "check that the file exists and is readable",
         };
-        ui::error_with_hint(e.to_string(), hint)
+        with_cause(e.to_string(), std::error::Error::source(&e), hint.to_owned())
     })?;
     let input_sha256 = input.sha256();
     let previous_text = std::fs::read_to_string(&lock_path).ok();

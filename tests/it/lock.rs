@@ -349,6 +349,15 @@ fn r5_lock_failures_are_clear_and_leave_the_lock_alone() {
     assert!(err.contains("requirements-to-freeze.txt:2:"), "{err}");
     assert!(err.contains("expected version"), "{err}");
 
+    // A missing included file, with the system's reason.
+    ctx.write(INPUT, "-r nowhere.txt\n");
+    let err = failing(&ctx, lock(&ctx, &index, &[]));
+    assert!(err.contains("cannot read `"), "{err}");
+    assert!(
+        err.contains("Caused by: No such file or directory"),
+        "{err}"
+    );
+
     // An unknown package, with a close name on the index.
     ctx.write(INPUT, "reqeusts\n");
     let err = failing(&ctx, lock(&ctx, &index, &[]));
