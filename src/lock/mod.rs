@@ -521,8 +521,13 @@ impl Progress {
         }
     }
 
-    fn finish(self) {
-        if let Some((tx, handle)) = self.stop {
+    fn finish(self) {}
+}
+
+impl Drop for Progress {
+    /// Clears the spinner on every way out, errors included, before anything else is printed.
+    fn drop(&mut self) {
+        if let Some((tx, handle)) = self.stop.take() {
             let _ = tx.send(());
             let _ = handle.join();
         }
