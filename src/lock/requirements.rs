@@ -120,6 +120,7 @@ fn read_into(
     }
 
     for (number, line) in logical {
+        let line = expand_env(&line);
         // A comment starts a line or follows whitespace.
         let line = match line
             .match_indices('#')
@@ -174,6 +175,12 @@ fn read_into(
             }
             continue;
         }
+        // Per-requirement options (`--hash=...`, `--config-settings ...`) do not change what
+        // is resolved: the lock computes its own hashes.
+        let trimmed = match trimmed.find(" --") {
+            Some(i) => trimmed[..i].trim_end(),
+            None => trimmed,
+        };
         let requirement = Requirement::from_str(trimmed).map_err(|e| {
             let offset = trimmed[..]
                 .char_indices()
@@ -200,8 +207,42 @@ fn read_into(
     Ok(())
 }
 
-/// `--opt value`, `--opt=value` or `-o value`.
+/// `${NAME}` replaced by the variable's value, as pip does (names of upper-case letters,
+/// digits and `_`; an unset variable is left as it is). Credentials in an index URL come
+/// this way.
+fn expand_env(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}');
+        let name = end.map(|e| &after[..e]).filter(|n| {
+            !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        });
+        match (name, end, name.and_then(|n| std::env::var(n).ok())) {
+            (Some(_), Some(e), Some(value)) => {
+                out.push_str(&value);
+                rest = &after[e + 1..];
+            }
+            _ => {
+                out.push_str("${");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `--opt value`, `--opt=value`, `-o value` or `-ovalue`.
 fn split_option(line: &str) -> (&str, Option<&str>) {
+    let bytes = line.as_bytes();
+    if bytes.len() > 2 && bytes[0] == b'-' && bytes[1] != b'-' && !bytes[2].is_ascii_whitespace() {
+        return (&line[..2], Some(line[2..].trim()));
+    }
     if let Some((opt, value)) = line.split_once('=') {
         if opt.starts_with("--") && !opt.contains(char::is_whitespace) {
             return (opt, Some(value.trim()));
@@ -219,11 +260,13 @@ mod tests {
 
     #[test]
     fn pip_syntax() {
+        // Only this test reads the variable.
+        std::env::set_var("MFPLUG_TEST_HOST", "i");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("req.txt"),
-            "# comment\nfoo[bar]>=1.0 ; python_version >= '3' # trailing\n--index-url http://i/simple\n\
-             baz \\\n  ==2.0\n-r more.txt\n-c cons.txt\n--pre\n",
+            "# comment\nfoo[bar]>=1.0 ; python_version >= '3' # trailing\n--index-url http://${MFPLUG_TEST_HOST}/simple\n\
+             baz \\\n  ==2.0 --hash=sha256:00\n-rmore.txt\n-c cons.txt\n--pre\n",
         )
         .unwrap();
         std::fs::write(dir.path().join("more.txt"), "qux\n").unwrap();
@@ -240,6 +283,16 @@ mod tests {
         assert!(input.pre);
         assert_eq!(input.files.len(), 3);
         assert_eq!(input.requirements[1].origin, "req.txt:4");
+    }
+
+    #[test]
+    fn environment_variables() {
+        assert_eq!(
+            expand_env("a ${MFPLUG_UNSET_VAR_X} b"),
+            "a ${MFPLUG_UNSET_VAR_X} b"
+        );
+        assert_eq!(expand_env("${lower}"), "${lower}");
+        assert_eq!(expand_env("x${"), "x${");
     }
 
     #[test]
