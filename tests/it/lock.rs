@@ -160,6 +160,18 @@ fn r5_lock_json_index_with_metadata_files() {
     assert!(!requests.iter().any(|r| r.ends_with(".whl")));
     // The sdist's PKG-INFO was read out of it.
     assert!(requests.iter().any(|r| r.ends_with("c-1.0.tar.gz")));
+    // `--json` reports the pins on stdout.
+    let output = run(&mut lock(&ctx, &index, &["--json", "--upgrade"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let names: Vec<&str> = report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b", "c", "d", "e"]);
+    assert_eq!(report["packages"][0]["hashes"], 1);
 }
 
 #[test]
