@@ -129,7 +129,8 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
         ));
         indexes.push(url.clone());
         indexes.extend(extra);
-    } else if find_links.is_empty() {
+    } else if find_links.is_empty() && !input.requirements.is_empty() {
+        // (An input with no requirement locks to an empty list without any index.)
         return Err(ui::error_with_hint(
             "no package index is configured",
             "give `--index-url URL`, or set `MFPLUG_INDEX_URL`, `PIP_INDEX_URL` or `index-url` in `[global]` of pip.conf (or use `--find-links DIR` for a dir of wheels)",

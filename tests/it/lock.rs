@@ -713,3 +713,15 @@ fn r5_lock_requires_python_from_metadata_and_extra_indexes() {
         "{err}"
     );
 }
+
+#[test]
+fn r5_lock_of_no_requirement_needs_no_index() {
+    let ctx = TestContext::new();
+    ctx.write(INPUT, "# nothing yet\n");
+    let output = run(&mut ctx.cmd(["lock", "plugin"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(pins(&ctx).is_empty());
+    assert!(run(&mut ctx.cmd(["lock", "plugin", "--check"]))
+        .status
+        .success());
+}
