@@ -221,8 +221,8 @@ pub struct LockArgs {
     /// Another package index (repeatable)
     #[arg(long, value_name = "URL")]
     pub extra_index_url: Vec<String>,
-    /// A local dir of wheels (repeatable)
-    #[arg(long, value_name = "DIR")]
+    /// A local dir of wheels, or the URL of a page of links to them (repeatable)
+    #[arg(long, value_name = "DIR|URL")]
     pub find_links: Vec<PathBuf>,
     /// Use only the cache: no network
     #[arg(long)]

@@ -245,6 +245,24 @@ impl Client {
             }
         }
         for dir in &self.options.find_links {
+            let text = dir.to_string_lossy();
+            if text.starts_with("http://") || text.starts_with("https://") {
+                // A page of links to distribution files, as pip's `--find-links URL`.
+                let body = self.get_page(&text)?;
+                let base = url::Url::parse(&body.url).map_err(|e| IndexError::Garbage {
+                    url: body.url.clone(),
+                    source: simple::ParseError(e.to_string()),
+                })?;
+                let listed = simple::parse_html(name, &base, &body.bytes).map_err(|source| {
+                    IndexError::Garbage {
+                        url: config::strip_credentials(&text),
+                        source,
+                    }
+                })?;
+                found |= !listed.is_empty();
+                files.extend(listed);
+                continue;
+            }
             let entries = std::fs::read_dir(dir).map_err(|source| IndexError::Io {
                 path: dir.clone(),
                 source,

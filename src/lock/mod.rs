@@ -122,7 +122,9 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
     let mut find_links = args.find_links.clone();
     find_links.extend(input.find_links.iter().cloned());
     let mut indexes = Vec::new();
-    if let Some((url, source)) = &primary {
+    if input.no_index {
+        ui::verbose("no index: `--no-index` in the requirements file");
+    } else if let Some((url, source)) = &primary {
         ui::verbose(format!(
             "index `{}` from {source}",
             index::config::strip_credentials(url)
@@ -245,7 +247,10 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
             .iter()
             .map(|u| index::config::strip_credentials(u))
             .collect(),
-        find_links: find_links.iter().map(|p| p.display().to_string()).collect(),
+        find_links: find_links
+            .iter()
+            .map(|p| index::config::strip_credentials(&p.display().to_string()))
+            .collect(),
         python: target.describe(),
     };
     let text = lockfile::render(&header, &pins);

@@ -41,7 +41,10 @@ pub struct Input {
     pub constraints: Vec<Located>,
     pub index_url: Option<String>,
     pub extra_index_urls: Vec<String>,
+    /// Local dirs, or URLs of pages of links.
     pub find_links: Vec<PathBuf>,
+    /// `--no-index`: only the find-links.
+    pub no_index: bool,
     pub pre: bool,
     /// The files read, in order, with their name relative to the first file's dir.
     pub files: Vec<(String, Vec<u8>)>,
@@ -153,10 +156,18 @@ fn read_into(
                 }
                 "-i" | "--index-url" => input.index_url = Some(need(value)?),
                 "--extra-index-url" => input.extra_index_urls.push(need(value)?),
-                "-f" | "--find-links" => input.find_links.push(dir.join(need(value)?)),
+                "-f" | "--find-links" => {
+                    let value = need(value)?;
+                    let is_url = value.starts_with("http://") || value.starts_with("https://");
+                    input.find_links.push(if is_url {
+                        PathBuf::from(value)
+                    } else {
+                        dir.join(value)
+                    });
+                }
+                "--no-index" => input.no_index = true,
                 "--pre" => input.pre = true,
-                "--no-binary" | "--only-binary" | "--prefer-binary" | "--trusted-host"
-                | "--no-index" => {}
+                "--no-binary" | "--only-binary" | "--prefer-binary" | "--trusted-host" => {}
                 "-e" | "--editable" => {
                     return Err(malformed(
                         number,

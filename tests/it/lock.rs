@@ -725,3 +725,29 @@ fn r5_lock_of_no_requirement_needs_no_index() {
         .status
         .success());
 }
+
+#[test]
+fn r5_lock_find_links_pages_and_no_index() {
+    let ctx = TestContext::new();
+    let index = Index::start(
+        Mode::Html,
+        &[release("a", "1.0", &["b"]), release("b", "2.0", &[])],
+    );
+    // A project page is a page of links: good enough for `--find-links URL`.
+    let links = index.url.replace("http://", "http://u:p@");
+    ctx.write(
+        INPUT,
+        &format!(
+            "--no-index\n-f {links}/a/\n--find-links={}/b/\na\n",
+            index.url
+        ),
+    );
+    // `--index-url` is ignored: `--no-index` in the file wins.
+    let output = run(&mut ctx.cmd(["lock", "plugin", "--index-url", "http://127.0.0.1:9/simple"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(pins(&ctx), ["a==1.0", "b==2.0"]);
+    let text = ctx.read(LOCK);
+    assert!(text.contains("# find-links: http://127.0.0.1:"), "{text}");
+    assert!(!text.contains("u:p@"), "{text}");
+    assert!(!text.contains("# index-url"), "{text}");
+}
