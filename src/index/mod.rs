@@ -386,6 +386,14 @@ impl Client {
         url: &str,
         sha256: Option<&str>,
     ) -> Result<Option<String>, IndexError> {
+        let metadata_cache = self
+            .options
+            .cache_dir
+            .join("metadata")
+            .join(sha256_hex(config::strip_credentials(url).as_bytes()));
+        if let Ok(text) = std::fs::read_to_string(&metadata_cache) {
+            return Ok(Some(text));
+        }
         let cache_file = self.files_cache(url);
         if self.options.offline || cache_file.is_file() {
             return Ok(None);
@@ -446,7 +454,10 @@ impl Client {
             .map_err(std::io::Error::other)
             .and_then(|mut f| std::io::Read::read_to_string(&mut f, &mut text));
         match read {
-            Ok(_) => Ok(Some(text)),
+            Ok(_) => {
+                cache::store(&metadata_cache, text.as_bytes());
+                Ok(Some(text))
+            }
             Err(e) => {
                 crate::ui::verbose(format!(
                     "range reads of `{shown}` failed ({e}): reading it whole"

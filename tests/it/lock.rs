@@ -576,6 +576,16 @@ fn r5_lock_reads_wheel_metadata_with_range_requests() {
         !big_requests.is_empty() && big_requests.iter().all(|s| *s == 206),
         "{big_requests:?}"
     );
+    // The METADATA read that way is cached: the next lock reads no part of the wheel.
+    let before = index.statuses().len();
+    assert!(run(&mut lock(&ctx, &index, &["--upgrade"]))
+        .status
+        .success());
+    let again = index.statuses()[before..].to_vec();
+    assert!(
+        !again.iter().any(|(p, _)| p.contains("big-1.0")),
+        "{again:?}"
+    );
 }
 
 #[test]
