@@ -96,7 +96,10 @@ fn read_into(
         .to_string();
     input.files.push((shown.clone(), bytes.clone()));
     stack.push(canonical);
-    let text = String::from_utf8_lossy(&bytes).into_owned();
+    // A UTF-8 byte order mark, as some editors write, is not part of the first line.
+    let text = String::from_utf8_lossy(&bytes)
+        .trim_start_matches('\u{feff}')
+        .to_owned();
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let malformed = |line: usize, column: usize, message: String| RequirementsError::Malformed {
         path: path.to_path_buf(),
@@ -292,6 +295,19 @@ mod tests {
         assert!(input.pre);
         assert_eq!(input.files.len(), 3);
         assert_eq!(input.requirements[1].origin, "req.txt:4");
+    }
+
+    #[test]
+    fn byte_order_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("req.txt"),
+            "\u{feff}foo\r\nbar \\\r\n  >=1\r\n",
+        )
+        .unwrap();
+        let input = read(&dir.path().join("req.txt")).unwrap();
+        assert_eq!(input.requirements.len(), 2);
+        assert_eq!(input.requirements[1].requirement.to_string(), "bar>=1");
     }
 
     #[test]
