@@ -230,6 +230,7 @@ impl WaitArgs {
 
 #[derive(Debug, Args)]
 pub struct LockArgs {
+    /// The plugin dir (default: the current dir)
     pub dir: Option<PathBuf>,
     /// Re-resolve every package
     #[arg(long)]
@@ -240,14 +241,14 @@ pub struct LockArgs {
     /// Exit 1 if the lock is stale; write nothing
     #[arg(long)]
     pub check: bool,
-    /// The package index
+    /// The package index (else `MFPLUG_INDEX_URL`, `PIP_INDEX_URL`, pip.conf's `index-url`)
     #[arg(long, value_name = "URL")]
     pub index_url: Option<String>,
     /// Another package index (repeatable)
     #[arg(long, value_name = "URL")]
     pub extra_index_url: Vec<String>,
-    /// A local dir of wheels (repeatable)
-    #[arg(long, value_name = "DIR")]
+    /// A local dir of wheels, or the URL of a page of links to them (repeatable)
+    #[arg(long, value_name = "DIR|URL")]
     pub find_links: Vec<PathBuf>,
     /// Use only the cache: no network
     #[arg(long)]

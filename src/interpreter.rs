@@ -226,12 +226,9 @@ pub fn probe(path: &Path, cache_dir: Option<&Path>) -> Result<Probe, Interpreter
             size,
             probe: probe.clone(),
         };
-        if let Some(parent) = file.parent() {
-            let _ = std::fs::create_dir_all(parent);
-        }
         // The cache is an optimisation: failing to write it is not an error.
         if let Ok(text) = serde_json::to_vec(&entry) {
-            let _ = crate::lock::write_atomic(file, &text);
+            crate::index::cache::store(file, &text);
         }
     }
     Ok(probe)

@@ -113,10 +113,16 @@ impl Entry {
     }
 }
 
-/// Writes a cache file atomically; the cache is an optimisation, so a failure is ignored.
+/// Writes a cache file atomically (temp file and rename, so a reader never sees half of
+/// one), without `fsync`: after a crash the entry may be missing, never torn, and the cache
+/// is an optimisation, so a failure is ignored.
 pub fn store(path: &Path, bytes: &[u8]) {
-    if let Some(parent) = path.parent() {
-        let _ = std::fs::create_dir_all(parent);
+    let Some(parent) = path.parent() else { return };
+    let _ = std::fs::create_dir_all(parent);
+    let Ok(mut tmp) = tempfile::NamedTempFile::new_in(parent) else {
+        return;
+    };
+    if std::io::Write::write_all(&mut tmp, bytes).is_ok() {
+        let _ = tmp.persist(path);
     }
-    let _ = crate::lock::write_atomic(path, bytes);
 }

@@ -47,6 +47,39 @@ pub fn pip_conf_files(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
     files
 }
 
+/// The CA bundle pip would use: `PIP_CERT`, else `cert` of the first pip.conf that sets it.
+pub fn discover_cert(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    if let Some(cert) = env("PIP_CERT").filter(|c| !c.is_empty()) {
+        return Some(PathBuf::from(cert));
+    }
+    pip_conf_files(env)
+        .iter()
+        .find_map(|file| read_pip_conf_key(file, "cert"))
+        .map(PathBuf::from)
+}
+
+/// One key of the `[global]` (or `[install]`) section of a pip.conf.
+fn read_pip_conf_key(path: &Path, wanted: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut section = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') && trimmed.ends_with(']') {
+            section = trimmed[1..trimmed.len() - 1].trim().to_owned();
+            continue;
+        }
+        if section != "global" && section != "install" {
+            continue;
+        }
+        if let Some((key, value)) = trimmed.split_once(['=', ':']) {
+            if key.trim().replace('_', "-") == wanted && !value.trim().is_empty() {
+                return Some(value.trim().to_owned());
+            }
+        }
+    }
+    None
+}
+
 /// `index-url` and `extra-index-url` of the `[global]` section of a pip.conf.
 pub fn read_pip_conf(path: &Path) -> Option<(Option<String>, Vec<String>)> {
     let text = std::fs::read_to_string(path).ok()?;
@@ -211,6 +244,18 @@ mod tests {
         assert_eq!(primary.unwrap().1, UrlSource::Env("PIP_INDEX_URL"));
         let (primary, _) = discover(Some("http://flag/"), Some("http://file/"), &env2);
         assert_eq!(primary.unwrap().0, "http://flag/");
+    }
+
+    #[test]
+    fn cert() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("pip.conf");
+        std::fs::write(&conf, "[global]\ncert = /etc/corp-ca.pem\n").unwrap();
+        let conf_s = conf.display().to_string();
+        let env = |k: &str| (k == "PIP_CONFIG_FILE").then(|| conf_s.clone());
+        assert_eq!(discover_cert(&env), Some(PathBuf::from("/etc/corp-ca.pem")));
+        let env = |k: &str| (k == "PIP_CERT").then(|| "/x.pem".to_owned());
+        assert_eq!(discover_cert(&env), Some(PathBuf::from("/x.pem")));
     }
 
     #[test]

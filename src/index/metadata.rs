@@ -57,6 +57,17 @@ pub fn parse(text: &str) -> Result<Metadata, String> {
     })
 }
 
+/// Whether core metadata says its `Requires-Dist` is `Dynamic` (metadata 2.2): an sdist's
+/// `PKG-INFO` then does not promise the wheel's requirements.
+pub fn dynamic_requirements(text: &str) -> bool {
+    text.lines().take_while(|l| !l.is_empty()).any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("dynamic")
+                && v.trim().eq_ignore_ascii_case("requires-dist")
+        })
+    })
+}
+
 /// The `*.dist-info/METADATA` of a wheel.
 pub fn from_wheel(bytes: &[u8]) -> Result<String, String> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
@@ -76,48 +87,117 @@ pub fn from_wheel(bytes: &[u8]) -> Result<String, String> {
 }
 
 /// The top-level `PKG-INFO` of an sdist (`.tar.gz` or `.zip`).
+///
+/// Before metadata 2.2, setuptools left `Requires-Dist` out of an sdist's `PKG-INFO` and wrote
+/// the requirements to `NAME.egg-info/requires.txt`: when `PKG-INFO` has none and that file
+/// exists, its requirements are added as `Requires-Dist` headers.
 pub fn from_sdist(filename: &str, bytes: &[u8]) -> Result<String, String> {
-    let is_top_pkg_info = |path: &str| {
-        let path = path.trim_start_matches("./");
-        path.ends_with("/PKG-INFO") && path.matches('/').count() == 1
-    };
+    let depth = |path: &str| path.trim_start_matches("./").matches('/').count();
+    let is_pkg_info = |path: &str| path.ends_with("/PKG-INFO") && depth(path) == 1;
+    let is_requires = |path: &str| path.ends_with(".egg-info/requires.txt") && depth(path) == 2;
+    let mut pkg_info = None;
+    let mut requires = None;
     if filename.ends_with(".zip") {
         let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
             .map_err(|e| format!("not a zip file: {e}"))?;
-        let name = archive
-            .file_names()
-            .find(|n| is_top_pkg_info(n))
-            .map(str::to_owned)
-            .ok_or("no `PKG-INFO` in the sdist")?;
-        let mut text = String::new();
-        archive
-            .by_name(&name)
-            .map_err(|e| e.to_string())?
-            .read_to_string(&mut text)
-            .map_err(|e| e.to_string())?;
-        return Ok(text);
-    }
-    let decoder = flate2::read::GzDecoder::new(bytes);
-    let mut archive = tar::Archive::new(decoder);
-    for entry in archive
-        .entries()
-        .map_err(|e| format!("not a tar.gz: {e}"))?
-    {
-        let mut entry = entry.map_err(|e| format!("not a tar.gz: {e}"))?;
-        let path = entry
-            .path()
-            .map_err(|e| e.to_string())?
-            .display()
-            .to_string();
-        if is_top_pkg_info(&path) {
+        let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
+        for name in names {
+            let wanted = is_pkg_info(&name) || is_requires(&name);
+            if !wanted {
+                continue;
+            }
             let mut text = String::new();
-            entry
+            archive
+                .by_name(&name)
+                .map_err(|e| e.to_string())?
                 .read_to_string(&mut text)
-                .map_err(|e| format!("cannot read `{path}`: {e}"))?;
-            return Ok(text);
+                .map_err(|e| format!("cannot read `{name}`: {e}"))?;
+            if is_pkg_info(&name) {
+                pkg_info = Some(text);
+            } else {
+                requires = Some(text);
+            }
+        }
+    } else {
+        let decoder = flate2::read::GzDecoder::new(bytes);
+        let mut archive = tar::Archive::new(decoder);
+        for entry in archive
+            .entries()
+            .map_err(|e| format!("not a tar.gz: {e}"))?
+        {
+            let mut entry = entry.map_err(|e| format!("not a tar.gz: {e}"))?;
+            let path = entry
+                .path()
+                .map_err(|e| e.to_string())?
+                .display()
+                .to_string();
+            if is_pkg_info(&path) || is_requires(&path) {
+                let mut text = String::new();
+                entry
+                    .read_to_string(&mut text)
+                    .map_err(|e| format!("cannot read `{path}`: {e}"))?;
+                if is_pkg_info(&path) {
+                    pkg_info = Some(text);
+                } else {
+                    requires = Some(text);
+                }
+            }
         }
     }
-    Err("no `PKG-INFO` in the sdist".to_owned())
+    let pkg_info = pkg_info.ok_or("no `PKG-INFO` in the sdist")?;
+    let has_requires_dist = pkg_info
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .any(|l| l.to_ascii_lowercase().starts_with("requires-dist:"));
+    match requires {
+        Some(requires) if !has_requires_dist => Ok(add_requires_dist(&pkg_info, &requires)),
+        _ => Ok(pkg_info),
+    }
+}
+
+/// `PKG-INFO` with the requirements of an egg-info `requires.txt` added as `Requires-Dist`.
+fn add_requires_dist(pkg_info: &str, requires: &str) -> String {
+    let mut headers = Vec::new();
+    let mut marker: Option<String> = None;
+    for line in requires.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            let (extra, condition) = section.split_once(':').unwrap_or((section, ""));
+            let mut parts = Vec::new();
+            if !condition.trim().is_empty() {
+                parts.push(format!("({})", condition.trim()));
+            }
+            if !extra.trim().is_empty() {
+                parts.push(format!("extra == \"{}\"", extra.trim()));
+            }
+            marker = (!parts.is_empty()).then(|| parts.join(" and "));
+            continue;
+        }
+        headers.push(match (&marker, line.split_once(';')) {
+            (None, _) => format!("Requires-Dist: {line}"),
+            (Some(m), None) => format!("Requires-Dist: {line}; {m}"),
+            (Some(m), Some((req, own))) => {
+                format!("Requires-Dist: {}; ({}) and {m}", req.trim(), own.trim())
+            }
+        });
+    }
+    let (head, body) = match pkg_info.find("\n\n") {
+        Some(i) => pkg_info.split_at(i + 1),
+        None => (pkg_info, ""),
+    };
+    let mut out = head.to_owned();
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    for h in headers {
+        out.push_str(&h);
+        out.push('\n');
+    }
+    out.push_str(body);
+    out
 }
 
 #[cfg(test)]
@@ -132,5 +212,21 @@ mod tests {
         .unwrap();
         assert_eq!(m.requires_dist.len(), 2);
         assert_eq!(m.requires_python.unwrap().to_string(), ">=3.7");
+        assert!(dynamic_requirements("Name: a\nDynamic: Requires-Dist\n"));
+        assert!(!dynamic_requirements("Name: a\nDynamic: Version\n"));
+    }
+
+    #[test]
+    fn egg_info_requires() {
+        let text = add_requires_dist(
+            "Metadata-Version: 2.1\nName: a\nVersion: 1\n\nDescription\n",
+            "b>=1\n\n[fast]\nc\n\n[:sys_platform == \"win32\"]\nd\n[x:python_version < \"3\"]\ne\n",
+        );
+        let m = parse(&text).unwrap();
+        let reqs: Vec<String> = m.requires_dist.iter().map(ToString::to_string).collect();
+        assert_eq!(reqs.len(), 4, "{reqs:?}");
+        assert_eq!(reqs[0], "b>=1");
+        assert!(reqs[1].contains("extra == 'fast'") || reqs[1].contains("extra == \"fast\""));
+        assert!(text.ends_with("\nDescription\n"));
     }
 }

@@ -245,6 +245,24 @@ impl Client {
             }
         }
         for dir in &self.options.find_links {
+            let text = dir.to_string_lossy();
+            if text.starts_with("http://") || text.starts_with("https://") {
+                // A page of links to distribution files, as pip's `--find-links URL`.
+                let body = self.get_page(&text)?;
+                let base = url::Url::parse(&body.url).map_err(|e| IndexError::Garbage {
+                    url: body.url.clone(),
+                    source: simple::ParseError(e.to_string()),
+                })?;
+                let listed = simple::parse_html(name, &base, &body.bytes).map_err(|source| {
+                    IndexError::Garbage {
+                        url: config::strip_credentials(&text),
+                        source,
+                    }
+                })?;
+                found |= !listed.is_empty();
+                files.extend(listed);
+                continue;
+            }
             let entries = std::fs::read_dir(dir).map_err(|source| IndexError::Io {
                 path: dir.clone(),
                 source,
@@ -345,7 +363,14 @@ impl Client {
                 if file.is_wheel {
                     metadata::from_wheel(&bytes).map_err(bad)?
                 } else {
-                    metadata::from_sdist(&file.filename, &bytes).map_err(bad)?
+                    let text = metadata::from_sdist(&file.filename, &bytes).map_err(bad)?;
+                    if metadata::dynamic_requirements(&text) {
+                        crate::ui::warn(format!(
+                            "`{}` declares its requirements dynamic (computed at build time): the lock uses those its `PKG-INFO` lists, which may be incomplete",
+                            file.filename
+                        ));
+                    }
+                    text
                 }
             }
         };
@@ -361,6 +386,14 @@ impl Client {
         url: &str,
         sha256: Option<&str>,
     ) -> Result<Option<String>, IndexError> {
+        let metadata_cache = self
+            .options
+            .cache_dir
+            .join("metadata")
+            .join(sha256_hex(config::strip_credentials(url).as_bytes()));
+        if let Ok(text) = std::fs::read_to_string(&metadata_cache) {
+            return Ok(Some(text));
+        }
         let cache_file = self.files_cache(url);
         if self.options.offline || cache_file.is_file() {
             return Ok(None);
@@ -421,7 +454,10 @@ impl Client {
             .map_err(std::io::Error::other)
             .and_then(|mut f| std::io::Read::read_to_string(&mut f, &mut text));
         match read {
-            Ok(_) => Ok(Some(text)),
+            Ok(_) => {
+                cache::store(&metadata_cache, text.as_bytes());
+                Ok(Some(text))
+            }
             Err(e) => {
                 crate::ui::verbose(format!(
                     "range reads of `{shown}` failed ({e}): reading it whole"

@@ -84,7 +84,7 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
             }
             _ => "check that the file exists and is readable",
         };
-        ui::error_with_hint(e.to_string(), hint)
+        with_cause(e.to_string(), std::error::Error::source(&e), hint.to_owned())
     })?;
     let input_sha256 = input.sha256();
     let previous_text = std::fs::read_to_string(&lock_path).ok();
@@ -122,18 +122,32 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
     let mut find_links = args.find_links.clone();
     find_links.extend(input.find_links.iter().cloned());
     let mut indexes = Vec::new();
-    if let Some((url, source)) = &primary {
+    if input.no_index {
+        ui::verbose("no index: `--no-index` in the requirements file");
+    } else if let Some((url, source)) = &primary {
         ui::verbose(format!(
             "index `{}` from {source}",
             index::config::strip_credentials(url)
         ));
         indexes.push(url.clone());
         indexes.extend(extra);
-    } else if find_links.is_empty() {
+    } else if find_links.is_empty() && !input.requirements.is_empty() {
+        // (An input with no requirement locks to an empty list without any index.)
         return Err(ui::error_with_hint(
             "no package index is configured",
             "give `--index-url URL`, or set `MFPLUG_INDEX_URL`, `PIP_INDEX_URL` or `index-url` in `[global]` of pip.conf (or use `--find-links DIR` for a dir of wheels)",
         ));
+    }
+    // pip's CA bundle (`PIP_CERT`, `cert` in pip.conf) goes to the TLS layer, which reads
+    // `SSL_CERT_FILE`; set before any thread starts, and only when the user set neither.
+    if std::env::var_os("SSL_CERT_FILE").is_none() {
+        if let Some(cert) = index::config::discover_cert(&env) {
+            ui::verbose(format!(
+                "CA bundle `{}` from pip's configuration",
+                cert.display()
+            ));
+            std::env::set_var("SSL_CERT_FILE", cert);
+        }
     }
     let netrc = std::env::var_os("NETRC")
         .map(PathBuf::from)
@@ -233,7 +247,10 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
             .iter()
             .map(|u| index::config::strip_credentials(u))
             .collect(),
-        find_links: find_links.iter().map(|p| p.display().to_string()).collect(),
+        find_links: find_links
+            .iter()
+            .map(|p| index::config::strip_credentials(&p.display().to_string()))
+            .collect(),
         python: target.describe(),
     };
     let text = lockfile::render(&header, &pins);
@@ -445,6 +462,9 @@ fn index_error(
         IndexError::Status { status: 404, .. } => {
             "check the index URL: it must be a simple index (PEP 503/691), such as `https://HOST/simple`".to_owned()
         }
+        IndexError::Unreachable { source, .. } if source.to_string().contains("certificate") => {
+            "the index's TLS certificate is not trusted: point `SSL_CERT_FILE`, `PIP_CERT` or `cert` in pip.conf at the CA bundle that signed it".to_owned()
+        }
         IndexError::Status { .. } | IndexError::Unreachable { .. } | IndexError::Read { .. } => {
             "check that the index is up and its URL right; `--offline` locks from the cache alone".to_owned()
         }
@@ -507,8 +527,13 @@ impl Progress {
         }
     }
 
-    fn finish(self) {
-        if let Some((tx, handle)) = self.stop {
+    fn finish(self) {}
+}
+
+impl Drop for Progress {
+    /// Clears the spinner on every way out, errors included, before anything else is printed.
+    fn drop(&mut self) {
+        if let Some((tx, handle)) = self.stop.take() {
             let _ = tx.send(());
             let _ = handle.join();
         }

@@ -41,7 +41,10 @@ pub struct Input {
     pub constraints: Vec<Located>,
     pub index_url: Option<String>,
     pub extra_index_urls: Vec<String>,
+    /// Local dirs, or URLs of pages of links.
     pub find_links: Vec<PathBuf>,
+    /// `--no-index`: only the find-links.
+    pub no_index: bool,
     pub pre: bool,
     /// The files read, in order, with their name relative to the first file's dir.
     pub files: Vec<(String, Vec<u8>)>,
@@ -93,7 +96,10 @@ fn read_into(
         .to_string();
     input.files.push((shown.clone(), bytes.clone()));
     stack.push(canonical);
-    let text = String::from_utf8_lossy(&bytes).into_owned();
+    // A UTF-8 byte order mark, as some editors write, is not part of the first line.
+    let text = String::from_utf8_lossy(&bytes)
+        .trim_start_matches('\u{feff}')
+        .to_owned();
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let malformed = |line: usize, column: usize, message: String| RequirementsError::Malformed {
         path: path.to_path_buf(),
@@ -120,6 +126,7 @@ fn read_into(
     }
 
     for (number, line) in logical {
+        let line = expand_env(&line, &|name| std::env::var(name).ok());
         // A comment starts a line or follows whitespace.
         let line = match line
             .match_indices('#')
@@ -152,10 +159,18 @@ fn read_into(
                 }
                 "-i" | "--index-url" => input.index_url = Some(need(value)?),
                 "--extra-index-url" => input.extra_index_urls.push(need(value)?),
-                "-f" | "--find-links" => input.find_links.push(dir.join(need(value)?)),
+                "-f" | "--find-links" => {
+                    let value = need(value)?;
+                    let is_url = value.starts_with("http://") || value.starts_with("https://");
+                    input.find_links.push(if is_url {
+                        PathBuf::from(value)
+                    } else {
+                        dir.join(value)
+                    });
+                }
+                "--no-index" => input.no_index = true,
                 "--pre" => input.pre = true,
-                "--no-binary" | "--only-binary" | "--prefer-binary" | "--trusted-host"
-                | "--no-index" => {}
+                "--no-binary" | "--only-binary" | "--prefer-binary" | "--trusted-host" => {}
                 "-e" | "--editable" => {
                     return Err(malformed(
                         number,
@@ -174,6 +189,12 @@ fn read_into(
             }
             continue;
         }
+        // Per-requirement options (`--hash=...`, `--config-settings ...`) do not change what
+        // is resolved: the lock computes its own hashes.
+        let trimmed = match trimmed.find(" --") {
+            Some(i) => trimmed[..i].trim_end(),
+            None => trimmed,
+        };
         let requirement = Requirement::from_str(trimmed).map_err(|e| {
             let offset = trimmed[..]
                 .char_indices()
@@ -200,8 +221,42 @@ fn read_into(
     Ok(())
 }
 
-/// `--opt value`, `--opt=value` or `-o value`.
+/// `${NAME}` replaced by the variable's value, as pip does (names of upper-case letters,
+/// digits and `_`; an unset variable is left as it is). Credentials in an index URL come
+/// this way.
+fn expand_env(line: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}');
+        let name = end.map(|e| &after[..e]).filter(|n| {
+            !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        });
+        match (name, end, name.and_then(env)) {
+            (Some(_), Some(e), Some(value)) => {
+                out.push_str(&value);
+                rest = &after[e + 1..];
+            }
+            _ => {
+                out.push_str("${");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `--opt value`, `--opt=value`, `-o value` or `-ovalue`.
 fn split_option(line: &str) -> (&str, Option<&str>) {
+    let bytes = line.as_bytes();
+    if bytes.len() > 2 && bytes[0] == b'-' && bytes[1] != b'-' && !bytes[2].is_ascii_whitespace() {
+        return (&line[..2], Some(line[2..].trim()));
+    }
     if let Some((opt, value)) = line.split_once('=') {
         if opt.starts_with("--") && !opt.contains(char::is_whitespace) {
             return (opt, Some(value.trim()));
@@ -223,7 +278,7 @@ mod tests {
         std::fs::write(
             dir.path().join("req.txt"),
             "# comment\nfoo[bar]>=1.0 ; python_version >= '3' # trailing\n--index-url http://i/simple\n\
-             baz \\\n  ==2.0\n-r more.txt\n-c cons.txt\n--pre\n",
+             baz \\\n  ==2.0 --hash=sha256:00\n-rmore.txt\n-c cons.txt\n--pre\n",
         )
         .unwrap();
         std::fs::write(dir.path().join("more.txt"), "qux\n").unwrap();
@@ -240,6 +295,31 @@ mod tests {
         assert!(input.pre);
         assert_eq!(input.files.len(), 3);
         assert_eq!(input.requirements[1].origin, "req.txt:4");
+    }
+
+    #[test]
+    fn byte_order_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("req.txt"),
+            "\u{feff}foo\r\nbar \\\r\n  >=1\r\n",
+        )
+        .unwrap();
+        let input = read(&dir.path().join("req.txt")).unwrap();
+        assert_eq!(input.requirements.len(), 2);
+        assert_eq!(input.requirements[1].requirement.to_string(), "bar>=1");
+    }
+
+    #[test]
+    fn environment_variables() {
+        let env = |name: &str| (name == "TOKEN").then(|| "s3cret".to_owned());
+        assert_eq!(
+            expand_env("-i https://${TOKEN}@h/simple", &env),
+            "-i https://s3cret@h/simple"
+        );
+        assert_eq!(expand_env("a ${UNSET} b", &env), "a ${UNSET} b");
+        assert_eq!(expand_env("${lower}", &env), "${lower}");
+        assert_eq!(expand_env("x${", &env), "x${");
     }
 
     #[test]

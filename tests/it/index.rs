@@ -25,6 +25,8 @@ pub struct Release {
     pub padding: usize,
     /// Leave `Requires-Python` out of the index page (it stays in the metadata).
     pub hide_requires_python: bool,
+    /// An old-style sdist: requirements in `NAME.egg-info/requires.txt`, not in `PKG-INFO`.
+    pub egg_info: bool,
 }
 
 /// `name==version` requiring `requires`, as a `py3-none-any` wheel.
@@ -39,6 +41,7 @@ pub fn release(name: &str, version: &str, requires: &[&str]) -> Release {
         tag: "py3-none-any".to_owned(),
         padding: 0,
         hide_requires_python: false,
+        egg_info: false,
     }
 }
 
@@ -108,13 +111,24 @@ impl Release {
                 flate2::Compression::fast(),
             ));
             let prefix = format!("{dist}-{}", self.version);
-            for (path, text) in [
-                (format!("{prefix}/PKG-INFO"), self.metadata()),
-                (
-                    format!("{prefix}/setup.py"),
-                    "from setuptools import setup\nsetup()\n".to_owned(),
-                ),
-            ] {
+            let mut members = vec![(
+                format!("{prefix}/setup.py"),
+                "from setuptools import setup\nsetup()\n".to_owned(),
+            )];
+            if self.egg_info {
+                let pkg_info: String = self
+                    .metadata()
+                    .lines()
+                    .filter(|l| !l.starts_with("Requires-Dist"))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                members.push((format!("{prefix}/PKG-INFO"), pkg_info));
+                let requires: String = self.requires.iter().map(|r| format!("{r}\n")).collect();
+                members.push((format!("{prefix}/{dist}.egg-info/requires.txt"), requires));
+            } else {
+                members.push((format!("{prefix}/PKG-INFO"), self.metadata()));
+            }
+            for (path, text) in members {
                 let mut header = tar::Header::new_gnu();
                 header.set_size(text.len() as u64);
                 header.set_mode(0o644);

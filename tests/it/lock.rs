@@ -99,7 +99,14 @@ fn r5_lock_markers_extras_and_install_with_pip() {
     let wheels = ctx.root().join("wheels");
     index.write_files(&wheels);
     let target = ctx.root().join("target");
-    let pip = Command::new("python3")
+    let mut pip = Command::new("python3");
+    // Nothing of the caller's pip configuration (`PIP_FIND_LINKS`, ...) may take part.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PIP_") {
+            pip.env_remove(key);
+        }
+    }
+    let pip = pip
         .args(["-m", "pip", "install", "--require-hashes", "--no-index"])
         .arg("--find-links")
         .arg(&wheels)
@@ -127,24 +134,44 @@ fn r5_lock_markers_extras_and_install_with_pip() {
 #[test]
 fn r5_lock_json_index_with_metadata_files() {
     let ctx = TestContext::new();
+    let mut old_sdist = release("d", "1.0", &["e"]).sdist();
+    old_sdist.egg_info = true;
     let index = Index::start(
         Mode::Json,
         &[
             release("a", "1.0", &["b"]),
             release("b", "1.0", &[]),
             release("c", "1.0", &[]).sdist(),
+            old_sdist,
+            release("e", "1.0", &[]),
         ],
     );
-    ctx.write(INPUT, "a\nc\n");
+    ctx.write(INPUT, "a\nc\nd\n");
     let output = run(&mut lock(&ctx, &index, &[]));
     assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(pins(&ctx), ["a==1.0", "b==1.0", "c==1.0"]);
+    // `e` is found through `d`'s `egg-info/requires.txt`.
+    assert_eq!(
+        pins(&ctx),
+        ["a==1.0", "b==1.0", "c==1.0", "d==1.0", "e==1.0"]
+    );
     let requests = index.requests();
     // Metadata came from PEP 658 files, not from downloading the wheels.
     assert!(requests.iter().any(|r| r.ends_with(".whl.metadata")));
     assert!(!requests.iter().any(|r| r.ends_with(".whl")));
     // The sdist's PKG-INFO was read out of it.
     assert!(requests.iter().any(|r| r.ends_with("c-1.0.tar.gz")));
+    // `--json` reports the pins on stdout.
+    let output = run(&mut lock(&ctx, &index, &["--json", "--upgrade"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let names: Vec<&str> = report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b", "c", "d", "e"]);
+    assert_eq!(report["packages"][0]["hashes"], 1);
 }
 
 #[test]
@@ -334,6 +361,15 @@ fn r5_lock_failures_are_clear_and_leave_the_lock_alone() {
     assert!(err.contains("requirements-to-freeze.txt:2:"), "{err}");
     assert!(err.contains("expected version"), "{err}");
 
+    // A missing included file, with the system's reason.
+    ctx.write(INPUT, "-r nowhere.txt\n");
+    let err = failing(&ctx, lock(&ctx, &index, &[]));
+    assert!(err.contains("cannot read `"), "{err}");
+    assert!(
+        err.contains("Caused by: No such file or directory"),
+        "{err}"
+    );
+
     // An unknown package, with a close name on the index.
     ctx.write(INPUT, "reqeusts\n");
     let err = failing(&ctx, lock(&ctx, &index, &[]));
@@ -415,6 +451,12 @@ fn r5_lock_index_url_from_environment_and_pip_conf() {
     let mut cmd = ctx.cmd(["lock", "plugin"]);
     cmd.env("PIP_INDEX_URL", &index.url);
     assert!(run(&mut cmd).status.success());
+    // `MFPLUG_INDEX_URL` comes before `PIP_INDEX_URL` (here a dead one).
+    let mut cmd = ctx.cmd(["lock", "plugin", "--upgrade"]);
+    cmd.env("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+        .env("MFPLUG_INDEX_URL", &index.url);
+    let output = run(&mut cmd);
+    assert!(output.status.success(), "{}", stderr(&output));
     let conf = ctx.write(
         "pip.conf",
         &format!("[global]\nindex-url = {}\n", index.url),
@@ -533,6 +575,16 @@ fn r5_lock_reads_wheel_metadata_with_range_requests() {
     assert!(
         !big_requests.is_empty() && big_requests.iter().all(|s| *s == 206),
         "{big_requests:?}"
+    );
+    // The METADATA read that way is cached: the next lock reads no part of the wheel.
+    let before = index.statuses().len();
+    assert!(run(&mut lock(&ctx, &index, &["--upgrade"]))
+        .status
+        .success());
+    let again = index.statuses()[before..].to_vec();
+    assert!(
+        !again.iter().any(|(p, _)| p.contains("big-1.0")),
+        "{again:?}"
     );
 }
 
@@ -670,4 +722,42 @@ fn r5_lock_requires_python_from_metadata_and_extra_indexes() {
         err.contains("`a==2.0` cannot be used: it requires Python >=3.99"),
         "{err}"
     );
+}
+
+#[test]
+fn r5_lock_of_no_requirement_needs_no_index() {
+    let ctx = TestContext::new();
+    ctx.write(INPUT, "# nothing yet\n");
+    let output = run(&mut ctx.cmd(["lock", "plugin"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(pins(&ctx).is_empty());
+    assert!(run(&mut ctx.cmd(["lock", "plugin", "--check"]))
+        .status
+        .success());
+}
+
+#[test]
+fn r5_lock_find_links_pages_and_no_index() {
+    let ctx = TestContext::new();
+    let index = Index::start(
+        Mode::Html,
+        &[release("a", "1.0", &["b"]), release("b", "2.0", &[])],
+    );
+    // A project page is a page of links: good enough for `--find-links URL`.
+    let links = index.url.replace("http://", "http://u:p@");
+    ctx.write(
+        INPUT,
+        &format!(
+            "--no-index\n-f {links}/a/\n--find-links={}/b/\na\n",
+            index.url
+        ),
+    );
+    // `--index-url` is ignored: `--no-index` in the file wins.
+    let output = run(&mut ctx.cmd(["lock", "plugin", "--index-url", "http://127.0.0.1:9/simple"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(pins(&ctx), ["a==1.0", "b==2.0"]);
+    let text = ctx.read(LOCK);
+    assert!(text.contains("# find-links: http://127.0.0.1:"), "{text}");
+    assert!(!text.contains("u:p@"), "{text}");
+    assert!(!text.contains("# index-url"), "{text}");
 }

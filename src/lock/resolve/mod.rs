@@ -85,6 +85,8 @@ struct Provider<'a> {
     prefetcher: Arc<Prefetcher>,
     /// The first package that required each package, for messages.
     required_by: Mutex<HashMap<PackageName, (Pkg, Option<Version>)>>,
+    /// How many times a version of each package (or extra) was chosen.
+    choices: Mutex<HashMap<Pkg, u32>>,
 }
 
 /// Whether a file fits the target: a wheel with a matching tag, or an sdist.
@@ -289,7 +291,27 @@ impl DependencyProvider for Provider<'_> {
                 return Ok(Some(preferred.clone()));
             }
         }
-        Ok(versions.last().map(|v| (*v).clone()))
+        let chosen = versions.last().map(|v| (*v).clone());
+        // Asked again: the resolver is backtracking through this package's versions, so the
+        // next older ones' metadata is fetched ahead, in parallel.
+        let asked = {
+            let mut counts = self.choices.lock().expect("lock");
+            let count = counts.entry(package.clone()).or_insert(0);
+            *count += 1;
+            *count
+        };
+        if asked > 1 {
+            for older in versions.iter().rev().skip(1).take(3) {
+                let fitting = fitting_files(&self.target, &files, older, false);
+                if let Some(file) = metadata_file(&fitting) {
+                    let (client, file) = (Arc::clone(&self.client), file.clone());
+                    self.client.spawn(Box::new(move || {
+                        let _ = client.metadata(&file);
+                    }));
+                }
+            }
+        }
+        Ok(chosen)
     }
 
     fn get_dependencies(
@@ -369,6 +391,7 @@ pub fn resolve(
             seen: Mutex::default(),
         }),
         required_by: Mutex::default(),
+        choices: Mutex::default(),
     };
     // Start the walk from every requirement at once.
     for req in request.requirements {

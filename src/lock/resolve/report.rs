@@ -96,10 +96,37 @@ pub fn format_range(range: &Range<Version>) -> String {
     parts.join(" or ")
 }
 
-fn term(pkg: &Pkg, range: &Range<Version>) -> String {
+/// `` `a>=1, <2` `` as the requirement says it.
+fn plain_term(pkg: &Pkg, range: &Range<Version>) -> String {
     match pkg {
         Pkg::Root => "your requirements".to_owned(),
         _ => format!("`{pkg}{}`", format_range(range)),
+    }
+}
+
+impl Formatter {
+    /// `` `a>=1, <2` ``, said in terms of the versions that exist when that is shorter: a range
+    /// holding every known version is the package alone, one holding one version is `==V`.
+    fn term(&self, pkg: &Pkg, range: &Range<Version>) -> String {
+        let name = match pkg {
+            Pkg::Root => return "your requirements".to_owned(),
+            Pkg::Name(name) | Pkg::Extra(name, _) => name,
+        };
+        if range.as_singleton().is_none() && range != &Range::full() {
+            if let Ok(files) = self.client.project(name) {
+                let mut known: Vec<&Version> = files.iter().map(|f| &f.version).collect();
+                known.sort();
+                known.dedup();
+                let inside: Vec<&&Version> = known.iter().filter(|v| range.contains(v)).collect();
+                if !known.is_empty() && inside.len() == known.len() {
+                    return format!("`{pkg}`");
+                }
+                if let [only] = inside.as_slice() {
+                    return format!("`{pkg}=={only}`");
+                }
+            }
+        }
+        format!("`{pkg}{}`", format_range(range))
     }
 }
 
@@ -118,17 +145,21 @@ impl ReportFormatter<Pkg, Range<Version>, String> for Formatter {
                 } else {
                     format!(
                         "there is no usable version of {}{}",
-                        term(pkg, set),
+                        self.term(pkg, set),
                         self.available(pkg, set)
                     )
                 }
             }
             External::Custom(pkg, set, reason) => {
-                format!("{} cannot be used: {reason}", term(pkg, set))
+                format!("{} cannot be used: {reason}", self.term(pkg, set))
             }
             External::FromDependencyOf(p, set_p, dep, set_dep) => match p {
-                Pkg::Root => format!("you require {}", term(dep, set_dep)),
-                _ => format!("{} depends on {}", term(p, set_p), term(dep, set_dep)),
+                Pkg::Root => format!("you require {}", plain_term(dep, set_dep)),
+                _ => format!(
+                    "{} depends on {}",
+                    self.term(p, set_p),
+                    plain_term(dep, set_dep)
+                ),
             },
         }
     }
@@ -138,8 +169,8 @@ impl ReportFormatter<Pkg, Range<Version>, String> for Formatter {
         match terms.as_slice() {
             [] => "version solving failed".into(),
             [(Pkg::Root, Term::Positive(_))] => "your requirements cannot be satisfied".to_owned(),
-            [(pkg, Term::Positive(range))] => format!("{} cannot be used", term(pkg, range)),
-            [(pkg, Term::Negative(range))] => format!("{} is required", term(pkg, range)),
+            [(pkg, Term::Positive(range))] => format!("{} cannot be used", self.term(pkg, range)),
+            [(pkg, Term::Negative(range))] => format!("{} is required", self.term(pkg, range)),
             [(p1, Term::Positive(r1)), (p2, Term::Negative(r2))]
             | [(p2, Term::Negative(r2)), (p1, Term::Positive(r1))] => self.format_external(
                 &External::FromDependencyOf((*p1).clone(), r1.clone(), (*p2).clone(), r2.clone()),
@@ -148,8 +179,8 @@ impl ReportFormatter<Pkg, Range<Version>, String> for Formatter {
                 let parts: Vec<String> = slice
                     .iter()
                     .map(|(p, t)| match t {
-                        Term::Positive(r) => term(p, r),
-                        Term::Negative(r) => format!("not {}", term(p, r)),
+                        Term::Positive(r) => self.term(p, r),
+                        Term::Negative(r) => format!("not {}", self.term(p, r)),
                     })
                     .collect();
                 format!("{} are incompatible", parts.join(" and "))
