@@ -98,6 +98,7 @@ pub fn vendor(
     let mut fetched = Vec::new();
     if !missing.is_empty() {
         let client = client(dir, lock_text, cache)?;
+        let progress = progress_bar(missing.len());
         let results: Mutex<Vec<Result<String>>> = Mutex::new(Vec::new());
         let next = std::sync::atomic::AtomicUsize::new(0);
         std::thread::scope(|scope| {
@@ -105,11 +106,14 @@ pub fn vendor(
                 scope.spawn(|| loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(pin) = missing.get(i) else { break };
+                    progress.set_message(pin.name.clone());
                     let result = fetch_one(&client, pin, target, allow, &vendor_dir);
+                    progress.inc(1);
                     results.lock().expect("results").push(result);
                 });
             }
         });
+        progress.finish_and_clear();
         for result in results.into_inner().expect("results") {
             fetched.push(result?);
         }
@@ -205,4 +209,19 @@ fn fetch_one(
             pin.name
         ),
     ))
+}
+
+/// A bar of the files fetched, on a terminal only.
+fn progress_bar(total: usize) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if ui::verbosity() < 0 || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("    Fetching [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
 }

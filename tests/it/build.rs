@@ -569,3 +569,27 @@ fn sdists_are_built_with_pep_517_when_wheels_are_not_allowed() {
     assert!(stderr.contains("the backend refuses to build"), "{stderr}");
     assert!(!ctx2.work.join("p/local").exists());
 }
+
+/// Two builds of the same plugin at once: the second waits for the first, and both succeed.
+#[test]
+fn concurrent_builds_wait_for_each_other() {
+    let ctx = TestContext::new();
+    python_plugin(&ctx, "p", "tool\n", &[wheel("tool", "1.0", true)]);
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mfplug"))
+            .args(["build", "p", "--offline"])
+            .current_dir(&ctx.work)
+            .env("HOME", ctx.root().join("user"))
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let (ok, text) = run(&mut std::process::Command::new(
+        ctx.work.join("p/local/bin/tool"),
+    ));
+    assert!(ok, "{text}");
+}
