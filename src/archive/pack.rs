@@ -317,6 +317,9 @@ fn body_encoder<W: Write>(writer: W, level: i32) -> Result<zstd::Encoder<'static
     Ok(encoder)
 }
 
+/// Bytes per read of a file being packed.
+const READ_BUFFER: usize = 1 << 20;
+
 /// Bytes per zstd job.
 const JOB_SIZE: u32 = 4 << 20;
 
@@ -377,8 +380,13 @@ pub fn pack(sources: &[Source], base: MetaBase, out: &Path, opts: &PackOptions) 
                     count: 0,
                     magic: [0; 4],
                 };
+                // Large reads: `io::copy` inside tar moves BufRead's whole buffer at a time.
                 builder
-                    .append_data(&mut h, &source.rel, &mut reader)
+                    .append_data(
+                        &mut h,
+                        &source.rel,
+                        std::io::BufReader::with_capacity(READ_BUFFER, &mut reader),
+                    )
                     .with_context(|| format!("cannot pack `{}`", source.rel))?;
                 let after = reader.inner.get_ref().metadata()?;
                 if reader.count != meta.len() || stamp(&after) != before {
