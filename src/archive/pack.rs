@@ -274,6 +274,18 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// The file being packed, swapped in and out of one long-lived `BufReader`.
+struct Slot(Option<HashingReader<io::Take<fs_err::File>>>);
+
+impl Read for Slot {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.0 {
+            Some(reader) => reader.read(buf),
+            None => Ok(0),
+        }
+    }
+}
+
 /// What tells that a file changed while it was read: its change time and its size.
 type Stamp = ((i64, i64), u64);
 
@@ -362,6 +374,7 @@ pub fn pack(sources: &[Source], base: MetaBase, out: &Path, opts: &PackOptions) 
     )?);
     let mut entries = Vec::with_capacity(sources.len());
     let mut compiled = false;
+    let mut reader = io::BufReader::with_capacity(READ_BUFFER, Slot(None));
     for source in sources {
         let entry = match source.kind {
             Kind::File { .. } => {
@@ -374,20 +387,20 @@ pub fn pack(sources: &[Source], base: MetaBase, out: &Path, opts: &PackOptions) 
                 };
                 let kind = Kind::File { executable };
                 let mut h = header(kind, meta.len(), opts.epoch);
-                let mut reader = HashingReader {
+                // One buffer for every file: large reads (`io::copy` in tar moves a
+                // `BufReader`'s whole buffer at a time), initialised once.
+                reader.get_mut().0 = Some(HashingReader {
                     inner: file.take(meta.len()),
                     hasher: Sha256::new(),
                     count: 0,
                     magic: [0; 4],
-                };
-                // Large reads: `io::copy` inside tar moves BufRead's whole buffer at a time.
+                });
                 builder
-                    .append_data(
-                        &mut h,
-                        &source.rel,
-                        std::io::BufReader::with_capacity(READ_BUFFER, &mut reader),
-                    )
+                    .append_data(&mut h, &source.rel, &mut reader)
                     .with_context(|| format!("cannot pack `{}`", source.rel))?;
+                let Some(reader) = reader.get_mut().0.take() else {
+                    unreachable!("the reader was set above")
+                };
                 let after = reader.inner.get_ref().metadata()?;
                 if reader.count != meta.len() || stamp(&after) != before {
                     bail!(
