@@ -89,7 +89,7 @@ impl Kind {
     }
 }
 
-/// One RECORD line: `path TAB mode TAB size TAB sha256`.
+/// One RECORD line: `path TAB mode TAB size TAB sha256`; a dir's path ends with `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordEntry {
     pub path: String,
@@ -153,6 +153,11 @@ impl Record {
             } else {
                 return Err(bad(&format!("invalid sha256 `{hash}`")));
             };
+            if (kind == Kind::Dir) != path.ends_with('/') {
+                return Err(bad(&format!(
+                    "`{path}`: a directory's path, and only a directory's, ends with `/`"
+                )));
+            }
             if let Some(previous) = entries.last() {
                 if previous.path.as_bytes() >= path.as_bytes() {
                     return Err(bad(&format!(
@@ -277,7 +282,7 @@ mod tests {
             + &"0".repeat(64)
             + "\nb/c\tlink\t1\t"
             + &"a".repeat(64)
-            + "\nd\tdir\t0\t-\nx\t755\t0\t"
+            + "\nd/\tdir\t0\t-\nx\t755\t0\t"
             + &"f".repeat(64)
             + "\n";
         let record = Record::parse(&text).unwrap();

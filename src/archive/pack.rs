@@ -74,70 +74,154 @@ fn releaseignore(dir: &Path) -> Result<Gitignore> {
 }
 
 /// Lists what a release of `dir` holds: every file, symlink and empty dir, less the paths of
-/// `exclude` and, with `release_rules`, less `.releaseignore` matches, VCS dirs and `local/`
-/// (`convert` keeps all of a legacy file). Sorted by path bytes.
+/// `exclude` and, with `release_rules`, less `.releaseignore` matches, VCS dirs, `local/` and
+/// a Rust plugin's `target/` (`convert` keeps all of a legacy file). Sorted by member name
+/// bytes (an empty dir's name ends with `/`).
 pub fn collect(dir: &Path, exclude: &[PathBuf], release_rules: bool) -> Result<Vec<Source>> {
+    walk(dir, exclude, release_rules)?.collect()
+}
+
+/// [`collect`] as a lazy walk, so that packing starts with the first file: the walk visits
+/// each dir's entries by name, a dir as if its name ended with `/`, which is the byte order
+/// of the member names.
+pub fn walk(dir: &Path, exclude: &[PathBuf], release_rules: bool) -> Result<Walk> {
     let ignore = if release_rules {
         releaseignore(dir)?
     } else {
         Gitignore::empty()
     };
-    // Without negations a matched directory can be skipped whole; with them, a file inside
-    // it may be brought back, so the walk goes in and decides file by file.
-    let prune_ignored = ignore.num_whitelists() == 0;
     let exclude: HashSet<PathBuf> = exclude
         .iter()
         .filter_map(|p| std::path::absolute(p).ok())
         .collect();
     let root_abs =
         std::path::absolute(dir).with_context(|| format!("cannot read `{}`", dir.display()))?;
-
-    let is_rust = dir.join("Cargo.toml").is_file();
     let walker = walkdir::WalkDir::new(dir)
         .min_depth(1)
         .follow_links(false)
-        .into_iter()
-        .filter_entry(|entry| {
-            let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-            if entry.file_type().is_dir() {
-                let name = entry.file_name().to_string_lossy();
-                // `target/` of a Rust plugin is cargo's: its binaries are shipped in `bin/`.
-                let cargo_target = rel == Path::new("target") && is_rust;
-                if release_rules
-                    && (VCS_DIRS.contains(&name.as_ref())
-                        || rel == Path::new("local")
-                        || cargo_target
-                        || (rel.components().count() == 1 && name.starts_with(".mfplug-")))
-                {
-                    return false;
-                }
-                if prune_ignored && ignore.matched_path_or_any_parents(rel, true).is_ignore() {
-                    return false;
-                }
-            }
-            true
-        });
+        .sort_by(|a, b| sort_key(a).cmp(&sort_key(b)))
+        .into_iter();
+    Ok(Walk {
+        dir: dir.to_path_buf(),
+        root_abs,
+        is_rust: dir.join("Cargo.toml").is_file(),
+        release_rules,
+        // Without negations a matched directory can be skipped whole; with them, a file
+        // inside it may be brought back, so the walk goes in and decides file by file.
+        prune_ignored: ignore.num_whitelists() == 0,
+        ignore,
+        exclude,
+        walker,
+        pending_dir: None,
+        queued: None,
+        failed: false,
+    })
+}
 
-    let mut sources = Vec::new();
-    let mut dirs = Vec::new();
-    for entry in walker {
-        let entry =
-            entry.with_context(|| format!("cannot read the tree of `{}`", dir.display()))?;
-        let rel_path = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-        let rel = rel_text(rel_path)?;
-        let file_type = entry.file_type();
-        if ignore
-            .matched_path_or_any_parents(rel_path, file_type.is_dir())
-            .is_ignore()
+fn sort_key(entry: &walkdir::DirEntry) -> Vec<u8> {
+    let mut key = entry.file_name().as_encoded_bytes().to_vec();
+    if entry.file_type().is_dir() {
+        key.push(b'/');
+    }
+    key
+}
+
+/// The lazy walk of [`walk`].
+pub struct Walk {
+    dir: PathBuf,
+    root_abs: PathBuf,
+    is_rust: bool,
+    release_rules: bool,
+    prune_ignored: bool,
+    ignore: Gitignore,
+    exclude: HashSet<PathBuf>,
+    walker: walkdir::IntoIter,
+    /// The last dir seen, until an entry inside it shows it is not empty.
+    pending_dir: Option<Source>,
+    /// An entry read while deciding that the pending dir was empty.
+    queued: Option<Source>,
+    failed: bool,
+}
+
+impl std::fmt::Debug for Walk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Walk")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Walk {
+    /// Whether the walk goes into a dir.
+    fn enters(&self, entry: &walkdir::DirEntry) -> bool {
+        let rel = entry.path().strip_prefix(&self.dir).unwrap_or(entry.path());
+        if !entry.file_type().is_dir() {
+            return true;
+        }
+        let name = entry.file_name().to_string_lossy();
+        // `target/` of a Rust plugin is cargo's: its binaries are shipped in `bin/`.
+        let cargo_target = rel == Path::new("target") && self.is_rust;
+        if self.release_rules
+            && (VCS_DIRS.contains(&name.as_ref()) || rel == Path::new("local") || cargo_target)
         {
-            continue;
+            return false;
         }
-        if exclude.contains(&root_abs.join(rel_path)) {
-            continue;
+        !(self.prune_ignored
+            && self
+                .ignore
+                .matched_path_or_any_parents(rel, true)
+                .is_ignore())
+    }
+
+    /// The next entry of the tree that goes in the release, in order, dirs included.
+    fn next_entry(&mut self) -> Option<Result<Source>> {
+        loop {
+            let entry = match self.walker.next()? {
+                Ok(entry) => entry,
+                Err(e) => {
+                    return Some(Err(anyhow::Error::new(e).context(format!(
+                        "cannot read the tree of `{}`",
+                        self.dir.display()
+                    ))))
+                }
+            };
+            if entry.file_type().is_dir() && !self.enters(&entry) {
+                self.walker.skip_current_dir();
+                continue;
+            }
+            let rel_path = entry.path().strip_prefix(&self.dir).unwrap_or(entry.path());
+            let file_type = entry.file_type();
+            if self
+                .ignore
+                .matched_path_or_any_parents(rel_path, file_type.is_dir())
+                .is_ignore()
+            {
+                continue;
+            }
+            if self.exclude.contains(&self.root_abs.join(rel_path)) {
+                continue;
+            }
+            // mfplug's own temp files (this release's output in the making, a build's new env).
+            if rel_path.components().count() == 1
+                && entry.file_name().to_string_lossy().starts_with(".mfplug-")
+            {
+                continue;
+            }
+            return Some(self.source(&entry, rel_path));
         }
+    }
+
+    fn source(&self, entry: &walkdir::DirEntry, rel_path: &Path) -> Result<Source> {
+        let rel = rel_text(rel_path)?;
         let abs = entry.path().to_path_buf();
+        let file_type = entry.file_type();
         if file_type.is_dir() {
-            dirs.push(rel);
+            Ok(Source {
+                rel: format!("{rel}/"),
+                abs,
+                kind: Kind::Dir,
+                target: None,
+            })
         } else if file_type.is_symlink() {
             let target = fs_err::read_link(&abs)?;
             let target_text = target
@@ -150,60 +234,68 @@ pub fn collect(dir: &Path, exclude: &[PathBuf], release_rules: bool) -> Result<V
                     "make it point inside the plugin, use an absolute target (it is then reported by `mfplug info`), or list it in `.releaseignore`",
                 ));
             }
-            sources.push(Source {
+            Ok(Source {
                 rel,
                 abs,
                 kind: Kind::Symlink,
                 target: Some(target_text),
-            });
+            })
         } else if file_type.is_file() {
             // The mode is read when the file is packed: no stat here.
-            sources.push(Source {
+            Ok(Source {
                 rel,
                 abs,
                 kind: Kind::File { executable: false },
                 target: None,
-            });
+            })
         } else {
-            return Err(crate::ui::error_with_hint(
+            Err(crate::ui::error_with_hint(
                 format!("`{rel}` is a special file (fifo, socket or device), which a plugin cannot hold"),
                 "list it in `.releaseignore`",
-            ));
+            ))
         }
     }
-    // Directories are implied by what they hold; only empty ones are recorded.
-    let mut parents: HashSet<&str> = HashSet::new();
-    for source in &sources {
-        let mut path = source.rel.as_str();
-        while let Some((parent, _)) = path.rsplit_once('/') {
-            if !parents.insert(parent) {
-                break;
+}
+
+impl Iterator for Walk {
+    type Item = Result<Source>;
+
+    /// Directories are implied by what they hold; only empty ones are yielded: a dir is held
+    /// back until the next entry shows whether anything lies inside it.
+    fn next(&mut self) -> Option<Result<Source>> {
+        if self.failed {
+            return None;
+        }
+        if let Some(queued) = self.queued.take() {
+            return Some(Ok(queued));
+        }
+        loop {
+            let next = match self.next_entry() {
+                None => return self.pending_dir.take().map(Ok),
+                Some(Err(e)) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+                Some(Ok(next)) => next,
+            };
+            if let Some(pending) = self.pending_dir.take() {
+                if !next.rel.starts_with(&pending.rel) {
+                    // Nothing went in it: an empty dir, yielded before what follows.
+                    if next.kind == Kind::Dir {
+                        self.pending_dir = Some(next);
+                        return Some(Ok(pending));
+                    }
+                    self.queued = Some(next);
+                    return Some(Ok(pending));
+                }
             }
-            path = parent;
+            if next.kind == Kind::Dir {
+                self.pending_dir = Some(next);
+                continue;
+            }
+            return Some(Ok(next));
         }
     }
-    for dir_rel in &dirs {
-        let mut path = dir_rel.as_str();
-        while let Some((parent, _)) = path.rsplit_once('/') {
-            parents.insert(parent);
-            path = parent;
-        }
-    }
-    let empty: Vec<String> = dirs
-        .iter()
-        .filter(|d| !parents.contains(d.as_str()))
-        .cloned()
-        .collect();
-    for rel in empty {
-        sources.push(Source {
-            abs: dir.join(&rel),
-            rel,
-            kind: Kind::Dir,
-            target: None,
-        });
-    }
-    sources.sort_by(|a, b| a.rel.as_bytes().cmp(b.rel.as_bytes()));
-    Ok(sources)
 }
 
 fn rel_text(rel: &Path) -> Result<String> {
@@ -352,7 +444,12 @@ fn raw_member(path: &str, data: &[u8], epoch: u64) -> Result<Vec<u8>> {
 /// a temp file). The head (`PLUGIN.json`, RECORD), known only at the end, is a zstd frame of
 /// its own written first in the output, followed by the body's frames: zstd readers decode
 /// concatenated frames as one stream, so the file is one tar stream with RECORD second.
-pub fn pack(sources: &[Source], base: MetaBase, out: &Path, opts: &PackOptions) -> Result<Packed> {
+pub fn pack(
+    sources: impl IntoIterator<Item = Result<Source>>,
+    base: MetaBase,
+    out: &Path,
+    opts: &PackOptions,
+) -> Result<Packed> {
     let started = std::time::Instant::now();
     let out_dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -366,16 +463,21 @@ pub fn pack(sources: &[Source], base: MetaBase, out: &Path, opts: &PackOptions) 
             .with_context(|| format!("cannot create a file in `{}`", out_dir.display()))
     };
     let body = temp(".body")?;
-    let progress = progress_bar(opts.progress, sources.len());
+    let progress = progress_bar(opts.progress);
 
     let mut builder = tar::Builder::new(body_encoder(
         BufWriter::with_capacity(1 << 20, body.as_file()),
         opts.level,
     )?);
-    let mut entries = Vec::with_capacity(sources.len());
+    let mut entries = Vec::new();
+    let mut external_symlinks = Vec::new();
     let mut compiled = false;
     let mut reader = io::BufReader::with_capacity(READ_BUFFER, Slot(None));
     for source in sources {
+        let source = source?;
+        if let Some(target) = source.target.as_deref().filter(|t| t.starts_with('/')) {
+            external_symlinks.push(format!("{} -> {target}", source.rel));
+        }
         let entry = match source.kind {
             Kind::File { .. } => {
                 let file = fs_err::File::open(&source.abs)?;
@@ -431,7 +533,7 @@ pub fn pack(sources: &[Source], base: MetaBase, out: &Path, opts: &PackOptions) 
             }
             Kind::Dir => {
                 let mut h = header(Kind::Dir, 0, opts.epoch);
-                builder.append_data(&mut h, format!("{}/", source.rel), io::empty())?;
+                builder.append_data(&mut h, &source.rel, io::empty())?;
                 RecordEntry {
                     path: source.rel.clone(),
                     kind: Kind::Dir,
@@ -459,15 +561,6 @@ pub fn pack(sources: &[Source], base: MetaBase, out: &Path, opts: &PackOptions) 
 
     let record = Record { entries };
     let record_text = record.to_text();
-    let external_symlinks = sources
-        .iter()
-        .filter_map(|s| {
-            let target = s.target.as_deref()?;
-            target
-                .starts_with('/')
-                .then(|| format!("{} -> {target}", s.rel))
-        })
-        .collect();
     let meta = PluginMeta {
         format: super::FORMAT,
         name: base.name,
@@ -526,17 +619,18 @@ pub fn pack(sources: &[Source], base: MetaBase, out: &Path, opts: &PackOptions) 
 }
 
 /// A byte progress bar on a terminal when the tree is large; hidden otherwise.
-fn progress_bar(wanted: bool, files: usize) -> indicatif::ProgressBar {
+fn progress_bar(wanted: bool) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
-    if !(wanted && files > 2_000 && io::stderr().is_terminal()) {
+    if !(wanted && io::stderr().is_terminal()) {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = indicatif::ProgressBar::new(files as u64);
+    // The walk is lazy: the count grows as files are packed; shown after a moment only.
+    let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
-        indicatif::ProgressStyle::with_template("   Packing [{bar:30}] {pos}/{len} files ({eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template("   Packing {spinner} {pos} files ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
 }
 

@@ -331,8 +331,14 @@ pub fn read(path: &Path, limits: &Limits, target: Option<&Path>) -> Result<Verif
         let is_symlink = entry_type == tar::EntryType::Symlink;
         let size = entry.header().size().map_err(classify)?;
         guard.admit(&path, is_symlink, size, limits)?;
+        // An empty dir is recorded under its member name, which ends with `/`.
+        let key = if entry_type == tar::EntryType::Directory {
+            format!("{path}/")
+        } else {
+            path.clone()
+        };
         let record = *wanted
-            .get(path.as_str())
+            .get(key.as_str())
             .ok_or_else(|| ArchiveError::NotInRecord(path.clone()))?;
         let mismatch = |what: String| ArchiveError::Mismatch {
             path: path.clone(),
@@ -433,7 +439,7 @@ pub fn read(path: &Path, limits: &Limits, target: Option<&Path>) -> Result<Verif
         }
     }
     for entry in &verified.record.entries {
-        if !guard.seen.contains(&entry.path) {
+        if !guard.seen.contains(entry.path.trim_end_matches('/')) {
             return Err(ArchiveError::MissingMember(entry.path.clone()));
         }
     }

@@ -50,9 +50,7 @@ fn raw_header(path: &[u8], entry_type: tar::EntryType, size: u64, mode: u32) -> 
 fn craft(dir: &Path, name: &str, members: &[Member], extra_record: &[&str]) -> PathBuf {
     let mut lines: Vec<String> = Vec::new();
     for member in members.iter().filter(|m| m.recorded) {
-        let path = String::from_utf8_lossy(member.path)
-            .trim_end_matches('/')
-            .to_owned();
+        let path = String::from_utf8_lossy(member.path).into_owned();
         let line = match &member.body {
             Body::File(data) => format!(
                 "{path}\t644\t{}\t{}",

@@ -274,7 +274,8 @@ fn symlinks_inside_absolute_and_escaping() {
     ----- stdout -----
 
     ----- stderr -----
-    error: symlink `lib/escape` points outside the plugin dir (`../../outside`)
+    error: failed to release `p`
+      Caused by: symlink `lib/escape` points outside the plugin dir (`../../outside`)
 
     hint: make it point inside the plugin, use an absolute target (it is then reported by `mfplug info`), or list it in `.releaseignore`
     ");
@@ -368,4 +369,23 @@ fn verify_catches_a_flipped_byte_in_a_member_and_in_record() {
     std::fs::write(&file, &corrupt).unwrap();
     let out = ctx.cmd(["verify"]).arg(&file).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// An empty dir sorts by its member name (`a/`), after `a.txt` and `a-b`: the RECORD stays in
+/// byte order and the file verifies.
+#[test]
+fn empty_dirs_sort_by_their_member_name() {
+    let ctx = TestContext::new();
+    plugin_tree(&ctx.work.join("p"), false, 0o644);
+    std::fs::create_dir_all(ctx.work.join("p/a")).unwrap();
+    ctx.write("p/a.txt", "x");
+    ctx.write("p/a-b", "y");
+    let file = release(&ctx, "p", &[]);
+    ctx.cmd(["verify"]).arg(&file).assert().success();
+    let paths = member_paths(&file);
+    let at = |name: &str| paths.iter().position(|p| p == name).unwrap();
+    assert!(
+        at("a-b") < at("a.txt") && at("a.txt") < at("a/"),
+        "{paths:?}"
+    );
 }
