@@ -427,6 +427,37 @@ const READ_BUFFER: usize = 1 << 20;
 /// Bytes per zstd job.
 const JOB_SIZE: u32 = 4 << 20;
 
+/// The head frame: `PLUGIN.json` and RECORD.
+fn head_frame(head: &[u8], level: i32) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut encoder = zstd::Encoder::new(&mut out, level)?;
+    encoder.include_checksum(true)?;
+    encoder.write_all(head)?;
+    encoder.finish()?;
+    Ok(out)
+}
+
+/// Writes `prefix` then the body into a new file. (Inserting blocks in front of the body with
+/// `fallocate(FALLOC_FL_INSERT_RANGE)` was tried: it flushes the whole file to disk first,
+/// which costs more than this in-kernel copy.)
+fn prepend(
+    body: tempfile::NamedTempFile,
+    prefix: &[u8],
+    temp: impl Fn(&str) -> Result<tempfile::NamedTempFile>,
+) -> Result<tempfile::NamedTempFile> {
+    let out = temp(".tmp")?;
+    {
+        let mut writer = BufWriter::new(out.as_file());
+        writer.write_all(prefix)?;
+        writer.flush()?;
+    }
+    let mut reader = body.reopen()?;
+    // On Linux this is copy_file_range: the body is not read back into this process.
+    io::copy(&mut reader, &mut out.as_file())
+        .with_context(|| format!("cannot write `{}`", out.path().display()))?;
+    Ok(out)
+}
+
 /// A tar member as raw blocks: header, data, padding to 512 bytes.
 fn raw_member(path: &str, data: &[u8], epoch: u64) -> Result<Vec<u8>> {
     let mut h = header(Kind::File { executable: false }, data.len() as u64, epoch);
@@ -588,21 +619,8 @@ pub fn pack(
 
     let mut head = raw_member(META_PATH, meta_json.as_bytes(), opts.epoch)?;
     head.extend(raw_member(RECORD_PATH, record_text.as_bytes(), opts.epoch)?);
-    let final_file = temp(".tmp")?;
-    {
-        let mut writer = BufWriter::new(final_file.as_file());
-        let mut encoder = zstd::Encoder::new(&mut writer, opts.level)?;
-        encoder.include_checksum(true)?;
-        encoder.write_all(&head)?;
-        encoder.finish()?;
-        writer.flush()?;
-    }
-    let mut body_file = body.reopen()?;
-    // On Linux this is copy_file_range: the body is not read back into this process.
-    io::copy(&mut body_file, &mut final_file.as_file())
-        .with_context(|| format!("cannot write `{}`", final_file.path().display()))?;
-    // Not fsynced, like `tar` or `cargo package`: the rename makes it appear whole or not at
-    // all, and a release can be made again. Install, which must survive a crash, syncs.
+    let prefix = head_frame(&head, opts.level)?;
+    let final_file = prepend(body, &prefix, temp)?;
     {
         use std::os::unix::fs::PermissionsExt;
         fs_err::set_permissions(final_file.path(), std::fs::Permissions::from_mode(0o644))?;
