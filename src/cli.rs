@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::{bootstrap, env, home, inspect, release, ui};
+use crate::{bootstrap, develop, env, home, inspect, release, ui};
 
 /// Exit code of a command that failed.
 pub const EXIT_FAILURE: u8 = 1;
@@ -117,9 +117,15 @@ pub enum Command {
     /// Devlink the plugin into the home, run its daemons, restart them on change
     Develop {
         dir: Option<PathBuf>,
-        /// Run the daemons without watching for changes
+        /// Only link the plugin into the home, then exit: no daemons, no watching
         #[arg(long)]
         no_watch: bool,
+        /// Wait this long after the last change of a burst before restarting
+        #[arg(long, value_name = "MS", default_value_t = crate::develop::DEFAULT_DEBOUNCE_MS)]
+        debounce: u64,
+        /// Move an installed plugin of the same name aside (to `displaced/` in the home)
+        #[arg(long)]
+        force: bool,
     },
     /// Pack the plugin dir into a reproducible NAME-VERSION-RELEASE.plugin file
     Release {
@@ -337,6 +343,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             env::wrapper(&name, &command, &home, &settings(global, &home))
         }
         Command::Env { name } => env::shell(name.as_deref(), &home, &settings(global, &home)),
+        Command::Develop {
+            dir,
+            no_watch,
+            debounce,
+            force,
+        } => develop::develop(
+            &develop::Options {
+                dir,
+                no_watch,
+                debounce: std::time::Duration::from_millis(debounce),
+                force,
+            },
+            &home,
+            &settings(global, &home),
+        ),
         other => not_implemented(&other),
     }
 }

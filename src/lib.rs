@@ -7,6 +7,7 @@ pub mod archive;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
+pub mod develop;
 pub mod env;
 pub mod home;
 pub mod inspect;

@@ -73,7 +73,6 @@ fn unimplemented_commands_exit_2() {
         &["lock"],
         &["build"],
         &["clean"],
-        &["develop"],
         &["install", "x.plugin"],
         &["uninstall", "x"],
         &["list"],

@@ -7,6 +7,7 @@ mod bootstrap;
 mod check;
 mod cli;
 mod config;
+mod develop;
 mod env;
 mod hostile;
 mod legacy;
