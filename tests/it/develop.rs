@@ -451,14 +451,18 @@ fn a_missing_command_is_named_and_the_other_daemons_run() {
     plugin(
         &ctx,
         &format!(
-            "{}{}",
+            "{}{}{}",
             daemon("ghost", "no-such-command-for-mfplug --flag", ""),
+            daemon("quote", "sh -c 'echo unclosed", ""),
             daemon("rec", "sh recorder.sh", "")
         ),
     );
     let mut dev = Develop::start(&ctx, &["p"]);
     let pid = dev.wait_starts(1)[0].0;
     dev.wait_stderr("cannot start `ghost:1` (`no-such-command-for-mfplug`)");
+    dev.wait_stderr(
+        "cannot start `quote:1`: `_cmd_and_args` of `[extra_daemon_quote]` has an unclosed quote",
+    );
     assert!(alive(pid));
     assert!(dev.stop().success());
 }
@@ -490,4 +494,15 @@ fn removing_the_plugin_dir_stops_and_says_why() {
         dev.stderr()
     );
     assert!(all_gone(&[pid]));
+}
+
+#[test]
+fn a_daemon_older_than_max_age_is_restarted() {
+    let ctx = TestContext::new();
+    plugin(&ctx, &daemon("old", "sh recorder.sh", "max_age = 1"));
+    let mut dev = Develop::start(&ctx, &["p"]);
+    let starts = dev.wait_starts(2);
+    assert!(all_gone(&[starts[0].0]));
+    assert!(dev.stderr().contains("`old:1`: older than `max_age`"));
+    assert!(dev.stop().success());
 }
