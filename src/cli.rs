@@ -116,6 +116,7 @@ pub enum Command {
     },
     /// Devlink the plugin into the home, run its daemons, restart them on change
     Develop {
+        /// The plugin dir (default: the current dir)
         dir: Option<PathBuf>,
         /// Only link the plugin into the home, then exit: no daemons, no watching
         #[arg(long)]

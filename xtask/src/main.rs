@@ -4,6 +4,7 @@
 //! - `bench`: the benchmarks, each printing the peer's figure beside ours and the ratio.
 //! - `dist`: shell completions of the built binary, in `target/dist/`.
 
+mod bench_develop;
 mod bench_release;
 
 use std::path::{Path, PathBuf};
@@ -98,7 +99,7 @@ fn ci() -> Result<()> {
 }
 
 /// The benchmarks, by name; `bench` alone runs them all.
-const BENCHES: &[&str] = &["release"];
+const BENCHES: &[&str] = &["release", "develop"];
 
 fn bench(args: &[String]) -> Result<()> {
     let wanted: Vec<&str> = if args.is_empty() {
@@ -121,6 +122,7 @@ fn bench(args: &[String]) -> Result<()> {
     for name in wanted {
         match name {
             "release" => bench_release::run(&root(), &binary)?,
+            "develop" => bench_develop::run(&root(), &binary)?,
             _ => unreachable!("checked above"),
         }
     }
