@@ -280,7 +280,10 @@ fn numprocesses_3_runs_three_and_rlimit_nofile_reaches_the_child() {
     let ctx = TestContext::new();
     ctx.write(
         "p/limits.sh",
-        &format!("grep 'Max open files' /proc/$$/limits\n{RECORDER}"),
+        &format!(
+            "grep 'Max open files' /proc/$$/limits\necho \"env $MFPLUG_CURRENT_PLUGIN_NAME\"\n\
+             {RECORDER}"
+        ),
     );
     plugin(
         &ctx,
@@ -294,6 +297,18 @@ fn numprocesses_3_runs_three_and_rlimit_nofile_reaches_the_child() {
     let starts = dev.wait_starts(3);
     let pids: Vec<i32> = starts.iter().map(|s| s.0).collect();
     assert!(pids.iter().all(|&p| alive(p)));
+    // Each copy leads its own process group, in the plugin env.
+    for &pid in &pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        assert_eq!(fields[2], pid.to_string(), "pgrp of {pid}");
+    }
+    assert!(wait_for(|| dev.stdout().matches("] env demo").count() == 3));
     let mut unique = pids.clone();
     unique.sort_unstable();
     unique.dedup();
