@@ -147,7 +147,7 @@ struct Stats {
 struct Pending {
     began: Instant,
     cause: PathBuf,
-    config: PluginConfig,
+    prepared: Prepared,
 }
 
 fn run(
@@ -186,7 +186,7 @@ fn run(
     fs_err::create_dir_all(&log_dir)?;
     let name = config.name().to_owned();
     let mut supervisor = Supervisor::new(&name, dir, &log_dir, tx, Event::Exited);
-    start(&mut supervisor, &config, settings)?;
+    start(&mut supervisor, prepare(&config, settings)?);
     if supervisor.total() > 0 {
         ui::status("Started", daemons(supervisor.total()));
     }
@@ -322,23 +322,24 @@ fn run(
             // A dir that is gone is not restarted from: the removal check stops everything.
             if stopping.is_none() && dir.is_dir() {
                 // The configuration is read again: the change may be to `config.ini`.
-                match config::load(dir, settings) {
-                    Ok(config) => {
+                // Both are checked before anything is stopped: a mistake leaves the running
+                // daemons as they are.
+                let prepared = ui::with_live_cleared(|| {
+                    load(dir, settings).and_then(|config| prepare(&config, settings))
+                });
+                match prepared {
+                    Ok(prepared) => {
                         supervisor.stop_all(now);
                         pending = Some(Pending {
                             began: now,
                             cause: burst.last,
-                            config,
+                            prepared,
                         });
                     }
-                    Err(problems) => {
-                        say(|| {
-                            for problem in &problems {
-                                ui::print_problem(problem);
-                            }
-                            ui::warn("the configuration has errors: the daemons were not restarted")
-                        });
-                    }
+                    Err(e) => say(|| {
+                        ui::print_error(&e);
+                        ui::warn("the daemons were not restarted: fix it and save again");
+                    }),
                 }
             }
         }
@@ -364,7 +365,7 @@ fn run(
                 };
             }
             if let Some(restart) = pending.take() {
-                start(&mut supervisor, &restart.config, settings)?;
+                start(&mut supervisor, restart.prepared);
                 let took = restart.began.elapsed();
                 stats.restarts += 1;
                 say(|| {
@@ -394,17 +395,23 @@ fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Starts the daemons of `config` in its plugin env.
-fn start<E: Send + 'static>(
-    supervisor: &mut Supervisor<E>,
-    config: &PluginConfig,
-    settings: &Settings,
-) -> Result<()> {
+/// The daemons of `config` and the plugin env they run in.
+fn prepare(config: &PluginConfig, settings: &Settings) -> Result<Prepared> {
     let env = env::plugin_env(config, &settings.env)?;
     if let Some(tmp) = env.get("TMPDIR") {
         let _ = std::fs::create_dir_all(tmp);
     }
-    supervisor.set(supervise::specs(config), env);
+    Ok((supervise::specs(config), env))
+}
+
+type Prepared = (
+    Vec<supervise::DaemonSpec>,
+    std::collections::BTreeMap<String, String>,
+);
+
+/// Starts a new set of daemons (nothing of the old set runs any more).
+fn start<E: Send + 'static>(supervisor: &mut Supervisor<E>, (specs, env): Prepared) {
+    supervisor.set(specs, env);
     if supervisor.total() == 0 {
         say(|| {
             ui::status(
@@ -416,7 +423,6 @@ fn start<E: Send + 'static>(
     } else {
         supervisor.start_all();
     }
-    Ok(())
 }
 
 fn daemons(n: usize) -> String {

@@ -521,3 +521,24 @@ fn a_daemon_older_than_max_age_is_restarted() {
     assert!(dev.stderr().contains("`old:1`: older than `max_age`"));
     assert!(dev.stop().success());
 }
+
+#[test]
+fn a_broken_config_keeps_the_daemons_until_it_is_fixed() {
+    let ctx = TestContext::new();
+    let dir = plugin(&ctx, &daemon("rec", "sh recorder.sh", ""));
+    let mut dev = Develop::start(&ctx, &["p", "--debounce", "50"]);
+    let pid = dev.wait_starts(1)[0].0;
+    dev.wait_stderr("Watching");
+    let good = std::fs::read_to_string(dir.join("config.ini")).unwrap();
+    write(
+        &dir.join("config.ini"),
+        &format!("{good}\n[extra_deamon_typo]\n"),
+    );
+    dev.wait_stderr("the daemons were not restarted: fix it and save again");
+    assert!(alive(pid));
+    assert_eq!(dev.starts().len(), 1);
+    write(&dir.join("config.ini"), &good);
+    dev.wait_starts(2);
+    assert!(all_gone(&[pid]));
+    assert!(dev.stop().success());
+}
