@@ -124,8 +124,16 @@ fn watchexec_command(watchexec: &Path, plugin: &Path) -> Command {
     let mut command = Command::new(watchexec);
     command
         .current_dir(plugin)
-        .args(["--restart", "--debounce"])
+        // `--shell=none`: the command is run as given, not through another shell. The bench
+        // tree lives under `target/`, which the repository's `.gitignore` names: its ignore
+        // files must not apply.
+        .args(["--shell=none", "--restart", "--debounce"])
         .arg(format!("{DEBOUNCE_MS}ms"))
+        .args([
+            "--no-vcs-ignore",
+            "--no-project-ignore",
+            "--no-global-ignore",
+        ])
         .args(["--exts", "py", "--", "sh", "-c", DAEMON])
         .stderr(Stdio::null());
     command
