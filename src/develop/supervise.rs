@@ -536,15 +536,24 @@ fn relay(pipe: impl Read + Send + 'static, prefix: String, log: PathBuf, to_stde
 }
 
 /// Spawns one copy: its own process group, the plugin env, the plugin dir as current dir,
-/// the rlimits, default signal dispositions, and SIGTERM if mfplug dies without stopping it.
+/// default signal dispositions and an empty signal mask, and its rlimits.
+///
+/// Without rlimits no code runs between fork and exec, so std can use `posix_spawn` (a vfork,
+/// with the process group, the mask and SIGPIPE's default set by attributes) instead of
+/// `fork`, which copies mfplug's page tables: that is most of a restart's own cost. SIGTERM,
+/// SIGINT and SIGHUP need no reset there: mfplug catches them, and exec resets caught signals
+/// to their default. std only uses `posix_spawn` for a program given by path when the env's
+/// `PATH` differs from ours, hence [`find_program`].
 fn start(
     argv: &[String],
     limits: Limits,
     env: &BTreeMap<String, String>,
     dir: &Path,
 ) -> std::io::Result<std::process::Child> {
-    let mut command = Command::new(&argv[0]);
+    let program = find_program(&argv[0], env.get("PATH").map(String::as_str), dir)?;
+    let mut command = Command::new(program);
     command
+        .arg0(&argv[0])
         .args(&argv[1..])
         .env_clear()
         .envs(env)
@@ -553,7 +562,44 @@ fn start(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let parent = std::process::id() as libc::pid_t;
+    if limits != Limits::default() {
+        set_limits(&mut command, limits);
+    }
+    command.spawn()
+}
+
+/// The program `name` as the plugin env's `PATH` finds it (a name with a `/` is taken as it
+/// is, relative to the plugin dir), as `execvp` would.
+fn find_program(name: &str, path: Option<&str>, dir: &Path) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    if name.contains('/') {
+        return Ok(dir.join(name));
+    }
+    let mut denied = false;
+    for entry in path.unwrap_or("/usr/bin:/bin").split(':') {
+        let base = if entry.is_empty() {
+            dir
+        } else {
+            Path::new(entry)
+        };
+        let candidate = dir.join(base).join(name);
+        if let Ok(meta) = std::fs::metadata(&candidate) {
+            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+                return Ok(candidate);
+            }
+            denied |= meta.is_file();
+        }
+    }
+    Err(if denied {
+        std::io::ErrorKind::PermissionDenied.into()
+    } else {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory")
+    })
+}
+
+/// Applies the non-zero rlimits in the child, as both soft and hard limits; the signal
+/// dispositions and mask are reset there too, since std does not when it forks.
+fn set_limits(command: &mut Command, limits: Limits) {
     let rlimits = [
         (libc::RLIMIT_AS, limits.address_space),
         (libc::RLIMIT_NOFILE, limits.open_files),
@@ -562,9 +608,9 @@ fn start(
     ];
     #[allow(unsafe_code)]
     // SAFETY: the closure runs in the child between fork and exec, where only
-    // async-signal-safe calls are allowed: it calls setrlimit, signal, sigprocmask, prctl and
-    // getppid through libc, allocates nothing, takes no lock, and only reads the copied
-    // `rlimits` and `parent`.
+    // async-signal-safe calls are allowed: it calls setrlimit, signal, sigemptyset and
+    // sigprocmask through libc, allocates nothing, takes no lock, and only reads the copied
+    // `rlimits`.
     unsafe {
         command.pre_exec(move || {
             for (resource, value) in rlimits {
@@ -578,21 +624,13 @@ fn start(
                     }
                 }
             }
-            // mfplug handles these; the daemon must get the defaults, even where mfplug was
-            // started with them ignored (`nohup`, a shell's background job).
             for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGPIPE, libc::SIGHUP] {
                 libc::signal(signal, libc::SIG_DFL);
             }
             let mut none: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut none);
             libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
-            // A safety net if mfplug is killed without a chance to stop its daemons.
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
             Ok(())
         });
     }
-    command.spawn()
 }
