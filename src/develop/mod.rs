@@ -197,6 +197,7 @@ fn run(
     let mut pending: Option<Pending> = None;
     let mut new_dirs: Vec<PathBuf> = Vec::new();
     let mut check_dir_at: Option<Instant> = None;
+    let mut requirements_changed = false;
     let mut stopping: Option<Result<(), String>> = None;
     let mut shown = String::new();
 
@@ -264,15 +265,8 @@ fn run(
                             filter = reloaded;
                         }
                         if relative == Path::new(watch::REQUIREMENTS_FILE) {
-                            // Relock and rebuild go here once `mfplug lock` and `mfplug build`
-                            // exist; until then a restart would change nothing.
-                            say(|| {
-                                ui::warn(format!(
-                                    "`{}` changed: relock and rebuild are not available yet \
-                                     (`mfplug lock`, `mfplug build`)",
-                                    watch::REQUIREMENTS_FILE
-                                ))
-                            });
+                            requirements_changed = true;
+                            debouncer.poke(now);
                         }
                         let is_dir = path.is_dir();
                         if filter.counts(relative, is_dir) {
@@ -315,7 +309,19 @@ fn run(
                     if filter.counts(relative, file.file_type().is_dir()) {
                         debouncer.join(relative.to_path_buf());
                     }
+                    requirements_changed |= relative == Path::new(watch::REQUIREMENTS_FILE);
                 }
+            }
+            if std::mem::take(&mut requirements_changed) {
+                // Relock and rebuild go here once `mfplug lock` and `mfplug build` exist;
+                // until then a restart would change nothing.
+                say(|| {
+                    ui::warn(format!(
+                        "`{}` changed: relock and rebuild are not available yet (`mfplug \
+                         lock`, `mfplug build`): nothing restarted for it",
+                        watch::REQUIREMENTS_FILE
+                    ))
+                });
             }
         }
         if let Some(burst) = debouncer.take(now) {

@@ -199,6 +199,12 @@ fn an_included_change_restarts_once_an_excluded_one_does_not() {
     write(&dir.join("notes.txt"), "not included");
     write(&dir.join("local/lib/x.py"), "excluded");
     write(&dir.join("sub/__pycache__/x.py"), "excluded");
+    // Relock and rebuild are not there yet: said, and nothing restarted.
+    write(
+        &dir.join("python3_virtualenv_sources/requirements-to-freeze.txt"),
+        "requests\n",
+    );
+    dev.wait_stderr("relock and rebuild are not available yet");
     std::thread::sleep(QUIET);
     assert_eq!(dev.starts().len(), 1, "{}", dev.stderr());
 
@@ -541,4 +547,26 @@ fn a_broken_config_keeps_the_daemons_until_it_is_fixed() {
     dev.wait_starts(2);
     assert!(all_gone(&[pid]));
     assert!(dev.stop().success());
+}
+
+#[test]
+fn a_second_signal_kills_at_once() {
+    let ctx = TestContext::new();
+    ctx.write("p/stubborn.sh", &format!("trap '' TERM\n{RECORDER}"));
+    plugin(
+        &ctx,
+        &daemon("stubborn", "sh stubborn.sh", "graceful_timeout = 60"),
+    );
+    let mut dev = Develop::start(&ctx, &["p"]);
+    let pid = dev.wait_starts(1)[0].0;
+    let asked = Instant::now();
+    dev.signal(Signal::SIGINT);
+    dev.wait_stderr("Stopping");
+    dev.signal(Signal::SIGINT);
+    assert!(dev.wait_exit().success(), "{}", dev.stderr());
+    assert!(
+        asked.elapsed() < Duration::from_secs(30),
+        "waited for the grace"
+    );
+    assert!(all_gone(&[pid]));
 }
