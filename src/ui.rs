@@ -128,7 +128,8 @@ pub fn out_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 /// again. `None` when there is none (stderr is not a terminal, or `-q`).
 static LIVE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
-/// Erases the status line from the start of the current terminal line.
+/// Erases the status line from the start of the current terminal line. Written to the raw
+/// stderr: it is not colour, and `anstream` would strip it with `NO_COLOR`.
 const CLEAR_LINE: &str = "\r\x1b[2K";
 
 fn live_lock() -> std::sync::MutexGuard<'static, Option<String>> {
@@ -139,7 +140,7 @@ fn live_lock() -> std::sync::MutexGuard<'static, Option<String>> {
 /// Sets (or, with `None`, removes) the live status line, and draws it.
 pub fn live_status(text: Option<String>) {
     let mut live = live_lock();
-    let mut stderr = anstream::stderr().lock();
+    let mut stderr = std::io::stderr().lock();
     if live.is_some() {
         let _ = write!(stderr, "{CLEAR_LINE}");
     }
@@ -155,11 +156,11 @@ pub fn live_status(text: Option<String>) {
 pub fn with_live_cleared<T>(print: impl FnOnce() -> T) -> T {
     let live = live_lock();
     if live.is_some() {
-        let _ = write!(anstream::stderr(), "{CLEAR_LINE}");
+        let _ = write!(std::io::stderr(), "{CLEAR_LINE}");
     }
     let result = print();
     if let Some(text) = live.as_ref() {
-        let mut stderr = anstream::stderr().lock();
+        let mut stderr = std::io::stderr().lock();
         let _ = write!(stderr, "{text}");
         let _ = stderr.flush();
     }

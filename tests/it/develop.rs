@@ -46,6 +46,12 @@ struct Develop {
 
 impl Develop {
     fn start(ctx: &TestContext, args: &[&str]) -> Develop {
+        let err = ctx.root().join("develop.err");
+        Develop::start_with(ctx, args, File::create(&err).unwrap().into())
+    }
+
+    /// `start`, with stderr where the test wants it.
+    fn start_with(ctx: &TestContext, args: &[&str], stderr: Stdio) -> Develop {
         let root = ctx.root();
         let out = root.join("develop.out");
         let err = root.join("develop.err");
@@ -64,7 +70,7 @@ impl Develop {
             .args(args)
             .stdin(Stdio::null())
             .stdout(File::create(&out).unwrap())
-            .stderr(File::create(&err).unwrap())
+            .stderr(stderr)
             .spawn()
             .expect("run mfplug develop");
         Develop {
@@ -569,4 +575,46 @@ fn a_second_signal_kills_at_once() {
         "waited for the grace"
     );
     assert!(all_gone(&[pid]));
+}
+
+#[test]
+fn on_a_terminal_a_status_line_shows_daemons_restarts_and_the_last_change() {
+    use std::io::Read as _;
+    let ctx = TestContext::new();
+    let dir = plugin(&ctx, &daemon("rec", "sh recorder.sh", "numprocesses = 2"));
+    let pty = nix::pty::openpty(None, None).expect("a pseudo-terminal");
+    let mut dev = Develop::start_with(&ctx, &["p", "--debounce", "50"], pty.slave.into());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = seen.clone();
+    let mut master = File::from(pty.master);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            reader
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let text = || seen.lock().unwrap().clone();
+    assert!(
+        wait_for(|| text().contains("develop: 2/2 up, 0 restarts")),
+        "{}",
+        text()
+    );
+    dev.wait_starts(2);
+    write(&dir.join("app.py"), "x = 1\n");
+    assert!(
+        wait_for(
+            || text().contains("develop: 2/2 up, 1 restart, last change `app.py` (restart took")
+        ),
+        "{}",
+        text()
+    );
+    // The line is redrawn in place: erased before other lines are written.
+    assert!(text().contains("\r\x1b[2K"));
+    assert!(dev.stop().success());
 }
