@@ -143,9 +143,17 @@ pub fn watch<T: Send + 'static>(
         config,
     )
     .context("cannot start watching files")?;
-    watcher
-        .watch(dir, RecursiveMode::Recursive)
-        .with_context(|| format!("cannot watch `{}`", dir.display()))?;
+    if let Err(e) = watcher.watch(dir, RecursiveMode::Recursive) {
+        let message = format!("cannot watch `{}`", dir.display());
+        return Err(match e.kind {
+            notify::ErrorKind::MaxFilesWatch => crate::ui::error_with_hint(
+                format!("{message}: {e}"),
+                "the system's limit of inotify watches is reached: raise \
+                 `fs.inotify.max_user_watches` (sysctl)",
+            ),
+            _ => anyhow::Error::new(e).context(message),
+        });
+    }
     Ok(DirWatcher { _watcher: watcher })
 }
 
