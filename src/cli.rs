@@ -8,11 +8,11 @@ use anyhow::Result;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::home::ops;
-use crate::{bootstrap, build, env, home, inspect, release, ui};
+use crate::{bootstrap, build, develop, env, home, inspect, release, ui};
 
 /// Exit code of a command that failed.
 pub const EXIT_FAILURE: u8 = 1;
-/// Exit code of a usage error (as clap's), and of a command not implemented yet.
+/// Exit code of a usage error (as clap's).
 pub const EXIT_USAGE: u8 = 2;
 
 /// Build, release and run MetWork-style plugins: one binary from template to `.plugin` file.
@@ -117,10 +117,17 @@ pub enum Command {
     },
     /// Devlink the plugin into the home, run its daemons, restart them on change
     Develop {
+        /// The plugin dir (default: the current dir)
         dir: Option<PathBuf>,
-        /// Run the daemons without watching for changes
+        /// Only link the plugin into the home, then exit: no daemons, no watching
         #[arg(long)]
         no_watch: bool,
+        /// Wait this long after the last change of a burst before restarting
+        #[arg(long, value_name = "MS", default_value_t = crate::develop::DEFAULT_DEBOUNCE_MS)]
+        debounce: u64,
+        /// Move an installed plugin of the same name aside (to `displaced/` in the home)
+        #[arg(long)]
+        force: bool,
     },
     /// Pack the plugin dir into a reproducible NAME-VERSION-RELEASE.plugin file
     Release {
@@ -429,24 +436,26 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Env { name } => env::shell(name.as_deref(), &home, &settings(global, &home)),
         Command::Lock(args) => build::lock(args, &settings(global, &home), global.json),
-        other => not_implemented(&other),
+        Command::Develop {
+            dir,
+            no_watch,
+            debounce,
+            force,
+        } => develop::develop(
+            &develop::Options {
+                dir,
+                no_watch,
+                debounce: std::time::Duration::from_millis(debounce),
+                force,
+            },
+            &home,
+            &settings(global, &home),
+        ),
     }
 }
 
 fn settings(global: &GlobalArgs, home: &std::path::Path) -> crate::config::Settings {
     crate::config::Settings::from_env(&global.module, Some(home.to_path_buf()))
-}
-
-/// The commands that later work fills in say so, with the usage exit code.
-fn not_implemented(command: &Command) -> Result<ExitCode> {
-    let name = format!("{command:?}");
-    let name = name
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    ui::print_error(&anyhow::anyhow!("`mfplug {name}` is not implemented yet"));
-    Ok(ExitCode::from(EXIT_USAGE))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod build;
 pub mod cli;
 pub mod config;
+pub mod develop;
 pub mod env;
 pub mod home;
 pub mod index;

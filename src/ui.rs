@@ -122,3 +122,61 @@ pub fn out_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     out(text)?;
     Ok(())
 }
+
+/// The live status line of `mfplug develop`: kept at the bottom of a terminal's stderr, cleared
+/// before any other line is written through [`with_live_cleared`] or [`child_line`], then drawn
+/// again. `None` when there is none (stderr is not a terminal, or `-q`).
+static LIVE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Erases the status line from the start of the current terminal line. Written to the raw
+/// stderr: it is not colour, and `anstream` would strip it with `NO_COLOR`.
+const CLEAR_LINE: &str = "\r\x1b[2K";
+
+fn live_lock() -> std::sync::MutexGuard<'static, Option<String>> {
+    LIVE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Sets (or, with `None`, removes) the live status line, and draws it.
+pub fn live_status(text: Option<String>) {
+    let mut live = live_lock();
+    let mut stderr = std::io::stderr().lock();
+    if live.is_some() {
+        let _ = write!(stderr, "{CLEAR_LINE}");
+    }
+    if let Some(text) = &text {
+        let _ = write!(stderr, "{text}");
+    }
+    let _ = stderr.flush();
+    *live = text;
+}
+
+/// Runs `print` (which writes whole lines to the terminal) with the live status line out of
+/// the way, then draws it again.
+pub fn with_live_cleared<T>(print: impl FnOnce() -> T) -> T {
+    let live = live_lock();
+    if live.is_some() {
+        let _ = write!(std::io::stderr(), "{CLEAR_LINE}");
+    }
+    let result = print();
+    if let Some(text) = live.as_ref() {
+        let mut stderr = std::io::stderr().lock();
+        let _ = write!(stderr, "{text}");
+        let _ = stderr.flush();
+    }
+    result
+}
+
+/// One line of a child process's output (a daemon's), after its `prefix`: its stdout on our
+/// stdout, its stderr on our stderr. Shown even with `-q`: it is the child's, not ours.
+pub fn child_line(prefix: &str, line: &str, to_stderr: bool) {
+    with_live_cleared(|| {
+        if to_stderr {
+            let _ = writeln!(anstream::stderr(), "{prefix} {line}");
+        } else {
+            let mut stdout = anstream::stdout().lock();
+            let _ = writeln!(stdout, "{prefix} {line}");
+            let _ = stdout.flush();
+        }
+    });
+}

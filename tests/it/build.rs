@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::support::TestContext;
 
 /// A wheel with a package, optional console script, `.data` scripts, data and headers.
-fn wheel(name: &str, version: &str, script: bool) -> (String, Vec<u8>) {
+pub fn wheel(name: &str, version: &str, script: bool) -> (String, Vec<u8>) {
     let dist = name.replace('-', "_");
     let info = format!("{dist}-{version}.dist-info");
     let data = format!("{dist}-{version}.data");

@@ -65,28 +65,6 @@ fn version() {
     ");
 }
 
-/// The commands later issues implement say so, with exit code 2, and do nothing.
-#[test]
-fn unimplemented_commands_exit_2() {
-    let ctx = TestContext::new();
-    let cases: &[&[&str]] = &[&["develop"]];
-    for args in cases {
-        let output = ctx.cmd(*args).output().unwrap();
-        assert_eq!(output.status.code(), Some(2), "{args:?}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            stderr.contains(&format!(
-                "error: `mfplug {}` is not implemented yet",
-                args[0]
-            )),
-            "{args:?}: {stderr}"
-        );
-        assert!(output.stdout.is_empty());
-    }
-    assert_eq!(std::fs::read_dir(&ctx.work).unwrap().count(), 0);
-    assert_eq!(std::fs::read_dir(&ctx.home).unwrap().count(), 0);
-}
-
 #[test]
 fn usage_errors_exit_2() {
     let ctx = TestContext::new();

@@ -8,6 +8,7 @@ mod build;
 mod check;
 mod cli;
 mod config;
+mod develop;
 mod env;
 mod home;
 mod hostile;

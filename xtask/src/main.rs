@@ -6,6 +6,7 @@
 //! - `dist`: shell completions of the built binary, in `target/dist/`.
 
 mod bench_build;
+mod bench_develop;
 mod bench_install;
 mod bench_release;
 
@@ -105,7 +106,7 @@ fn ci() -> Result<()> {
 
 /// The benchmarks, by name; they come with the commands they measure. `bench` alone runs
 /// them all.
-const BENCHMARKS: &[&str] = &["release", "install", "lock", "build"];
+const BENCHMARKS: &[&str] = &["release", "install", "lock", "build", "develop"];
 
 fn bench(args: &[String]) -> Result<()> {
     let selected: Vec<&str> = if args.is_empty() {
@@ -130,6 +131,7 @@ fn bench(args: &[String]) -> Result<()> {
             "install" => bench_install::run(&root(), &binary)?,
             "lock" => bench_lock::run(&root(), &binary)?,
             "build" => bench_build::run(&root(), &binary)?,
+            "develop" => bench_develop::run(&root(), &binary)?,
             _ => unreachable!("checked above"),
         }
     }

@@ -1,0 +1,636 @@
+//! Supervision of a plugin's `[extra_daemon_*]` sections for `mfplug develop`: each copy in
+//! its own process group, in the plugin env, with its rlimits; its output prefixed on the
+//! terminal and appended to `log/extra_PLUGIN_DAEMON.log`; stopped with SIGTERM to the group
+//! then SIGKILL after `graceful_timeout`; restarted with backoff when it dies, held when it
+//! keeps dying; restarted when older than `max_age`.
+//!
+//! The supervisor owns no thread of its own: the caller's event loop feeds it the exits (sent
+//! by one waiter thread per child) and calls [`Supervisor::tick`] at [`Supervisor::deadline`].
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader, Read, Write as _};
+use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+use crate::config::PluginConfig;
+use crate::ui;
+
+/// The first delay before restarting a daemon that died; it doubles at each quick exit.
+pub const BACKOFF_START: Duration = Duration::from_millis(500);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A daemon that stayed up this long was fine: its backoff starts over.
+pub const STABLE_AFTER: Duration = Duration::from_secs(10);
+/// After this many quick exits in a row a daemon is held until the next change.
+pub const MAX_QUICK_EXITS: u32 = 5;
+
+/// The `rlimit_*` keys; 0 leaves the limit as it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub address_space: u64,
+    pub open_files: u64,
+    pub stack: u64,
+    pub file_size: u64,
+}
+
+/// One `[extra_daemon_NAME]` section, read.
+#[derive(Debug, Clone)]
+pub struct DaemonSpec {
+    /// `NAME`, from the section name.
+    pub name: String,
+    /// `_cmd_and_args` split with shell quoting rules, or why it cannot be.
+    pub argv: Result<Vec<String>, String>,
+    pub numprocesses: usize,
+    pub graceful_timeout: Duration,
+    /// 0: no limit.
+    pub max_age: Duration,
+    pub limits: Limits,
+}
+
+/// The daemons of a plugin, in file order.
+pub fn specs(config: &PluginConfig) -> Vec<DaemonSpec> {
+    let mut out = Vec::new();
+    for (section, keys) in &config.sections {
+        let Some(name) = section.strip_prefix("extra_daemon_") else {
+            continue;
+        };
+        let number = |key: &str| -> u64 {
+            keys.get(key)
+                .and_then(|s| s.value.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        let command = keys.get("_cmd_and_args").map_or("", |s| s.value.as_str());
+        let argv = match shlex::split(command) {
+            Some(argv) if !argv.is_empty() => Ok(argv),
+            Some(_) => Err(format!("`[{section}]` has no `_cmd_and_args`")),
+            None => Err(format!(
+                "`_cmd_and_args` of `[{section}]` has an unclosed quote or a trailing `\\`"
+            )),
+        };
+        out.push(DaemonSpec {
+            name: name.to_owned(),
+            argv,
+            numprocesses: keys
+                .get("numprocesses")
+                .and_then(|s| s.value.trim().parse().ok())
+                .unwrap_or(1),
+            graceful_timeout: Duration::from_secs(
+                keys.get("graceful_timeout")
+                    .and_then(|s| s.value.trim().parse().ok())
+                    .unwrap_or(10),
+            ),
+            max_age: Duration::from_secs(number("max_age")),
+            limits: Limits {
+                address_space: number("rlimit_as"),
+                open_files: number("rlimit_nofile"),
+                stack: number("rlimit_stack"),
+                file_size: number("rlimit_fsize"),
+            },
+        });
+    }
+    out
+}
+
+/// What the supervisor tells the event loop: a child it started has exited.
+#[derive(Debug)]
+pub struct Exited {
+    pub serial: u64,
+    pub status: ExitStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Then {
+    Restart,
+    Stop,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Not running, and not to be started until asked.
+    Idle,
+    Running {
+        pid: i32,
+        serial: u64,
+        started: Instant,
+    },
+    /// SIGTERM sent to the group; SIGKILL at `kill_at` unless the leader exits first.
+    Stopping {
+        pid: i32,
+        serial: u64,
+        kill_at: Instant,
+        killed: bool,
+        then: Then,
+    },
+    /// Died; started again at `until`.
+    Waiting { until: Instant },
+    /// Died too often, or cannot be started: left alone until the next change.
+    Held,
+}
+
+#[derive(Debug)]
+struct Instance {
+    spec: usize,
+    /// 1-based, as in the `[NAME:N]` prefix.
+    copy: usize,
+    state: State,
+    backoff: Duration,
+    quick_exits: u32,
+}
+
+/// The running daemons of one plugin.
+pub struct Supervisor<E> {
+    plugin: String,
+    dir: PathBuf,
+    log_dir: PathBuf,
+    env: BTreeMap<String, String>,
+    specs: Vec<DaemonSpec>,
+    instances: Vec<Instance>,
+    events: Sender<E>,
+    wrap: fn(Exited) -> E,
+    next_serial: u64,
+    /// Restarts after a daemon died or aged out (not those after a change).
+    pub restarts: u64,
+}
+
+impl<E: Send + 'static> Supervisor<E> {
+    pub fn new(
+        plugin: &str,
+        dir: &Path,
+        log_dir: &Path,
+        events: Sender<E>,
+        wrap: fn(Exited) -> E,
+    ) -> Supervisor<E> {
+        Supervisor {
+            plugin: plugin.to_owned(),
+            dir: dir.to_path_buf(),
+            log_dir: log_dir.to_path_buf(),
+            env: BTreeMap::new(),
+            specs: Vec::new(),
+            instances: Vec::new(),
+            events,
+            wrap,
+            next_serial: 0,
+            restarts: 0,
+        }
+    }
+
+    /// Replaces the daemons to run and their env; only when nothing runs.
+    pub fn set(&mut self, specs: Vec<DaemonSpec>, env: BTreeMap<String, String>) {
+        debug_assert!(self.is_idle());
+        self.instances = specs
+            .iter()
+            .enumerate()
+            .flat_map(|(spec, s)| {
+                (1..=s.numprocesses).map(move |copy| Instance {
+                    spec,
+                    copy,
+                    state: State::Idle,
+                    backoff: BACKOFF_START,
+                    quick_exits: 0,
+                })
+            })
+            .collect();
+        self.specs = specs;
+        self.env = env;
+    }
+
+    /// How many copies are to run.
+    pub fn total(&self) -> usize {
+        self.instances.len()
+    }
+
+    /// How many copies run now.
+    pub fn up(&self) -> usize {
+        self.instances
+            .iter()
+            .filter(|i| matches!(i.state, State::Running { .. }))
+            .count()
+    }
+
+    /// The pids of the running copies, leaders of their process groups.
+    pub fn pids(&self) -> Vec<i32> {
+        self.instances
+            .iter()
+            .filter_map(|i| match i.state {
+                State::Running { pid, .. } | State::Stopping { pid, .. } => Some(pid),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether no process of ours is running or stopping.
+    pub fn is_idle(&self) -> bool {
+        self.instances.iter().all(|i| {
+            !matches!(
+                i.state,
+                State::Running { .. } | State::Stopping { .. } | State::Waiting { .. }
+            )
+        })
+    }
+
+    /// Starts every copy that is not running (idle, waiting or held), with a fresh backoff.
+    pub fn start_all(&mut self) {
+        for index in 0..self.instances.len() {
+            let instance = &mut self.instances[index];
+            if matches!(
+                instance.state,
+                State::Idle | State::Waiting { .. } | State::Held
+            ) {
+                instance.backoff = BACKOFF_START;
+                instance.quick_exits = 0;
+                self.spawn(index);
+            }
+        }
+    }
+
+    /// Asks every copy to stop: SIGTERM to its group now, SIGKILL after its `graceful_timeout`.
+    pub fn stop_all(&mut self, now: Instant) {
+        for index in 0..self.instances.len() {
+            self.stop(index, now, Then::Stop);
+        }
+    }
+
+    /// SIGKILL to every group still there (a second Ctrl-C).
+    pub fn kill_all(&mut self) {
+        for instance in &mut self.instances {
+            match &mut instance.state {
+                State::Running { pid, .. } | State::Stopping { pid, .. } => {
+                    let _ = killpg(Pid::from_raw(*pid), Signal::SIGKILL);
+                }
+                State::Waiting { .. } => instance.state = State::Idle,
+                _ => {}
+            }
+        }
+    }
+
+    fn stop(&mut self, index: usize, now: Instant, then: Then) {
+        let graceful = self.specs[self.instances[index].spec].graceful_timeout;
+        let instance = &mut self.instances[index];
+        match instance.state {
+            State::Running { pid, serial, .. } => {
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGTERM);
+                instance.state = State::Stopping {
+                    pid,
+                    serial,
+                    kill_at: now + graceful,
+                    killed: false,
+                    then,
+                };
+            }
+            State::Stopping {
+                then: ref mut old, ..
+            } => *old = then,
+            State::Waiting { .. } | State::Held if then == Then::Stop => {
+                instance.state = State::Idle;
+            }
+            _ => {}
+        }
+    }
+
+    /// The next time [`Supervisor::tick`] has something to do.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.instances
+            .iter()
+            .filter_map(|i| match i.state {
+                State::Stopping {
+                    kill_at,
+                    killed: false,
+                    ..
+                } => Some(kill_at),
+                State::Waiting { until } => Some(until),
+                State::Running { started, .. } => self.age_limit(i).map(|age| started + age),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// When a copy is restarted for its age: `max_age`, staggered over the copies so that
+    /// they do not all restart at once.
+    fn age_limit(&self, instance: &Instance) -> Option<Duration> {
+        let spec = &self.specs[instance.spec];
+        if spec.max_age.is_zero() {
+            return None;
+        }
+        let stagger = spec.max_age / (2 * spec.numprocesses as u32).max(1);
+        Some(spec.max_age + stagger * (instance.copy as u32 - 1))
+    }
+
+    /// Does what is due at `now`: SIGKILL after a grace, a restart after a backoff or for age.
+    pub fn tick(&mut self, now: Instant) {
+        for index in 0..self.instances.len() {
+            let age_limit = self.age_limit(&self.instances[index]);
+            let label = self.label(index);
+            let instance = &mut self.instances[index];
+            match instance.state {
+                State::Stopping {
+                    pid,
+                    kill_at,
+                    killed: ref mut killed @ false,
+                    ..
+                } if now >= kill_at => {
+                    ui::with_live_cleared(|| {
+                        ui::warn(format!(
+                            "`{label}` did not stop within its `graceful_timeout`: killed"
+                        ))
+                    });
+                    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                    *killed = true;
+                }
+                State::Waiting { until } if now >= until => {
+                    self.restarts += 1;
+                    self.spawn(index);
+                }
+                State::Running { started, .. }
+                    if age_limit.is_some_and(|age| now >= started + age) =>
+                {
+                    ui::with_live_cleared(|| {
+                        ui::status("Restarting", format!("`{label}`: older than `max_age`"))
+                    });
+                    self.restarts += 1;
+                    self.stop(index, now, Then::Restart);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A child has exited: a stop is complete, or a daemon died and waits for its backoff.
+    pub fn exited(&mut self, exited: &Exited, now: Instant) {
+        let Some(index) = self.instances.iter().position(|i| match i.state {
+            State::Running { serial, .. } | State::Stopping { serial, .. } => {
+                serial == exited.serial
+            }
+            _ => false,
+        }) else {
+            return;
+        };
+        let label = self.label(index);
+        let instance = &mut self.instances[index];
+        match instance.state {
+            State::Stopping { pid, then, .. } => {
+                // What the leader leaves in its group had the SIGTERM too: it goes now.
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                instance.state = State::Idle;
+                if then == Then::Restart {
+                    self.spawn(index);
+                }
+            }
+            State::Running { pid, started, .. } => {
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                if now.duration_since(started) >= STABLE_AFTER {
+                    instance.quick_exits = 0;
+                    instance.backoff = BACKOFF_START;
+                } else {
+                    instance.quick_exits += 1;
+                }
+                let how = describe(exited.status);
+                if instance.quick_exits >= MAX_QUICK_EXITS {
+                    instance.state = State::Held;
+                    let quick = instance.quick_exits;
+                    ui::with_live_cleared(|| {
+                        ui::print_error(&ui::error_with_hint(
+                            format!(
+                                "`{label}` {how}, {quick} times in a row within {} s of \
+                                 starting: held",
+                                STABLE_AFTER.as_secs()
+                            ),
+                            "fix it and save a watched file: held daemons start again",
+                        ))
+                    });
+                } else {
+                    let delay = instance.backoff;
+                    instance.backoff = (instance.backoff * 2).min(BACKOFF_MAX);
+                    instance.state = State::Waiting { until: now + delay };
+                    ui::with_live_cleared(|| {
+                        ui::warn(format!(
+                            "`{label}` {how}: restarting it in {:.1} s",
+                            delay.as_secs_f64()
+                        ))
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `NAME:N`, as in the output prefix.
+    fn label(&self, index: usize) -> String {
+        let instance = &self.instances[index];
+        format!("{}:{}", self.specs[instance.spec].name, instance.copy)
+    }
+
+    fn log_path(&self, spec: &DaemonSpec) -> PathBuf {
+        self.log_dir
+            .join(format!("extra_{}_{}.log", self.plugin, spec.name))
+    }
+
+    /// Starts copy `index`; a failure holds that copy, and says why.
+    fn spawn(&mut self, index: usize) {
+        let label = self.label(index);
+        let spec = &self.specs[self.instances[index].spec];
+        let result = match &spec.argv {
+            Ok(argv) => start(argv, spec.limits, &self.env, &self.dir).map_err(|e| {
+                let program = &argv[0];
+                let hint = match e.kind() {
+                    std::io::ErrorKind::NotFound => {
+                        format!("`{program}` is not on the plugin env's PATH")
+                    }
+                    std::io::ErrorKind::PermissionDenied => {
+                        format!("check that `{program}` is executable")
+                    }
+                    _ => "an rlimit above the hard limit needs privileges".to_owned(),
+                };
+                ui::error_with_hint(format!("cannot start `{label}` (`{program}`): {e}"), hint)
+            }),
+            Err(why) => Err(ui::error_with_hint(
+                format!("cannot start `{label}`: {why}"),
+                "write the command as in a shell: `_cmd_and_args = prog --opt 'a b'`",
+            )),
+        };
+        let mut child = match result {
+            Ok(child) => child,
+            Err(e) => {
+                ui::with_live_cleared(|| ui::print_error(&e));
+                self.instances[index].state = State::Held;
+                return;
+            }
+        };
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        let pid = child.id() as i32;
+        let log = self.log_path(spec);
+        let prefix = format!("[{label}]");
+        if let Some(out) = child.stdout.take() {
+            relay(out, prefix.clone(), log.clone(), false);
+        }
+        if let Some(err) = child.stderr.take() {
+            relay(err, prefix, log, true);
+        }
+        let events = self.events.clone();
+        let wrap = self.wrap;
+        let spawned = std::thread::Builder::new()
+            .name(format!("wait-{pid}"))
+            .spawn(move || {
+                if let Ok(status) = child.wait() {
+                    let _ = events.send(wrap(Exited { serial, status }));
+                }
+            });
+        if spawned.is_err() {
+            ui::warn(format!("cannot watch `{label}` for its exit"));
+        }
+        self.instances[index].state = State::Running {
+            pid,
+            serial,
+            started: Instant::now(),
+        };
+    }
+}
+
+/// How a child ended, in words.
+fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with code {code}"),
+        (None, Some(signal)) => {
+            let name =
+                Signal::try_from(signal).map_or_else(|_| signal.to_string(), |s| s.to_string());
+            format!("was killed by {name}")
+        }
+        _ => format!("ended ({status})"),
+    }
+}
+
+/// Copies a child's output, line by line, to the terminal after `prefix` and to the log.
+fn relay(pipe: impl Read + Send + 'static, prefix: String, log: PathBuf, to_stderr: bool) {
+    let _ = std::thread::Builder::new()
+        .name(format!("relay {prefix}"))
+        .spawn(move || {
+            let mut file = fs_err::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log);
+            if let Err(e) = &file {
+                ui::with_live_cleared(|| ui::warn(format!("{e}: not logging {prefix}")));
+            }
+            let mut reader = BufReader::new(pipe);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match reader.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                let line = String::from_utf8_lossy(&buf);
+                let line = line.trim_end_matches(['\n', '\r']);
+                ui::child_line(&prefix, line, to_stderr);
+                if let Ok(file) = &mut file {
+                    // One write per line: with O_APPEND, stdout's and stderr's lines do not mix.
+                    let _ = file.write_all(format!("{prefix} {line}\n").as_bytes());
+                }
+            }
+        });
+}
+
+/// Spawns one copy: its own process group, the plugin env, the plugin dir as current dir,
+/// default signal dispositions and an empty signal mask, and its rlimits.
+///
+/// Without rlimits no code runs between fork and exec, so std can use `posix_spawn` (a vfork,
+/// with the process group, the mask and SIGPIPE's default set by attributes) instead of
+/// `fork`, which copies mfplug's page tables: that is most of a restart's own cost. SIGTERM,
+/// SIGINT and SIGHUP need no reset there: mfplug catches them, and exec resets caught signals
+/// to their default. std only uses `posix_spawn` for a program given by path when the env's
+/// `PATH` differs from ours, hence [`find_program`].
+fn start(
+    argv: &[String],
+    limits: Limits,
+    env: &BTreeMap<String, String>,
+    dir: &Path,
+) -> std::io::Result<std::process::Child> {
+    let program = find_program(&argv[0], env.get("PATH").map(String::as_str), dir)?;
+    let mut command = Command::new(program);
+    command
+        .arg0(&argv[0])
+        .args(&argv[1..])
+        .env_clear()
+        .envs(env)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    if limits != Limits::default() {
+        set_limits(&mut command, limits);
+    }
+    command.spawn()
+}
+
+/// The program `name` as the plugin env's `PATH` finds it (a name with a `/` is taken as it
+/// is, relative to the plugin dir), as `execvp` would.
+fn find_program(name: &str, path: Option<&str>, dir: &Path) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    if name.contains('/') {
+        return Ok(dir.join(name));
+    }
+    let mut denied = false;
+    for entry in path.unwrap_or("/usr/bin:/bin").split(':') {
+        let base = if entry.is_empty() {
+            dir
+        } else {
+            Path::new(entry)
+        };
+        let candidate = dir.join(base).join(name);
+        if let Ok(meta) = std::fs::metadata(&candidate) {
+            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+                return Ok(candidate);
+            }
+            denied |= meta.is_file();
+        }
+    }
+    Err(if denied {
+        std::io::ErrorKind::PermissionDenied.into()
+    } else {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory")
+    })
+}
+
+/// Applies the non-zero rlimits in the child, as both soft and hard limits; the signal
+/// dispositions and mask are reset there too, since std does not when it forks.
+fn set_limits(command: &mut Command, limits: Limits) {
+    let rlimits = [
+        (libc::RLIMIT_AS, limits.address_space),
+        (libc::RLIMIT_NOFILE, limits.open_files),
+        (libc::RLIMIT_STACK, limits.stack),
+        (libc::RLIMIT_FSIZE, limits.file_size),
+    ];
+    #[allow(unsafe_code)]
+    // SAFETY: the closure runs in the child between fork and exec, where only
+    // async-signal-safe calls are allowed: it calls setrlimit, signal, sigemptyset and
+    // sigprocmask through libc, allocates nothing, takes no lock, and only reads the copied
+    // `rlimits`.
+    unsafe {
+        command.pre_exec(move || {
+            for (resource, value) in rlimits {
+                if value > 0 {
+                    let limit = libc::rlimit {
+                        rlim_cur: value as libc::rlim_t,
+                        rlim_max: value as libc::rlim_t,
+                    };
+                    if libc::setrlimit(resource, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+            }
+            for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGPIPE, libc::SIGHUP] {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+}
