@@ -65,6 +65,7 @@ impl Develop {
             .env("COLUMNS", "100")
             .env("LANG", "C.UTF-8")
             .env("STARTS", &starts)
+            .envs(toolchain_env())
             .current_dir(&ctx.work)
             .arg("develop")
             .args(args)
@@ -650,5 +651,49 @@ fn a_requirements_change_relocks_rebuilds_then_restarts() {
         .is_file());
     std::thread::sleep(QUIET);
     assert_eq!(dev.starts().len(), 2, "{}", dev.stderr());
+    assert!(dev.stop().success(), "{}", dev.stderr());
+}
+
+/// Where rustup and cargo live: under the real home, which the test's `HOME` hides.
+fn toolchain_env() -> Vec<(&'static str, std::ffi::OsString)> {
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
+    [("RUSTUP_HOME", ".rustup"), ("CARGO_HOME", ".cargo")]
+        .into_iter()
+        .map(|(var, default)| {
+            (
+                var,
+                std::env::var_os(var).unwrap_or_else(|| home.join(default).into()),
+            )
+        })
+        .collect()
+}
+
+/// A Rust plugin: built before the daemons start, and rebuilt into `bin/` before the restart
+/// that a change of its source causes.
+#[test]
+fn a_rust_plugin_is_built_then_rebuilt_before_a_restart() {
+    let ctx = TestContext::new();
+    let dir = plugin(
+        &ctx,
+        &daemon("bin", "{plugin_dir}/bin/p", "graceful_timeout = 5"),
+    );
+    write(
+        &dir.join("Cargo.toml"),
+        "[package]\nname = \"p\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    );
+    write(&dir.join(".autorestart_includes"), "*.rs\n");
+    let main = |tag: &str| {
+        format!(
+            "use std::io::Write;\nfn main() {{\n    let path = std::env::var(\"STARTS\").unwrap();\n    let mut f = std::fs::OpenOptions::new().append(true).create(true).open(path).unwrap();\n    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();\n    writeln!(f, \"{{}} {{}}\", std::process::id(), t).unwrap();\n    println!(\"up {tag}\");\n    std::thread::sleep(std::time::Duration::from_secs(1000));\n}}\n"
+        )
+    };
+    write(&dir.join("src/main.rs"), &main("v1"));
+    let mut dev = Develop::start(&ctx, &["p", "--debounce", "50"]);
+    dev.wait_starts(1);
+    assert!(dir.join("bin/p").is_file());
+    write(&dir.join("src/main.rs"), &main("v2"));
+    dev.wait_starts(2);
+    let ok = wait_for(|| dev.stdout().contains("up v2"));
+    assert!(ok, "{}\n{}", dev.stdout(), dev.stderr());
     assert!(dev.stop().success(), "{}", dev.stderr());
 }
