@@ -93,8 +93,7 @@ pub fn release(
         out_dir.join(name)
     };
     let started = std::time::Instant::now();
-    let exclude = [out.clone()];
-    let sources = || pack::walk(&dir, &exclude, true);
+    let sources = pack::walk(&dir, std::slice::from_ref(&out), true)?;
     ui::verbose(format!(
         "walking from {:.3} s",
         started.elapsed().as_secs_f64()
@@ -401,7 +400,7 @@ fn convert_core(path: &Path, out_dir: &Path, progress: bool) -> Result<pack::Pac
         ));
     }
     let out = out_dir.join(archive::file_name(&info.name, &info.version, &info.release));
-    let sources = || pack::walk(&tree, &[], false);
+    let sources = pack::walk(&tree, &[], false)?;
     let epoch = archive::source_date_epoch().map_err(|e| ui::error_with_hint(e, "unset it"))?;
     pack::pack(
         sources,

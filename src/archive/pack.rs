@@ -437,50 +437,21 @@ fn head_frame(head: &[u8], level: i32) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The room reserved for the head: about what a compressed RECORD line takes (its sha256 does
-/// not compress, its path does, well), plus `PLUGIN.json`. Computed from the names only, so
-/// the same tree always gets the same room, and the same bytes.
-fn head_reserve(entries: u64, name_bytes: u64) -> u64 {
-    (1024 + entries * 40 + name_bytes / 2).div_ceil(512) * 512
-}
-
-/// A zstd skippable frame of `len` bytes in all (8 of header, then zeros).
-fn skippable(len: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len as usize);
-    out.extend_from_slice(&0x184D_2A50u32.to_le_bytes());
-    out.extend_from_slice(&((len - 8) as u32).to_le_bytes());
-    out.resize(len as usize, 0);
-    out
-}
-
-/// Puts the head frame in front of the body, which starts at `reserve` in `body`: in the
-/// reserved room, padded with a skippable frame, when it fits (the usual case: no copy); else
-/// in a new file, followed by an empty skippable frame and a copy of the body.
-fn place_head(
+/// Writes `prefix` then the body into a new file. (Inserting blocks in front of the body with
+/// `fallocate(FALLOC_FL_INSERT_RANGE)` was tried: it flushes the whole file to disk first,
+/// which costs more than this in-kernel copy.)
+fn prepend(
     body: tempfile::NamedTempFile,
-    reserve: u64,
-    frame: &[u8],
+    prefix: &[u8],
     temp: impl Fn(&str) -> Result<tempfile::NamedTempFile>,
 ) -> Result<tempfile::NamedTempFile> {
-    use std::os::unix::fs::FileExt;
-    let len = frame.len() as u64;
-    if len + 8 <= reserve {
-        let mut prefix = frame.to_vec();
-        prefix.extend(skippable(reserve - len));
-        body.as_file()
-            .write_all_at(&prefix, 0)
-            .with_context(|| format!("cannot write `{}`", body.path().display()))?;
-        return Ok(body);
-    }
     let out = temp(".tmp")?;
     {
         let mut writer = BufWriter::new(out.as_file());
-        writer.write_all(frame)?;
-        writer.write_all(&skippable(8))?;
+        writer.write_all(prefix)?;
         writer.flush()?;
     }
     let mut reader = body.reopen()?;
-    std::io::Seek::seek(&mut reader, io::SeekFrom::Start(reserve))?;
     // On Linux this is copy_file_range: the body is not read back into this process.
     io::copy(&mut reader, &mut out.as_file())
         .with_context(|| format!("cannot write `{}`", out.path().display()))?;
@@ -504,23 +475,13 @@ fn raw_member(path: &str, data: &[u8], epoch: u64) -> Result<Vec<u8>> {
 /// a temp file). The head (`PLUGIN.json`, RECORD), known only at the end, is a zstd frame of
 /// its own written first in the output, followed by the body's frames: zstd readers decode
 /// concatenated frames as one stream, so the file is one tar stream with RECORD second.
-pub fn pack<I: IntoIterator<Item = Result<Source>>>(
-    sources: impl Fn() -> Result<I>,
+pub fn pack(
+    sources: impl IntoIterator<Item = Result<Source>>,
     base: MetaBase,
     out: &Path,
     opts: &PackOptions,
 ) -> Result<Packed> {
     let started = std::time::Instant::now();
-    // A first, cheap pass (names only) sizes the room the head will need in front of the
-    // body, so that the body is written once, in place.
-    let (mut count, mut name_bytes) = (0u64, 0u64);
-    for source in sources()? {
-        let source = source?;
-        count += 1;
-        name_bytes +=
-            source.rel.len() as u64 + source.target.as_ref().map_or(0, |t| t.len() as u64);
-    }
-    let reserve = head_reserve(count, name_bytes);
     let out_dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -532,19 +493,18 @@ pub fn pack<I: IntoIterator<Item = Result<Source>>>(
             .tempfile_in(&out_dir)
             .with_context(|| format!("cannot create a file in `{}`", out_dir.display()))
     };
-    let body = temp(".tmp")?;
+    let body = temp(".body")?;
     let progress = progress_bar(opts.progress);
-    let mut file = body.as_file();
-    std::io::Seek::seek(&mut file, io::SeekFrom::Start(reserve))?;
+
     let mut builder = tar::Builder::new(body_encoder(
-        BufWriter::with_capacity(1 << 20, file),
+        BufWriter::with_capacity(1 << 20, body.as_file()),
         opts.level,
     )?);
     let mut entries = Vec::new();
     let mut external_symlinks = Vec::new();
     let mut compiled = false;
     let mut reader = io::BufReader::with_capacity(READ_BUFFER, Slot(None));
-    for source in sources()? {
+    for source in sources {
         let source = source?;
         if let Some(target) = source.target.as_deref().filter(|t| t.starts_with('/')) {
             external_symlinks.push(format!("{} -> {target}", source.rel));
@@ -659,8 +619,8 @@ pub fn pack<I: IntoIterator<Item = Result<Source>>>(
 
     let mut head = raw_member(META_PATH, meta_json.as_bytes(), opts.epoch)?;
     head.extend(raw_member(RECORD_PATH, record_text.as_bytes(), opts.epoch)?);
-    let frame = head_frame(&head, opts.level)?;
-    let final_file = place_head(body, reserve, &frame, temp)?;
+    let prefix = head_frame(&head, opts.level)?;
+    let final_file = prepend(body, &prefix, temp)?;
     {
         use std::os::unix::fs::PermissionsExt;
         fs_err::set_permissions(final_file.path(), std::fs::Permissions::from_mode(0o644))?;
