@@ -98,6 +98,7 @@ pub fn vendor(
     let mut fetched = Vec::new();
     if !missing.is_empty() {
         let client = client(dir, lock_text, cache)?;
+        let archives = cache.join("archives");
         let progress = progress_bar(missing.len());
         let results: Mutex<Vec<Result<String>>> = Mutex::new(Vec::new());
         let next = std::sync::atomic::AtomicUsize::new(0);
@@ -107,7 +108,7 @@ pub fn vendor(
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(pin) = missing.get(i) else { break };
                     progress.set_message(pin.name.clone());
-                    let result = fetch_one(&client, pin, target, allow, &vendor_dir);
+                    let result = fetch_one(&client, pin, target, allow, &vendor_dir, &archives);
                     progress.inc(1);
                     results.lock().expect("results").push(result);
                 });
@@ -136,6 +137,7 @@ fn fetch_one(
     target: &Target,
     allow: Option<&[String]>,
     vendor_dir: &Path,
+    archives: &Path,
 ) -> Result<String> {
     let name: pep508_rs::PackageName = pin
         .name
@@ -165,6 +167,17 @@ fn fetch_one(
         ordered = first;
     }
     for file in ordered {
+        let out = vendor_dir.join(&file.filename);
+        // The content-addressed store first: a file any plugin vendored before, by hash.
+        if let Some(bytes) = pin.hashes.iter().find_map(|h| {
+            std::fs::read(archives.join(h))
+                .ok()
+                .filter(|b| index::sha256_hex(b) == *h)
+        }) {
+            crate::lock::write_atomic(&out, &bytes)
+                .with_context(|| format!("cannot write `{}`", out.display()))?;
+            return Ok(file.filename.clone());
+        }
         let sha = client.sha256(file).map_err(|e| anyhow::anyhow!("{e}"))?;
         if !pin.hashes.contains(&sha) {
             continue;
@@ -175,12 +188,18 @@ fn fetch_one(
             .with_context(|| format!("cannot download `{}`", file.filename))?;
         let actual = index::sha256_hex(&bytes);
         if !pin.hashes.contains(&actual) {
-            anyhow::bail!(
-                "`{}` does not match the lock: its sha256 is {actual}",
-                file.filename
-            );
+            // Not kept anywhere: the next build downloads it again.
+            client.forget(file);
+            return Err(ui::error_with_hint(
+                format!(
+                    "downloaded `{}` does not match the lock: its sha256 is {actual}",
+                    file.filename
+                ),
+                "the index serves another file than the one locked: check the index, or relock with `mfplug lock --upgrade-package`",
+            ));
         }
-        let out = vendor_dir.join(&file.filename);
+        let _ = std::fs::create_dir_all(archives)
+            .and_then(|()| crate::lock::write_atomic(&archives.join(&actual), &bytes));
         crate::lock::write_atomic(&out, &bytes)
             .with_context(|| format!("cannot write `{}`", out.display()))?;
         ui::verbose(format!(

@@ -467,6 +467,14 @@ impl Client {
         }
     }
 
+    /// Drops a file from the download cache (one that turned out not to be what the lock
+    /// wants).
+    pub fn forget(&self, file: &DistFile) {
+        if let Location::Url(url) = &file.location {
+            let _ = std::fs::remove_file(self.files_cache(url));
+        }
+    }
+
     fn files_cache(&self, url: &str) -> PathBuf {
         self.options
             .cache_dir
