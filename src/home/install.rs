@@ -196,20 +196,6 @@ pub fn run_hook(dir: &Path, hook: &str, settings: &Settings) -> Result<()> {
     Ok(())
 }
 
-/// Whether the plugin in `dir` locks Python packages that `local/` must be built from.
-fn locked_packages(dir: &Path) -> usize {
-    std::fs::read_to_string(dir.join("python3_virtualenv_sources/requirements3.txt"))
-        .map(|text| {
-            text.lines()
-                .map(str::trim)
-                .filter(|l| {
-                    !l.is_empty() && !l.starts_with('#') && !l.starts_with('-') && l.contains("==")
-                })
-                .count()
-        })
-        .unwrap_or(0)
-}
-
 /// Puts the override file back as it was, if the install changed it.
 struct OverrideUndo {
     path: PathBuf,
@@ -362,7 +348,12 @@ pub fn install_locked(
         stage_pause("rename");
 
         // Stage `build`: `local/` from the vendored wheels, offline, for its final place.
-        if locked_packages(&staged) > 0 {
+        // A Python plugin gets its env even when its lock names no package: `python` in the
+        // plugin env is then the plugin's interpreter, as in development.
+        if staged
+            .join("python3_virtualenv_sources/requirements3.txt")
+            .is_file()
+        {
             let built =
                 crate::build::build_local(&staged, &target, settings, true).with_context(|| {
                     format!("cannot build `local/` of `{name}` from its vendored files")
