@@ -543,6 +543,33 @@ fn clone_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Runs a tool of a plugin kind (`npm`, `cargo`) in `dir`; a tool that is not installed is an
+/// error that says (`missing`) why it is needed and what to install.
+pub(crate) fn run_tool(
+    mut command: std::process::Command,
+    args: &[&str],
+    dir: &Path,
+    missing: (&str, &str),
+) -> Result<()> {
+    let tool = command.get_program().to_string_lossy().into_owned();
+    ui::verbose(format!(
+        "running `{tool} {}` in `{}`",
+        args.join(" "),
+        dir.display()
+    ));
+    let status = command.args(args).current_dir(dir).status().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ui::error_with_hint(missing.0, missing.1)
+        } else {
+            anyhow::Error::new(e).context(format!("cannot run `{tool}`"))
+        }
+    })?;
+    if !status.success() {
+        bail!("`{tool} {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
 /// Whether a plugin dir is a Python plugin: it has a requirements input or a lock.
 pub fn is_python(dir: &Path) -> bool {
     let sources = dir.join(SOURCES_DIR);

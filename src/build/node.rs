@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 
 use crate::ui;
 
@@ -16,29 +16,15 @@ pub fn is_node(dir: &Path) -> bool {
 }
 
 fn npm(dir: &Path, args: &[&str]) -> Result<()> {
-    ui::verbose(format!(
-        "running `npm {}` in `{}`",
-        args.join(" "),
-        dir.display()
-    ));
-    let status = Command::new("npm")
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                ui::error_with_hint(
-                    "`npm` is not installed, and this plugin has a `package.json`",
-                    "install Node.js with npm (e.g. `apt-get install nodejs npm`), then try again",
-                )
-            } else {
-                anyhow::Error::new(e).context("cannot run `npm`")
-            }
-        })?;
-    if !status.success() {
-        bail!("`npm {}` failed ({status})", args.join(" "));
-    }
-    Ok(())
+    super::run_tool(
+        Command::new("npm"),
+        args,
+        dir,
+        (
+            "`npm` is not installed, and this plugin has a `package.json`",
+            "install Node.js with npm (e.g. `apt-get install nodejs npm`), then try again",
+        ),
+    )
 }
 
 /// Why the lock is stale, or `None` when it is fresh: it must exist and record the

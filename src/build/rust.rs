@@ -24,29 +24,15 @@ fn cargo() -> Command {
 }
 
 fn run(dir: &Path, args: &[&str]) -> Result<()> {
-    ui::verbose(format!(
-        "running `cargo {}` in `{}`",
-        args.join(" "),
-        dir.display()
-    ));
-    let status = cargo()
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                ui::error_with_hint(
-                    "`cargo` is not installed, and this plugin has a `Cargo.toml`",
-                    "install the Rust toolchain (https://rustup.rs or your distribution's cargo), then try again",
-                )
-            } else {
-                anyhow::Error::new(e).context("cannot run `cargo`")
-            }
-        })?;
-    if !status.success() {
-        bail!("`cargo {}` failed ({status})", args.join(" "));
-    }
-    Ok(())
+    super::run_tool(
+        cargo(),
+        args,
+        dir,
+        (
+            "`cargo` is not installed, and this plugin has a `Cargo.toml`",
+            "install the Rust toolchain (rustup, or your distribution's cargo), then try again",
+        ),
+    )
 }
 
 /// Why `Cargo.lock` is stale, or `None`: it must exist and satisfy `Cargo.toml`.
