@@ -192,6 +192,14 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// Hex sha256 of a file's content, read in a stream.
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    let mut file = fs_err::File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex(&hasher.finalize()))
+}
+
 /// The file name of a release: `NAME-VERSION-RELEASE.plugin`.
 pub fn file_name(name: &str, version: &str, release: &str) -> String {
     format!("{name}-{version}-{release}.plugin")

@@ -8,7 +8,8 @@ use std::sync::Mutex;
 
 use anyhow::{Context as _, Result};
 
-use super::{file_identity, normalize, Pin, ALLOW_BINARY, VENDOR_DIR};
+use super::{file_identity, Pin, ALLOW_BINARY, VENDOR_DIR};
+use crate::index::simple::normalize;
 use crate::index::{self, simple::Location, Client};
 use crate::interpreter::Target;
 use crate::lock::{requirements, INPUT_FILE, SOURCES_DIR};
@@ -77,7 +78,7 @@ pub fn vendor(
     for entry in fs_err::read_dir(&vendor_dir)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if entry.file_type().is_ok_and(|t| t.is_file()) && !name.starts_with('.') {
-            present.push((name, super::sha256_file(&entry.path())?));
+            present.push((name, crate::archive::sha256_file(&entry.path())?));
         }
     }
     let wanted_hashes: HashSet<&str> = pins

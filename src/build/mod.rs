@@ -23,8 +23,9 @@ use clap::Parser as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::archive::hex;
+use crate::archive::{hex, sha256_file};
 use crate::config::Settings;
+use crate::index::simple::normalize;
 use crate::interpreter;
 use crate::lock::{INPUT_FILE, LOCK_FILE, SOURCES_DIR};
 use crate::{inspect, ui};
@@ -44,24 +45,6 @@ pub struct Pin {
     pub name: String,
     pub version: String,
     pub hashes: Vec<String>,
-}
-
-/// Normalised project name (PEP 503).
-pub fn normalize(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut dash = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            dash = true;
-        } else {
-            if dash && !out.is_empty() {
-                out.push('-');
-            }
-            dash = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
 }
 
 /// Reads the pins of a lockfile (pip's format: continuation lines, `--hash=sha256:` options).
@@ -138,13 +121,6 @@ struct State {
     allow_binary: Option<Vec<String>>,
     /// name -> (wheel sha256, dist-info dir)
     packages: BTreeMap<String, (String, String)>,
-}
-
-fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = fs_err::File::open(path)?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)?;
-    Ok(hex(&hasher.finalize()))
 }
 
 /// Names, sizes and mtimes of the vendor dir: what tells, without hashing, that it changed.
@@ -307,7 +283,7 @@ pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings, offline: bool
     let hashes: Vec<String> = files
         .iter()
         .map(|(_, p)| sha256_file(p))
-        .collect::<Result<_>>()?;
+        .collect::<std::io::Result<_>>()?;
     let mut chosen: Vec<(Pin, PathBuf, String)> = Vec::new();
     let mut client: Option<std::sync::Arc<crate::index::Client>> = None;
     let mut used: HashSet<usize> = HashSet::new();

@@ -215,16 +215,6 @@ impl OverrideUndo {
     }
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write in `{}`", dir.display()))?;
-    std::io::Write::write_all(&mut temp, bytes)?;
-    temp.persist(path)
-        .with_context(|| format!("cannot write `{}`", path.display()))?;
-    Ok(())
-}
-
 /// Removes a dir when dropped: the temporary conversion of a legacy file.
 struct RemoveOnDrop(PathBuf);
 
@@ -383,7 +373,8 @@ pub fn install_locked(
         let template_sha = hex(&Sha256::digest(template.as_bytes()));
         let override_sha = match &before {
             None => {
-                write_atomic(&path, template.as_bytes())?;
+                crate::lock::write_atomic(&path, template.as_bytes())
+                    .with_context(|| format!("cannot write `{}`", path.display()))?;
                 undo.written = true;
                 Some(template_sha)
             }
@@ -395,7 +386,8 @@ pub fn install_locked(
                     .is_some_and(|s| s == current)
                     || current == template_sha;
                 if pristine {
-                    write_atomic(&path, template.as_bytes())?;
+                    crate::lock::write_atomic(&path, template.as_bytes())
+                        .with_context(|| format!("cannot write `{}`", path.display()))?;
                     undo.written = true;
                     Some(template_sha)
                 } else {

@@ -382,7 +382,7 @@ pub fn verify(home: &Path, name: &str, json: bool) -> Result<ExitCode> {
                 meta.is_file()
                     && meta.len() == entry.size
                     && (meta.permissions().mode() & 0o111 != 0) == executable
-                    && hash_file(&path).is_ok_and(|h| h == entry.sha256)
+                    && crate::archive::sha256_file(&path).is_ok_and(|h| h == entry.sha256)
             }
         };
         if !same {
@@ -443,14 +443,6 @@ pub fn verify(home: &Path, name: &str, json: bool) -> Result<ExitCode> {
     } else {
         ExitCode::from(crate::cli::EXIT_FAILURE)
     })
-}
-
-fn hash_file(path: &Path) -> std::io::Result<String> {
-    use sha2::Digest;
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = sha2::Sha256::new();
-    std::io::copy(&mut file, &mut hasher)?;
-    Ok(hex(&hasher.finalize()))
 }
 
 /// `mfplug repackage NAME [-o OUTDIR]`: the installed plugin, under its installed name, with
