@@ -1,6 +1,6 @@
 //! `mfplug wrapper` and `mfplug env`: a command or a shell in the plugin env.
 
-use crate::support::TestContext;
+use crate::support::{make_executable, TestContext};
 
 /// A plugin placed in the home as a devlink (a symlink to the source dir).
 fn devlinked(ctx: &TestContext) {
@@ -13,12 +13,7 @@ fn devlinked(ctx: &TestContext) {
         "src/p/bin/hello",
         "#!/bin/sh\necho hello from $MFPLUG_CURRENT_PLUGIN_NAME\n",
     );
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        ctx.work.join("src/p/bin/hello"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
+    make_executable(&ctx.work.join("src/p/bin/hello"));
     ctx.write(
         "src/p/.layerapi2_extra_env",
         "# extra variables\nGREETING=hi {{MFPLUG_CURRENT_PLUGIN_NAME}}\nexport OTHER = x\n",
@@ -124,8 +119,7 @@ fn env_opens_the_shell_of_the_current_plugin_or_a_named_one() {
         "fake-shell",
         "#!/bin/sh\necho \"shell $1 in $MFPLUG_PLUGIN_ENV\"\n",
     );
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&shell, std::fs::Permissions::from_mode(0o755)).unwrap();
+    make_executable(&shell);
     let out = ctx.cmd(["env", "p"]).env("SHELL", &shell).output().unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "shell -i in p");

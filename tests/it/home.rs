@@ -1,10 +1,10 @@
 //! The operator's side on temp homes: install, uninstall, list, info, verify, repackage,
 //! crontab, provision, concurrency and crash safety.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::support::TestContext;
+use crate::support::{make_executable, stderr, TestContext};
 
 /// Writes a plugin dir `src/NAME-VERSION` and releases it; gives the `.plugin` path.
 fn plugin_file(ctx: &TestContext, name: &str, version: &str, extra: &[(&str, &str)]) -> PathBuf {
@@ -46,17 +46,8 @@ fn plugin_file(ctx: &TestContext, name: &str, version: &str, extra: &[(&str, &st
     ctx.work.join(format!("dist/{name}-{version}-1.plugin"))
 }
 
-fn make_executable(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn staging_is_empty(ctx: &TestContext) -> bool {

@@ -1,21 +1,7 @@
 //! Node and Rust plugins: lock, build, clean and release with npm and cargo, end to end from
 //! the `nodejs` and `rust` templates.
 
-use crate::support::TestContext;
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn member_paths(file: &std::path::Path) -> Vec<String> {
-    let bytes = zstd::decode_all(std::fs::File::open(file).unwrap()).unwrap();
-    let mut archive = tar::Archive::new(&bytes[..]);
-    archive
-        .entries()
-        .unwrap()
-        .map(|e| String::from_utf8(e.unwrap().path_bytes().into_owned()).unwrap())
-        .collect()
-}
+use crate::support::{member_paths, stderr, TestContext};
 
 fn npm_registry_reachable() -> bool {
     std::process::Command::new("npm")

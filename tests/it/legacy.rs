@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::mfplug_snapshot;
-use crate::support::TestContext;
+use crate::support::{make_executable, members, TestContext};
 
 /// Writes a MetWork plugin dir, then its `.plugin`: `tar czf` of `metwork_plugin/` holding the
 /// plugin's files, `.metadata.json` and `.files.json`.
@@ -26,8 +26,7 @@ fn legacy_plugin(ctx: &TestContext, listed_extra: &[&str], outside: bool) -> Pat
         std::fs::create_dir_all(full.parent().unwrap()).unwrap();
         std::fs::write(&full, text).unwrap();
     }
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(src.join("bin/tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    make_executable(&src.join("bin/tool"));
     let mut listed: Vec<String> = files.iter().map(|(p, _)| (*p).to_owned()).collect();
     listed.extend(listed_extra.iter().map(|s| (*s).to_owned()));
     std::fs::write(
@@ -123,21 +122,10 @@ fn legacy_missing_listed_file_or_member_outside_is_refused() {
 }
 
 fn tree_of(file: &Path) -> Vec<(String, u32, Vec<u8>)> {
-    use std::io::Read;
-    let bytes = zstd::decode_all(std::fs::File::open(file).unwrap()).unwrap();
-    let mut archive = tar::Archive::new(&bytes[..]);
-    archive
-        .entries()
-        .unwrap()
-        .map(|e| {
-            let mut e = e.unwrap();
-            let mut data = Vec::new();
-            let path = String::from_utf8(e.path_bytes().into_owned()).unwrap();
-            let mode = e.header().mode().unwrap();
-            e.read_to_end(&mut data).unwrap();
-            (path, mode, data)
-        })
-        .filter(|(p, _, _)| !p.starts_with(".mfplug/"))
+    members(file)
+        .into_iter()
+        .filter(|m| !m.path.starts_with(".mfplug/"))
+        .map(|m| (m.path, m.mode, m.data))
         .collect()
 }
 

@@ -673,7 +673,7 @@ fn r5_lock_probes_the_interpreter_once() {
             counter.display()
         ),
     );
-    std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    crate::support::make_executable(&python);
     let python = python.display().to_string();
     let probes = || {
         std::fs::read_to_string(&counter)

@@ -1,12 +1,11 @@
 //! `mfplug release`, `info`, `verify` and `convert` on `.plugin` files: reproducibility,
 //! `.releaseignore`, symlinks, tampering, hostile archives and legacy MetWork files.
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::mfplug_snapshot;
-use crate::support::TestContext;
+use crate::support::{member_paths, members, TestContext};
 
 /// A small plugin dir written file by file in the given order, with the given file mode.
 fn plugin_tree(root: &Path, reversed: bool, mode: u32) {
@@ -76,31 +75,6 @@ fn release(ctx: &TestContext, dir: &str, extra: &[&str]) -> PathBuf {
     }
 }
 
-/// The members of a format-1 file: (path, mode, link target, content).
-fn members(file: &Path) -> Vec<(String, u32, Option<String>, Vec<u8>)> {
-    let bytes = zstd::decode_all(std::fs::File::open(file).unwrap()).unwrap();
-    let mut archive = tar::Archive::new(&bytes[..]);
-    archive
-        .entries()
-        .unwrap()
-        .map(|e| {
-            let mut e = e.unwrap();
-            let path = String::from_utf8(e.path_bytes().into_owned()).unwrap();
-            let mode = e.header().mode().unwrap();
-            let link = e
-                .link_name_bytes()
-                .map(|l| String::from_utf8(l.into_owned()).unwrap());
-            let mut data = Vec::new();
-            e.read_to_end(&mut data).unwrap();
-            (path, mode, link, data)
-        })
-        .collect()
-}
-
-fn member_paths(file: &Path) -> Vec<String> {
-    members(file).into_iter().map(|m| m.0).collect()
-}
-
 #[test]
 fn release_is_reproducible_across_mtimes_umask_paths_and_order() {
     let ctx = TestContext::new();
@@ -133,7 +107,8 @@ fn release_is_reproducible_across_mtimes_umask_paths_and_order() {
             "zz/deep/er/file.txt",
         ]
     );
-    for (path, mode, link, _) in members(&fa) {
+    for member in members(&fa) {
+        let (path, mode, link) = (member.path, member.mode, member.link);
         match path.as_str() {
             "bin/run" => assert_eq!(mode, 0o755),
             "bin/util-link" => assert_eq!(link.as_deref(), Some("../lib/util.py")),

@@ -161,3 +161,53 @@ pub fn listing(dir: &Path) -> String {
     lines.sort();
     lines.join("\n")
 }
+
+/// A member of a format-1 `.plugin` file, read back by the tests.
+pub struct Member {
+    pub path: String,
+    pub mode: u32,
+    pub link: Option<String>,
+    pub data: Vec<u8>,
+}
+
+/// The members of a format-1 `.plugin` file, in order.
+pub fn members(file: &Path) -> Vec<Member> {
+    use std::io::Read;
+    let bytes = zstd::decode_all(std::fs::File::open(file).expect("open plugin")).expect("zstd");
+    let mut archive = tar::Archive::new(&bytes[..]);
+    archive
+        .entries()
+        .expect("tar")
+        .map(|e| {
+            let mut e = e.expect("member");
+            let path = String::from_utf8(e.path_bytes().into_owned()).expect("utf-8 path");
+            let mode = e.header().mode().expect("mode");
+            let link = e
+                .link_name_bytes()
+                .map(|l| String::from_utf8(l.into_owned()).expect("utf-8 link"));
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).expect("data");
+            Member {
+                path,
+                mode,
+                link,
+                data,
+            }
+        })
+        .collect()
+}
+
+/// The member names of a format-1 `.plugin` file, in order.
+pub fn member_paths(file: &Path) -> Vec<String> {
+    members(file).into_iter().map(|m| m.path).collect()
+}
+
+pub fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// A command's stderr as text.
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
