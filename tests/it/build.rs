@@ -593,3 +593,58 @@ fn concurrent_builds_wait_for_each_other() {
     ));
     assert!(ok, "{text}");
 }
+
+/// An index that serves other bytes than the locked ones under the same name: refused, named,
+/// and nothing vendored or built from it.
+#[test]
+fn a_file_that_does_not_match_the_lock_is_refused() {
+    use crate::index::{release, Index, Mode};
+    let ctx = TestContext::new();
+    let good = Index::start(Mode::Json, &[release("alpha", "1.0", &[])]);
+    let mut other = release("alpha", "1.0", &[]);
+    other.padding = 64;
+    let bad = Index::start(Mode::Json, &[other]);
+    ctx.write("p/.layerapi2_label", "plugin_py@mfplug\n");
+    ctx.write("p/config.ini", "[general]\n_version = 1.0.0\n");
+    ctx.write(
+        "p/python3_virtualenv_sources/requirements-to-freeze.txt",
+        "alpha\n",
+    );
+    ctx.write("p/python3_virtualenv_sources/allow_binary_packages", "");
+    ctx.cmd(["lock", "p"])
+        .env("MFPLUG_INDEX_URL", &good.url)
+        .assert()
+        .success();
+    let out = ctx
+        .cmd(["build", "p"])
+        .env("MFPLUG_INDEX_URL", &bad.url)
+        .env("XDG_CACHE_HOME", ctx.root().join("cache"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no file of `alpha==1.0` on the index matches the lock's hashes"),
+        "{stderr}"
+    );
+    let vendor = ctx.work.join("p/python3_virtualenv_sources/src");
+    assert!(std::fs::read_dir(&vendor).map_or(true, |mut d| d.next().is_none()));
+    assert!(!ctx.work.join("p/local").exists());
+}
+
+/// A missing interpreter: named, with what to do, and nothing built.
+#[test]
+fn a_missing_interpreter_is_a_clear_error() {
+    let ctx = TestContext::new();
+    python_plugin(&ctx, "p", "tool\n", &[wheel("tool", "1.0", true)]);
+    ctx.write(
+        "p/config.ini",
+        "[general]\n_version = 1.0.0\npython = /nonexistent/python3.99\n",
+    );
+    let out = ctx.cmd(["build", "p", "--offline"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/nonexistent/python3.99"), "{stderr}");
+    assert!(stderr.contains("hint:"), "{stderr}");
+    assert!(!ctx.work.join("p/local").exists());
+}
