@@ -3,45 +3,12 @@
 //! cache) and `python3 -m venv` + `pip install --require-hashes`, same wheels, same run; then
 //! the no-op rebuild.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-const GENERATOR: &str = include_str!("bench/lock_index.py");
-
-fn timed(cmd: &mut Command) -> Result<Duration> {
-    let start = Instant::now();
-    let output = cmd
-        .output()
-        .with_context(|| format!("cannot run {cmd:?}"))?;
-    let elapsed = start.elapsed();
-    if !output.status.success() {
-        bail!(
-            "{cmd:?} failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(elapsed)
-}
-
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
-}
-
-fn peer(name: &str) -> Option<PathBuf> {
-    let dirs = std::env::var_os("MFPLUG_BENCH_PEERS")
-        .into_iter()
-        .chain(std::env::var_os("PATH"))
-        .flat_map(|v| std::env::split_paths(&v).collect::<Vec<_>>());
-    dirs.map(|d| d.join(name)).find(|p| p.is_file())
-}
-
-fn rm(path: &Path) {
-    let _ = std::fs::remove_dir_all(path);
-}
+use crate::bench_lock::{find_peer as peer, median, rm, timed, GENERATOR};
 
 pub fn run(root: &Path, mfplug: &Path) -> Result<()> {
     let work = root.join("target/bench/build");

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::bench_release::{generate, have, median, timed};
+use crate::bench_lock::median;
+use crate::bench_release::{generate, have, timed};
 
 pub fn run(root: &Path, mfplug: &Path) -> Result<()> {
     let bench = root.join("target/bench");

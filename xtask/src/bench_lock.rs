@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-const GENERATOR: &str = include_str!("bench/lock_index.py");
+pub(crate) const GENERATOR: &str = include_str!("bench/lock_index.py");
 const PACKAGES: usize = 160;
 const VERSIONS: usize = 4;
 
@@ -109,7 +109,7 @@ fn connection(stream: TcpStream, dir: &Path) -> std::io::Result<()> {
     }
 }
 
-fn median(mut times: Vec<Duration>) -> Duration {
+pub(crate) fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
     times[times.len() / 2]
 }
@@ -123,7 +123,7 @@ fn fmt(d: Duration) -> String {
 }
 
 /// Runs `cmd`, failing with its output if it fails; returns how long it took.
-fn timed(cmd: &mut Command) -> Result<Duration> {
+pub(crate) fn timed(cmd: &mut Command) -> Result<Duration> {
     let start = Instant::now();
     let output = cmd
         .stdin(Stdio::null())
@@ -141,7 +141,7 @@ fn timed(cmd: &mut Command) -> Result<Duration> {
     Ok(elapsed)
 }
 
-fn find_peer(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_peer(name: &str) -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("MFPLUG_BENCH_PEERS")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
@@ -180,7 +180,7 @@ fn clean(program: &Path) -> Command {
     cmd
 }
 
-fn rm(path: &Path) {
+pub(crate) fn rm(path: &Path) {
     if path.is_dir() {
         let _ = std::fs::remove_dir_all(path);
     } else {

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+use crate::bench_lock::median;
+
 /// A small deterministic generator: the tree is the same on every machine and run.
 struct XorShift(u64);
 
@@ -87,11 +89,6 @@ pub fn generate(root: &Path, small: usize, large: usize, large_size: usize) -> R
     }
     std::fs::write(&marker, total.to_string())?;
     Ok(total)
-}
-
-pub fn median(mut values: Vec<Duration>) -> Duration {
-    values.sort();
-    values[values.len() / 2]
 }
 
 /// Runs `cmd` and gives its wall time and its peak RSS in KiB (through `/usr/bin/time`).
