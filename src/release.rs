@@ -93,9 +93,11 @@ pub fn release(
         out_dir.join(name)
     };
     let started = std::time::Instant::now();
-    let sources = pack::walk(&dir, std::slice::from_ref(&out), true)?;
+    let sources = pack::collect(&dir, std::slice::from_ref(&out), true)
+        .with_context(|| format!("failed to release `{}`", dir.display()))?;
     ui::verbose(format!(
-        "walking from {:.3} s",
+        "walked {} entries in {:.3} s",
+        sources.len(),
         started.elapsed().as_secs_f64()
     ));
     let epoch = archive::source_date_epoch().map_err(|e| {
@@ -400,7 +402,7 @@ fn convert_core(path: &Path, out_dir: &Path, progress: bool) -> Result<pack::Pac
         ));
     }
     let out = out_dir.join(archive::file_name(&info.name, &info.version, &info.release));
-    let sources = pack::walk(&tree, &[], false)?;
+    let sources = pack::collect(&tree, &[], false)?;
     let epoch = archive::source_date_epoch().map_err(|e| ui::error_with_hint(e, "unset it"))?;
     pack::pack(
         sources,

@@ -1,13 +1,12 @@
 //! Writing a `.plugin` file from a plugin dir, reproducibly and in constant memory.
 //!
-//! Two passes over the files: the first hashes them (in parallel) to write RECORD, which
-//! comes before them in the stream; the second streams each file into tar, then zstd, then a
-//! temp file beside the output, hashing again so that a file that changed in between is
-//! caught. Nothing of the environment reaches the bytes: paths are sorted, times are
+//! One read of each file: it is hashed while it streams into tar, then zstd, then the output
+//! file, behind room kept for the head (`PLUGIN.json` and RECORD), which is written last.
+//! Nothing of the environment reaches the bytes: paths are sorted, times are
 //! `SOURCE_DATE_EPOCH` (or a constant), owners are 0, modes are 0644/0755.
 
 use std::collections::HashSet;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Seek as _, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
@@ -344,40 +343,6 @@ pub struct MetaBase {
     pub url: String,
 }
 
-/// A reader that hashes and counts what goes through it, and keeps its first bytes.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-    count: u64,
-    magic: [u8; 4],
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if self.count < 4 {
-            let start = self.count as usize;
-            let take = (4 - start).min(n);
-            self.magic[start..start + take].copy_from_slice(&buf[..take]);
-        }
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
-/// The file being packed, swapped in and out of one long-lived `BufReader`.
-struct Slot(Option<HashingReader<io::Take<fs_err::File>>>);
-
-impl Read for Slot {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match &mut self.0 {
-            Some(reader) => reader.read(buf),
-            None => Ok(0),
-        }
-    }
-}
-
 /// What tells that a file changed while it was read: its change time and its size.
 type Stamp = ((i64, i64), u64);
 
@@ -427,6 +392,13 @@ const READ_BUFFER: usize = 1 << 20;
 /// Bytes per zstd job.
 const JOB_SIZE: u32 = 4 << 20;
 
+/// A body smaller than this is copied after the head instead of being written behind room
+/// kept for it: the copy costs little and the file then has no padding.
+const COMPACT_BELOW: u64 = 1 << 20;
+
+/// The magic number of a zstd skippable frame (the first of the sixteen zstd reserves).
+const SKIPPABLE_MAGIC: u32 = 0x184D_2A50;
+
 /// The head frame: `PLUGIN.json` and RECORD.
 fn head_frame(head: &[u8], level: i32) -> Result<Vec<u8>> {
     let mut out = Vec::new();
@@ -437,25 +409,164 @@ fn head_frame(head: &[u8], level: i32) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Writes `prefix` then the body into a new file. (Inserting blocks in front of the body with
-/// `fallocate(FALLOC_FL_INSERT_RANGE)` was tried: it flushes the whole file to disk first,
-/// which costs more than this in-kernel copy.)
-fn prepend(
-    body: tempfile::NamedTempFile,
+/// `PLUGIN.json` for `record`, and the head: `PLUGIN.json` and RECORD as tar members.
+fn head(
+    base: &MetaBase,
+    record: &Record,
+    compiled: bool,
+    external_symlinks: Vec<String>,
+    epoch: u64,
+) -> Result<(PluginMeta, Vec<u8>)> {
+    let record_text = record.to_text();
+    let meta = PluginMeta {
+        format: super::FORMAT,
+        name: base.name.clone(),
+        version: base.version.clone(),
+        release: base.release.clone(),
+        summary: base.summary.clone(),
+        license: base.license.clone(),
+        maintainer: base.maintainer.clone(),
+        vendor: base.vendor.clone(),
+        url: base.url.clone(),
+        build_time: epoch,
+        tool: format!("mfplug {}", env!("CARGO_PKG_VERSION")),
+        platform: if compiled {
+            format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)
+        } else {
+            "any".into()
+        },
+        plugin_hash: Record::plugin_hash(&record_text),
+        files: record.entries.len() as u64,
+        size: record.entries.iter().map(|e| e.size).sum(),
+        external_symlinks,
+    };
+    let mut meta_json = serde_json::to_string_pretty(&meta)?;
+    meta_json.push('\n');
+    let mut head = raw_member(META_PATH, meta_json.as_bytes(), epoch)?;
+    head.extend(raw_member(RECORD_PATH, record_text.as_bytes(), epoch)?);
+    Ok((meta, head))
+}
+
+/// The symlinks with an absolute target, as `PLUGIN.json` lists them.
+fn external_symlinks(sources: &[Source]) -> Vec<String> {
+    sources
+        .iter()
+        .filter_map(|s| {
+            let target = s.target.as_deref().filter(|t| t.starts_with('/'))?;
+            Some(format!("{} -> {target}", s.rel))
+        })
+        .collect()
+}
+
+/// The room kept at the start of the file for the head frame, so that the body is written
+/// once, in place.
+///
+/// The head is known only once every file is read, but its compressed size nearly is: the
+/// names and kinds are known, and a hash compresses as well as any other string of random hex
+/// digits. So a draft head with made-up hashes and 7-digit sizes (a file of 10 MB or more
+/// has a longer one) is compressed, and the room is its size plus a margin. The result
+/// depends on the tree only, so the output stays reproducible.
+fn head_room(sources: &[Source], base: &MetaBase, opts: &PackOptions) -> Result<u64> {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let entries = sources
+        .iter()
+        .map(|source| {
+            let (size, sha256) = match source.kind {
+                Kind::Dir => (0, String::new()),
+                _ => {
+                    let size = match &source.target {
+                        Some(target) => target.len() as u64,
+                        None => 1_000_000 + next() % 9_000_000,
+                    };
+                    let (a, b, c, d) = (next(), next(), next(), next());
+                    (size, format!("{a:016x}{b:016x}{c:016x}{d:016x}"))
+                }
+            };
+            RecordEntry {
+                path: source.rel.clone(),
+                kind: source.kind,
+                size,
+                sha256,
+            }
+        })
+        .collect();
+    let (_, draft) = head(
+        base,
+        &Record { entries },
+        true,
+        external_symlinks(sources),
+        opts.epoch,
+    )?;
+    let estimate = head_frame(&draft, opts.level)?.len() as u64;
+    Ok(estimate + estimate / 50 + 256)
+}
+
+/// What goes between the head frame and a body written `room` bytes into the file: nothing
+/// when the head fills the room exactly, else a zstd skippable frame (4 bytes of magic, 4 of
+/// length, then the bytes to skip), which every zstd reader passes over. `None` when the head
+/// does not fit, or the gap is too small for a frame.
+fn padding(room: u64, head: u64) -> Option<Vec<u8>> {
+    let gap = room.checked_sub(head)?;
+    if gap == 0 {
+        return Some(Vec::new());
+    }
+    let skipped = u32::try_from(gap.checked_sub(8)?).ok()?;
+    let mut frame = Vec::with_capacity(gap as usize);
+    frame.extend_from_slice(&SKIPPABLE_MAGIC.to_le_bytes());
+    frame.extend_from_slice(&skipped.to_le_bytes());
+    frame.resize(gap as usize, 0);
+    Some(frame)
+}
+
+/// Writes `prefix` then the body, which starts `room` bytes into `spaced`, into a new file.
+fn compact(
+    spaced: &tempfile::NamedTempFile,
+    room: u64,
     prefix: &[u8],
     temp: impl Fn(&str) -> Result<tempfile::NamedTempFile>,
 ) -> Result<tempfile::NamedTempFile> {
     let out = temp(".tmp")?;
-    {
-        let mut writer = BufWriter::new(out.as_file());
-        writer.write_all(prefix)?;
-        writer.flush()?;
-    }
-    let mut reader = body.reopen()?;
+    out.as_file()
+        .write_all(prefix)
+        .with_context(|| format!("cannot write `{}`", out.path().display()))?;
+    let mut reader = spaced.reopen()?;
+    reader.seek(SeekFrom::Start(room))?;
     // On Linux this is copy_file_range: the body is not read back into this process.
     io::copy(&mut reader, &mut out.as_file())
         .with_context(|| format!("cannot write `{}`", out.path().display()))?;
     Ok(out)
+}
+
+/// Moves the finished file to `out`, atomically: `out` holds the old file or the new one.
+///
+/// Over an existing file, the two are exchanged and the old one is then removed with the temp
+/// file. A plain rename over it makes ext4 write the whole new file to disk inside the rename
+/// (its safeguard for programs that replace files without `fsync`), which took as long as a
+/// sixth of the packing.
+fn replace(file: tempfile::NamedTempFile, out: &Path) -> Result<()> {
+    let is_file = fs_err::symlink_metadata(out).is_ok_and(|m| m.is_file());
+    if is_file
+        && rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            file.path(),
+            rustix::fs::CWD,
+            out,
+            rustix::fs::RenameFlags::EXCHANGE,
+        )
+        .is_ok()
+    {
+        // The temp path now names the old file: closing the temp file removes it.
+        return file.close().context("cannot remove the previous file");
+    }
+    // No file there yet, or a file system without exchange.
+    file.persist(out)?;
+    Ok(())
 }
 
 /// A tar member as raw blocks: header, data, padding to 512 bytes.
@@ -471,12 +582,15 @@ fn raw_member(path: &str, data: &[u8], epoch: u64) -> Result<Vec<u8>> {
 
 /// Packs `sources` (from [`collect`]) into `out` (written beside it and renamed into place).
 ///
-/// One read of each file: it is hashed while it streams into the body (tar, then zstd, into
-/// a temp file). The head (`PLUGIN.json`, RECORD), known only at the end, is a zstd frame of
-/// its own written first in the output, followed by the body's frames: zstd readers decode
-/// concatenated frames as one stream, so the file is one tar stream with RECORD second.
+/// One read of each file: it is hashed while it streams into the body (tar, then zstd),
+/// which is written into the output file behind room kept for the head ([`head_room`]). The
+/// head (`PLUGIN.json`, RECORD), known only at the end, is a zstd frame of its own written
+/// into that room, followed by a skippable frame over what is left of it: zstd readers decode
+/// concatenated frames as one stream and pass over skippable ones, so the file is one tar
+/// stream with RECORD second. When the head does not fit, or the body is small, the body is
+/// copied after the head into a new file instead.
 pub fn pack(
-    sources: impl IntoIterator<Item = Result<Source>>,
+    sources: Vec<Source>,
     base: MetaBase,
     out: &Path,
     opts: &PackOptions,
@@ -493,22 +607,24 @@ pub fn pack(
             .tempfile_in(&out_dir)
             .with_context(|| format!("cannot create a file in `{}`", out_dir.display()))
     };
-    let body = temp(".body")?;
-    let progress = progress_bar(opts.progress);
+    let writing =
+        |e: io::Error| anyhow::Error::new(e).context(format!("cannot write `{}`", out.display()));
+    let room = head_room(&sources, &base, opts)?;
+    let spaced = temp(".tmp")?;
+    let mut file = spaced.as_file();
+    file.seek(SeekFrom::Start(room)).map_err(writing)?;
+    let progress = progress_bar(opts.progress, sources.len());
 
     let mut builder = tar::Builder::new(body_encoder(
-        BufWriter::with_capacity(1 << 20, body.as_file()),
+        BufWriter::with_capacity(1 << 20, file),
         opts.level,
     )?);
-    let mut entries = Vec::new();
-    let mut external_symlinks = Vec::new();
+    let external_symlinks = external_symlinks(&sources);
+    let mut entries = Vec::with_capacity(sources.len());
     let mut compiled = false;
-    let mut reader = io::BufReader::with_capacity(READ_BUFFER, Slot(None));
+    // One buffer for every file, initialised once.
+    let mut buf = vec![0u8; READ_BUFFER];
     for source in sources {
-        let source = source?;
-        if let Some(target) = source.target.as_deref().filter(|t| t.starts_with('/')) {
-            external_symlinks.push(format!("{} -> {target}", source.rel));
-        }
         let entry = match source.kind {
             Kind::File { .. } => {
                 let file = fs_err::File::open(&source.abs)?;
@@ -520,33 +636,41 @@ pub fn pack(
                 };
                 let kind = Kind::File { executable };
                 let mut h = header(kind, meta.len(), opts.epoch);
-                // One buffer for every file: large reads (`io::copy` in tar moves a
-                // `BufReader`'s whole buffer at a time), initialised once.
-                reader.get_mut().0 = Some(HashingReader {
-                    inner: file.take(meta.len()),
-                    hasher: Sha256::new(),
-                    count: 0,
-                    magic: [0; 4],
-                });
+                // The header (after a GNU long-name member when the path needs one) through
+                // tar, and the data here: tar's own copy would feed zstd 8 KiB at a time.
                 builder
-                    .append_data(&mut h, &source.rel, &mut reader)
+                    .append_data(&mut h, &source.rel, io::empty())
                     .with_context(|| format!("cannot pack `{}`", source.rel))?;
-                let Some(reader) = reader.get_mut().0.take() else {
-                    unreachable!("the reader was set above")
-                };
-                let after = reader.inner.get_ref().metadata()?;
-                if reader.count != meta.len() || stamp(&after) != before {
+                let body = builder.get_mut();
+                let mut hasher = Sha256::new();
+                let mut count = 0u64;
+                let mut reader = file.take(meta.len());
+                loop {
+                    let n = reader.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    let chunk = &buf[..n];
+                    compiled |= count == 0 && chunk.starts_with(b"\x7fELF");
+                    hasher.update(chunk);
+                    body.write_all(chunk).map_err(writing)?;
+                    count += n as u64;
+                }
+                let after = reader.get_ref().metadata()?;
+                if count != meta.len() || stamp(&after) != before {
                     bail!(
                         "`{}` changed while the release was being written; run `mfplug release` again",
                         source.rel
                     );
                 }
-                compiled |= reader.magic == *b"\x7fELF";
+                let tail = (512 - count % 512) % 512;
+                body.write_all(&[0; 512][..tail as usize])
+                    .map_err(writing)?;
                 RecordEntry {
-                    path: source.rel.clone(),
+                    path: source.rel,
                     kind,
-                    size: reader.count,
-                    sha256: hex(&reader.hasher.finalize()),
+                    size: count,
+                    sha256: hex(&hasher.finalize()),
                 }
             }
             Kind::Symlink => {
@@ -556,17 +680,17 @@ pub fn pack(
                     .append_link(&mut h, &source.rel, target)
                     .with_context(|| format!("cannot pack symlink `{}`", source.rel))?;
                 RecordEntry {
-                    path: source.rel.clone(),
-                    kind: Kind::Symlink,
                     size: target.len() as u64,
                     sha256: hex(&Sha256::digest(target.as_bytes())),
+                    path: source.rel,
+                    kind: Kind::Symlink,
                 }
             }
             Kind::Dir => {
                 let mut h = header(Kind::Dir, 0, opts.epoch);
                 builder.append_data(&mut h, &source.rel, io::empty())?;
                 RecordEntry {
-                    path: source.rel.clone(),
+                    path: source.rel,
                     kind: Kind::Dir,
                     size: 0,
                     sha256: String::new(),
@@ -579,10 +703,12 @@ pub fn pack(
     let encoder = builder
         .into_inner()
         .context("cannot finish the tar stream")?;
-    encoder
+    let mut file = encoder
         .finish()
         .context("cannot finish the zstd stream")?
-        .flush()?;
+        .into_inner()
+        .map_err(|e| writing(e.into_error()))?;
+    let body_len = file.stream_position()? - room;
     progress.finish_and_clear();
     crate::ui::verbose(format!(
         "packed {} entries in {:.3} s",
@@ -590,45 +716,38 @@ pub fn pack(
         started.elapsed().as_secs_f64()
     ));
 
-    let record = Record { entries };
-    let record_text = record.to_text();
-    let meta = PluginMeta {
-        format: super::FORMAT,
-        name: base.name,
-        version: base.version,
-        release: base.release,
-        summary: base.summary,
-        license: base.license,
-        maintainer: base.maintainer,
-        vendor: base.vendor,
-        url: base.url,
-        build_time: opts.epoch,
-        tool: format!("mfplug {}", env!("CARGO_PKG_VERSION")),
-        platform: if compiled {
-            format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)
-        } else {
-            "any".into()
-        },
-        plugin_hash: Record::plugin_hash(&record_text),
-        files: record.entries.len() as u64,
-        size: record.entries.iter().map(|e| e.size).sum(),
+    let (meta, head) = head(
+        &base,
+        &Record { entries },
+        compiled,
         external_symlinks,
-    };
-    let mut meta_json = serde_json::to_string_pretty(&meta)?;
-    meta_json.push('\n');
-
-    let mut head = raw_member(META_PATH, meta_json.as_bytes(), opts.epoch)?;
-    head.extend(raw_member(RECORD_PATH, record_text.as_bytes(), opts.epoch)?);
+        opts.epoch,
+    )?;
     let prefix = head_frame(&head, opts.level)?;
-    let final_file = prepend(body, &prefix, temp)?;
+    let final_file = match padding(room, prefix.len() as u64).filter(|_| body_len >= COMPACT_BELOW)
+    {
+        Some(pad) => {
+            use std::os::unix::fs::FileExt;
+            let file = spaced.as_file();
+            file.write_all_at(&prefix, 0).map_err(writing)?;
+            file.write_all_at(&pad, prefix.len() as u64)
+                .map_err(writing)?;
+            spaced
+        }
+        None => {
+            crate::ui::verbose(format!(
+                "head of {} bytes, room of {room}: copying the body after it",
+                prefix.len()
+            ));
+            compact(&spaced, room, &prefix, temp)?
+        }
+    };
     {
         use std::os::unix::fs::PermissionsExt;
         fs_err::set_permissions(final_file.path(), std::fs::Permissions::from_mode(0o644))?;
     }
     let file_size = final_file.as_file().metadata()?.len();
-    final_file
-        .persist(out)
-        .with_context(|| format!("cannot write `{}`", out.display()))?;
+    replace(final_file, out).with_context(|| format!("cannot write `{}`", out.display()))?;
     Ok(Packed {
         path: out.to_path_buf(),
         meta,
@@ -636,17 +755,19 @@ pub fn pack(
     })
 }
 
-/// A byte progress bar on a terminal when the tree is large; hidden otherwise.
-fn progress_bar(wanted: bool) -> indicatif::ProgressBar {
+/// A progress bar of the entries packed, on a terminal.
+fn progress_bar(wanted: bool, entries: usize) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
     if !(wanted && io::stderr().is_terminal()) {
         return indicatif::ProgressBar::hidden();
     }
-    // The walk is lazy: the count grows as files are packed; shown after a moment only.
-    let bar = indicatif::ProgressBar::new_spinner();
+    let bar = indicatif::ProgressBar::new(entries as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("   Packing {spinner} {pos} files ({elapsed})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        indicatif::ProgressStyle::with_template(
+            "   Packing [{bar:30}] {pos}/{len} files ({elapsed})",
+        )
+        .map(|style| style.progress_chars("=> "))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
@@ -655,6 +776,27 @@ fn progress_bar(wanted: bool) -> indicatif::ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn padding_is_a_skippable_frame_or_nothing() {
+        assert_eq!(padding(100, 100), Some(Vec::new()));
+        assert_eq!(padding(100, 101), None);
+        for head in 93..100 {
+            assert_eq!(padding(100, head), None, "a gap of {} bytes", 100 - head);
+        }
+        let pad = padding(100, 92).unwrap();
+        assert_eq!(pad.len(), 8);
+        assert_eq!(pad[..4], SKIPPABLE_MAGIC.to_le_bytes());
+        assert_eq!(pad[4..8], 0u32.to_le_bytes());
+        let pad = padding(1000, 10).unwrap();
+        assert_eq!(pad.len(), 990);
+        assert_eq!(pad[4..8], 982u32.to_le_bytes());
+        // zstd reads it as a frame that holds nothing.
+        let mut stream = zstd::encode_all(&b"head"[..], 3).unwrap();
+        stream.extend(&pad);
+        stream.extend(zstd::encode_all(&b" body"[..], 3).unwrap());
+        assert_eq!(zstd::decode_all(&stream[..]).unwrap(), b"head body");
+    }
 
     #[test]
     fn relative_symlinks() {

@@ -364,3 +364,76 @@ fn empty_dirs_sort_by_their_member_name() {
         "{paths:?}"
     );
 }
+
+/// Incompressible bytes, the same on every run.
+fn noise(len: usize, mut state: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// The first frame's size and the magic number of the frame after it.
+fn after_first_frame(file: &Path) -> (usize, u32) {
+    let bytes = std::fs::read(file).unwrap();
+    let first = zstd::zstd_safe::find_frame_compressed_size(&bytes).unwrap();
+    let magic = u32::from_le_bytes(bytes[first..first + 4].try_into().unwrap());
+    (first, magic)
+}
+
+#[test]
+fn a_large_body_is_written_once_behind_the_head_and_reads_as_one_stream() {
+    let ctx = TestContext::new();
+    let a = ctx.work.join("one/big");
+    let b = ctx.work.join("two/big");
+    for (root, reversed) in [(&a, false), (&b, true)] {
+        plugin_tree(root, reversed, 0o644);
+        let mut names: Vec<usize> = (0..300).collect();
+        if reversed {
+            names.reverse();
+        }
+        for i in names {
+            let dir = root.join(format!("pkg/m{:02}", i % 17));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(format!("f{i:03}.py")), format!("N = {i}\n")).unwrap();
+        }
+        std::fs::write(root.join("data/blob.bin"), noise(3 << 20, 7)).unwrap();
+    }
+    set_mtime(&b, 1_700_000_000);
+    let fa = release(&ctx, "one/big", &["-o", "out-a"]);
+    let fb = release(&ctx, "two/big", &["-o", "out-b"]);
+    assert_eq!(std::fs::read(&fa).unwrap(), std::fs::read(&fb).unwrap());
+
+    // The head frame, then the skippable frame over the room it did not use, then the body.
+    let (_, magic) = after_first_frame(&fa);
+    assert_eq!(magic, 0x184D_2A50, "a skippable frame follows the head");
+    let paths = member_paths(&fa);
+    assert_eq!(paths[..2], [".mfplug/PLUGIN.json", ".mfplug/RECORD"]);
+    assert_eq!(paths.len(), 12 + 300 + 1);
+    let blob = members(&fa)
+        .into_iter()
+        .find(|m| m.path == "data/blob.bin")
+        .unwrap();
+    assert_eq!(blob.data, noise(3 << 20, 7));
+    ctx.cmd(["verify"]).arg(&fa).assert().success();
+
+    // Released again over the first file: the same bytes, and nothing else left in the dir.
+    let again = release(&ctx, "one/big", &["-o", "out-a"]);
+    assert_eq!(std::fs::read(&again).unwrap(), std::fs::read(&fb).unwrap());
+    let left: Vec<_> = std::fs::read_dir(ctx.work.join("out-a"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, [again.file_name().unwrap()]);
+
+    // A small body is copied after the head: no padding.
+    plugin_tree(&ctx.work.join("small"), false, 0o644);
+    let small = release(&ctx, "small", &[]);
+    let (_, magic) = after_first_frame(&small);
+    assert_eq!(magic, 0xFD2F_B528, "a data frame follows the head");
+}
