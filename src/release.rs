@@ -93,11 +93,9 @@ pub fn release(
         out_dir.join(name)
     };
     let started = std::time::Instant::now();
-    let sources = pack::collect(&dir, std::slice::from_ref(&out), true)
-        .with_context(|| format!("failed to release `{}`", dir.display()))?;
+    let sources = pack::walk(&dir, std::slice::from_ref(&out), true)?;
     ui::verbose(format!(
-        "walked {} entries in {:.3} s",
-        sources.len(),
+        "walking from {:.3} s",
         started.elapsed().as_secs_f64()
     ));
     let epoch = archive::source_date_epoch().map_err(|e| {
@@ -402,7 +400,7 @@ fn convert_core(path: &Path, out_dir: &Path, progress: bool) -> Result<pack::Pac
         ));
     }
     let out = out_dir.join(archive::file_name(&info.name, &info.version, &info.release));
-    let sources = pack::collect(&tree, &[], false)?;
+    let sources = pack::walk(&tree, &[], false)?;
     let epoch = archive::source_date_epoch().map_err(|e| ui::error_with_hint(e, "unset it"))?;
     pack::pack(
         sources,

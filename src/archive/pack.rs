@@ -6,8 +6,9 @@
 //! `SOURCE_DATE_EPOCH` (or a constant), owners are 0, modes are 0644/0755.
 
 use std::collections::HashSet;
-use std::io::{self, BufWriter, Read, Seek as _, SeekFrom, Write};
+use std::io::{self, Read, Seek as _, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
+use std::sync::{mpsc, OnceLock};
 
 use anyhow::{bail, Context as _, Result};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
@@ -374,7 +375,15 @@ fn header(kind: Kind, size: u64, epoch: u64) -> tar::Header {
 /// output depends on the job size and level, not on the number of workers.
 fn body_encoder<W: Write>(writer: W, level: i32) -> Result<zstd::Encoder<'static, W>> {
     use zstd::stream::raw::CParameter;
-    let mut encoder = zstd::Encoder::new(writer, level).context("cannot start zstd")?;
+    // An output buffer as large as the reads: zstd hands over at most a buffer of compressed
+    // bytes per call, and a small one (the default is 32 KiB) keeps finished jobs waiting
+    // in memory.
+    let raw = zstd::stream::raw::Encoder::new(level).context("cannot start zstd")?;
+    let mut encoder = zstd::Encoder::with_writer(zstd::stream::zio::Writer::new_with_capacity(
+        writer,
+        raw,
+        READ_BUFFER,
+    ));
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     encoder
         .multithread(workers.max(1))
@@ -409,16 +418,16 @@ fn head_frame(head: &[u8], level: i32) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// `PLUGIN.json` for `record`, and the head: `PLUGIN.json` and RECORD as tar members.
-fn head(
+/// `PLUGIN.json` from the base, RECORD's hash, the count and total size of its entries.
+fn plugin_meta(
     base: &MetaBase,
-    record: &Record,
+    plugin_hash: String,
+    (files, size): (u64, u64),
     compiled: bool,
     external_symlinks: Vec<String>,
     epoch: u64,
-) -> Result<(PluginMeta, Vec<u8>)> {
-    let record_text = record.to_text();
-    let meta = PluginMeta {
+) -> PluginMeta {
+    PluginMeta {
         format: super::FORMAT,
         name: base.name.clone(),
         version: base.version.clone(),
@@ -435,11 +444,33 @@ fn head(
         } else {
             "any".into()
         },
-        plugin_hash: Record::plugin_hash(&record_text),
-        files: record.entries.len() as u64,
-        size: record.entries.iter().map(|e| e.size).sum(),
+        plugin_hash,
+        files,
+        size,
         external_symlinks,
-    };
+    }
+}
+
+/// `PLUGIN.json` for `record`, and the head: `PLUGIN.json` and RECORD as tar members.
+fn head(
+    base: &MetaBase,
+    record: &Record,
+    compiled: bool,
+    external_symlinks: Vec<String>,
+    epoch: u64,
+) -> Result<(PluginMeta, Vec<u8>)> {
+    let record_text = record.to_text();
+    let meta = plugin_meta(
+        base,
+        Record::plugin_hash(&record_text),
+        (
+            record.entries.len() as u64,
+            record.entries.iter().map(|e| e.size).sum(),
+        ),
+        compiled,
+        external_symlinks,
+        epoch,
+    );
     let mut meta_json = serde_json::to_string_pretty(&meta)?;
     meta_json.push('\n');
     let mut head = raw_member(META_PATH, meta_json.as_bytes(), epoch)?;
@@ -447,64 +478,99 @@ fn head(
     Ok((meta, head))
 }
 
-/// The symlinks with an absolute target, as `PLUGIN.json` lists them.
-fn external_symlinks(sources: &[Source]) -> Vec<String> {
-    sources
-        .iter()
-        .filter_map(|s| {
-            let target = s.target.as_deref().filter(|t| t.starts_with('/'))?;
-            Some(format!("{} -> {target}", s.rel))
-        })
-        .collect()
+/// Counts the bytes written to it.
+struct Counter(u64);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The room kept at the start of the file for the head frame, so that the body is written
-/// once, in place.
+/// once, in place, estimated as the walk goes.
 ///
 /// The head is known only once every file is read, but its compressed size nearly is: the
 /// names and kinds are known, and a hash compresses as well as any other string of random hex
 /// digits. So a draft head with made-up hashes and 7-digit sizes (a file of 10 MB or more
 /// has a longer one) is compressed, and the room is its size plus a margin. The result
 /// depends on the tree only, so the output stays reproducible.
-fn head_room(sources: &[Source], base: &MetaBase, opts: &PackOptions) -> Result<u64> {
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let entries = sources
-        .iter()
-        .map(|source| {
-            let (size, sha256) = match source.kind {
-                Kind::Dir => (0, String::new()),
-                _ => {
-                    let size = match &source.target {
-                        Some(target) => target.len() as u64,
-                        None => 1_000_000 + next() % 9_000_000,
-                    };
-                    let (a, b, c, d) = (next(), next(), next(), next());
-                    (size, format!("{a:016x}{b:016x}{c:016x}{d:016x}"))
-                }
-            };
-            RecordEntry {
-                path: source.rel.clone(),
-                kind: source.kind,
-                size,
-                sha256,
-            }
+struct HeadRoom {
+    draft: zstd::Encoder<'static, Counter>,
+    state: u64,
+    files: u64,
+    size: u64,
+    external_symlinks: Vec<String>,
+}
+
+impl HeadRoom {
+    fn new(level: i32) -> Result<Self> {
+        Ok(Self {
+            draft: zstd::Encoder::new(Counter(0), level)?,
+            state: 0x9e37_79b9_7f4a_7c15,
+            files: 0,
+            size: 0,
+            external_symlinks: Vec::new(),
         })
-        .collect();
-    let (_, draft) = head(
-        base,
-        &Record { entries },
-        true,
-        external_symlinks(sources),
-        opts.epoch,
-    )?;
-    let estimate = head_frame(&draft, opts.level)?.len() as u64;
-    Ok(estimate + estimate / 50 + 256)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        self.state
+    }
+
+    /// Adds the draft RECORD line of `source`.
+    fn add(&mut self, source: &Source) -> Result<()> {
+        let (size, sha256) = match source.kind {
+            Kind::Dir => (0, String::new()),
+            _ => {
+                let size = match &source.target {
+                    Some(target) => target.len() as u64,
+                    None => 1_000_000 + self.next() % 9_000_000,
+                };
+                let (a, b, c, d) = (self.next(), self.next(), self.next(), self.next());
+                (size, format!("{a:016x}{b:016x}{c:016x}{d:016x}"))
+            }
+        };
+        if let Some(target) = source.target.as_deref().filter(|t| t.starts_with('/')) {
+            self.external_symlinks
+                .push(format!("{} -> {target}", source.rel));
+        }
+        let entry = RecordEntry {
+            path: source.rel.clone(),
+            kind: source.kind,
+            size,
+            sha256,
+        };
+        writeln!(self.draft, "{entry}")?;
+        self.files += 1;
+        self.size += size;
+        Ok(())
+    }
+
+    /// The room: the compressed draft (RECORD, then `PLUGIN.json`) and a margin.
+    fn finish(mut self, base: &MetaBase, epoch: u64) -> Result<u64> {
+        let meta = plugin_meta(
+            base,
+            format!("sha256:{}", "0".repeat(64)),
+            (self.files, self.size),
+            true,
+            std::mem::take(&mut self.external_symlinks),
+            epoch,
+        );
+        let json = serde_json::to_string_pretty(&meta)?;
+        self.draft
+            .write_all(&raw_member(META_PATH, json.as_bytes(), epoch)?)?;
+        let estimate = self.draft.finish()?.0;
+        Ok(estimate + estimate / 50 + 1024)
+    }
 }
 
 /// What goes between the head frame and a body written `room` bytes into the file: nothing
@@ -580,51 +646,100 @@ fn raw_member(path: &str, data: &[u8], epoch: u64) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Packs `sources` (from [`collect`]) into `out` (written beside it and renamed into place).
-///
-/// One read of each file: it is hashed while it streams into the body (tar, then zstd),
-/// which is written into the output file behind room kept for the head ([`head_room`]). The
-/// head (`PLUGIN.json`, RECORD), known only at the end, is a zstd frame of its own written
-/// into that room, followed by a skippable frame over what is left of it: zstd readers decode
-/// concatenated frames as one stream and pass over skippable ones, so the file is one tar
-/// stream with RECORD second. When the head does not fit, or the body is small, the body is
-/// copied after the head into a new file instead.
-pub fn pack(
-    sources: Vec<Source>,
-    base: MetaBase,
-    out: &Path,
-    opts: &PackOptions,
-) -> Result<Packed> {
-    let started = std::time::Instant::now();
-    let out_dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let temp = |suffix: &str| {
-        tempfile::Builder::new()
-            .prefix(".mfplug-release-")
-            .suffix(suffix)
-            .tempfile_in(&out_dir)
-            .with_context(|| format!("cannot create a file in `{}`", out_dir.display()))
-    };
-    let writing =
-        |e: io::Error| anyhow::Error::new(e).context(format!("cannot write `{}`", out.display()));
-    let room = head_room(&sources, &base, opts)?;
-    let spaced = temp(".tmp")?;
-    let mut file = spaced.as_file();
-    file.seek(SeekFrom::Start(room)).map_err(writing)?;
-    let progress = progress_bar(opts.progress, sources.len());
+/// Where the compressed body goes: a spool file while the walk is still going, then the output
+/// file, `room` bytes in, after a copy of what was spooled.
+struct BodyOut<'a> {
+    out: &'a std::fs::File,
+    spool: Option<tempfile::NamedTempFile>,
+    room: &'a OnceLock<u64>,
+}
 
-    let mut builder = tar::Builder::new(body_encoder(
-        BufWriter::with_capacity(1 << 20, file),
-        opts.level,
-    )?);
-    let external_symlinks = external_symlinks(&sources);
-    let mut entries = Vec::with_capacity(sources.len());
-    let mut compiled = false;
+impl BodyOut<'_> {
+    /// Moves to the output file, once the room for the head is known.
+    fn settle(&mut self, room: u64) -> io::Result<()> {
+        let Some(spool) = self.spool.take() else {
+            return Ok(());
+        };
+        let mut out = self.out;
+        out.seek(SeekFrom::Start(room))?;
+        // On Linux this is copy_file_range: the spool is not read back into this process.
+        io::copy(&mut spool.reopen()?, &mut out)?;
+        spool.close()
+    }
+}
+
+impl Write for BodyOut<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.spool.is_some() {
+            if let Some(&room) = self.room.get() {
+                self.settle(room)?;
+            }
+        }
+        match &self.spool {
+            Some(spool) => spool.as_file().write(buf),
+            None => {
+                let mut out = self.out;
+                out.write(buf)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Walks ahead of the packing, on its own thread: each entry goes to the packer, and once the
+/// walk is over, the room for the head is estimated from all of them.
+fn walk_ahead(
+    sources: impl Iterator<Item = Result<Source>>,
+    to_packer: mpsc::Sender<Result<Source>>,
+    base: &MetaBase,
+    opts: &PackOptions,
+    room: &OnceLock<u64>,
+    progress: &indicatif::ProgressBar,
+) -> Result<()> {
+    let mut estimate = HeadRoom::new(opts.level)?;
+    for source in sources {
+        let failed = source.is_err();
+        if let Ok(source) = &source {
+            estimate.add(source)?;
+        }
+        // A closed channel: the packer failed, and says why.
+        if to_packer.send(source).is_err() || failed {
+            return Ok(());
+        }
+    }
+    drop(to_packer);
+    progress.set_length(estimate.files);
+    let _ = room.set(estimate.finish(base, opts.epoch)?);
+    Ok(())
+}
+
+/// What the body holds, for the head.
+struct Body {
+    entries: Vec<RecordEntry>,
+    compiled: bool,
+    external_symlinks: Vec<String>,
+}
+
+/// Streams every entry the walk sends into `builder`, each file read once and hashed as it goes.
+fn pack_body<W: Write>(
+    sources: mpsc::Receiver<Result<Source>>,
+    builder: &mut tar::Builder<W>,
+    opts: &PackOptions,
+    progress: &indicatif::ProgressBar,
+    writing: impl Fn(io::Error) -> anyhow::Error,
+) -> Result<Body> {
+    let mut body = Body {
+        entries: Vec::new(),
+        compiled: false,
+        external_symlinks: Vec::new(),
+    };
     // One buffer for every file, initialised once.
     let mut buf = vec![0u8; READ_BUFFER];
     for source in sources {
+        let source = source?;
         let entry = match source.kind {
             Kind::File { .. } => {
                 let file = fs_err::File::open(&source.abs)?;
@@ -641,7 +756,7 @@ pub fn pack(
                 builder
                     .append_data(&mut h, &source.rel, io::empty())
                     .with_context(|| format!("cannot pack `{}`", source.rel))?;
-                let body = builder.get_mut();
+                let out = builder.get_mut();
                 let mut hasher = Sha256::new();
                 let mut count = 0u64;
                 let mut reader = file.take(meta.len());
@@ -651,9 +766,9 @@ pub fn pack(
                         break;
                     }
                     let chunk = &buf[..n];
-                    compiled |= count == 0 && chunk.starts_with(b"\x7fELF");
+                    body.compiled |= count == 0 && chunk.starts_with(b"\x7fELF");
                     hasher.update(chunk);
-                    body.write_all(chunk).map_err(writing)?;
+                    out.write_all(chunk).map_err(&writing)?;
                     count += n as u64;
                 }
                 let after = reader.get_ref().metadata()?;
@@ -664,8 +779,8 @@ pub fn pack(
                     );
                 }
                 let tail = (512 - count % 512) % 512;
-                body.write_all(&[0; 512][..tail as usize])
-                    .map_err(writing)?;
+                out.write_all(&[0; 512][..tail as usize])
+                    .map_err(&writing)?;
                 RecordEntry {
                     path: source.rel,
                     kind,
@@ -675,6 +790,10 @@ pub fn pack(
             }
             Kind::Symlink => {
                 let target = source.target.as_deref().unwrap_or_default();
+                if target.starts_with('/') {
+                    body.external_symlinks
+                        .push(format!("{} -> {target}", source.rel));
+                }
                 let mut h = header(Kind::Symlink, 0, opts.epoch);
                 builder
                     .append_link(&mut h, &source.rel, target)
@@ -698,29 +817,91 @@ pub fn pack(
             }
         };
         progress.inc(1);
-        entries.push(entry);
+        body.entries.push(entry);
     }
-    let encoder = builder
-        .into_inner()
-        .context("cannot finish the tar stream")?;
-    let mut file = encoder
-        .finish()
-        .context("cannot finish the zstd stream")?
-        .into_inner()
-        .map_err(|e| writing(e.into_error()))?;
-    let body_len = file.stream_position()? - room;
+    Ok(body)
+}
+
+/// Packs `sources` (from [`walk`]) into `out` (written beside it and moved into place).
+///
+/// One read of each file: it is hashed while it streams into the body (tar, then zstd),
+/// which is written into the output file behind room kept for the head ([`head_room`]). The
+/// head (`PLUGIN.json`, RECORD), known only at the end, is a zstd frame of its own written
+/// into that room, followed by a skippable frame over what is left of it: zstd readers decode
+/// concatenated frames as one stream and pass over skippable ones, so the file is one tar
+/// stream with RECORD second. When the head does not fit, or the body is small, the body is
+/// copied after the head into a new file instead.
+///
+/// The walk runs on a thread of its own, ahead of the packing; the room is known when it ends,
+/// and what was compressed before that is spooled, then copied into place.
+pub fn pack<I>(sources: I, base: MetaBase, out: &Path, opts: &PackOptions) -> Result<Packed>
+where
+    I: IntoIterator<Item = Result<Source>>,
+    I::IntoIter: Send,
+{
+    let started = std::time::Instant::now();
+    let out_dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let temp = |suffix: &str| {
+        tempfile::Builder::new()
+            .prefix(".mfplug-release-")
+            .suffix(suffix)
+            .tempfile_in(&out_dir)
+            .with_context(|| format!("cannot create a file in `{}`", out_dir.display()))
+    };
+    let writing =
+        |e: io::Error| anyhow::Error::new(e).context(format!("cannot write `{}`", out.display()));
+    let spaced = temp(".tmp")?;
+    let progress = progress_bar(opts.progress);
+    let room = OnceLock::new();
+    let sources = sources.into_iter();
+    let (body, body_len, room) = std::thread::scope(|scope| -> Result<_> {
+        let (to_packer, from_walk) = mpsc::channel();
+        let walker = scope.spawn(|| walk_ahead(sources, to_packer, &base, opts, &room, &progress));
+        let packed = (|| -> Result<_> {
+            let out = BodyOut {
+                out: spaced.as_file(),
+                spool: Some(temp(".spool")?),
+                room: &room,
+            };
+            let mut builder = tar::Builder::new(body_encoder(out, opts.level)?);
+            let body = pack_body(from_walk, &mut builder, opts, &progress, writing)?;
+            let encoder = builder
+                .into_inner()
+                .context("cannot finish the tar stream")?;
+            let out = encoder.finish().context("cannot finish the zstd stream")?;
+            Ok((body, out))
+        })();
+        // On a failed pack the channel is closed, and the walk stops at its next entry.
+        let walked = walker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let (body, mut out) = packed?;
+        walked?;
+        let Some(&room) = room.get() else {
+            unreachable!("the walk sets the room when it ends")
+        };
+        out.settle(room).map_err(writing)?;
+        let mut file = spaced.as_file();
+        let body_len = file.stream_position()? - room;
+        Ok((body, body_len, room))
+    })?;
     progress.finish_and_clear();
     crate::ui::verbose(format!(
         "packed {} entries in {:.3} s",
-        entries.len(),
+        body.entries.len(),
         started.elapsed().as_secs_f64()
     ));
 
     let (meta, head) = head(
         &base,
-        &Record { entries },
-        compiled,
-        external_symlinks,
+        &Record {
+            entries: body.entries,
+        },
+        body.compiled,
+        body.external_symlinks,
         opts.epoch,
     )?;
     let prefix = head_frame(&head, opts.level)?;
@@ -755,13 +936,13 @@ pub fn pack(
     })
 }
 
-/// A progress bar of the entries packed, on a terminal.
-fn progress_bar(wanted: bool, entries: usize) -> indicatif::ProgressBar {
+/// A progress bar of the entries packed, on a terminal; its length is set when the walk ends.
+fn progress_bar(wanted: bool) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
     if !(wanted && io::stderr().is_terminal()) {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = indicatif::ProgressBar::new(entries as u64);
+    let bar = indicatif::ProgressBar::no_length();
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "   Packing [{bar:30}] {pos}/{len} files ({elapsed})",

@@ -481,16 +481,19 @@ pub fn repackage(
     let out_dir = output.unwrap_or_else(|| PathBuf::from("."));
     fs_err::create_dir_all(&out_dir)?;
     let out = out_dir.join(archive::file_name(name, config.version(), config.release()));
-    let sources = pack::collect(&dir, &[dir.join(super::RECORD_DIR), out.clone()], true)?
-        .into_iter()
-        .filter(|s| !generated(s.rel.trim_end_matches('/')))
-        .map(|mut source| {
-            if source.rel == CONFIG_FILE {
-                source.abs = merged.clone();
-            }
-            source
+    let sources = pack::walk(&dir, &[dir.join(super::RECORD_DIR), out.clone()], true)?
+        .filter(|s| {
+            s.as_ref()
+                .map_or(true, |s| !generated(s.rel.trim_end_matches('/')))
         })
-        .collect();
+        .map(|s| {
+            s.map(|mut source| {
+                if source.rel == CONFIG_FILE {
+                    source.abs = merged.clone();
+                }
+                source
+            })
+        });
     let get = |key: &str| config.get("general", key).unwrap_or_default().to_owned();
     let packed = pack::pack(
         sources,
