@@ -73,17 +73,12 @@ fn releaseignore(dir: &Path) -> Result<Gitignore> {
         .with_context(|| format!("cannot read `{}`", path.display()))
 }
 
-/// Lists what a release of `dir` holds: every file, symlink and empty dir, less the paths of
+/// Walks what a release of `dir` holds: every file, symlink and empty dir, less the paths of
 /// `exclude` and, with `release_rules`, less `.releaseignore` matches, VCS dirs, `local/` and
-/// a Rust plugin's `target/` (`convert` keeps all of a legacy file). Sorted by member name
-/// bytes (an empty dir's name ends with `/`).
-pub fn collect(dir: &Path, exclude: &[PathBuf], release_rules: bool) -> Result<Vec<Source>> {
-    walk(dir, exclude, release_rules)?.collect()
-}
-
-/// [`collect`] as a lazy walk, so that packing starts with the first file: the walk visits
-/// each dir's entries by name, a dir as if its name ended with `/`, which is the byte order
-/// of the member names.
+/// a Rust plugin's `target/` (`convert` keeps all of a legacy file). Lazily, so that packing
+/// starts with the first file, and sorted by member name bytes: the walk visits each dir's
+/// entries by name, a dir as if its name ended with `/` (an empty dir's member name ends
+/// with `/`).
 pub fn walk(dir: &Path, exclude: &[PathBuf], release_rules: bool) -> Result<Walk> {
     let ignore = if release_rules {
         releaseignore(dir)?
