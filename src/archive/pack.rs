@@ -5,7 +5,6 @@
 //! Nothing of the environment reaches the bytes: paths are sorted, times are
 //! `SOURCE_DATE_EPOCH` (or a constant), owners are 0, modes are 0644/0755.
 
-use std::collections::HashSet;
 use std::io::{self, Read, Seek as _, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{mpsc, OnceLock};
@@ -85,20 +84,23 @@ pub fn walk(dir: &Path, exclude: &[PathBuf], release_rules: bool) -> Result<Walk
     } else {
         Gitignore::empty()
     };
-    let exclude: HashSet<PathBuf> = exclude
-        .iter()
-        .filter_map(|p| std::path::absolute(p).ok())
-        .collect();
     let root_abs =
         std::path::absolute(dir).with_context(|| format!("cannot read `{}`", dir.display()))?;
+    // As paths inside the tree, compared with each entry's without building its full path.
+    let exclude: Vec<PathBuf> = exclude
+        .iter()
+        .filter_map(|p| {
+            let p = std::path::absolute(p).ok()?;
+            Some(p.strip_prefix(&root_abs).ok()?.to_path_buf())
+        })
+        .collect();
     let walker = walkdir::WalkDir::new(dir)
         .min_depth(1)
         .follow_links(false)
-        .sort_by(|a, b| sort_key(a).cmp(&sort_key(b)))
+        .sort_by(|a, b| member_order(a).cmp(member_order(b)))
         .into_iter();
     Ok(Walk {
         dir: dir.to_path_buf(),
-        root_abs,
         is_rust: dir.join("Cargo.toml").is_file(),
         release_rules,
         // Without negations a matched directory can be skipped whole; with them, a file
@@ -113,23 +115,26 @@ pub fn walk(dir: &Path, exclude: &[PathBuf], release_rules: bool) -> Result<Walk
     })
 }
 
-fn sort_key(entry: &walkdir::DirEntry) -> Vec<u8> {
-    let mut key = entry.file_name().as_encoded_bytes().to_vec();
-    if entry.file_type().is_dir() {
-        key.push(b'/');
-    }
-    key
+/// The bytes of an entry's member name within its dir: a dir sorts as if its name ended
+/// with `/`.
+fn member_order(entry: &walkdir::DirEntry) -> impl Iterator<Item = u8> + '_ {
+    let slash = entry.file_type().is_dir().then_some(b'/');
+    entry
+        .file_name()
+        .as_encoded_bytes()
+        .iter()
+        .copied()
+        .chain(slash)
 }
 
 /// The lazy walk of [`walk`].
 pub struct Walk {
     dir: PathBuf,
-    root_abs: PathBuf,
     is_rust: bool,
     release_rules: bool,
     prune_ignored: bool,
     ignore: Gitignore,
-    exclude: HashSet<PathBuf>,
+    exclude: Vec<PathBuf>,
     walker: walkdir::IntoIter,
     /// The last dir seen, until an entry inside it shows it is not empty.
     pending_dir: Option<Source>,
@@ -193,7 +198,7 @@ impl Walk {
             {
                 continue;
             }
-            if self.exclude.contains(&self.root_abs.join(rel_path)) {
+            if self.exclude.iter().any(|e| e == rel_path) {
                 continue;
             }
             // mfplug's own temp files (this release's output in the making, a build's new env).
@@ -530,8 +535,11 @@ impl HeadRoom {
                     Some(target) => target.len() as u64,
                     None => 1_000_000 + self.next() % 9_000_000,
                 };
-                let (a, b, c, d) = (self.next(), self.next(), self.next(), self.next());
-                (size, format!("{a:016x}{b:016x}{c:016x}{d:016x}"))
+                let mut digest = [0u8; 32];
+                for chunk in digest.chunks_mut(8) {
+                    chunk.copy_from_slice(&self.next().to_le_bytes());
+                }
+                (size, hex(&digest))
             }
         };
         if let Some(target) = source.target.as_deref().filter(|t| t.starts_with('/')) {
@@ -694,6 +702,7 @@ fn walk_ahead(
     room: &OnceLock<u64>,
     progress: &indicatif::ProgressBar,
 ) -> Result<()> {
+    let started = std::time::Instant::now();
     let mut estimate = HeadRoom::new(opts.level)?;
     for source in sources {
         let failed = source.is_err();
@@ -706,6 +715,11 @@ fn walk_ahead(
         }
     }
     drop(to_packer);
+    crate::ui::verbose(format!(
+        "walked {} entries in {:.3} s",
+        estimate.files,
+        started.elapsed().as_secs_f64()
+    ));
     progress.set_length(estimate.files);
     let _ = room.set(estimate.finish(base, opts.epoch)?);
     Ok(())
