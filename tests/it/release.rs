@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::mfplug_snapshot;
-use crate::support::{member_paths, members, TestContext};
+use crate::support::{member_paths, members, stderr, TestContext};
 
 /// A small plugin dir written file by file in the given order, with the given file mode.
 fn plugin_tree(root: &Path, reversed: bool, mode: u32) {
@@ -378,6 +378,8 @@ fn noise(len: usize, mut state: u64) -> Vec<u8> {
     out
 }
 
+const LONG_PATH: &str = "lib/a-rather-long-package-name/with/some/deeply/nested/module/directories/inside/it/and_a_long_file_name.py";
+
 /// The first frame's size and the magic number of the frame after it.
 fn after_first_frame(file: &Path) -> (usize, u32) {
     let bytes = std::fs::read(file).unwrap();
@@ -403,6 +405,10 @@ fn a_large_body_is_written_once_behind_the_head_and_reads_as_one_stream() {
             std::fs::write(dir.join(format!("f{i:03}.py")), format!("N = {i}\n")).unwrap();
         }
         std::fs::write(root.join("data/blob.bin"), noise(3 << 20, 7)).unwrap();
+        // Past tar's 100-byte name field: a GNU long-name member goes first.
+        let long = root.join(LONG_PATH);
+        std::fs::create_dir_all(long.parent().unwrap()).unwrap();
+        std::fs::write(&long, noise(70_000, 9)).unwrap();
     }
     set_mtime(&b, 1_700_000_000);
     let fa = release(&ctx, "one/big", &["-o", "out-a"]);
@@ -414,16 +420,31 @@ fn a_large_body_is_written_once_behind_the_head_and_reads_as_one_stream() {
     assert_eq!(magic, 0x184D_2A50, "a skippable frame follows the head");
     let paths = member_paths(&fa);
     assert_eq!(paths[..2], [".mfplug/PLUGIN.json", ".mfplug/RECORD"]);
-    assert_eq!(paths.len(), 12 + 300 + 1);
-    let blob = members(&fa)
-        .into_iter()
-        .find(|m| m.path == "data/blob.bin")
-        .unwrap();
-    assert_eq!(blob.data, noise(3 << 20, 7));
+    assert_eq!(paths.len(), 12 + 300 + 2);
+    let all = members(&fa);
+    let data = |path: &str| &all.iter().find(|m| m.path == path).unwrap().data;
+    assert_eq!(*data("data/blob.bin"), noise(3 << 20, 7));
+    assert_eq!(*data(LONG_PATH), noise(70_000, 9));
     ctx.cmd(["verify"]).arg(&fa).assert().success();
 
     // Released again over the first file: the same bytes, and nothing else left in the dir.
     let again = release(&ctx, "one/big", &["-o", "out-a"]);
+    assert_eq!(std::fs::read(&again).unwrap(), std::fs::read(&fb).unwrap());
+    let left: Vec<_> = std::fs::read_dir(ctx.work.join("out-a"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, [again.file_name().unwrap()]);
+
+    // A refusal found late in the walk, with most of the body written: the previous file is
+    // kept as it was, and no temp file is left.
+    std::os::unix::fs::symlink("../../../outside", a.join("zz/deep/escape")).unwrap();
+    let out = ctx
+        .cmd(["release", "one/big", "-o", "out-a"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("points outside the plugin dir"));
     assert_eq!(std::fs::read(&again).unwrap(), std::fs::read(&fb).unwrap());
     let left: Vec<_> = std::fs::read_dir(ctx.work.join("out-a"))
         .unwrap()
