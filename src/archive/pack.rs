@@ -375,14 +375,13 @@ fn header(kind: Kind, size: u64, epoch: u64) -> tar::Header {
 /// output depends on the job size and level, not on the number of workers.
 fn body_encoder<W: Write>(writer: W, level: i32) -> Result<zstd::Encoder<'static, W>> {
     use zstd::stream::raw::CParameter;
-    // An output buffer as large as the reads: zstd hands over at most a buffer of compressed
-    // bytes per call, and a small one (the default is 32 KiB) keeps finished jobs waiting
-    // in memory.
+    // A large output buffer: zstd hands over at most a buffer of compressed bytes per call,
+    // and a small one (the default is 32 KiB) keeps finished jobs waiting in memory.
     let raw = zstd::stream::raw::Encoder::new(level).context("cannot start zstd")?;
     let mut encoder = zstd::Encoder::with_writer(zstd::stream::zio::Writer::new_with_capacity(
         writer,
         raw,
-        READ_BUFFER,
+        OUTPUT_BUFFER,
     ));
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     encoder
@@ -395,8 +394,12 @@ fn body_encoder<W: Write>(writer: W, level: i32) -> Result<zstd::Encoder<'static
     Ok(encoder)
 }
 
-/// Bytes per read of a file being packed.
-const READ_BUFFER: usize = 1 << 20;
+/// Bytes per read of a file being packed: small enough that the bytes are still in the CPU's
+/// cache when they are hashed, then copied into zstd (1 MiB reads cost 10% more CPU).
+const READ_BUFFER: usize = 128 << 10;
+
+/// Bytes of zstd's output buffer.
+const OUTPUT_BUFFER: usize = 1 << 20;
 
 /// Bytes per zstd job.
 const JOB_SIZE: u32 = 4 << 20;
