@@ -102,9 +102,13 @@ pub fn timed(program: &str, args: &[&str]) -> Result<(Duration, Option<u64>)> {
             .arg(&rss_file)
             .arg(program)
             .args(args)
+            .stdout(std::process::Stdio::null())
             .status()
     } else {
-        Command::new(program).args(args).status()
+        Command::new(program)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
     }
     .with_context(|| format!("cannot run `{program}`"))?;
     let elapsed = start.elapsed();
@@ -144,7 +148,8 @@ pub fn run(root: &Path, mfplug: &Path) -> Result<()> {
         "tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C '{tree_text}' -cf - . | zstd -q -T0 -3 -f -o '{}'",
         peer_out.display()
     );
-    let runs = 5;
+    // The machine's speed drifts between runs: enough of them that the medians settle.
+    let runs = 9;
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
     let mut rss = 0u64;
