@@ -723,7 +723,16 @@ fn walk_ahead(
         estimate.files,
         started.elapsed().as_secs_f64()
     ));
-    progress.set_length(estimate.files);
+    if !progress.is_hidden() {
+        progress.set_style(
+            indicatif::ProgressStyle::with_template(
+                "   Packing [{bar:30}] {pos}/{len} files ({elapsed})",
+            )
+            .map(|style| style.progress_chars("=> "))
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        progress.set_length(estimate.files);
+    }
     let _ = room.set(estimate.finish(base, opts.epoch)?);
     Ok(())
 }
@@ -948,19 +957,17 @@ where
     })
 }
 
-/// A progress bar of the entries packed, on a terminal; its length is set when the walk ends.
+/// A progress bar of the entries packed, on a terminal.
 fn progress_bar(wanted: bool) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
     if !(wanted && io::stderr().is_terminal()) {
         return indicatif::ProgressBar::hidden();
     }
+    // A count until the walk ends and the total is known, then a bar.
     let bar = indicatif::ProgressBar::no_length();
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "   Packing [{bar:30}] {pos}/{len} files ({elapsed})",
-        )
-        .map(|style| style.progress_chars("=> "))
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template("   Packing {spinner} {pos} files ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
