@@ -92,12 +92,7 @@ pub fn release(
     } else {
         out_dir.join(name)
     };
-    let started = std::time::Instant::now();
     let sources = pack::walk(&dir, std::slice::from_ref(&out), true)?;
-    ui::verbose(format!(
-        "walking from {:.3} s",
-        started.elapsed().as_secs_f64()
-    ));
     let epoch = archive::source_date_epoch().map_err(|e| {
         ui::error_with_hint(
             e,
