@@ -426,6 +426,9 @@ fn a_large_body_is_written_once_behind_the_head_and_reads_as_one_stream() {
     assert_eq!(*data("data/blob.bin"), noise(3 << 20, 7));
     assert_eq!(*data(LONG_PATH), noise(70_000, 9));
     ctx.cmd(["verify"]).arg(&fa).assert().success();
+    ctx.cmd(["install"]).arg(&fa).assert().success();
+    let installed = ctx.home.join("plugins/rel/data/blob.bin");
+    assert_eq!(std::fs::read(installed).unwrap(), noise(3 << 20, 7));
 
     // Released again over the first file: the same bytes, and nothing else left in the dir.
     let again = release(&ctx, "one/big", &["-o", "out-a"]);
