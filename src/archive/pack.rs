@@ -846,7 +846,7 @@ fn pack_body<W: Write>(
 /// Packs `sources` (from [`walk`]) into `out` (written beside it and moved into place).
 ///
 /// One read of each file: it is hashed while it streams into the body (tar, then zstd),
-/// which is written into the output file behind room kept for the head ([`head_room`]). The
+/// which is written into the output file behind room kept for the head (see `HeadRoom`). The
 /// head (`PLUGIN.json`, RECORD), known only at the end, is a zstd frame of its own written
 /// into that room, followed by a skippable frame over what is left of it: zstd readers decode
 /// concatenated frames as one stream and pass over skippable ones, so the file is one tar
