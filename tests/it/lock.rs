@@ -175,6 +175,29 @@ fn r5_lock_json_index_with_metadata_files() {
 }
 
 #[test]
+fn r5_lock_exact_pin_matches_a_local_build_not_a_post_release() {
+    let ctx = TestContext::new();
+    let index = Index::start(
+        Mode::Html,
+        &[
+            release("a", "1.0+cpu", &[]),
+            release("a", "1.0.post1", &[]),
+            release("a", "1.1", &[]),
+        ],
+    );
+    // PEP 440: `==1.0` ignores the candidate's local segment, and a post-release is another
+    // version.
+    ctx.write(INPUT, "a==1.0\n");
+    let out = run(&mut lock(&ctx, &index, &[]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(pins(&ctx), ["a==1.0+cpu"]);
+    lock(&ctx, &index, &["--check"]).assert().success();
+    ctx.write(INPUT, "a==1.0.post1\n");
+    assert!(run(&mut lock(&ctx, &index, &[])).status.success());
+    assert_eq!(pins(&ctx), ["a==1.0.post1"]);
+}
+
+#[test]
 fn r5_lock_prereleases_only_when_asked() {
     let ctx = TestContext::new();
     let index = Index::start(

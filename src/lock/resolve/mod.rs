@@ -207,7 +207,7 @@ impl Provider<'_> {
                             .expect("lock")
                             .insert(req.name.clone());
                     }
-                    Range::from(specifiers.clone())
+                    version_range(specifiers)
                 }
                 Some(VersionOrUrl::Url(url)) => {
                     return Err(ResolveError::Url {
@@ -257,7 +257,7 @@ impl DependencyProvider for Provider<'_> {
         stats: &PackageResolutionStatistics,
     ) -> Self::Priority {
         // Exact pins first (nothing to choose), then the packages in conflict most often.
-        let exact = u8::from(range.as_singleton().is_some());
+        let exact = u8::from(pinned(range).is_some());
         let _ = package;
         (exact, stats.conflict_count())
     }
@@ -272,14 +272,14 @@ impl DependencyProvider for Provider<'_> {
             Pkg::Name(name) | Pkg::Extra(name, _) => name,
         };
         let files = self.client.project(name).map_err(ResolveError::Index)?;
-        let exact = range.as_singleton().cloned();
+        let exact = pinned(range).cloned();
         let pre_ok = self.pre || self.pre_named.lock().expect("lock").contains(name);
         let mut versions: Vec<&Version> = files
             .iter()
             .filter(|f| {
                 range.contains(&f.version)
                     && (pre_ok || !f.version.any_prerelease())
-                    && (!f.yanked || exact.as_ref() == Some(&f.version))
+                    && (!f.yanked || exact.as_ref() == Some(&f.version.clone().without_local()))
                     && fits(&self.target, f)
             })
             .map(|f| &f.version)
@@ -369,7 +369,7 @@ pub fn resolve(
             continue;
         }
         if let Some(VersionOrUrl::VersionSpecifier(specifiers)) = &c.version_or_url {
-            let range = Range::from(specifiers.clone());
+            let range = version_range(specifiers);
             constraints
                 .entry(c.name.clone())
                 .and_modify(|r| *r = r.intersection(&range))
@@ -513,4 +513,44 @@ pub fn resolve(
         r.via = via.remove(&r.name).unwrap_or_default();
     }
     Ok(resolved)
+}
+
+/// The versions `specifiers` allow, as PEP 440 says: `==V` without a local segment also
+/// matches `V+anything` (a local build of V), which `pep440_rs`'s conversion leaves out.
+fn version_range(specifiers: &pep440_rs::VersionSpecifiers) -> Range<Version> {
+    let mut range = Range::full();
+    for specifier in specifiers.iter() {
+        let version = specifier.version();
+        let part =
+            if *specifier.operator() == pep440_rs::Operator::Equal && version.local().is_empty() {
+                Range::from_range_bounds(version.clone()..after_local_builds(version))
+            } else {
+                Range::from(specifier.clone())
+            };
+        range = range.intersection(&part);
+    }
+    range
+}
+
+/// The smallest public version after `version`: every `version+local` lies before it.
+fn after_local_builds(version: &Version) -> Version {
+    match (version.dev(), version.post()) {
+        (Some(dev), _) => version.clone().with_dev(Some(dev + 1)),
+        (None, Some(post)) => version.clone().with_post(Some(post + 1)).with_dev(Some(0)),
+        (None, None) => version.clone().with_post(Some(0)).with_dev(Some(0)),
+    }
+}
+
+/// The version of an exact pin, `==V`: one version, or V and its local builds.
+pub(crate) fn pinned(range: &Range<Version>) -> Option<&Version> {
+    use std::ops::Bound::{Excluded, Included};
+    if let Some(version) = range.as_singleton() {
+        return Some(version);
+    }
+    let mut segments = range.iter();
+    let (Included(low), Excluded(high)) = segments.next()? else {
+        return None;
+    };
+    (segments.next().is_none() && low.local().is_empty() && *high == after_local_builds(low))
+        .then_some(low)
 }

@@ -69,6 +69,9 @@ pub fn format_range(range: &Range<Version>) -> String {
     if range.is_empty() {
         return " (no version)".to_owned();
     }
+    if let Some(version) = super::pinned(range) {
+        return format!("=={version}");
+    }
     let mut parts = Vec::new();
     for (low, high) in range.iter() {
         let text = match (low, high) {
@@ -112,7 +115,7 @@ impl Formatter {
             Pkg::Root => return "your requirements".to_owned(),
             Pkg::Name(name) | Pkg::Extra(name, _) => name,
         };
-        if range.as_singleton().is_none() && range != &Range::full() {
+        if super::pinned(range).is_none() && range != &Range::full() {
             if let Ok(files) = self.client.project(name) {
                 let mut known: Vec<&Version> = files.iter().map(|f| &f.version).collect();
                 known.sort();
