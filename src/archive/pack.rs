@@ -17,6 +17,8 @@ use super::{hex, Kind, PluginMeta, Record, RecordEntry, META_PATH, RECORD_PATH};
 
 /// Directories of version control systems: never packed.
 const VCS_DIRS: &[&str] = &[".git", ".hg", ".svn", ".bzr", "_darcs", ".jj"];
+/// The start of the names of a release's temp files, beside its output.
+const TEMP_PREFIX: &str = ".mfplug-release-";
 /// The ignore file of a plugin dir.
 pub const RELEASEIGNORE: &str = ".releaseignore";
 
@@ -201,9 +203,11 @@ impl Walk {
             if self.exclude.iter().any(|e| e == rel_path) {
                 continue;
             }
-            // mfplug's own temp files (this release's output in the making, a build's new env).
-            if rel_path.components().count() == 1
-                && entry.file_name().to_string_lossy().starts_with(".mfplug-")
+            // mfplug's own temp files: a release's output in the making (in whatever dir the
+            // output goes, which may be inside the tree), a build's new env.
+            let name = entry.file_name().to_string_lossy();
+            if name.starts_with(TEMP_PREFIX)
+                || (rel_path.components().count() == 1 && name.starts_with(".mfplug-"))
             {
                 continue;
             }
@@ -867,7 +871,7 @@ where
     };
     let temp = |suffix: &str| {
         tempfile::Builder::new()
-            .prefix(".mfplug-release-")
+            .prefix(TEMP_PREFIX)
             .suffix(suffix)
             .tempfile_in(&out_dir)
             .with_context(|| format!("cannot create a file in `{}`", out_dir.display()))

@@ -455,6 +455,19 @@ fn a_large_body_is_written_once_behind_the_head_and_reads_as_one_stream() {
         .collect();
     assert_eq!(left, [again.file_name().unwrap()]);
 
+    // Output into a dir inside the tree: the temp files being written are not packed.
+    let inside = release(&ctx, "two/big", &["-o", "two/big/dist"]);
+    let again = release(&ctx, "two/big", &["-o", "two/big/dist"]);
+    assert_eq!(
+        std::fs::read(&inside).unwrap(),
+        std::fs::read(&again).unwrap()
+    );
+    let in_dist: Vec<String> = member_paths(&again)
+        .into_iter()
+        .filter(|p| p.starts_with("dist/"))
+        .collect();
+    assert_eq!(in_dist, ["dist/"], "the output dir holds nothing to pack");
+
     // A small body is copied after the head: no padding.
     plugin_tree(&ctx.work.join("small"), false, 0o644);
     let small = release(&ctx, "small", &[]);
