@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::mfplug_snapshot;
-use crate::support::{listing, TestContext};
+use crate::support::{listing, succeed, TestContext};
 
 const TEMPLATES: &[&str] = &["default", "python3_daemon", "nodejs", "rust", "bin"];
 
@@ -90,12 +90,7 @@ fn every_template_makes_a_plugin_that_check_accepts() {
             let allow = dir.join("python3_virtualenv_sources/allow_binary_packages");
             assert_eq!(std::fs::metadata(allow).unwrap().len(), 0, "{template}");
         }
-        let out = ctx.cmd(["check", &name]).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{template}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        succeed(&mut ctx.cmd(["check", &name]));
         // No warning either: the templates are clean under `-v`.
         let out = ctx.cmd(["-v", "check", &name]).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);

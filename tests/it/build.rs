@@ -1,10 +1,10 @@
 //! `mfplug build` and `mfplug clean`: wheels vendored and locked by the tests, installed into
 //! `local/` without pip; then used by a real interpreter (and by pip, to list and uninstall).
 
-use std::io::Write;
 use std::path::Path;
 
-use crate::support::TestContext;
+use crate::index::wheel_zip;
+use crate::support::{succeed, TestContext};
 
 /// A wheel with a package, optional console script, `.data` scripts, data and headers.
 pub fn wheel(name: &str, version: &str, script: bool) -> (String, Vec<u8>) {
@@ -41,21 +41,13 @@ pub fn wheel(name: &str, version: &str, script: bool) -> (String, Vec<u8>) {
         ));
         files.push((format!("{data}/headers/{name}.h"), "int x;\n".to_owned()));
     }
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    let mut record = String::new();
-    for (path, text) in &files {
-        zip.start_file(path.as_str(), options).unwrap();
-        zip.write_all(text.as_bytes()).unwrap();
-        record.push_str(&format!("{path},,\n"));
-    }
-    record.push_str(&format!("{info}/RECORD,,\n"));
-    zip.start_file(format!("{info}/RECORD"), options).unwrap();
-    zip.write_all(record.as_bytes()).unwrap();
+    let files: Vec<(String, Vec<u8>)> = files
+        .into_iter()
+        .map(|(path, text)| (path, text.into_bytes()))
+        .collect();
     (
         format!("{dist}-{version}-py3-none-any.whl"),
-        zip.finish().unwrap().into_inner(),
+        wheel_zip(&info, &files, &[]),
     )
 }
 
@@ -85,16 +77,7 @@ fn python_plugin(ctx: &TestContext, dir: &str, requirements: &str, wheels: &[(St
 
 fn lock(ctx: &TestContext, dir: &str) {
     let vendor = ctx.work.join(dir).join("python3_virtualenv_sources/src");
-    let out = ctx
-        .cmd(["lock", dir, "--find-links"])
-        .arg(&vendor)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "lock: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeed(ctx.cmd(["lock", dir, "--find-links"]).arg(&vendor));
 }
 
 fn run(cmd: &mut std::process::Command) -> (bool, String) {
@@ -362,16 +345,10 @@ fn install_builds_local_offline_from_the_vendored_wheels() {
         .success();
     let file = ctx.work.join("dist/py-1.0.0-1.plugin");
     // An empty cache: everything comes from the `.plugin` file.
-    let out = ctx
-        .cmd(["install"])
-        .arg(&file)
-        .env("XDG_CACHE_HOME", ctx.root().join("empty-cache"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        ctx.cmd(["install"])
+            .arg(&file)
+            .env("XDG_CACHE_HOME", ctx.root().join("empty-cache")),
     );
     let installed = ctx.home.join("plugins/py");
     let script = std::fs::read_to_string(installed.join("local/bin/tool")).unwrap();
@@ -429,15 +406,9 @@ fn build_fetches_vendors_prunes_and_rebuilds_offline() {
 
     // The plugin dir alone: no index, an empty cache.
     ctx.cmd(["clean", "p"]).assert().success();
-    let out = ctx
-        .cmd(["build", "p", "--offline"])
-        .env("XDG_CACHE_HOME", ctx.root().join("empty-cache"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        ctx.cmd(["build", "p", "--offline"])
+            .env("XDG_CACHE_HOME", ctx.root().join("empty-cache")),
     );
     let (ok, text) = run(std::process::Command::new(&python).args(["-c", "import alpha"]));
     assert!(ok, "{text}");

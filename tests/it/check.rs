@@ -2,7 +2,7 @@
 //! problem reported.
 
 use crate::mfplug_snapshot;
-use crate::support::TestContext;
+use crate::support::{succeed, TestContext};
 
 /// A python daemon plugin as MetWork's mfdata templates write it (a Makefile included, which
 /// mfplug ignores).
@@ -153,15 +153,7 @@ fn metwork_plugin_dirs_pass_unchanged() {
         ("customs", "MFDATA"),
         ("variants", "MFSERV"),
     ] {
-        let out = ctx
-            .cmd(["--module", module, "check", dir])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{dir}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = succeed(&mut ctx.cmd(["--module", module, "check", dir]));
         assert!(
             !String::from_utf8_lossy(&out.stderr).contains("warning"),
             "{dir}: {}",

@@ -1,7 +1,7 @@
 //! `mfplug config`: the effective configuration and variables, by dir or installed name.
 
 use crate::mfplug_snapshot;
-use crate::support::TestContext;
+use crate::support::{succeed, TestContext};
 
 fn variants_plugin(ctx: &TestContext, at: &str) {
     ctx.write(&format!("{at}/.layerapi2_label"), "plugin_var@mfplug\n");
@@ -77,12 +77,7 @@ fn config_by_installed_name_with_overrides() {
         "[extra_daemon_w]\nnumprocesses = 0\n",
     )
     .unwrap();
-    let out = ctx.cmd(["config", "var", "--json"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeed(&mut ctx.cmd(["config", "var", "--json"]));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["config"]["custom"]["url"], "admin");
     assert_eq!(json["config"]["extra_daemon_w"]["numprocesses"], "0");

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::support::{make_executable, stderr, TestContext};
+use crate::support::{make_executable, stderr, succeed, TestContext};
 
 /// Writes a plugin dir `src/NAME-VERSION` and releases it; gives the `.plugin` path.
 fn plugin_file(ctx: &TestContext, name: &str, version: &str, extra: &[(&str, &str)]) -> PathBuf {
@@ -34,15 +34,7 @@ fn plugin_file(ctx: &TestContext, name: &str, version: &str, extra: &[(&str, &st
             make_executable(&ctx.work.join(format!("{dir}/{path}")));
         }
     }
-    let out = ctx
-        .cmd(["-q", "release", &dir, "-o", "dist"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeed(&mut ctx.cmd(["-q", "release", &dir, "-o", "dist"]));
     ctx.work.join(format!("dist/{name}-{version}-1.plugin"))
 }
 

@@ -152,17 +152,12 @@ impl Release {
                 ),
             ),
         ];
-        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        let mut record = String::new();
-        for (path, text) in &files {
-            zip.start_file(path.as_str(), options).unwrap();
-            zip.write_all(text.as_bytes()).unwrap();
-            record.push_str(&format!("{path},,\n"));
-        }
+        let files: Vec<(String, Vec<u8>)> = files
+            .into_iter()
+            .map(|(path, text)| (path, text.into_bytes()))
+            .collect();
+        let mut stored = Vec::new();
         if self.padding > 0 {
-            let path = format!("{dist}/data.bin");
             let mut x: u32 = 12345;
             let data: Vec<u8> = (0..self.padding)
                 .map(|_| {
@@ -170,19 +165,33 @@ impl Release {
                     (x >> 16) as u8
                 })
                 .collect();
-            zip.start_file(
-                path.as_str(),
-                options.compression_method(zip::CompressionMethod::Stored),
-            )
-            .unwrap();
-            zip.write_all(&data).unwrap();
-            record.push_str(&format!("{path},,\n"));
+            stored.push((format!("{dist}/data.bin"), data));
         }
-        record.push_str(&format!("{info}/RECORD,,\n"));
-        zip.start_file(format!("{info}/RECORD"), options).unwrap();
-        zip.write_all(record.as_bytes()).unwrap();
-        zip.finish().unwrap().into_inner()
+        wheel_zip(&info, &files, &stored)
     }
+}
+
+/// The zip of a wheel: `files` deflated, then `stored` ones as they are, then RECORD (without
+/// hashes, which installers do not need to check).
+pub fn wheel_zip(info: &str, files: &[(String, Vec<u8>)], stored: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    let mut record = String::new();
+    let stored_options = options.compression_method(zip::CompressionMethod::Stored);
+    let all = files
+        .iter()
+        .map(|f| (f, options))
+        .chain(stored.iter().map(|f| (f, stored_options)));
+    for ((path, data), options) in all {
+        zip.start_file(path.as_str(), options).unwrap();
+        zip.write_all(data).unwrap();
+        record.push_str(&format!("{path},,\n"));
+    }
+    record.push_str(&format!("{info}/RECORD,,\n"));
+    zip.start_file(format!("{info}/RECORD"), options).unwrap();
+    zip.write_all(record.as_bytes()).unwrap();
+    zip.finish().unwrap().into_inner()
 }
 
 pub fn sha256(bytes: &[u8]) -> String {

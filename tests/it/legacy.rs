@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::mfplug_snapshot;
-use crate::support::{make_executable, members, TestContext};
+use crate::support::{make_executable, members, succeed, TestContext};
 
 /// Writes a MetWork plugin dir, then its `.plugin`: `tar czf` of `metwork_plugin/` holding the
 /// plugin's files, `.metadata.json` and `.files.json`.
@@ -133,16 +133,10 @@ fn tree_of(file: &Path) -> Vec<(String, u32, Vec<u8>)> {
 fn convert_writes_an_equivalent_format_1_file() {
     let ctx = TestContext::new();
     let file = legacy_plugin(&ctx, &[], false);
-    let out = ctx
-        .cmd(["convert"])
-        .arg(&file)
-        .args(["-o", "converted", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        ctx.cmd(["convert"])
+            .arg(&file)
+            .args(["-o", "converted", "--json"]),
     );
     let converted = ctx.work.join("converted/oldplug-1.2.3-1.plugin");
     ctx.cmd(["verify"]).arg(&converted).assert().success();

@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::mfplug_snapshot;
-use crate::support::{member_paths, members, stderr, TestContext};
+use crate::support::{member_paths, members, stderr, succeed, TestContext};
 
 /// A small plugin dir written file by file in the given order, with the given file mode.
 fn plugin_tree(root: &Path, reversed: bool, mode: u32) {
@@ -55,17 +55,7 @@ fn set_mtime(root: &Path, seconds: i64) {
 }
 
 fn release(ctx: &TestContext, dir: &str, extra: &[&str]) -> PathBuf {
-    let out = ctx
-        .cmd(["release", dir])
-        .args(extra)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeed(ctx.cmd(["release", dir]).args(extra).arg("--json"));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let path = PathBuf::from(json["path"].as_str().unwrap());
     if path.is_absolute() {

@@ -207,6 +207,14 @@ pub fn make_executable(path: &Path) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
+/// Runs `cmd`, which must succeed (else the test fails and shows its stderr), and gives its
+/// output.
+pub fn succeed(cmd: &mut assert_cmd::Command) -> std::process::Output {
+    let out = cmd.output().expect("run mfplug");
+    assert!(out.status.success(), "{cmd:?} failed:\n{}", stderr(&out));
+    out
+}
+
 /// A command's stderr as text.
 pub fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
