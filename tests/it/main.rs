@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod develop;
 mod env;
+mod fuzz;
 mod home;
 mod hostile;
 mod index;
