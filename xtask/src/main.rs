@@ -4,11 +4,13 @@
 //! - `bench [NAME]`: the benchmarks (all, or the one named), each printing the peer's figure
 //!   beside ours and the ratio.
 //! - `dist`: shell completions of the built binary, in `target/dist/`.
+//! - `fuzz [TARGET] [--minutes N]`: the fuzz targets of the suite, run longer, saving failures.
 
 mod bench_build;
 mod bench_develop;
 mod bench_install;
 mod bench_release;
+mod fuzz;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -24,7 +26,10 @@ tasks:
   ci            cargo fmt --check, clippy with warnings denied, the whole test suite
   bench [NAME]  run the benchmarks, all or the named ones (release, install, lock, build), against
                 the peers in the same run, with ratios
-  dist          write shell completions to target/dist/";
+  dist          write shell completions to target/dist/
+  fuzz [TARGET] [--minutes N]
+                run the fuzz targets (all, or the named one) for N minutes in all (default 5),
+                saving each failing input under tests/fuzz-regressions/ for the suite to replay";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,6 +37,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("bench") => bench(&args[1..]),
         Some("dist") => dist(),
+        Some("fuzz") => fuzz::run(&root(), &args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
