@@ -158,10 +158,11 @@ fn refusals() {
     ctx.cmd(["uninstall", "foo"]).assert().success();
     assert!(ctx.work.join("src/foo-1.0.0/config.ini").is_file());
 
+    // A bad name is a usage error, refused by the command line before anything is read.
     ctx.cmd(["install", "--new-name", "bad.name"])
         .arg(&file)
         .assert()
-        .code(1);
+        .code(2);
     ctx.cmd(["install", "nowhere.plugin"]).assert().code(1);
 
     // A plugin that locks Python packages it does not vendor cannot be installed offline.
