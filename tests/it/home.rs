@@ -641,3 +641,357 @@ fn crashes_leave_the_old_or_the_new_plugin() {
         }
     }
 }
+
+/// One member of a crafted `.plugin` file.
+enum Crafted {
+    File(String),
+    Exec(String),
+    Link(String),
+}
+
+/// Writes a format-1 `.plugin` file member by member (tar + zstd, RECORD and PLUGIN.json
+/// made as `release` makes them), so that a test can ship what `release` never would: a
+/// link where mfplug keeps its own files, a name in PLUGIN.json that is not the label's.
+fn crafted(ctx: &TestContext, file: &str, meta_name: &str, members: &[(&str, Crafted)]) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let hex = |bytes: &[u8]| mfplug::archive::hex(&Sha256::digest(bytes));
+    let mut lines = Vec::new();
+    let mut external = Vec::new();
+    let mut size = 0u64;
+    for (path, member) in members {
+        lines.push(match member {
+            Crafted::File(text) | Crafted::Exec(text) => {
+                size += text.len() as u64;
+                let mode = if matches!(member, Crafted::Exec(_)) {
+                    755
+                } else {
+                    644
+                };
+                format!("{path}\t{mode}\t{}\t{}", text.len(), hex(text.as_bytes()))
+            }
+            Crafted::Link(target) => {
+                if target.starts_with('/') {
+                    external.push(format!("{path} -> {target}"));
+                }
+                format!("{path}\tlink\t{}\t{}", target.len(), hex(target.as_bytes()))
+            }
+        });
+    }
+    lines.sort();
+    let record: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let meta = serde_json::json!({
+        "format": 1, "name": meta_name, "version": "1.0.0", "release": "1",
+        "build_time": 946684800u64, "tool": "mfplug 0.1.0", "platform": "any",
+        "plugin_hash": mfplug::archive::Record::plugin_hash(&record),
+        "files": lines.len(), "size": size, "external_symlinks": external,
+    })
+    .to_string();
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut append =
+        |path: &str, kind: tar::EntryType, mode: u32, data: &[u8], link: Option<&str>| {
+            let mut h = tar::Header::new_gnu();
+            h.set_path(path).unwrap();
+            h.set_entry_type(kind);
+            h.set_size(data.len() as u64);
+            h.set_mode(mode);
+            h.set_mtime(946_684_800);
+            if let Some(link) = link {
+                h.set_link_name(link).unwrap();
+            }
+            h.set_cksum();
+            builder.append(&h, data).unwrap();
+        };
+    append(
+        ".mfplug/PLUGIN.json",
+        tar::EntryType::Regular,
+        0o644,
+        meta.as_bytes(),
+        None,
+    );
+    append(
+        ".mfplug/RECORD",
+        tar::EntryType::Regular,
+        0o644,
+        record.as_bytes(),
+        None,
+    );
+    for (path, member) in members {
+        match member {
+            Crafted::File(text) => {
+                append(path, tar::EntryType::Regular, 0o644, text.as_bytes(), None)
+            }
+            Crafted::Exec(text) => {
+                append(path, tar::EntryType::Regular, 0o755, text.as_bytes(), None)
+            }
+            Crafted::Link(target) => {
+                append(path, tar::EntryType::Symlink, 0o777, b"", Some(target))
+            }
+        }
+    }
+    let tar_bytes = builder.into_inner().unwrap();
+    let path = ctx.work.join(file);
+    std::fs::write(&path, zstd::encode_all(&tar_bytes[..], 3).unwrap()).unwrap();
+    path
+}
+
+/// The label and config.ini of a crafted plugin named `name`.
+fn basics(name: &str) -> Vec<(&'static str, Crafted)> {
+    vec![
+        (
+            ".layerapi2_label",
+            Crafted::File(format!("plugin_{name}@mfplug\n")),
+        ),
+        (
+            "config.ini",
+            Crafted::File("[general]\n_version = 1.0.0\n\n[custom]\ncolor = blue\n".into()),
+        ),
+    ]
+}
+
+/// Every file under `dir`, with its content, to tell that nothing changed there.
+fn snapshot(dir: &std::path::Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out: Vec<(PathBuf, Vec<u8>)> = walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| !e.file_type().is_dir())
+        .map(|e| {
+            (
+                e.path().to_path_buf(),
+                std::fs::read(e.path()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// r14: a NAME argument that is not a plugin name is a usage error (exit 2, the rule named)
+/// and touches nothing: not a dir beside the home, not the admin's overrides.
+#[test]
+fn r14_names_that_are_not_plugin_names_touch_nothing() {
+    let ctx = TestContext::new();
+    let file = plugin_file(&ctx, "foo", "1.0.0", &[]);
+    ctx.cmd(["install"]).arg(&file).assert().success();
+    let victim = ctx.root().join("victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("precious"), "keep me\n").unwrap();
+    std::fs::write(
+        ctx.home.join("config/plugins/foo.ini"),
+        "[custom]\ncolor = red\n",
+    )
+    .unwrap();
+    // `../../victim` from `plugins/` is the victim dir beside the home.
+    let escape = format!("../../{}", victim.file_name().unwrap().to_string_lossy());
+    assert!(ctx
+        .home
+        .join("plugins")
+        .join(&escape)
+        .join("precious")
+        .is_file());
+    let before = (snapshot(&ctx.home), snapshot(&victim));
+    for args in [
+        vec!["uninstall", escape.as_str()],
+        vec!["uninstall", "../config"],
+        vec!["uninstall", "--clean", ".."],
+        vec!["uninstall", "--", "-rf"],
+        vec!["uninstall", "base"],
+        vec!["repackage", "../config", "-o", "out"],
+        vec!["wrapper", "../config", "--", "true"],
+        vec!["env", "../config"],
+    ] {
+        let out = ctx.cmd(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("plugin name"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert_eq!((snapshot(&ctx.home), snapshot(&victim)), before, "{args:?}");
+    }
+    let out = ctx
+        .cmd(["install", "--new-name", "../config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid character `.` at position 1"),
+        "{}",
+        stderr(&out)
+    );
+    // `info`/`verify` take NAME|FILE: what is not a name is a path, never looked up in the
+    // home; neither a name nor a file is a usage error.
+    let out = ctx.cmd(["verify", "-r"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = ctx.cmd(["info", "no.such"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("neither a file nor a plugin name"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!((snapshot(&ctx.home), snapshot(&victim)), before);
+    ctx.cmd(["verify", "foo"]).assert().success();
+}
+
+/// r14: a plugin cannot be named `-rf`: a name starting with `-` could not be given to
+/// `verify` or `uninstall`.
+#[test]
+fn r14_a_leading_dash_is_refused_in_labels_and_files() {
+    let ctx = TestContext::new();
+    ctx.write("dash/.layerapi2_label", "plugin_-rf@mfplug\n");
+    ctx.write("dash/config.ini", "[general]\n_version = 1.0.0\n");
+    let out = ctx.cmd(["check", "dash"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("plugin name `-rf` starts with `-`"),
+        "{}",
+        stderr(&out)
+    );
+    let file = crafted(&ctx, "dash.plugin", "-rf", &basics("-rf"));
+    let out = ctx.cmd(["install"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("starts with `-`"), "{}", stderr(&out));
+    assert!(!ctx.home.join("plugins/-rf").exists());
+    assert!(staging_is_empty(&ctx));
+}
+
+/// r14: a file whose PLUGIN.json names another plugin than its label is refused (it would be
+/// installed under one name and run as the other, the admin's overrides of no effect).
+#[test]
+fn r14_plugin_json_and_label_must_name_the_same_plugin() {
+    let ctx = TestContext::new();
+    let file = crafted(&ctx, "two.plugin", "alpha", &basics("beta"));
+    let out = ctx.cmd(["install"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "`PLUGIN.json` names the plugin `alpha` but `.layerapi2_label` names it `beta`"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!ctx.home.join("plugins/alpha").exists());
+    assert!(!ctx.home.join("config/plugins/alpha.ini").exists());
+    assert!(staging_is_empty(&ctx));
+}
+
+/// r14: install never writes its record through a `.mfplug` link the file ships.
+#[test]
+fn r14_install_never_writes_its_record_through_a_shipped_link() {
+    let ctx = TestContext::new();
+    let outside = ctx.root().join("any-dir");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("RECORD"), "the owner's\n").unwrap();
+    let mut members = basics("evil");
+    members.push((".mfplug", Crafted::Link(outside.display().to_string())));
+    let file = crafted(&ctx, "evil.plugin", "evil", &members);
+    let out = ctx.cmd(["install"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(".mfplug"), "{}", stderr(&out));
+    assert_eq!(
+        snapshot(&outside),
+        vec![(outside.join("RECORD"), b"the owner's\n".to_vec())]
+    );
+    assert!(!ctx.home.join("plugins/evil").exists());
+    assert!(!ctx.home.join("config/plugins/evil.ini").exists());
+    assert!(staging_is_empty(&ctx));
+}
+
+/// r14: `install --new-name` never rewrites the label or config.ini through links the file
+/// ships, even when the install then fails.
+#[test]
+fn r14_new_name_never_writes_through_shipped_links() {
+    let ctx = TestContext::new();
+    let outside = ctx.root().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("label"), "plugin_evil@mfplug\n").unwrap();
+    std::fs::write(
+        outside.join("config.ini"),
+        "[general]\n_version = 1.0.0\n\n[custom]\nwho = plugin_evil@mfplug\n",
+    )
+    .unwrap();
+    let before = snapshot(&outside);
+    for (what, members) in [
+        (
+            "label",
+            vec![
+                (
+                    ".layerapi2_label",
+                    Crafted::Link(outside.join("label").display().to_string()),
+                ),
+                (
+                    "config.ini",
+                    Crafted::File("[general]\n_version = 1.0.0\n".into()),
+                ),
+            ],
+        ),
+        (
+            "config",
+            vec![
+                (
+                    ".layerapi2_label",
+                    Crafted::File("plugin_evil@mfplug\n".into()),
+                ),
+                (
+                    "config.ini",
+                    Crafted::Link(outside.join("config.ini").display().to_string()),
+                ),
+            ],
+        ),
+    ] {
+        let file = crafted(&ctx, &format!("{what}.plugin"), "evil", &members);
+        let out = ctx
+            .cmd(["install", "--new-name", "other"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", stderr(&out));
+        assert!(stderr(&out).contains("symlink"), "{what}: {}", stderr(&out));
+        assert_eq!(snapshot(&outside), before, "{what}");
+        assert!(!ctx.home.join("plugins/other").exists());
+        assert!(staging_is_empty(&ctx));
+    }
+}
+
+/// r14: install reads the plugin's own `crontab` and runs its `postinstall` only from the
+/// plugin's files, never through a link to something else.
+#[test]
+fn r14_install_never_reads_its_plugins_files_through_links() {
+    let ctx = TestContext::new();
+    let outside = ctx.root().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("jobs"), "* * * * * not-the-plugins-job\n").unwrap();
+    let marker = outside.join("ran");
+    let script = outside.join("script");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
+    )
+    .unwrap();
+    make_executable(&script);
+    for (what, member) in [
+        (
+            "crontab",
+            Crafted::Link(outside.join("jobs").display().to_string()),
+        ),
+        ("postinstall", Crafted::Link(script.display().to_string())),
+    ] {
+        let mut members = basics("linky");
+        members.push((what, member));
+        let file = crafted(&ctx, &format!("{what}.plugin"), "linky", &members);
+        let out = ctx.cmd(["install"]).arg(&file).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", stderr(&out));
+        assert!(stderr(&out).contains("symlink"), "{what}: {}", stderr(&out));
+        assert!(!ctx.home.join("plugins/linky").exists(), "{what}");
+        assert!(
+            !ctx.home.join("config/plugins/linky.ini").exists(),
+            "{what}"
+        );
+        assert!(!marker.exists(), "{what}: the linked script ran");
+        assert!(staging_is_empty(&ctx));
+    }
+    let out = ctx.cmd(["crontab"]).output().unwrap();
+    assert!(!stdout(&out).contains("not-the-plugins-job"));
+}
