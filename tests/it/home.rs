@@ -995,3 +995,67 @@ fn r14_install_never_reads_its_plugins_files_through_links() {
     let out = ctx.cmd(["crontab"]).output().unwrap();
     assert!(!stdout(&out).contains("not-the-plugins-job"));
 }
+
+/// r14: `crontab --apply` keeps the user's lines: only `crontab -l`'s "no crontab for USER"
+/// means an empty table; any other failure aborts with the table untouched.
+#[test]
+fn r14_crontab_apply_never_drops_the_users_lines() {
+    let ctx = TestContext::new();
+    ctx.cmd(["install"])
+        .arg(plugin_file(&ctx, "foo", "1.0.0", &[]))
+        .assert()
+        .success();
+    let bin = ctx.root().join("fakebin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let table = ctx.root().join("table");
+    let answer = ctx.root().join("answer");
+    let script = bin.join("crontab");
+    // `answer` holds how `crontab -l` fails: nothing (it works), `none`, `denied`, `crash`.
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = -l ]; then\n  case \"$(cat '{answer}')\" in\n    none) echo 'no crontab for tester' >&2; exit 1;;\n    denied) echo 'crontab: cannot open /var/spool/cron/tester: Permission denied' >&2; exit 1;;\n    crash) exit 2;;\n  esac\n  cat '{table}'\nelse\n  cat > '{table}'\nfi\n",
+            answer = answer.display(),
+            table = table.display()
+        ),
+    )
+    .unwrap();
+    make_executable(&script);
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mine = "MAILTO=me\n0 1 * * * my-own-job\n";
+    for failure in ["denied", "crash"] {
+        std::fs::write(&table, mine).unwrap();
+        std::fs::write(&answer, failure).unwrap();
+        let out = ctx
+            .cmd(["crontab", "--apply"])
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{failure}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("cannot read your crontab")
+                && stderr(&out).contains("nothing was changed"),
+            "{failure}: {}",
+            stderr(&out)
+        );
+        assert!(!stderr(&out).contains("Applied"), "{}", stderr(&out));
+        if failure == "denied" {
+            assert!(
+                stderr(&out).contains("Permission denied"),
+                "{}",
+                stderr(&out)
+            );
+        }
+        assert_eq!(std::fs::read_to_string(&table).unwrap(), mine, "{failure}");
+    }
+    // No crontab yet: the plugins' jobs are the whole table.
+    std::fs::write(&table, "").unwrap();
+    std::fs::write(&answer, "none").unwrap();
+    ctx.cmd(["crontab", "--apply"])
+        .env("PATH", &path)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&table).unwrap();
+    assert!(text.starts_with("# BEGIN mfplug plugins"), "{text}");
+    assert!(text.contains("# plugin foo\n"), "{text}");
+}
