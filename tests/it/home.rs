@@ -1059,3 +1059,89 @@ fn r14_crontab_apply_never_drops_the_users_lines() {
     assert!(text.starts_with("# BEGIN mfplug plugins"), "{text}");
     assert!(text.contains("# plugin foo\n"), "{text}");
 }
+
+/// r14: a failure after the `config` stage (here a crontab template error, which `check`
+/// and `release` accept) leaves the admin's override file exactly as it was: absent on a
+/// first install, the pristine copy of the old version on an upgrade.
+#[test]
+fn r14_a_late_failure_puts_the_override_file_back() {
+    let ctx = TestContext::new();
+    let broken = [
+        ("crontab", "*/5 * * * * {{ MFPLUG_CURRENT_PLUGIN_NAME\n"),
+        (
+            "config.ini",
+            "[general]\n_version = 2.0.0\n\n[custom]\ncolor = green\nshape = round\n",
+        ),
+    ];
+    let bad = plugin_file(&ctx, "foo", "2.0.0", &broken);
+    ctx.cmd(["check", "src/foo-2.0.0"]).assert().success();
+    let overrides = ctx.home.join("config/plugins/foo.ini");
+    let out = ctx.cmd(["install"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("crontab"), "{}", stderr(&out));
+    assert!(
+        !overrides.exists(),
+        "a failed first install left an override file"
+    );
+    assert!(!ctx.home.join("plugins/foo").exists());
+
+    let good = plugin_file(&ctx, "foo", "1.0.0", &[]);
+    ctx.cmd(["install"]).arg(&good).assert().success();
+    let pristine = std::fs::read(&overrides).unwrap();
+    let out = ctx.cmd(["install", "--force"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&overrides).unwrap(), pristine);
+    assert!(!ctx.home.join("config/plugins/foo.ini.new").exists());
+    ctx.cmd(["verify", "foo"]).assert().success();
+    // The admin's edited file, too, stays byte for byte, and no `.ini.new` is left.
+    std::fs::write(&overrides, "[custom]\r\ncolor = red\r\n").unwrap();
+    let out = ctx.cmd(["install", "--force"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&overrides).unwrap(),
+        b"[custom]\r\ncolor = red\r\n"
+    );
+    assert!(!ctx.home.join("config/plugins/foo.ini.new").exists());
+    assert!(staging_is_empty(&ctx));
+}
+
+/// r14: a killed `repackage` leaves a full-size temp dir in `plugins/`: the next writer
+/// purges it, as it purges `.staging/`, while a live one's is left alone.
+#[test]
+fn r14_a_killed_repackage_leaves_nothing_for_long() {
+    let ctx = TestContext::new();
+    ctx.cmd(["install"])
+        .arg(plugin_file(&ctx, "foo", "1.0.0", &[]))
+        .assert()
+        .success();
+    let leftover = ctx.home.join("plugins/.mfplug-repackage-AbC123");
+    std::fs::create_dir_all(&leftover).unwrap();
+    std::fs::write(leftover.join("config.ini"), vec![b'x'; 1 << 20]).unwrap();
+    // A live repackage holds its dir locked.
+    let live = ctx.home.join("plugins/.mfplug-repackage-live");
+    std::fs::create_dir_all(&live).unwrap();
+    let hold = std::fs::File::open(&live).unwrap();
+    hold.try_lock().unwrap();
+    ctx.cmd(["install"])
+        .arg(plugin_file(&ctx, "bar", "1.0.0", &[]))
+        .assert()
+        .success();
+    assert!(
+        !leftover.exists(),
+        "the killed repackage's temp dir is still there"
+    );
+    assert!(live.is_dir(), "a live repackage's temp dir was removed");
+    drop(hold);
+    ctx.cmd(["uninstall", "bar"]).assert().success();
+    assert!(!live.exists());
+    // And repackage itself leaves nothing behind.
+    ctx.cmd(["-q", "repackage", "foo", "-o", "out"])
+        .assert()
+        .success();
+    let names: Vec<String> = std::fs::read_dir(ctx.home.join("plugins"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".staging")
+        .collect();
+    assert_eq!(names, ["foo"], "{names:?}");
+}
