@@ -1145,3 +1145,101 @@ fn r14_a_killed_repackage_leaves_nothing_for_long() {
         .collect();
     assert_eq!(names, ["foo"], "{names:?}");
 }
+
+/// r14: `provision --prune` never removes a plugin whose `.plugin` is still in `provision/`
+/// but cannot be read (empty, half-copied, corrupt): a present file never counts as gone.
+#[test]
+fn r14_prune_keeps_a_plugin_whose_file_is_present_but_unreadable() {
+    let ctx = TestContext::new();
+    let provision = ctx.home.join("provision");
+    std::fs::create_dir_all(&provision).unwrap();
+    let v1 = plugin_file(&ctx, "foo", "1.0.0", &[]);
+    let bytes = std::fs::read(&v1).unwrap();
+    let dropped = provision.join("foo-1.0.0-1.plugin");
+    std::fs::write(&dropped, &bytes).unwrap();
+    std::fs::write(provision.join("plain.plugin"), "").unwrap();
+    ctx.cmd(["provision"]).assert().code(1);
+    assert!(ctx.home.join("plugins/foo").is_dir());
+    std::fs::remove_file(provision.join("plain.plugin")).unwrap();
+    for (what, content) in [
+        ("empty", Vec::new()),
+        ("its first bytes", bytes[..40].to_vec()),
+        ("half of it", bytes[..bytes.len() / 2].to_vec()),
+        ("garbage", b"not a plugin at all".to_vec()),
+    ] {
+        std::fs::write(&dropped, &content).unwrap();
+        let out = ctx.cmd(["provision", "--prune"]).output().unwrap();
+        assert!(!stderr(&out).contains("Pruned"), "{what}: {}", stderr(&out));
+        assert!(ctx.home.join("plugins/foo").is_dir(), "{what}: pruned");
+        ctx.cmd(["verify", "foo"]).assert().success();
+    }
+    // Named only `NAME.plugin`, it keeps `NAME` too.
+    std::fs::remove_file(&dropped).unwrap();
+    std::fs::write(provision.join("foo.plugin"), "").unwrap();
+    let out = ctx.cmd(["provision", "--prune"]).output().unwrap();
+    assert!(stderr(&out).contains("not pruned"), "{}", stderr(&out));
+    assert!(ctx.home.join("plugins/foo").is_dir());
+    // Gone for good: pruned.
+    std::fs::remove_file(provision.join("foo.plugin")).unwrap();
+    ctx.cmd(["provision", "--prune"]).assert().success();
+    assert!(!ctx.home.join("plugins/foo").exists());
+}
+
+/// r14: `provision --watch --prune` during a slow, stalling upgrade copy: the running plugin
+/// is never uninstalled, the copy is said to be waiting (not a failure per look), and the
+/// upgrade applies once the file is whole.
+#[test]
+fn r14_watch_waits_for_a_stalled_copy_and_never_prunes_it() {
+    let ctx = TestContext::new();
+    let provision = ctx.home.join("provision");
+    std::fs::create_dir_all(&provision).unwrap();
+    let v1 = plugin_file(&ctx, "foo", "1.0.0", &[]);
+    let v2 = plugin_file(
+        &ctx,
+        "foo",
+        "2.0.0",
+        &[("lib/big.txt", &"x".repeat(200_000))],
+    );
+    let target = provision.join("foo.plugin");
+    std::fs::copy(&v1, &target).unwrap();
+    ctx.cmd(["provision"]).assert().success();
+    let log = ctx.root().join("watch.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mfplug"))
+        .args(["provision", "--watch", "--prune", "--interval", "0.1"])
+        .env("MFPLUG_HOME", &ctx.home)
+        .env("NO_COLOR", "1")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // The upgrade arrives in pieces, with stalls of several intervals between them.
+    let bytes = std::fs::read(&v2).unwrap();
+    let pieces = 6;
+    let mut file = std::fs::File::create(&target).unwrap();
+    for i in 0..pieces {
+        let (from, to) = (bytes.len() * i / pieces, bytes.len() * (i + 1) / pieces);
+        std::io::Write::write_all(&mut file, &bytes[from..to]).unwrap();
+        file.sync_all().unwrap();
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(
+                ctx.home.join("plugins/foo").is_dir(),
+                "the running plugin was pruned during the copy:\n{}",
+                std::fs::read_to_string(&log).unwrap()
+            );
+        }
+    }
+    drop(file);
+    wait_for("the upgrade", Duration::from_secs(20), || {
+        std::fs::read_to_string(ctx.home.join("plugins/foo/.mfplug/INSTALL.json"))
+            .is_ok_and(|t| t.contains("\"2.0.0\""))
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("error"), "{text}");
+    assert!(!text.contains("Pruned"), "{text}");
+    let waiting = text.matches("Waiting").count();
+    assert!((1..=2).contains(&waiting), "{text}");
+    ctx.cmd(["verify", "foo"]).assert().success();
+}
