@@ -1243,3 +1243,72 @@ fn r14_watch_waits_for_a_stalled_copy_and_never_prunes_it() {
     assert!((1..=2).contains(&waiting), "{text}");
     ctx.cmd(["verify", "foo"]).assert().success();
 }
+
+/// r14: `verify NAME` while upgrades run sees the old plugin or the new one, never a mix of
+/// both reported as modified files.
+#[test]
+fn r14_verify_during_upgrades_sees_one_plugin() {
+    let ctx = TestContext::new();
+    let files = |version: &str| -> Vec<(String, String)> {
+        (0..150)
+            .map(|i| (format!("lib/m{i}.py"), format!("VERSION = '{version}'\n")))
+            .collect()
+    };
+    let (v1_files, v2_files) = (files("1.0.0"), files("2.0.0"));
+    let v1_refs: Vec<(&str, &str)> = v1_files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let v2_refs: Vec<(&str, &str)> = v2_files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let v1 = plugin_file(&ctx, "foo", "1.0.0", &v1_refs);
+    let v2 = plugin_file(&ctx, "foo", "2.0.0", &v2_refs);
+    ctx.cmd(["install"]).arg(&v1).assert().success();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let upgrader = {
+        let (home, stop) = (ctx.home.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut done = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || done < 10 {
+                let file = if done % 2 == 0 { &v2 } else { &v1 };
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_mfplug"))
+                    .args(["-q", "install", "--force", "--wait", "30"])
+                    .arg(file)
+                    .env("MFPLUG_HOME", &home)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{}", stderr(&out));
+                done += 1;
+                if done >= 40 {
+                    break;
+                }
+            }
+            done
+        })
+    };
+    let mut runs = 0;
+    let mut bad = Vec::new();
+    while !upgrader.is_finished() {
+        let out = ctx.cmd(["verify", "foo"]).output().unwrap();
+        runs += 1;
+        if !out.status.success() {
+            bad.push(format!("{}{}", stdout(&out), stderr(&out)));
+        }
+        if runs >= 60 {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    let upgrades = upgrader.join().unwrap();
+    assert!(
+        upgrades >= 10 && runs >= 5,
+        "{upgrades} upgrades, {runs} verifies"
+    );
+    assert!(
+        bad.is_empty(),
+        "{} of {runs} verify runs failed:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
