@@ -449,3 +449,64 @@ pub fn stage_pause(stage: &str) {
         std::thread::sleep(Duration::from_millis(ms));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_said_as_such_wherever_it_is_in_the_chain() {
+        let full = || std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let archive = crate::archive::unpack::ArchiveError::Write(PathBuf::from("/h/x"), full());
+        let err = anyhow::Error::new(archive).context("`foo.plugin` fails verification");
+        assert!(disk_full(&err));
+        let explained = explain_disk_full(err, Path::new("/h/plugins"));
+        let text = explained.to_string();
+        assert!(
+            text.starts_with("the disk holding `/h/plugins` is full"),
+            "{text}"
+        );
+        assert!(text.contains("cannot write `/h/x`"), "{text}");
+        assert!(explained.downcast_ref::<ui::UserError>().is_some_and(|u| u
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.contains("free some space"))));
+        let quota = anyhow::Error::new(std::io::Error::from_raw_os_error(libc::EDQUOT));
+        assert!(disk_full(&quota));
+        // Wrapped in another io::Error, as a decoder wraps its reader's error.
+        let wrapped = anyhow::Error::new(std::io::Error::other(full()));
+        assert!(disk_full(&wrapped));
+        let other = anyhow::Error::new(std::io::Error::from_raw_os_error(libc::EACCES))
+            .context("cannot write");
+        assert!(!disk_full(&other));
+        assert_eq!(
+            explain_disk_full(other, Path::new("/h")).to_string(),
+            "cannot write"
+        );
+    }
+
+    #[test]
+    fn own_files_are_written_never_through_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("victim");
+        std::fs::write(&target, "keep\n").unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("link")).unwrap();
+        assert!(write_own_file(dir.path(), "link", b"x", false).is_err());
+        write_own_file(dir.path(), "link", b"new\n", true).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("link")).unwrap(),
+            "new\n"
+        );
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("linked-dir")).unwrap();
+        let err = write_own_file(&dir.path().join("linked-dir"), "f", b"x", false).unwrap_err();
+        assert!(err.to_string().contains("symlink"), "{err}");
+        assert!(create_own_dir(dir.path(), "linked-dir").is_err());
+        assert!(!outside.path().join("f").exists());
+        let made = create_own_dir(dir.path(), ".mfplug").unwrap();
+        write_own_file(&made, "RECORD", b"r", false).unwrap();
+        assert!(write_own_file(&made, "RECORD", b"again", false).is_err());
+        assert_eq!(std::fs::read(made.join("RECORD")).unwrap(), b"r");
+    }
+}
