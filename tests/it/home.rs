@@ -897,6 +897,28 @@ fn r14_install_never_writes_its_record_through_a_shipped_link() {
     assert!(!ctx.home.join("plugins/evil").exists());
     assert!(!ctx.home.join("config/plugins/evil.ini").exists());
     assert!(staging_is_empty(&ctx));
+    // Nor through one its `postinstall` makes.
+    let mut members = basics("evil");
+    members.push((
+        "postinstall",
+        Crafted::Exec(format!(
+            "#!/bin/sh
+ln -s '{}' .mfplug
+",
+            outside.display()
+        )),
+    ));
+    let file = crafted(&ctx, "evil2.plugin", "evil", &members);
+    let out = ctx.cmd(["install"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(".mfplug"), "{}", stderr(&out));
+    assert_eq!(
+        snapshot(&outside),
+        vec![(outside.join("RECORD"), b"the owner's\n".to_vec())]
+    );
+    assert!(!ctx.home.join("plugins/evil").exists());
+    assert!(!ctx.home.join("config/plugins/evil.ini").exists());
+    assert!(staging_is_empty(&ctx));
 }
 
 /// r14: `install --new-name` never rewrites the label or config.ini through links the file
