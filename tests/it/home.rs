@@ -1226,13 +1226,25 @@ fn r14_watch_waits_for_a_stalled_copy_and_never_prunes_it() {
     std::fs::copy(&v1, &target).unwrap();
     ctx.cmd(["provision"]).assert().success();
     let log = ctx.root().join("watch.log");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mfplug"))
-        .args(["provision", "--watch", "--prune", "--interval", "0.1"])
-        .env("MFPLUG_HOME", &ctx.home)
-        .env("NO_COLOR", "1")
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    /// Kills the watcher however the test ends, so that a failing assertion leaves no
+    /// process behind.
+    struct Watcher(std::process::Child);
+    impl Drop for Watcher {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let watcher = Watcher(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mfplug"))
+            .args(["provision", "--watch", "--prune", "--interval", "0.1"])
+            .env("MFPLUG_HOME", &ctx.home)
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     std::thread::sleep(Duration::from_millis(300));
     // The upgrade arrives in pieces, with stalls of several intervals between them.
     let bytes = std::fs::read(&v2).unwrap();
@@ -1256,8 +1268,7 @@ fn r14_watch_waits_for_a_stalled_copy_and_never_prunes_it() {
         std::fs::read_to_string(ctx.home.join("plugins/foo/.mfplug/INSTALL.json"))
             .is_ok_and(|t| t.contains("\"2.0.0\""))
     });
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(watcher);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains("error"), "{text}");
     assert!(!text.contains("Pruned"), "{text}");
