@@ -390,6 +390,9 @@ pub fn install_locked(
                 "release the plugin again with `mfplug release`: both then hold the label's name",
             )));
         }
+        // The plugin's own `config.ini` is read (by `config::load` too) only if it is a file
+        // of the plugin, not a link, and bounded: refused here before anything reads it.
+        read_own_file(&staged.join(CONFIG_FILE)).map_err(|e| fails(anyhow::Error::new(e)))?;
         stage_pause("verify");
 
         // Stage `rename`: the plugin's own files are read and written in the staged dir

@@ -993,7 +993,15 @@ fn r14_install_never_reads_its_plugins_files_through_links() {
     )
     .unwrap();
     make_executable(&script);
+    // A FIFO that no one writes: reading it would hang; a link to it is never read.
+    let fifo = outside.join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     for (what, member) in [
+        ("config.ini", Crafted::Link(fifo.display().to_string())),
         (
             "crontab",
             Crafted::Link(outside.join("jobs").display().to_string()),
@@ -1001,6 +1009,7 @@ fn r14_install_never_reads_its_plugins_files_through_links() {
         ("postinstall", Crafted::Link(script.display().to_string())),
     ] {
         let mut members = basics("linky");
+        members.retain(|(path, _)| *path != what);
         members.push((what, member));
         let file = crafted(&ctx, &format!("{what}.plugin"), "linky", &members);
         let out = ctx.cmd(["install"]).arg(&file).output().unwrap();
