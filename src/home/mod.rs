@@ -404,7 +404,8 @@ pub fn is_devlink(home: &Path, name: &PluginName) -> bool {
 }
 
 /// The names of the installed and devlinked plugins, sorted; an entry of `plugins/` that is
-/// not a plugin name (mfplug's own `.staging`, a stray file) is left out.
+/// not a plugin name (mfplug's own `.staging`, `x.plugin`) or not a dir or a link (a stray
+/// file) is left out.
 pub fn installed_names(home: &Path) -> Result<Vec<PluginName>> {
     let dir = home.join("plugins");
     let entries = match std::fs::read_dir(&dir) {
@@ -416,6 +417,8 @@ pub fn installed_names(home: &Path) -> Result<Vec<PluginName>> {
     };
     let mut names: Vec<PluginName> = entries
         .filter_map(|e| e.ok())
+        // A plugin is a dir, or a devlink to one; a stray file is none.
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir() || t.is_symlink()))
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|n| !n.starts_with('.'))
         .filter_map(|n| PluginName::parse(&n).ok())

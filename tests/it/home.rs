@@ -1354,3 +1354,34 @@ fn r14_verify_during_upgrades_sees_one_plugin() {
         bad.join("\n")
     );
 }
+
+/// r14: what is in `plugins/` without being a plugin (a stray file, an entry that is not a
+/// plugin name) is not listed, nor given jobs, nor pruned.
+#[test]
+fn r14_list_shows_plugins_only() {
+    let ctx = TestContext::new();
+    ctx.cmd(["install"])
+        .arg(plugin_file(&ctx, "foo", "1.0.0", &[]))
+        .assert()
+        .success();
+    std::fs::write(ctx.home.join("plugins/stray"), "a file").unwrap();
+    std::fs::write(ctx.home.join("plugins/escaped-1-1.plugin"), "a file").unwrap();
+    std::fs::create_dir_all(ctx.home.join("plugins/not.a.name")).unwrap();
+    let out = ctx.cmd(["list", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["foo"]);
+    let out = ctx.cmd(["crontab"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).matches("# plugin").count(),
+        1,
+        "{}",
+        stdout(&out)
+    );
+}
