@@ -419,7 +419,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     validate_name(&opts.name).map_err(|e| {
         ui::error_with_hint(
             e.to_string(),
-            "a plugin name is made of letters, digits, `_` and `-`; it may not start with `plugin_` or `__`, nor be `base` or `config`",
+            "a plugin name is made of letters, digits, `_` and `-`; it may not start with `plugin_`, `__` or `-`, nor be `base` or `config`",
         )
     })?;
     let template = find(&opts.template, &opts.user_dirs)?;

@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::home::ops;
+use crate::plugin::PluginName;
 use crate::{bootstrap, build, develop, env, home, inspect, release, ui};
 
 /// Exit code of a command that failed.
@@ -80,6 +81,62 @@ fn parse_module(value: &str) -> Result<String, String> {
     }
 }
 
+/// A plugin name from the command line: checked by clap, so that a bad one exits 2 with the
+/// rule it breaks, before anything is read or touched.
+fn parse_name(value: &str) -> Result<PluginName, String> {
+    PluginName::parse(value).map_err(|e| e.to_string())
+}
+
+/// `NAME|FILE`: an installed plugin's name, or a `.plugin` file. A value that is not a valid
+/// name is a path, never joined under the home.
+#[derive(Debug, Clone)]
+pub enum NameOrFile {
+    Name(PluginName),
+    File(PathBuf),
+}
+
+fn parse_name_or_file(value: &str) -> Result<NameOrFile, String> {
+    if release::is_file_target(value) {
+        return Ok(NameOrFile::File(PathBuf::from(value)));
+    }
+    match PluginName::parse(value) {
+        Ok(name) => Ok(NameOrFile::Name(name)),
+        Err(_) if std::path::Path::new(value).exists() => {
+            Ok(NameOrFile::File(PathBuf::from(value)))
+        }
+        Err(e) => Err(format!(
+            "`{value}` is neither a file nor a plugin name ({e}): give the name of an installed plugin or the path of a `.plugin` file"
+        )),
+    }
+}
+
+/// The most seconds `--wait` and `--interval` take: about 31 years.
+const MAX_SECS: f64 = 1e9;
+
+/// A number of seconds, `0` to [`MAX_SECS`]: not `nan`, `inf` or negative.
+fn parse_secs(value: &str) -> Result<std::time::Duration, String> {
+    let refuse = || {
+        format!("`{value}` is not a number of seconds: give a number from 0 to {MAX_SECS:.0} (e.g. `2` or `0.5`)")
+    };
+    let secs: f64 = value.trim().parse().map_err(|_| refuse())?;
+    if !secs.is_finite() || !(0.0..=MAX_SECS).contains(&secs) {
+        return Err(refuse());
+    }
+    std::time::Duration::try_from_secs_f64(secs).map_err(|_| refuse())
+}
+
+/// The polling interval: a number of seconds, at least 0.05, at most a day.
+fn parse_interval(value: &str) -> Result<std::time::Duration, String> {
+    let refuse = || {
+        format!("`{value}` is not an interval: give a number of seconds from 0.05 to 86400 (e.g. `2` or `0.5`)")
+    };
+    let secs: f64 = value.trim().parse().map_err(|_| refuse())?;
+    if !secs.is_finite() || !(0.05..=86_400.0).contains(&secs) {
+        return Err(refuse());
+    }
+    std::time::Duration::try_from_secs_f64(secs).map_err(|_| refuse())
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start a plugin from a template
@@ -143,8 +200,8 @@ pub enum Command {
     Install {
         file: PathBuf,
         /// Install under another name
-        #[arg(long, value_name = "NAME")]
-        new_name: Option<String>,
+        #[arg(long, value_name = "NAME", value_parser = parse_name)]
+        new_name: Option<PluginName>,
         /// Replace an installed plugin of the same name (an upgrade or a downgrade)
         #[arg(long)]
         force: bool,
@@ -153,7 +210,8 @@ pub enum Command {
     },
     /// Remove an installed plugin
     Uninstall {
-        name: String,
+        #[arg(value_parser = parse_name)]
+        name: PluginName,
         /// Also remove the admin's override file
         #[arg(long)]
         clean: bool,
@@ -164,28 +222,31 @@ pub enum Command {
     List,
     /// Describe an installed plugin or a .plugin file
     Info {
-        #[arg(value_name = "NAME|FILE")]
-        target: String,
+        #[arg(value_name = "NAME|FILE", value_parser = parse_name_or_file)]
+        target: NameOrFile,
     },
     /// Check an installed plugin or a .plugin file against its hashes
     Verify {
-        #[arg(value_name = "NAME|FILE")]
-        target: String,
+        #[arg(value_name = "NAME|FILE", value_parser = parse_name_or_file)]
+        target: NameOrFile,
     },
     /// Open a shell in a plugin's environment
     Env {
         /// The plugin (default: the plugin of the current dir)
-        name: Option<String>,
+        #[arg(value_parser = parse_name)]
+        name: Option<PluginName>,
     },
     /// Run a command in a plugin's environment and pass its exit code through
     Wrapper {
-        name: String,
+        #[arg(value_parser = parse_name)]
+        name: PluginName,
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<String>,
     },
     /// Make a new .plugin file from an installed plugin, with its name and overrides
     Repackage {
-        name: String,
+        #[arg(value_parser = parse_name)]
+        name: PluginName,
         #[arg(short, long, value_name = "OUTDIR")]
         output: Option<PathBuf>,
     },
@@ -201,8 +262,8 @@ pub enum Command {
         #[arg(long)]
         watch: bool,
         /// Seconds between two looks at the provisioning dir with `--watch`
-        #[arg(long, value_name = "SECS", default_value_t = 2.0)]
-        interval: f64,
+        #[arg(long, value_name = "SECS", default_value = "2", value_parser = parse_interval)]
+        interval: std::time::Duration,
         /// Uninstall provisioned plugins whose `.plugin` left the provisioning dir
         #[arg(long)]
         prune: bool,
@@ -225,13 +286,13 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct WaitArgs {
     /// Wait up to SECS for another mfplug changing the home (default: fail at once)
-    #[arg(long = "wait", value_name = "SECS", default_value_t = 0.0)]
-    pub secs: f64,
+    #[arg(long = "wait", value_name = "SECS", default_value = "0", value_parser = parse_secs)]
+    pub secs: std::time::Duration,
 }
 
 impl WaitArgs {
     fn duration(&self) -> std::time::Duration {
-        std::time::Duration::from_secs_f64(self.secs.clamp(0.0, 1e9))
+        self.secs
     }
 }
 
@@ -369,16 +430,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Release { dir, output, level } => {
             release::release(dir, output, level, &settings(global, &home), global.json)
         }
-        Command::Info { target } if release::is_file_target(&target) => {
-            release::info(std::path::Path::new(&target), global.json)
-        }
-        Command::Info { target } => {
-            ops::info(&home, &settings(global, &home), &target, global.json)
-        }
-        Command::Verify { target } if release::is_file_target(&target) => {
-            release::verify(std::path::Path::new(&target), global.json)
-        }
-        Command::Verify { target } => ops::verify(&home, &target, global.json),
+        Command::Info {
+            target: NameOrFile::File(file),
+        } => release::info(&file, global.json),
+        Command::Info {
+            target: NameOrFile::Name(name),
+        } => ops::info(&home, &settings(global, &home), &name, global.json),
+        Command::Verify {
+            target: NameOrFile::File(file),
+        } => release::verify(&file, global.json),
+        Command::Verify {
+            target: NameOrFile::Name(name),
+        } => ops::verify(&home, &name, global.json),
         Command::Install {
             file,
             new_name,
@@ -418,7 +481,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             &settings(global, &home),
             &home::provision::ProvisionOptions {
                 watch,
-                interval: std::time::Duration::from_secs_f64(interval.clamp(0.05, 86_400.0)),
+                interval,
                 prune,
                 wait: wait.duration(),
                 json: global.json,
@@ -434,7 +497,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Wrapper { name, command } => {
             env::wrapper(&name, &command, &home, &settings(global, &home))
         }
-        Command::Env { name } => env::shell(name.as_deref(), &home, &settings(global, &home)),
+        Command::Env { name } => env::shell(name.as_ref(), &home, &settings(global, &home)),
         Command::Lock(args) => build::lock(args, &settings(global, &home), global.json),
         Command::Develop {
             dir,
@@ -465,6 +528,21 @@ mod tests {
     #[test]
     fn definition_is_valid() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn seconds() {
+        assert_eq!(
+            parse_secs("2.5"),
+            Ok(std::time::Duration::from_millis(2500))
+        );
+        assert_eq!(parse_secs("0"), Ok(std::time::Duration::ZERO));
+        for bad in ["nan", "NaN", "inf", "-inf", "-1", "1e300", "", "x"] {
+            assert!(parse_secs(bad).is_err(), "{bad}");
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+        assert!(parse_interval("0").is_err());
+        assert!(parse_interval("0.2").is_ok());
     }
 
     #[test]

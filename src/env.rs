@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 
 use crate::config::{self, PluginConfig, Settings};
-use crate::plugin::{Label, LABEL_FILE};
+use crate::plugin::{Label, PluginName, LABEL_FILE};
 use crate::{home, ui};
 
 pub const EXTRA_ENV_FILE: &str = ".layerapi2_extra_env";
@@ -33,12 +33,11 @@ fn prepend(dirs: &[String], existing: Option<&String>) -> String {
 /// `config.ini` values (Jinja, against the env built so far).
 fn extra_env(dir: &Path, env: &BTreeMap<String, String>) -> Result<Vec<(String, String)>> {
     let path = dir.join(EXTRA_ENV_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(anyhow::Error::new(e).context(format!("cannot read `{}`", path.display())))
-        }
+    // The plugin's own file: not through a link, bounded.
+    let text = match crate::plugin::read_own_file(&path) {
+        Ok(Some(text)) => text,
+        Ok(None) => return Ok(Vec::new()),
+        Err(e) => return Err(anyhow::Error::new(e)),
     };
     let jinja = minijinja::Environment::new();
     let mut out = Vec::new();
@@ -111,13 +110,7 @@ pub fn plugin_env(
 }
 
 /// The dir of the plugin named `name` in the home (installed or devlinked).
-pub fn installed_dir(home: &Path, name: &str) -> Result<PathBuf> {
-    crate::plugin::validate_name(name).map_err(|e| {
-        ui::error_with_hint(
-            e.to_string(),
-            "give the name of an installed plugin (`mfplug list`)",
-        )
-    })?;
+pub fn installed_dir(home: &Path, name: &PluginName) -> Result<PathBuf> {
     let dir = home::plugin_dir(home, name);
     if dir.join(LABEL_FILE).is_file() {
         Ok(dir)
@@ -190,7 +183,7 @@ fn exec_in(dir: &Path, settings: &Settings, program: &str, args: &[String]) -> R
 
 /// `mfplug wrapper NAME -- CMD [ARGS]`.
 pub fn wrapper(
-    name: &str,
+    name: &PluginName,
     command: &[String],
     home: &Path,
     settings: &Settings,
@@ -203,7 +196,7 @@ pub fn wrapper(
 }
 
 /// `mfplug env [NAME]`: an interactive shell (`$SHELL`, else `/bin/sh`) in the plugin env.
-pub fn shell(name: Option<&str>, home: &Path, settings: &Settings) -> Result<ExitCode> {
+pub fn shell(name: Option<&PluginName>, home: &Path, settings: &Settings) -> Result<ExitCode> {
     let dir = match name {
         Some(name) => installed_dir(home, name)?,
         None => current_plugin_dir()?,

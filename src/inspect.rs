@@ -125,13 +125,17 @@ pub fn config(
     let dir = match target {
         None => plugin_dir(None)?,
         Some(target) => {
+            // A dir first; else a valid name of an installed plugin. A value that is not a
+            // name is only ever a path, never joined under the home.
             let path = PathBuf::from(&target);
+            let installed = crate::plugin::PluginName::parse(&target)
+                .ok()
+                .map(|name| home::plugin_dir(home, &name))
+                .filter(|dir| dir.is_dir());
             if path.is_dir() {
                 path
-            } else if crate::plugin::validate_name(&target).is_ok()
-                && home::plugin_dir(home, &target).is_dir()
-            {
-                home::plugin_dir(home, &target)
+            } else if let Some(dir) = installed {
+                dir
             } else {
                 return Err(ui::error_with_hint(
                     format!(

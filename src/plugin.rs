@@ -1,9 +1,12 @@
 //! The plugin directory: where its name comes from and what a valid name is.
 //!
 //! A plugin's name is not its directory's name but the `NAME` of `plugin_NAME@module` in
-//! `.layerapi2_label`, as in MetWork. The rules on names are checked here, once, for every
-//! command that takes a name (`bootstrap create`, `install --new-name`, `check`).
+//! `.layerapi2_label`, as in MetWork. The rules on names are checked here, once: a
+//! [`PluginName`] is the only way to name a plugin inside the code, made at the edges (clap's
+//! value parsers, the label, `PLUGIN.json`, the install record), so that a path under the
+//! home built from one never leaves its dir.
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 pub const LABEL_FILE: &str = ".layerapi2_label";
@@ -25,11 +28,106 @@ pub enum NameError {
     ReservedPrefix { name: String, prefix: &'static str },
     #[error("plugin name `{0}` is reserved")]
     Reserved(String),
+    #[error("plugin name `{0}` starts with `-`, which would read as an option: start it with a letter, a digit or `_`")]
+    LeadingDash(String),
 }
 
-/// Checks a plugin name: `^[A-Za-z0-9_-]+$`, not starting with `plugin_` or `__`, not `base`
-/// or `config` (MetWork's own names in the runtime home).
+/// Checks a plugin name: `^[A-Za-z0-9_-]+$`, not starting with `plugin_`, `__` or `-`, not
+/// `base` or `config` (MetWork's own names in the runtime home). A thin wrapper of
+/// [`PluginName::parse`] for the callers that only check.
 pub fn validate_name(name: &str) -> Result<(), NameError> {
+    PluginName::parse(name).map(|_| ())
+}
+
+/// A plugin name that passed the rules of `docs/config.md`: `^[A-Za-z0-9_-]+$`, not starting
+/// with `plugin_`, `__` or `-`, not `base` or `config`. Joined under a dir it names one entry
+/// of that dir, never `..`, `.`, an absolute path or something with a `/`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct PluginName(String);
+
+impl PluginName {
+    /// Checks `name` against the rules; the error names the rule broken.
+    pub fn parse(name: &str) -> Result<PluginName, NameError> {
+        check_name(name)?;
+        Ok(PluginName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for PluginName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for PluginName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for PluginName {
+    fn as_ref(&self) -> &Path {
+        Path::new(&self.0)
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for PluginName {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        std::ffi::OsStr::new(&self.0)
+    }
+}
+
+impl std::fmt::Display for PluginName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for PluginName {
+    type Err = NameError;
+    fn from_str(s: &str) -> Result<PluginName, NameError> {
+        PluginName::parse(s)
+    }
+}
+
+impl PartialEq<str> for PluginName {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for PluginName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for PluginName {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl From<PluginName> for String {
+    fn from(name: PluginName) -> String {
+        name.0
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PluginName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PluginName, D::Error> {
+        let text = String::deserialize(d)?;
+        PluginName::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+fn check_name(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
         return Err(NameError::Empty);
     }
@@ -55,13 +153,73 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
     if matches!(name, "base" | "config") {
         return Err(NameError::Reserved(name.to_owned()));
     }
+    if name.starts_with('-') {
+        return Err(NameError::LeadingDash(name.to_owned()));
+    }
     Ok(())
+}
+
+/// The most mfplug reads of a plugin's own small files (`.layerapi2_label`, `config.ini`,
+/// `crontab`, `postinstall`'s first bytes): far above any real one, far below memory.
+pub const MAX_OWN_FILE: u64 = 8 << 20;
+
+/// Reads one of the plugin's own files as text, refusing a symlink (the file must be the
+/// plugin's own, not something it points at) and anything bigger than [`MAX_OWN_FILE`]:
+/// `Ok(None)` when it is absent.
+pub fn read_own_file(path: &Path) -> std::io::Result<Option<String>> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(std::io::Error::other(format!(
+                "`{}` is a symlink: mfplug reads a plugin's own files only from the plugin",
+                path.display()
+            )))
+        }
+        Err(e) => {
+            return Err(std::io::Error::new(
+                e.kind(),
+                format!("cannot read `{}`: {e}", path.display()),
+            ))
+        }
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other(format!(
+            "`{}` is not a regular file",
+            path.display()
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_OWN_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot read `{}`: {e}", path.display()))
+        })?;
+    if bytes.len() as u64 > MAX_OWN_FILE {
+        return Err(std::io::Error::other(format!(
+            "`{}` is bigger than {} MiB: too big for one of a plugin's own files",
+            path.display(),
+            MAX_OWN_FILE >> 20
+        )));
+    }
+    String::from_utf8(bytes).map(Some).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("`{}` is not UTF-8 text", path.display()),
+        )
+    })
 }
 
 /// The content of `.layerapi2_label`: `plugin_NAME@module`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Label {
-    pub name: String,
+    pub name: PluginName,
     pub module: String,
 }
 
@@ -77,49 +235,74 @@ pub enum LabelError {
     BadName(PathBuf, NameError),
 }
 
+/// Why the text of a label is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabelTextError {
+    /// Not one `plugin_NAME@module` line.
+    Malformed,
+    /// The shape is right, the name breaks a rule.
+    BadName(NameError),
+}
+
 impl Label {
-    pub fn new(name: &str, module: &str) -> Label {
+    pub fn new(name: PluginName, module: &str) -> Label {
         Label {
-            name: name.to_owned(),
+            name,
             module: module.to_ascii_lowercase(),
         }
     }
 
-    /// Parses `plugin_NAME@module`: blank lines and `#` comments around it are allowed.
+    /// Parses `plugin_NAME@module` (blank lines and `#` comments around it are allowed), the
+    /// name checked against the rules; `None` when it is not that.
     pub fn parse(text: &str) -> Option<Label> {
+        Label::parse_checked(text).ok()
+    }
+
+    /// [`Label::parse`], saying whether the shape or the name is wrong.
+    pub fn parse_checked(text: &str) -> Result<Label, LabelTextError> {
         let mut lines = text
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'));
-        let line = lines.next()?;
+        let line = lines.next().ok_or(LabelTextError::Malformed)?;
         if lines.next().is_some() {
-            return None;
+            return Err(LabelTextError::Malformed);
         }
-        let rest = line.strip_prefix("plugin_")?;
-        let (name, module) = rest.rsplit_once('@')?;
+        let rest = line
+            .strip_prefix("plugin_")
+            .ok_or(LabelTextError::Malformed)?;
+        let (name, module) = rest.rsplit_once('@').ok_or(LabelTextError::Malformed)?;
         if module.is_empty() || name.is_empty() {
-            return None;
+            return Err(LabelTextError::Malformed);
         }
-        Some(Label {
-            name: name.to_owned(),
+        let name = PluginName::parse(name).map_err(LabelTextError::BadName)?;
+        Ok(Label {
+            name,
             module: module.to_owned(),
         })
     }
 
-    /// Reads and checks the label of the plugin in `dir`.
+    /// Reads and checks the label of the plugin in `dir`: the file itself (not a symlink),
+    /// bounded in size.
     pub fn read(dir: &Path) -> Result<Label, LabelError> {
         let path = dir.join(LABEL_FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(LabelError::Missing(path))
+        let text = match read_own_file(&path) {
+            Ok(Some(text)) => text,
+            Ok(None) => return Err(LabelError::Missing(path)),
+            Err(e) => {
+                let why = e.to_string();
+                // `read_own_file` names the path already; say only why here.
+                let why = why
+                    .strip_prefix(&format!("cannot read `{}`: ", path.display()))
+                    .unwrap_or(&why)
+                    .to_owned();
+                return Err(LabelError::Unreadable(path, why));
             }
-            Err(e) => return Err(LabelError::Unreadable(path, e.to_string())),
         };
-        let label = Label::parse(&text)
-            .ok_or_else(|| LabelError::Malformed(path.clone(), text.trim().into()))?;
-        validate_name(&label.name).map_err(|e| LabelError::BadName(path, e))?;
-        Ok(label)
+        Label::parse_checked(&text).map_err(|e| match e {
+            LabelTextError::Malformed => LabelError::Malformed(path, text.trim().into()),
+            LabelTextError::BadName(e) => LabelError::BadName(path, e),
+        })
     }
 }
 
@@ -186,20 +369,77 @@ mod tests {
         ));
     }
 
+    fn name(text: &str) -> PluginName {
+        PluginName::parse(text).unwrap()
+    }
+
+    #[test]
+    fn plugin_names() {
+        assert_eq!(name("foo").as_str(), "foo");
+        assert_eq!(&*name("foo"), "foo");
+        assert_eq!(name("foo").to_string(), "foo");
+        for bad in [
+            "../x", "..", ".", "/etc", "a/b", "", "-rf", "--", "base", "plugin_x",
+        ] {
+            assert!(PluginName::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            PluginName::parse("-rf").unwrap_err().to_string(),
+            "plugin name `-rf` starts with `-`, which would read as an option: start it with a letter, a digit or `_`"
+        );
+        assert!(PluginName::parse("a-").is_ok());
+        let json: Result<PluginName, _> = serde_json::from_str("\"../../x\"");
+        assert!(json.is_err());
+        assert_eq!(serde_json::to_string(&name("foo")).unwrap(), "\"foo\"");
+    }
+
+    #[test]
+    fn own_files_are_not_read_through_symlinks_nor_whole_when_huge() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::write(&real, "text").unwrap();
+        assert_eq!(read_own_file(&real).unwrap().as_deref(), Some("text"));
+        assert_eq!(read_own_file(&dir.path().join("absent")).unwrap(), None);
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(read_own_file(&link)
+            .unwrap_err()
+            .to_string()
+            .contains("is a symlink"));
+        let zero = dir.path().join("zero");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        assert!(read_own_file(&zero).is_err());
+        let big = dir.path().join("big");
+        let file = std::fs::File::create(&big).unwrap();
+        file.set_len(MAX_OWN_FILE + 1).unwrap();
+        assert!(read_own_file(&big)
+            .unwrap_err()
+            .to_string()
+            .contains("too big"));
+    }
+
     #[test]
     fn labels() {
         assert_eq!(
             Label::parse("plugin_foo@mfdata\n"),
-            Some(Label::new("foo", "mfdata"))
+            Some(Label::new(name("foo"), "mfdata"))
         );
+        assert_eq!(Label::parse("plugin_a@b@mfserv"), None);
         assert_eq!(
-            Label::parse("plugin_a@b@mfserv"),
-            Some(Label::new("a@b", "mfserv"))
+            Label::parse_checked("plugin_../../x@m"),
+            Err(LabelTextError::BadName(NameError::BadChar {
+                name: "../../x".into(),
+                ch: '.',
+                position: 1
+            }))
         );
         assert_eq!(Label::parse("foo@mfdata"), None);
         assert_eq!(Label::parse("plugin_foo"), None);
         assert_eq!(Label::parse("plugin_foo@"), None);
         assert_eq!(Label::parse("plugin_a@x\nplugin_b@x"), None);
-        assert_eq!(Label::new("x", "MFDATA").to_string(), "plugin_x@mfdata");
+        assert_eq!(
+            Label::new(name("x"), "MFDATA").to_string(),
+            "plugin_x@mfdata"
+        );
     }
 }

@@ -188,7 +188,7 @@ pub fn read(
         }
     }
     info.name = match label.as_deref().and_then(crate::plugin::Label::parse) {
-        Some(label) => label.name,
+        Some(label) => label.name.to_string(),
         None => text(&metadata, "name"),
     };
     if info.name.is_empty() {

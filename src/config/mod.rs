@@ -612,7 +612,7 @@ fn render(
     let mut context: BTreeMap<String, String> = settings.env.clone();
     let mut variables: IndexMap<String, String> = IndexMap::new();
     let prefix = format!("{module}_CURRENT_PLUGIN_");
-    variables.insert(format!("{prefix}NAME"), label.name.clone());
+    variables.insert(format!("{prefix}NAME"), label.name.to_string());
     variables.insert(format!("{prefix}DIR"), dir_text.clone());
     variables.insert(format!("{prefix}LABEL"), label.to_string());
     if let Some(home) = &settings.home {

@@ -48,7 +48,7 @@ pub fn develop(options: &Options, home: &Path, settings: &Settings) -> Result<Ex
     let dir = inspect::plugin_dir(options.dir.clone())?;
     let dir = fs_err::canonicalize(&dir)?;
     let config = load(&dir, settings)?;
-    let name = config.name().to_owned();
+    let name = config.label.name.clone();
 
     // What is stale is built first, as `mfplug build` does; a failure is shown and the
     // daemons start with what is built already.
@@ -85,7 +85,12 @@ fn load(dir: &Path, settings: &Settings) -> Result<PluginConfig> {
 /// Links `home/plugins/NAME` to `dir`. A devlink (a symlink) is replaced; an installed plugin
 /// (a real dir) is refused, or with `force` moved aside to `home/displaced/NAME.SECONDS`, never
 /// deleted. The link is made beside its place and renamed over it: it is never missing.
-pub fn devlink(home: &Path, name: &str, dir: &Path, force: bool) -> Result<PathBuf> {
+pub fn devlink(
+    home: &Path,
+    name: &crate::plugin::PluginName,
+    dir: &Path,
+    force: bool,
+) -> Result<PathBuf> {
     let link = home::plugin_dir(home, name);
     let plugins = link.parent().context("the plugins dir has a parent")?;
     fs_err::create_dir_all(plugins)?;
@@ -183,7 +188,7 @@ fn run(
 
     let log_dir = home.join("log");
     fs_err::create_dir_all(&log_dir)?;
-    let name = config.name().to_owned();
+    let name = config.label.name.clone();
     let mut supervisor = Supervisor::new(&name, dir, &log_dir, tx, Event::Exited);
     start(&mut supervisor, prepare(&config, settings)?);
     if supervisor.total() > 0 {

@@ -13,18 +13,18 @@ use std::time::Duration;
 use anyhow::{bail, Context as _, Result};
 use sha2::{Digest, Sha256};
 
-use super::{override_file, plugin_dir, stage_pause, HomeLock, InstallRecord};
+use super::{override_file, plugin_dir, stage_pause, write_own_file, HomeLock, InstallRecord};
 use crate::archive::unpack::{self, Limits};
-use crate::archive::{self, hex, FileFormat, PluginMeta, META_PATH, RECORD_PATH};
+use crate::archive::{self, hex, FileFormat, PluginMeta};
 use crate::config::{self, ini::Document, Settings};
-use crate::plugin::{validate_name, Label, CONFIG_FILE, LABEL_FILE};
+use crate::plugin::{read_own_file, Label, PluginName, CONFIG_FILE, LABEL_FILE};
 use crate::ui;
 
 /// What `install` is asked to do.
 #[derive(Debug, Clone)]
 pub struct InstallOptions {
     pub file: PathBuf,
-    pub new_name: Option<String>,
+    pub new_name: Option<PluginName>,
     pub force: bool,
     pub provisioned: bool,
 }
@@ -40,7 +40,7 @@ pub enum Action {
 
 #[derive(Debug, Clone)]
 pub struct Installed {
-    pub name: String,
+    pub name: PluginName,
     pub meta: PluginMeta,
     pub action: Action,
     /// A message about the override file, when the admin's was kept.
@@ -116,7 +116,7 @@ pub fn compare_full(a: (&str, &str), b: (&str, &str)) -> std::cmp::Ordering {
 
 /// The commented copy of `config.ini` that install writes as the admin's override file: every
 /// section but `[general]` and private ones, every key not starting with `_`, commented out.
-pub fn override_template(name: &str, config_text: &str) -> String {
+pub fn override_template(name: &PluginName, config_text: &str) -> String {
     let (doc, _) = Document::parse(config_text);
     let mut out = format!(
         "# Overrides of the `{name}` plugin's configuration, for the administrator.\n\
@@ -152,11 +152,31 @@ pub fn override_template(name: &str, config_text: &str) -> String {
     out
 }
 
-/// Runs `postinstall` (or `preuninstall`) of the plugin in `dir`, in its env, if it is there.
+/// Runs `postinstall` (or `preuninstall`) of the plugin in `dir`, in its env, if it is there;
+/// a hook that is a symlink is refused (it must be the plugin's own file).
 pub fn run_hook(dir: &Path, hook: &str, settings: &Settings) -> Result<()> {
     let path = dir.join(hook);
-    if !path.is_file() {
-        return Ok(());
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("cannot read `{}`", path.display())))
+        }
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(ui::error_with_hint(
+                format!(
+                    "`{}` is a symlink: mfplug runs a plugin's `{hook}` only from the plugin's own file",
+                    path.display()
+                ),
+                format!("ship `{hook}` as a file, not a link"),
+            ))
+        }
+        Ok(meta) if !meta.is_file() => {
+            return Err(ui::error_with_hint(
+                format!("`{}` is not a file", path.display()),
+                format!("`{hook}` must be an executable file"),
+            ))
+        }
+        Ok(_) => {}
     }
     let config = config::load(dir, settings).map_err(|problems| {
         anyhow::anyhow!(
@@ -196,22 +216,61 @@ pub fn run_hook(dir: &Path, hook: &str, settings: &Settings) -> Result<()> {
     Ok(())
 }
 
-/// Puts the override file back as it was, if the install changed it.
-struct OverrideUndo {
+/// Puts a file of the admin's side back exactly as it was (its bytes, or its absence).
+#[derive(Debug)]
+struct Saved {
     path: PathBuf,
     before: Option<Vec<u8>>,
-    written: bool,
+}
+
+impl Saved {
+    fn take(path: PathBuf) -> Result<Saved> {
+        let before = match std::fs::read(&path) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("cannot read `{}`", path.display()))
+                )
+            }
+        };
+        Ok(Saved { path, before })
+    }
+
+    fn restore(&self) {
+        let result = match &self.before {
+            Some(bytes) => {
+                if std::fs::read(&self.path).is_ok_and(|now| now == *bytes) {
+                    return;
+                }
+                crate::lock::write_atomic(&self.path, bytes)
+            }
+            None => match std::fs::remove_file(&self.path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            },
+        };
+        if let Err(e) = result {
+            ui::warn(format!(
+                "could not put `{}` back as it was: {e}",
+                self.path.display()
+            ));
+        }
+    }
+}
+
+/// The override file and its `.ini.new` copy as they were before install touched them: every
+/// failing stage after `config` puts both back.
+#[derive(Debug, Default)]
+struct OverrideUndo {
+    saved: Vec<Saved>,
 }
 
 impl OverrideUndo {
     fn undo(&self) {
-        if !self.written {
-            return;
+        for saved in &self.saved {
+            saved.restore();
         }
-        let _ = match &self.before {
-            Some(bytes) => std::fs::write(&self.path, bytes),
-            None => std::fs::remove_file(&self.path),
-        };
     }
 }
 
@@ -257,7 +316,7 @@ pub fn install_locked(
     let file: &Path = match format {
         FileFormat::Format1 => file,
         FileFormat::Legacy => {
-            let dir = super::staging_path(home, "convert", "legacy")?;
+            let dir = super::staging_work(home, "convert.legacy")?;
             fs_err::create_dir_all(&dir)?;
             _cleanup = RemoveOnDrop(dir.clone());
             converted = crate::release::convert_to(file, &dir)
@@ -267,13 +326,23 @@ pub fn install_locked(
     };
 
     // Stage `verify`: every member checked while it is extracted into the staging dir.
-    let head = unpack::read_head(file, &Limits::default()).map_err(|e| {
-        anyhow::Error::new(e).context(format!("`{}` fails verification", file.display()))
+    // A full disk is said as such, not as a bad file.
+    let fails = |e: anyhow::Error| {
+        if super::disk_full(&e) {
+            super::explain_disk_full(e, &home.join("plugins"))
+        } else {
+            e.context(format!("`{}` fails verification", file.display()))
+        }
+    };
+    let head =
+        unpack::read_head(file, &Limits::default()).map_err(|e| fails(anyhow::Error::new(e)))?;
+    let original = PluginName::parse(&head.meta.name).map_err(|e| {
+        fails(ui::error_with_hint(
+            format!("`PLUGIN.json` names the plugin `{}`: {e}", head.meta.name),
+            "a `.plugin` file holds a valid plugin name; `mfplug verify FILE` checks one",
+        ))
     })?;
-    let original = head.meta.name.clone();
     let name = opts.new_name.clone().unwrap_or_else(|| original.clone());
-    validate_name(&name)
-        .map_err(|e| ui::error_with_hint(e.to_string(), "choose another `--new-name`"))?;
     let target = plugin_dir(home, &name);
     if super::is_devlink(home, &name) {
         return Err(ui::error_with_hint(
@@ -295,25 +364,48 @@ pub fn install_locked(
         None
     };
     let staged = super::staging_path(home, &name, "new")?;
-    let result = (|| -> Result<(PluginMeta, Option<String>, OverrideUndo)> {
-        let verified = unpack::read(file, &Limits::default(), Some(&staged)).map_err(|e| {
-            anyhow::Error::new(e).context(format!("`{}` fails verification", file.display()))
-        })?;
+    // What a failing stage puts back: the override files, as they were.
+    let mut undo = OverrideUndo::default();
+    let result = (|| -> Result<(PluginMeta, Option<String>)> {
+        let verified = unpack::read(file, &Limits::default(), Some(&staged))
+            .map_err(|e| fails(anyhow::Error::new(e)))?;
+        // mfplug's own dir is mfplug's: a file that ships one (a dir or a link) is refused
+        // before anything runs.
+        if std::fs::symlink_metadata(staged.join(super::RECORD_DIR)).is_ok() {
+            return Err(fails(ui::error_with_hint(
+                format!(
+                    "the file ships `{}`, where mfplug keeps the install record",
+                    super::RECORD_DIR
+                ),
+                "a plugin may not ship `.mfplug/`: remove it from the plugin dir and release again",
+            )));
+        }
+        let label = Label::read(&staged).map_err(|e| fails(anyhow::anyhow!("{e}")))?;
+        if label.name != original {
+            return Err(fails(ui::error_with_hint(
+                format!(
+                    "`PLUGIN.json` names the plugin `{original}` but `{LABEL_FILE}` names it `{}`",
+                    label.name
+                ),
+                "release the plugin again with `mfplug release`: both then hold the label's name",
+            )));
+        }
+        // The plugin's own `config.ini` is read (by `config::load` too) only if it is a file
+        // of the plugin, not a link, and bounded: refused here before anything reads it.
+        read_own_file(&staged.join(CONFIG_FILE)).map_err(|e| fails(anyhow::Error::new(e)))?;
         stage_pause("verify");
 
-        // Stage `rename`.
+        // Stage `rename`: the plugin's own files are read and written in the staged dir
+        // only, never through a link it ships.
         if name != original {
-            let label_path = staged.join(LABEL_FILE);
-            let old = Label::read(&staged).map_err(|e| anyhow::anyhow!("{e}"))?;
             let new = Label {
                 name: name.clone(),
-                module: old.module.clone(),
+                module: label.module.clone(),
             };
-            fs_err::write(&label_path, format!("{new}\n"))?;
             let config_path = staged.join(CONFIG_FILE);
-            let text = fs_err::read_to_string(&config_path)?;
+            let text = read_own_file(&config_path)?.unwrap_or_default();
             let (mut doc, _) = Document::parse(&text);
-            let (old_label, new_label) = (old.to_string(), new.to_string());
+            let (old_label, new_label) = (label.to_string(), new.to_string());
             let changes: Vec<(String, String, String)> = doc
                 .sections()
                 .iter()
@@ -333,7 +425,10 @@ pub fn install_locked(
             for (section, key, value) in changes {
                 doc.set(&section, &key, &value);
             }
-            fs_err::write(&config_path, doc.to_text())?;
+            write_own_file(&staged, LABEL_FILE, format!("{new}\n").as_bytes(), true)?;
+            if config_path.exists() || !text.is_empty() {
+                write_own_file(&staged, CONFIG_FILE, doc.to_text().as_bytes(), true)?;
+            }
         }
         stage_pause("rename");
 
@@ -353,29 +448,31 @@ pub fn install_locked(
         stage_pause("build");
 
         // Stage `config`: the plugin's configuration must load, under its new name, with the
-        // home's override layers; then the admin's override file.
+        // home's override layers, and its crontab must render; then the admin's override
+        // file.
         let config = config::load(&staged, settings).map_err(|problems| {
             for p in &problems {
                 ui::print_problem(p);
             }
             anyhow::anyhow!("the plugin's configuration has errors")
         })?;
-        let config_text = fs_err::read_to_string(staged.join(CONFIG_FILE))?;
+        // The crontab is rendered by `mfplug crontab` with the installed plugin's variables;
+        // a template error is caught now, before the admin's side is touched.
+        render_crontab(&staged, &config.variables)?;
+        let config_text = read_own_file(&staged.join(CONFIG_FILE))?.unwrap_or_default();
         let template = override_template(&name, &config_text);
         let path = override_file(home, &name);
-        let before = std::fs::read(&path).ok();
-        let mut undo = OverrideUndo {
-            path: path.clone(),
-            before: before.clone(),
-            written: false,
-        };
+        let new_path = path.with_extension("ini.new");
+        let saved = Saved::take(path.clone())?;
+        let before = saved.before.clone();
+        undo.saved.push(saved);
+        undo.saved.push(Saved::take(new_path.clone())?);
         let mut note = None;
         let template_sha = hex(&Sha256::digest(template.as_bytes()));
         let override_sha = match &before {
             None => {
                 crate::lock::write_atomic(&path, template.as_bytes())
                     .with_context(|| format!("cannot write `{}`", path.display()))?;
-                undo.written = true;
                 Some(template_sha)
             }
             Some(bytes) => {
@@ -386,13 +483,14 @@ pub fn install_locked(
                     .is_some_and(|s| s == current)
                     || current == template_sha;
                 if pristine {
-                    crate::lock::write_atomic(&path, template.as_bytes())
-                        .with_context(|| format!("cannot write `{}`", path.display()))?;
-                    undo.written = true;
+                    if current != template_sha {
+                        crate::lock::write_atomic(&path, template.as_bytes())
+                            .with_context(|| format!("cannot write `{}`", path.display()))?;
+                    }
                     Some(template_sha)
                 } else {
-                    let new_path = path.with_extension("ini.new");
-                    fs_err::write(&new_path, template.as_bytes())?;
+                    crate::lock::write_atomic(&new_path, template.as_bytes())
+                        .with_context(|| format!("cannot write `{}`", new_path.display()))?;
                     note = Some(format!(
                         "kept your edited `{}`; the plugin's new defaults are in `{}`",
                         path.display(),
@@ -405,18 +503,27 @@ pub fn install_locked(
         stage_pause("config");
 
         // Stage `postinstall`, in the plugin env.
-        if let Err(e) = run_hook(&staged, "postinstall", settings) {
-            undo.undo();
-            return Err(e.context("the plugin's `postinstall` failed"));
-        }
+        run_hook(&staged, "postinstall", settings)
+            .map_err(|e| e.context("the plugin's `postinstall` failed"))?;
         stage_pause("postinstall");
 
-        // Stage `record`: what was installed, for `list`, `info`, `verify` and provisioning.
-        let record_dir = staged.join(super::RECORD_DIR);
-        fs_err::create_dir_all(&record_dir)?;
+        // Stage `record`: what was installed, for `list`, `info`, `verify` and provisioning,
+        // written into a dir mfplug makes (refused if the plugin or its postinstall made
+        // one), never through a link.
+        let record_dir = super::create_own_dir(&staged, super::RECORD_DIR)?;
         let meta = verified.meta.clone();
-        fs_err::write(staged.join(RECORD_PATH), &verified.record_text)?;
-        fs_err::write(staged.join(META_PATH), serde_json::to_string_pretty(&meta)?)?;
+        write_own_file(
+            &record_dir,
+            "RECORD",
+            verified.record_text.as_bytes(),
+            false,
+        )?;
+        write_own_file(
+            &record_dir,
+            "PLUGIN.json",
+            serde_json::to_string_pretty(&meta)?.as_bytes(),
+            false,
+        )?;
         // What postinstall (or the build) added, so that `verify` does not report it.
         let recorded: std::collections::HashSet<&str> = verified
             .record
@@ -455,20 +562,21 @@ pub fn install_locked(
             override_sha256: override_sha,
             provisioned: opts.provisioned,
         };
-        fs_err::write(
-            staged.join(super::INSTALL_FILE),
-            serde_json::to_string_pretty(&record)?,
+        write_own_file(
+            &record_dir,
+            "INSTALL.json",
+            serde_json::to_string_pretty(&record)?.as_bytes(),
+            false,
         )?;
-        // The crontab is rendered by `mfplug crontab` with the installed plugin's variables;
-        // a template error is caught now.
-        render_crontab(&staged, &config.variables)?;
         stage_pause("record");
-        Ok((meta, note, undo))
+        Ok((meta, note))
     })();
-    let (meta, note, undo) = match result {
+    let (meta, note) = match result {
         Ok(done) => done,
         Err(e) => {
+            undo.undo();
             let _ = std::fs::remove_dir_all(&staged);
+            let e = super::explain_disk_full(e, &home.join("plugins"));
             return Err(e.context(format!("failed to install `{}`", opts.file.display())));
         }
     };
@@ -530,7 +638,7 @@ pub fn render_crontab(
     variables: &indexmap::IndexMap<String, String>,
 ) -> Result<Option<String>> {
     let path = dir.join("crontab");
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    let Some(text) = read_own_file(&path)? else {
         return Ok(None);
     };
     let mut context: std::collections::BTreeMap<String, String> = std::env::vars().collect();
@@ -561,7 +669,7 @@ mod tests {
     #[test]
     fn override_template_comments_public_keys() {
         let text = "[general]\n_version = 1\n[custom]\n# doc\nfoo = 1\n_private = 2\nmulti = a\n    b\n[_hidden]\nx = 1\n[extra_daemon_d]\n_cmd_and_args = run\nnumprocesses = 2\n";
-        let out = override_template("p", text);
+        let out = override_template(&PluginName::parse("p").unwrap(), text);
         assert!(out.contains("[custom]\n# foo = 1\n# multi = a\n#     b\n"));
         assert!(out.contains("[extra_daemon_d]\n# numprocesses = 2\n"));
         assert!(!out.contains("general") || out.contains("# Overrides"));

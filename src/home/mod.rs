@@ -20,6 +20,7 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::archive::PluginMeta;
+use crate::plugin::PluginName;
 use crate::ui;
 
 /// The home: `--home`/`MFPLUG_HOME` (clap reads both), else `$XDG_DATA_HOME/mfplug`, else
@@ -36,17 +37,18 @@ pub fn resolve(flag: Option<&Path>) -> PathBuf {
     data.join("mfplug")
 }
 
-/// Where an installed (or devlinked) plugin named `name` lives.
-pub fn plugin_dir(home: &Path, name: &str) -> PathBuf {
-    home.join("plugins").join(name)
+/// Where an installed (or devlinked) plugin named `name` lives: always one entry of
+/// `plugins/`, since a [`PluginName`] has no `/`, no `.` and no `..`.
+pub fn plugin_dir(home: &Path, name: &PluginName) -> PathBuf {
+    home.join("plugins").join(name.as_str())
 }
 
 pub fn staging_dir(home: &Path) -> PathBuf {
     home.join("plugins").join(".staging")
 }
 
-/// The admin's override file of a plugin.
-pub fn override_file(home: &Path, name: &str) -> PathBuf {
+/// The admin's override file of a plugin: one entry of `config/plugins/`.
+pub fn override_file(home: &Path, name: &PluginName) -> PathBuf {
     home.join("config")
         .join("plugins")
         .join(format!("{name}.ini"))
@@ -65,7 +67,7 @@ pub struct InstallRecord {
     /// Seconds since 1970.
     pub installed_at: u64,
     /// The name in the file, when installed under another one (`--new-name`).
-    pub original_name: Option<String>,
+    pub original_name: Option<PluginName>,
     /// sha256 of the override file install wrote, to tell later whether the admin edited it.
     pub override_sha256: Option<String>,
     /// Whether provisioning installed it (and may prune it).
@@ -77,12 +79,152 @@ pub struct InstallRecord {
 }
 
 impl InstallRecord {
+    /// Reads `.mfplug/INSTALL.json` of an installed plugin (not through a symlink, bounded),
+    /// its names checked.
     pub fn read(dir: &Path) -> Result<InstallRecord> {
         let path = dir.join(INSTALL_FILE);
-        let text = fs_err::read_to_string(&path)?;
-        serde_json::from_str(&text)
-            .with_context(|| format!("invalid install record `{}`", path.display()))
+        let text = crate::plugin::read_own_file(&path)?.ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("`{}` is missing", path.display()),
+            )
+        })?;
+        let record: InstallRecord = serde_json::from_str(&text)
+            .with_context(|| format!("invalid install record `{}`", path.display()))?;
+        PluginName::parse(&record.meta.name)
+            .with_context(|| format!("invalid install record `{}`", path.display()))?;
+        Ok(record)
     }
+}
+
+/// Opens `dir` as a directory, refusing a symlink: the handle of a dir mfplug writes its own
+/// files into.
+fn open_dir_nofollow(dir: &Path) -> Result<rustix::fd::OwnedFd> {
+    use rustix::fs::{openat, Mode, OFlags, CWD};
+    openat(
+        CWD,
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| nofollow_error(dir, e))
+}
+
+fn nofollow_error(path: &Path, e: rustix::io::Errno) -> anyhow::Error {
+    if e == rustix::io::Errno::LOOP || e == rustix::io::Errno::NOTDIR {
+        ui::error_with_hint(
+            format!(
+                "`{}` is a symlink or not a directory: mfplug writes its own files only into dirs it made, never through a link",
+                path.display()
+            ),
+            "the `.plugin` file ships it: a plugin may not ship mfplug's own files as links",
+        )
+    } else {
+        anyhow::Error::new(std::io::Error::from(e))
+            .context(format!("cannot write `{}`", path.display()))
+    }
+}
+
+/// Writes one of mfplug's own files, `dir/name`, never through a symlink: `dir` is opened
+/// without following a link and `name` is created new (`O_EXCL`, so an existing entry,
+/// link or not, is refused), or with `replace` written beside it and renamed over it (a
+/// link there is replaced, never followed).
+pub fn write_own_file(dir: &Path, name: &str, bytes: &[u8], replace: bool) -> Result<()> {
+    use rustix::fs::{openat, renameat, Mode, OFlags};
+    use std::io::Write as _;
+    let dirfd = open_dir_nofollow(dir)?;
+    let path = dir.join(name);
+    let temp = format!(".{name}.mfplug-new");
+    let created = if replace { temp.as_str() } else { name };
+    let fd = openat(
+        &dirfd,
+        created,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    )
+    .map_err(|e| {
+        if e == rustix::io::Errno::EXIST && !replace {
+            ui::error_with_hint(
+                format!(
+                    "`{}` is there already: it is mfplug's own file",
+                    path.display()
+                ),
+                "the `.plugin` file (or its `postinstall`) made it: a plugin may not ship mfplug's own files",
+            )
+        } else {
+            nofollow_error(&dir.join(created), e)
+        }
+    })?;
+    let mut file = File::from(fd);
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write `{}`", dir.join(created).display()))?;
+    if replace {
+        renameat(&dirfd, temp.as_str(), &dirfd, name)
+            .map_err(|e| anyhow::Error::new(std::io::Error::from(e)))
+            .with_context(|| format!("cannot replace `{}`", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Makes `dir/name` as a new dir of mfplug's own: an entry already there (a dir, a file or a
+/// link the plugin shipped) is refused.
+pub fn create_own_dir(dir: &Path, name: &str) -> Result<PathBuf> {
+    let dirfd = open_dir_nofollow(dir)?;
+    let path = dir.join(name);
+    rustix::fs::mkdirat(&dirfd, name, rustix::fs::Mode::from_raw_mode(0o755)).map_err(|e| {
+        if e == rustix::io::Errno::EXIST {
+            ui::error_with_hint(
+                format!(
+                    "`{}` is there already: it is mfplug's own dir, where install writes its record",
+                    path.display()
+                ),
+                "the `.plugin` file (or its `postinstall`) made it: a plugin may not ship `.mfplug/`",
+            )
+        } else {
+            anyhow::Error::new(std::io::Error::from(e))
+                .context(format!("cannot create `{}`", path.display()))
+        }
+    })?;
+    Ok(path)
+}
+
+/// Whether an error comes from a full disk (or a full quota) anywhere in its chain.
+pub fn disk_full(err: &anyhow::Error) -> bool {
+    fn io_full(e: &std::io::Error) -> bool {
+        matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+            || e.kind() == std::io::ErrorKind::StorageFull
+            || e.kind() == std::io::ErrorKind::QuotaExceeded
+            || e.get_ref()
+                .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+                .is_some_and(io_full)
+    }
+    err.chain().any(|cause| {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(cause);
+        while let Some(e) = source {
+            if e.downcast_ref::<std::io::Error>().is_some_and(io_full) {
+                return true;
+            }
+            source = e.source();
+        }
+        false
+    })
+}
+
+/// `err` said as a full disk, naming `dir`, when it is one; else `err` itself.
+pub fn explain_disk_full(err: anyhow::Error, dir: &Path) -> anyhow::Error {
+    if !disk_full(&err) {
+        return err;
+    }
+    let chain: Vec<String> = err.chain().map(|e| e.to_string()).collect();
+    ui::error_with_hint(
+        format!(
+            "the disk holding `{}` is full (no space left on the device, or the quota is reached): {}",
+            dir.display(),
+            chain.join(": ")
+        ),
+        "free some space there (`df -h`), then run it again; what was installed is unchanged",
+    )
 }
 
 /// An exclusive hold on the home: one writer at a time.
@@ -141,9 +283,14 @@ impl HomeLock {
     }
 }
 
-/// Removes what an interrupted writer left in `.staging/`: the old or the new copy of a
-/// plugin, never the committed one.
+/// The prefix of the temp dirs `repackage` makes in `plugins/`.
+pub const REPACKAGE_PREFIX: &str = ".mfplug-repackage-";
+
+/// Removes what an interrupted writer left in `.staging/` (the old or the new copy of a
+/// plugin, never the committed one) and what a killed `repackage` left in `plugins/` (its
+/// temp dirs no live `repackage` holds).
 pub fn purge_staging(home: &Path) -> Result<()> {
+    purge_repackage(home)?;
     let staging = staging_dir(home);
     let entries = match std::fs::read_dir(&staging) {
         Ok(entries) => entries,
@@ -168,12 +315,81 @@ pub fn purge_staging(home: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A `repackage`'s hold on its temp dir: a lock on the dir, which the purge tests.
+#[derive(Debug)]
+pub struct RepackageWork {
+    dir: tempfile::TempDir,
+    _hold: File,
+}
+
+impl RepackageWork {
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// A temp dir in `plugins/` for `repackage`, held (locked) while it lives, so that a writer's
+/// purge removes it only once its `repackage` is gone (killed).
+pub fn repackage_work(home: &Path) -> Result<RepackageWork> {
+    let plugins = home.join("plugins");
+    fs_err::create_dir_all(&plugins)?;
+    let dir = tempfile::Builder::new()
+        .prefix(REPACKAGE_PREFIX)
+        .tempdir_in(&plugins)
+        .with_context(|| format!("cannot create a temp dir in `{}`", plugins.display()))?;
+    let hold = fs_err::File::open(dir.path())?.into_parts().0;
+    hold.try_lock()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("cannot lock `{}`", dir.path().display()))?;
+    Ok(RepackageWork { dir, _hold: hold })
+}
+
+fn purge_repackage(home: &Path) -> Result<()> {
+    let plugins = home.join("plugins");
+    let Ok(entries) = std::fs::read_dir(&plugins) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(REPACKAGE_PREFIX)
+        {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            // A live `repackage` holds its dir locked: leave it.
+            let Ok(handle) = File::open(&path) else {
+                continue;
+            };
+            if handle.try_lock().is_err() {
+                continue;
+            }
+            ui::verbose(format!("removing leftover `{}`", path.display()));
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("cannot remove leftover `{}`", path.display()))?;
+        } else {
+            ui::verbose(format!("removing leftover `{}`", path.display()));
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove leftover `{}`", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// A fresh dir in `.staging/` for `name`, for one step of a change.
-pub fn staging_path(home: &Path, name: &str, what: &str) -> Result<PathBuf> {
+pub fn staging_path(home: &Path, name: &PluginName, what: &str) -> Result<PathBuf> {
+    staging_work(home, &format!("{name}.{what}"))
+}
+
+/// A fresh dir in `.staging/` for work that has no plugin name yet (`what`: a word of
+/// mfplug's, such as `convert`).
+pub fn staging_work(home: &Path, what: &str) -> Result<PathBuf> {
     let staging = staging_dir(home);
     fs_err::create_dir_all(&staging)?;
     let dir = tempfile::Builder::new()
-        .prefix(&format!("{name}.{what}."))
+        .prefix(&format!("{what}."))
         .tempdir_in(&staging)
         .with_context(|| format!("cannot create a dir in `{}`", staging.display()))?;
     let path = dir.keep();
@@ -183,12 +399,14 @@ pub fn staging_path(home: &Path, name: &str, what: &str) -> Result<PathBuf> {
 }
 
 /// Whether `plugins/NAME` is a devlink (a symlink to a source dir).
-pub fn is_devlink(home: &Path, name: &str) -> bool {
+pub fn is_devlink(home: &Path, name: &PluginName) -> bool {
     std::fs::symlink_metadata(plugin_dir(home, name)).is_ok_and(|m| m.file_type().is_symlink())
 }
 
-/// The names of the installed and devlinked plugins, sorted.
-pub fn installed_names(home: &Path) -> Result<Vec<String>> {
+/// The names of the installed and devlinked plugins, sorted; an entry of `plugins/` that is
+/// not a plugin name (mfplug's own `.staging`, `x.plugin`) or not a dir or a link (a stray
+/// file) is left out.
+pub fn installed_names(home: &Path) -> Result<Vec<PluginName>> {
     let dir = home.join("plugins");
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
@@ -197,10 +415,13 @@ pub fn installed_names(home: &Path) -> Result<Vec<String>> {
             return Err(anyhow::Error::new(e).context(format!("cannot read `{}`", dir.display())))
         }
     };
-    let mut names: Vec<String> = entries
+    let mut names: Vec<PluginName> = entries
         .filter_map(|e| e.ok())
+        // A plugin is a dir, or a devlink to one; a stray file is none.
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir() || t.is_symlink()))
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|n| !n.starts_with('.'))
+        .filter_map(|n| PluginName::parse(&n).ok())
         .collect();
     names.sort();
     Ok(names)
@@ -229,5 +450,66 @@ pub fn stage_pause(stage: &str) {
     {
         ui::verbose(format!("stage `{stage}` done"));
         std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_said_as_such_wherever_it_is_in_the_chain() {
+        let full = || std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let archive = crate::archive::unpack::ArchiveError::Write(PathBuf::from("/h/x"), full());
+        let err = anyhow::Error::new(archive).context("`foo.plugin` fails verification");
+        assert!(disk_full(&err));
+        let explained = explain_disk_full(err, Path::new("/h/plugins"));
+        let text = explained.to_string();
+        assert!(
+            text.starts_with("the disk holding `/h/plugins` is full"),
+            "{text}"
+        );
+        assert!(text.contains("cannot write `/h/x`"), "{text}");
+        assert!(explained.downcast_ref::<ui::UserError>().is_some_and(|u| u
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.contains("free some space"))));
+        let quota = anyhow::Error::new(std::io::Error::from_raw_os_error(libc::EDQUOT));
+        assert!(disk_full(&quota));
+        // Wrapped in another io::Error, as a decoder wraps its reader's error.
+        let wrapped = anyhow::Error::new(std::io::Error::other(full()));
+        assert!(disk_full(&wrapped));
+        let other = anyhow::Error::new(std::io::Error::from_raw_os_error(libc::EACCES))
+            .context("cannot write");
+        assert!(!disk_full(&other));
+        assert_eq!(
+            explain_disk_full(other, Path::new("/h")).to_string(),
+            "cannot write"
+        );
+    }
+
+    #[test]
+    fn own_files_are_written_never_through_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("victim");
+        std::fs::write(&target, "keep\n").unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("link")).unwrap();
+        assert!(write_own_file(dir.path(), "link", b"x", false).is_err());
+        write_own_file(dir.path(), "link", b"new\n", true).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("link")).unwrap(),
+            "new\n"
+        );
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("linked-dir")).unwrap();
+        let err = write_own_file(&dir.path().join("linked-dir"), "f", b"x", false).unwrap_err();
+        assert!(err.to_string().contains("symlink"), "{err}");
+        assert!(create_own_dir(dir.path(), "linked-dir").is_err());
+        assert!(!outside.path().join("f").exists());
+        let made = create_own_dir(dir.path(), ".mfplug").unwrap();
+        write_own_file(&made, "RECORD", b"r", false).unwrap();
+        assert!(write_own_file(&made, "RECORD", b"again", false).is_err());
+        assert_eq!(std::fs::read(made.join("RECORD")).unwrap(), b"r");
     }
 }

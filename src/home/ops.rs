@@ -14,7 +14,7 @@ use super::{is_devlink, override_file, plugin_dir, stage_pause, HomeLock, Instal
 use crate::archive::pack::{self, MetaBase, PackOptions};
 use crate::archive::{self, hex, Kind, Record, RECORD_PATH};
 use crate::config::{self, ini::Document, Settings};
-use crate::plugin::CONFIG_FILE;
+use crate::plugin::{read_own_file, PluginName, CONFIG_FILE};
 use crate::ui;
 
 /// `mfplug install FILE [--new-name N] [--force]`.
@@ -57,7 +57,7 @@ pub fn install_cmd(
 }
 
 /// Whether the override file is still the one install wrote (not edited by the admin).
-fn override_pristine(home: &Path, name: &str, record: Option<&InstallRecord>) -> bool {
+fn override_pristine(home: &Path, name: &PluginName, record: Option<&InstallRecord>) -> bool {
     let Ok(bytes) = std::fs::read(override_file(home, name)) else {
         return true;
     };
@@ -71,7 +71,7 @@ fn override_pristine(home: &Path, name: &str, record: Option<&InstallRecord>) ->
 pub fn uninstall(
     home: &Path,
     settings: &Settings,
-    name: &str,
+    name: &PluginName,
     clean: bool,
     wait: Duration,
 ) -> Result<ExitCode> {
@@ -108,7 +108,7 @@ pub fn uninstall(
     stage_pause("remove");
     fs_err::remove_dir_all(&trash)?;
     // What it made at run time: its temp dir and its daemons' logs.
-    let _ = std::fs::remove_dir_all(home.join("tmp").join(name));
+    let _ = std::fs::remove_dir_all(home.join("tmp").join(name.as_str()));
     if let Ok(entries) = std::fs::read_dir(home.join("log")) {
         let prefix = format!("extra_{name}_");
         for entry in entries.flatten() {
@@ -136,7 +136,7 @@ pub fn uninstall(
 
 #[derive(Serialize)]
 struct ListEntry {
-    name: String,
+    name: PluginName,
     version: String,
     release: String,
     devlink: bool,
@@ -145,12 +145,12 @@ struct ListEntry {
     dir: PathBuf,
 }
 
-fn list_entry(home: &Path, name: &str, settings: &Settings) -> ListEntry {
+fn list_entry(home: &Path, name: &PluginName, settings: &Settings) -> ListEntry {
     let dir = plugin_dir(home, name);
     let devlink = is_devlink(home, name);
     match InstallRecord::read(&dir) {
         Ok(record) => ListEntry {
-            name: name.to_owned(),
+            name: name.clone(),
             version: record.meta.version,
             release: record.meta.release,
             devlink,
@@ -163,7 +163,7 @@ fn list_entry(home: &Path, name: &str, settings: &Settings) -> ListEntry {
                 .map(|c| (c.version().to_owned(), c.release().to_owned()))
                 .unwrap_or_default();
             ListEntry {
-                name: name.to_owned(),
+                name: name.clone(),
                 version,
                 release,
                 devlink,
@@ -206,7 +206,7 @@ pub fn list(home: &Path, settings: &Settings, json: bool) -> Result<ExitCode> {
             e.name,
             format!("{}-{}", e.version, e.release),
             if e.devlink { "yes" } else { "no" },
-            &hash[..hash.len().min(12)],
+            hash.get(..hash.len().min(12)).unwrap_or(hash),
             e.installed_at.map_or("-".into(), format_time),
         ));
     }
@@ -237,7 +237,7 @@ pub fn format_time(secs: u64) -> String {
 }
 
 /// `mfplug info NAME`.
-pub fn info(home: &Path, settings: &Settings, name: &str, json: bool) -> Result<ExitCode> {
+pub fn info(home: &Path, settings: &Settings, name: &PluginName, json: bool) -> Result<ExitCode> {
     let dir = crate::env::installed_dir(home, name)?;
     let entry = list_entry(home, name, settings);
     let record = InstallRecord::read(&dir).ok();
@@ -338,8 +338,23 @@ struct VerifyReport {
     added: Vec<String>,
 }
 
+/// What identifies one installed copy of a plugin: its dir's inode and its install record.
+/// An install commits by exchanging dirs, so another copy has another inode.
+fn identity(dir: &Path) -> Option<(u64, u64, String)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir).ok()?;
+    let record = read_own_file(&dir.join(super::INSTALL_FILE)).ok()??;
+    Some((meta.dev(), meta.ino(), record))
+}
+
+/// How many times `verify NAME` looks again when the plugin was replaced under it.
+const VERIFY_ATTEMPTS: usize = 20;
+
 /// `mfplug verify NAME`: every installed file against the RECORD it came with, like `rpm -V`.
-pub fn verify(home: &Path, name: &str, json: bool) -> Result<ExitCode> {
+/// It reports on one copy of the plugin: when an install replaced it meanwhile (its dir's
+/// identity changed), it looks again, so that it sees the old plugin or the new one, never a
+/// mix.
+pub fn verify(home: &Path, name: &PluginName, json: bool) -> Result<ExitCode> {
     let dir = crate::env::installed_dir(home, name)?;
     if is_devlink(home, name) {
         return Err(ui::error_with_hint(
@@ -347,14 +362,78 @@ pub fn verify(home: &Path, name: &str, json: bool) -> Result<ExitCode> {
             "`mfplug check` validates a plugin dir",
         ));
     }
-    let text = fs_err::read_to_string(dir.join(RECORD_PATH))
+    let mut attempt = 0;
+    let (mut report, entries) = loop {
+        attempt += 1;
+        let before = identity(&dir);
+        let result = verify_copy(&dir, name);
+        let after = identity(&dir);
+        if before.is_some() && before == after {
+            break result?;
+        }
+        if attempt >= VERIFY_ATTEMPTS {
+            return Err(ui::error_with_hint(
+                format!("plugin `{name}` kept changing while it was verified"),
+                "an install, an upgrade or an uninstall is running: run `mfplug verify` again once it is done",
+            ));
+        }
+        ui::verbose(format!(
+            "plugin `{name}` was replaced while it was verified: looking again"
+        ));
+        std::thread::sleep(Duration::from_millis(20 * attempt as u64));
+        // An uninstall took it away: say so as `installed_dir` does.
+        crate::env::installed_dir(home, name)?;
+    };
+    report.ok = report.modified.is_empty() && report.missing.is_empty() && report.added.is_empty();
+    if json {
+        ui::out_json(&report)?;
+    } else {
+        let mut lines = Vec::new();
+        for (mark, list) in [
+            ("modified", &report.modified),
+            ("missing", &report.missing),
+            ("added", &report.added),
+        ] {
+            for path in list {
+                lines.push(format!("{mark:8}  {path}"));
+            }
+        }
+        if !lines.is_empty() {
+            ui::out(lines.join("\n"))?;
+        }
+        if report.ok {
+            ui::status(
+                "Verified",
+                format!("plugin `{name}`: {entries} entries match its RECORD"),
+            );
+        } else {
+            ui::print_error(&anyhow::anyhow!(
+                "plugin `{name}` differs from its RECORD: {} modified, {} missing, {} added",
+                report.modified.len(),
+                report.missing.len(),
+                report.added.len()
+            ));
+        }
+    }
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::cli::EXIT_FAILURE)
+    })
+}
+
+/// Checks one copy of an installed plugin against its RECORD; gives the report and the
+/// RECORD's number of entries.
+fn verify_copy(dir: &Path, name: &PluginName) -> Result<(VerifyReport, usize)> {
+    let text = read_own_file(&dir.join(RECORD_PATH))
+        .with_context(|| format!("plugin `{name}` has no readable install record"))?
         .with_context(|| format!("plugin `{name}` has no install record"))?;
     let record = Record::parse(&text).map_err(|e| anyhow::anyhow!(e))?;
     let mut report = VerifyReport {
-        name: name.to_owned(),
+        name: name.to_string(),
         ..VerifyReport::default()
     };
-    let mut known: std::collections::HashSet<String> = InstallRecord::read(&dir)
+    let mut known: std::collections::HashSet<String> = InstallRecord::read(dir)
         .map(|r| r.install_files.into_iter().collect())
         .unwrap_or_default();
     for entry in &record.entries {
@@ -389,11 +468,11 @@ pub fn verify(home: &Path, name: &str, json: bool) -> Result<ExitCode> {
             report.modified.push(entry.path.clone());
         }
     }
-    for item in walkdir::WalkDir::new(&dir).min_depth(1).sort_by_file_name() {
+    for item in walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name() {
         let item = item?;
         let rel = item
             .path()
-            .strip_prefix(&dir)
+            .strip_prefix(dir)
             .unwrap_or(item.path())
             .to_string_lossy()
             .into_owned();
@@ -404,45 +483,7 @@ pub fn verify(home: &Path, name: &str, json: bool) -> Result<ExitCode> {
             report.added.push(rel);
         }
     }
-    report.ok = report.modified.is_empty() && report.missing.is_empty() && report.added.is_empty();
-    if json {
-        ui::out_json(&report)?;
-    } else {
-        let mut lines = Vec::new();
-        for (mark, list) in [
-            ("modified", &report.modified),
-            ("missing", &report.missing),
-            ("added", &report.added),
-        ] {
-            for path in list {
-                lines.push(format!("{mark:8}  {path}"));
-            }
-        }
-        if !lines.is_empty() {
-            ui::out(lines.join("\n"))?;
-        }
-        if report.ok {
-            ui::status(
-                "Verified",
-                format!(
-                    "plugin `{name}`: {} entries match its RECORD",
-                    record.entries.len()
-                ),
-            );
-        } else {
-            ui::print_error(&anyhow::anyhow!(
-                "plugin `{name}` differs from its RECORD: {} modified, {} missing, {} added",
-                report.modified.len(),
-                report.missing.len(),
-                report.added.len()
-            ));
-        }
-    }
-    Ok(if report.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(crate::cli::EXIT_FAILURE)
-    })
+    Ok((report, record.entries.len()))
 }
 
 /// `mfplug repackage NAME [-o OUTDIR]`: the installed plugin, under its installed name, with
@@ -450,7 +491,7 @@ pub fn verify(home: &Path, name: &str, json: bool) -> Result<ExitCode> {
 pub fn repackage(
     home: &Path,
     settings: &Settings,
-    name: &str,
+    name: &PluginName,
     output: Option<PathBuf>,
     json: bool,
 ) -> Result<ExitCode> {
@@ -463,7 +504,9 @@ pub fn repackage(
     })?;
     // Merge the override layers into config.ini, keeping the developer's comments.
     let config_path = dir.join(CONFIG_FILE);
-    let (mut doc, _) = Document::parse(&fs_err::read_to_string(&config_path)?);
+    let config_text = read_own_file(&config_path)?
+        .with_context(|| format!("`{}` is missing", config_path.display()))?;
+    let (mut doc, _) = Document::parse(&config_text);
     for layer in config.layers.iter().skip(1) {
         let (overrides, _) = Document::parse(&fs_err::read_to_string(layer)?);
         for section in overrides.sections() {
@@ -472,10 +515,8 @@ pub fn repackage(
             }
         }
     }
-    let work = tempfile::Builder::new()
-        .prefix(".mfplug-repackage-")
-        .tempdir_in(super::staging_dir(home).parent().unwrap_or(home))
-        .context("cannot create a temp dir")?;
+    // Held while it lives; a killed repackage leaves it to the next writer's purge.
+    let work = super::repackage_work(home)?;
     let merged = work.path().join(CONFIG_FILE);
     fs_err::write(&merged, doc.to_text())?;
     let out_dir = output.unwrap_or_else(|| PathBuf::from("."));
@@ -498,7 +539,7 @@ pub fn repackage(
     let packed = pack::pack(
         sources,
         MetaBase {
-            name: name.to_owned(),
+            name: name.to_string(),
             version: config.version().to_owned(),
             release: config.release().to_owned(),
             summary: get("_summary"),
@@ -527,7 +568,7 @@ pub fn merged_crontab(home: &Path, settings: &Settings) -> Result<String> {
     let mut out = String::new();
     for name in super::installed_names(home)? {
         let dir = plugin_dir(home, &name);
-        if !dir.join("crontab").is_file() {
+        if std::fs::symlink_metadata(dir.join("crontab")).is_err() {
             continue;
         }
         let config = match config::load(&dir, settings) {
@@ -540,8 +581,13 @@ pub fn merged_crontab(home: &Path, settings: &Settings) -> Result<String> {
                 continue;
             }
         };
-        let Some(text) = install::render_crontab(&dir, &config.variables)? else {
-            continue;
+        let text = match install::render_crontab(&dir, &config.variables) {
+            Ok(Some(text)) => text,
+            Ok(None) => continue,
+            Err(e) => {
+                ui::warn(format!("left out the jobs of `{name}`: {e:#}"));
+                continue;
+            }
         };
         let jobs: Vec<&str> = text
             .lines()
@@ -559,6 +605,48 @@ pub fn merged_crontab(home: &Path, settings: &Settings) -> Result<String> {
     Ok(out)
 }
 
+/// The user's crontab, through `crontab -l`: empty only when it answers that there is none
+/// (exit 1, `no crontab for USER`); any other failure is an error, so that `--apply` never
+/// writes a table without the user's own lines.
+fn current_crontab() -> Result<String> {
+    let out = std::process::Command::new("crontab")
+        .arg("-l")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("cannot run `crontab -l` (is cron installed?); nothing was changed")?;
+    if out.status.success() {
+        return String::from_utf8(out.stdout).map_err(|_| {
+            ui::error_with_hint(
+                "your crontab (`crontab -l`) is not UTF-8 text; nothing was changed",
+                "fix it with `crontab -e`, then run `mfplug crontab --apply` again",
+            )
+        });
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(1) && no_crontab_yet(&stderr) {
+        return Ok(String::new());
+    }
+    Err(ui::error_with_hint(
+        format!(
+            "cannot read your crontab: `crontab -l` failed ({}){}; nothing was changed",
+            out.status,
+            if stderr.trim().is_empty() {
+                String::new()
+            } else {
+                format!(": {}", stderr.trim())
+            }
+        ),
+        "fix what `crontab -l` says, then run `mfplug crontab --apply` again",
+    ))
+}
+
+/// Whether `crontab -l`'s complaint is that the user has no crontab yet (cronie, vixie cron
+/// and busybox say `no crontab for USER`).
+fn no_crontab_yet(stderr: &str) -> bool {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    matches!(lines.as_slice(), [line] if line.to_ascii_lowercase().contains("no crontab for "))
+}
+
 /// `mfplug crontab [--apply]`.
 pub fn crontab(home: &Path, settings: &Settings, apply: bool) -> Result<ExitCode> {
     let merged = merged_crontab(home, settings)?;
@@ -568,16 +656,7 @@ pub fn crontab(home: &Path, settings: &Settings, apply: bool) -> Result<ExitCode
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let current = std::process::Command::new("crontab")
-        .arg("-l")
-        .output()
-        .context("cannot run `crontab -l` (is cron installed?)")?;
-    // `crontab -l` fails when the user has no crontab yet: start from nothing then.
-    let current = if current.status.success() {
-        String::from_utf8_lossy(&current.stdout).into_owned()
-    } else {
-        String::new()
-    };
+    let current = current_crontab()?;
     let mut kept = Vec::new();
     let mut inside = false;
     for line in current.lines() {
@@ -615,7 +694,20 @@ pub fn crontab(home: &Path, settings: &Settings, apply: bool) -> Result<ExitCode
 
 #[cfg(test)]
 mod tests {
-    use super::format_time;
+    use super::{format_time, no_crontab_yet};
+
+    #[test]
+    fn only_no_crontab_for_user_means_empty() {
+        assert!(no_crontab_yet("no crontab for alice\n"));
+        assert!(no_crontab_yet("crontab: no crontab for alice\n"));
+        assert!(!no_crontab_yet(""));
+        assert!(!no_crontab_yet(
+            "crontab: cannot open /var/spool/cron: Permission denied\n"
+        ));
+        assert!(!no_crontab_yet(
+            "no crontab for alice\ncrontab: and then it broke\n"
+        ));
+    }
 
     #[test]
     fn times() {

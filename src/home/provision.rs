@@ -22,6 +22,7 @@ use super::{is_devlink, plugin_dir, HomeLock, InstallRecord};
 use crate::archive::unpack::{self, Limits};
 use crate::archive::{self, FileFormat};
 use crate::config::Settings;
+use crate::plugin::PluginName;
 use crate::ui;
 
 #[derive(Debug, Clone)]
@@ -37,7 +38,7 @@ pub struct ProvisionOptions {
 #[derive(Debug, Clone, Serialize)]
 struct Event {
     file: Option<PathBuf>,
-    name: Option<String>,
+    name: Option<PluginName>,
     action: &'static str,
     detail: String,
 }
@@ -86,7 +87,7 @@ fn scan(dir: &Path) -> Seen {
 
 /// Applies one `.plugin` of the provisioning dir.
 fn apply_file(home: &Path, settings: &Settings, file: &Path) -> Event {
-    let event = |name: Option<String>, action, detail: String| Event {
+    let event = |name: Option<PluginName>, action, detail: String| Event {
         file: Some(file.to_path_buf()),
         name,
         action,
@@ -98,7 +99,7 @@ fn apply_file(home: &Path, settings: &Settings, file: &Path) -> Event {
         let path = match archive::sniff(file)? {
             Some(FileFormat::Format1) => file,
             Some(FileFormat::Legacy) => {
-                let dir = super::staging_path(home, "provision", "legacy")?;
+                let dir = super::staging_work(home, "provision.legacy")?;
                 fs_err::create_dir_all(&dir)?;
                 converted = crate::release::convert_to(file, &dir)?;
                 &converted
@@ -106,7 +107,9 @@ fn apply_file(home: &Path, settings: &Settings, file: &Path) -> Event {
             None => anyhow::bail!("not a `.plugin` file"),
         };
         let head = unpack::read_head(path, &Limits::default()).map_err(anyhow::Error::new)?;
-        let name = head.meta.name.clone();
+        let name = PluginName::parse(&head.meta.name).map_err(|e| {
+            anyhow::anyhow!("`PLUGIN.json` names the plugin `{}`: {e}", head.meta.name)
+        })?;
         if is_devlink(home, &name) {
             return Ok(event(
                 Some(name),
@@ -169,10 +172,18 @@ fn check_overrides(home: &Path, settings: &Settings) -> Vec<Event> {
         if path.extension().is_none_or(|e| e != "ini") {
             continue;
         }
-        let name = path
+        let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
+        // `NAME.ini`: a file not named after a plugin configures none.
+        let Ok(name) = PluginName::parse(&stem) else {
+            ui::verbose(format!(
+                "left out `{}`: `{stem}` is not a plugin name",
+                path.display()
+            ));
+            continue;
+        };
         let dir = plugin_dir(home, &name);
         if !dir.exists() {
             continue;
@@ -194,17 +205,87 @@ fn check_overrides(home: &Path, settings: &Settings) -> Vec<Event> {
     events
 }
 
-/// Uninstalls the provisioned plugins whose `.plugin` left the provisioning dir.
-fn prune(home: &Path, settings: &Settings, present: &[String]) -> Vec<Event> {
+/// What a file of the provisioning dir says about the plugin it holds.
+#[derive(Debug, Clone)]
+enum Present {
+    /// It reads: the plugin it names.
+    Named(PluginName),
+    /// It is there but cannot be read (empty, half-copied, corrupt): it keeps every plugin
+    /// its file name may be of.
+    Unreadable { file: PathBuf, stem: String },
+}
+
+impl Present {
+    /// Whether this file keeps the plugin `name` provisioned: a present file never counts
+    /// as gone. An unreadable `NAME-VERSION-RELEASE.plugin` (or `NAME.plugin`) keeps `NAME`.
+    fn keeps(&self, name: &PluginName) -> bool {
+        match self {
+            Present::Named(n) => n == name,
+            Present::Unreadable { stem, .. } => {
+                stem == name.as_str()
+                    || stem
+                        .strip_prefix(name.as_str())
+                        .is_some_and(|rest| rest.starts_with('-'))
+            }
+        }
+    }
+}
+
+/// The name in a provisioning file, reading as little as it takes: the head of a format-1
+/// file, or the metadata of a legacy one.
+fn name_in(file: &Path) -> Result<PluginName> {
+    let name = match archive::sniff(file)? {
+        Some(FileFormat::Format1) => unpack::read_head(file, &Limits::default())?.meta.name,
+        Some(FileFormat::Legacy) => {
+            crate::archive::legacy::read(file, &Limits::default(), None)?.name
+        }
+        None => anyhow::bail!("not a `.plugin` file"),
+    };
+    PluginName::parse(&name).map_err(anyhow::Error::new)
+}
+
+fn present(files: &[PathBuf]) -> Vec<Present> {
+    files
+        .iter()
+        .map(|f| match name_in(f) {
+            Ok(name) => Present::Named(name),
+            Err(_) => Present::Unreadable {
+                file: f.clone(),
+                stem: f
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            },
+        })
+        .collect()
+}
+
+/// Uninstalls the provisioned plugins whose `.plugin` left the provisioning dir; one whose
+/// file is there but cannot be read is kept, and said so.
+fn prune(home: &Path, settings: &Settings, present: &[Present]) -> Vec<Event> {
     let mut events = Vec::new();
     for name in super::installed_names(home).unwrap_or_default() {
-        if present.contains(&name) || is_devlink(home, &name) {
+        if is_devlink(home, &name) {
             continue;
         }
         let Ok(record) = InstallRecord::read(&plugin_dir(home, &name)) else {
             continue;
         };
         if !record.provisioned {
+            continue;
+        }
+        if let Some(keeper) = present.iter().find(|p| p.keeps(&name)) {
+            if let Present::Unreadable { file, .. } = keeper {
+                events.push(Event {
+                    file: Some(file.clone()),
+                    name: Some(name.clone()),
+                    action: "Kept",
+                    detail: format!(
+                        "`{}` is in the provisioning dir but cannot be read yet: not pruned",
+                        file.display()
+                    ),
+                });
+            }
             continue;
         }
         let dir = plugin_dir(home, &name);
@@ -233,15 +314,18 @@ fn prune(home: &Path, settings: &Settings, present: &[String]) -> Vec<Event> {
     events
 }
 
-fn names_of(files: &[PathBuf]) -> Vec<String> {
-    files
-        .iter()
-        .filter_map(|f| {
-            unpack::read_head(f, &Limits::default())
-                .ok()
-                .map(|h| h.meta.name)
-        })
-        .collect()
+/// Whether a provisioning file verifies whole (every member against RECORD), writing nothing.
+fn verifies(file: &Path) -> Result<()> {
+    match archive::sniff(file)? {
+        Some(FileFormat::Format1) => {
+            unpack::read(file, &Limits::default(), None)?;
+        }
+        Some(FileFormat::Legacy) => {
+            crate::archive::legacy::read(file, &Limits::default(), None)?;
+        }
+        None => anyhow::bail!("not a `.plugin` file"),
+    }
+    Ok(())
 }
 
 /// One pass over the provisioning dir; gives whether everything applied.
@@ -264,7 +348,7 @@ fn pass(
     }
     if opts.prune {
         let all: Vec<PathBuf> = scan(&home.join("provision")).into_keys().collect();
-        for event in prune(home, settings, &names_of(&all)) {
+        for event in prune(home, settings, &present(&all)) {
             ok &= event.action != "failed";
             report(&event, opts.json);
         }
@@ -295,25 +379,66 @@ pub fn provision(home: &Path, settings: &Settings, opts: &ProvisionOptions) -> R
     );
     let mut previous: Seen = BTreeMap::new();
     let mut applied: Seen = BTreeMap::new();
+    // Files said to be waiting (still written, or not verifying yet), each said once until it
+    // applies or goes: a slow or stalled copy is one line, not a failure per look.
+    let mut waiting: BTreeMap<PathBuf, &'static str> = BTreeMap::new();
     loop {
         let now = scan(&dir);
         // A file is ready once it held still for one interval; then it is applied once per
         // version (size, mtime) of it.
-        let ready: Vec<PathBuf> = now
-            .iter()
-            .filter(|(path, stamp)| {
-                previous.get(*path) == Some(stamp) && applied.get(*path) != Some(stamp)
-            })
-            .map(|(path, _)| path.clone())
-            .collect();
+        let mut ready: Vec<PathBuf> = Vec::new();
+        for (path, stamp) in &now {
+            if applied.get(path) == Some(stamp) {
+                continue;
+            }
+            if previous.get(path) != Some(stamp) {
+                if previous.contains_key(path) && !waiting.contains_key(path) {
+                    waiting.insert(path.clone(), "growing");
+                    report(
+                        &Event {
+                            file: Some(path.clone()),
+                            name: None,
+                            action: "Waiting",
+                            detail: "still being written: applied once it holds still".into(),
+                        },
+                        opts.json,
+                    );
+                }
+                continue;
+            }
+            // A half-copied file does not verify: it waits for the rest (said once).
+            if let Err(e) = verifies(path) {
+                if waiting.get(path) != Some(&"invalid") {
+                    waiting.insert(path.clone(), "invalid");
+                    report(
+                        &Event {
+                            file: Some(path.clone()),
+                            name: None,
+                            action: "Waiting",
+                            detail: format!(
+                                "does not verify ({e:#}): tried again when it changes (a copy in progress?)"
+                            ),
+                        },
+                        opts.json,
+                    );
+                }
+                applied.insert(path.clone(), *stamp);
+                continue;
+            }
+            ready.push(path.clone());
+        }
         let removed = applied.keys().any(|p| !now.contains_key(p));
         if !ready.is_empty() || (removed && opts.prune) {
             pass(home, settings, &ready, opts)?;
             for path in &ready {
-                applied.insert(path.clone(), now[path]);
+                if let Some(stamp) = now.get(path) {
+                    applied.insert(path.clone(), *stamp);
+                }
+                waiting.remove(path);
             }
         }
         applied.retain(|p, _| now.contains_key(p));
+        waiting.retain(|p, _| now.contains_key(p));
         previous = now;
         std::thread::sleep(opts.interval);
     }

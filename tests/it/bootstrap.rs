@@ -342,7 +342,7 @@ fn bad_inputs_fail_with_exit_1_and_leave_nothing() {
     ----- stderr -----
     error: invalid character `.` at position 3 of plugin name `my.plugin`: use only letters, digits, `_` and `-`
 
-    hint: a plugin name is made of letters, digits, `_` and `-`; it may not start with `plugin_` or `__`, nor be `base` or `config`
+    hint: a plugin name is made of letters, digits, `_` and `-`; it may not start with `plugin_`, `__` or `-`, nor be `base` or `config`
     ");
     for name in ["plugin_x", "__x", "base", "config", "a b", "é"] {
         ctx.cmd(["bootstrap", "create", name]).assert().code(1);

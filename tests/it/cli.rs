@@ -159,3 +159,38 @@ fn broken_pipe_is_not_an_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// r14: `--wait` and `--interval` refuse what is not a number of seconds (`nan`, `inf`,
+/// negative, huge) with a usage error saying what is allowed; they used to abort (exit 134).
+#[test]
+fn r14_seconds_that_are_not_numbers_are_usage_errors() {
+    let ctx = TestContext::new();
+    for value in ["nan", "NaN", "inf", "-inf", "-1", "1e300", "soon"] {
+        // `--wait=VALUE`, so that `-1` reads as a value.
+        let (wait, interval) = (format!("--wait={value}"), format!("--interval={value}"));
+        for args in [
+            vec!["install", &wait, "x.plugin"],
+            vec!["uninstall", &wait, "x"],
+            vec!["provision", &wait],
+            vec!["provision", "--watch", &interval],
+        ] {
+            let out = ctx.cmd(&args).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(stderr.contains("give a number"), "{args:?}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        }
+    }
+    mfplug_snapshot!(ctx, ctx.cmd(["provision", "--interval", "nan"]), @r"
+    success: false
+    exit_code: 2
+    ----- stdout -----
+
+    ----- stderr -----
+    error: invalid value 'nan' for '--interval <SECS>': `nan` is not an interval: give a number of seconds from 0.05 to 86400 (e.g. `2` or `0.5`)
+
+    For more information, try '--help'.
+    ");
+    // Nothing was touched: the home was not even made.
+    assert!(!ctx.home.join("plugins").exists());
+}

@@ -158,10 +158,11 @@ fn refusals() {
     ctx.cmd(["uninstall", "foo"]).assert().success();
     assert!(ctx.work.join("src/foo-1.0.0/config.ini").is_file());
 
+    // A bad name is a usage error, refused by the command line before anything is read.
     ctx.cmd(["install", "--new-name", "bad.name"])
         .arg(&file)
         .assert()
-        .code(1);
+        .code(2);
     ctx.cmd(["install", "nowhere.plugin"]).assert().code(1);
 
     // A plugin that locks Python packages it does not vendor cannot be installed offline.
@@ -639,4 +640,748 @@ fn crashes_leave_the_old_or_the_new_plugin() {
             assert!(staging_is_empty(&ctx), "{what} after {kill_after} ms");
         }
     }
+}
+
+/// One member of a crafted `.plugin` file.
+enum Crafted {
+    File(String),
+    Exec(String),
+    Link(String),
+}
+
+/// Writes a format-1 `.plugin` file member by member (tar + zstd, RECORD and PLUGIN.json
+/// made as `release` makes them), so that a test can ship what `release` never would: a
+/// link where mfplug keeps its own files, a name in PLUGIN.json that is not the label's.
+fn crafted(ctx: &TestContext, file: &str, meta_name: &str, members: &[(&str, Crafted)]) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let hex = |bytes: &[u8]| mfplug::archive::hex(&Sha256::digest(bytes));
+    let mut lines = Vec::new();
+    let mut external = Vec::new();
+    let mut size = 0u64;
+    for (path, member) in members {
+        lines.push(match member {
+            Crafted::File(text) | Crafted::Exec(text) => {
+                size += text.len() as u64;
+                let mode = if matches!(member, Crafted::Exec(_)) {
+                    755
+                } else {
+                    644
+                };
+                format!("{path}\t{mode}\t{}\t{}", text.len(), hex(text.as_bytes()))
+            }
+            Crafted::Link(target) => {
+                if target.starts_with('/') {
+                    external.push(format!("{path} -> {target}"));
+                }
+                format!("{path}\tlink\t{}\t{}", target.len(), hex(target.as_bytes()))
+            }
+        });
+    }
+    lines.sort();
+    let record: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let meta = serde_json::json!({
+        "format": 1, "name": meta_name, "version": "1.0.0", "release": "1",
+        "build_time": 946684800u64, "tool": "mfplug 0.1.0", "platform": "any",
+        "plugin_hash": mfplug::archive::Record::plugin_hash(&record),
+        "files": lines.len(), "size": size, "external_symlinks": external,
+    })
+    .to_string();
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut append =
+        |path: &str, kind: tar::EntryType, mode: u32, data: &[u8], link: Option<&str>| {
+            let mut h = tar::Header::new_gnu();
+            h.set_path(path).unwrap();
+            h.set_entry_type(kind);
+            h.set_size(data.len() as u64);
+            h.set_mode(mode);
+            h.set_mtime(946_684_800);
+            if let Some(link) = link {
+                h.set_link_name(link).unwrap();
+            }
+            h.set_cksum();
+            builder.append(&h, data).unwrap();
+        };
+    append(
+        ".mfplug/PLUGIN.json",
+        tar::EntryType::Regular,
+        0o644,
+        meta.as_bytes(),
+        None,
+    );
+    append(
+        ".mfplug/RECORD",
+        tar::EntryType::Regular,
+        0o644,
+        record.as_bytes(),
+        None,
+    );
+    for (path, member) in members {
+        match member {
+            Crafted::File(text) => {
+                append(path, tar::EntryType::Regular, 0o644, text.as_bytes(), None)
+            }
+            Crafted::Exec(text) => {
+                append(path, tar::EntryType::Regular, 0o755, text.as_bytes(), None)
+            }
+            Crafted::Link(target) => {
+                append(path, tar::EntryType::Symlink, 0o777, b"", Some(target))
+            }
+        }
+    }
+    let tar_bytes = builder.into_inner().unwrap();
+    let path = ctx.work.join(file);
+    std::fs::write(&path, zstd::encode_all(&tar_bytes[..], 3).unwrap()).unwrap();
+    path
+}
+
+/// The label and config.ini of a crafted plugin named `name`.
+fn basics(name: &str) -> Vec<(&'static str, Crafted)> {
+    vec![
+        (
+            ".layerapi2_label",
+            Crafted::File(format!("plugin_{name}@mfplug\n")),
+        ),
+        (
+            "config.ini",
+            Crafted::File("[general]\n_version = 1.0.0\n\n[custom]\ncolor = blue\n".into()),
+        ),
+    ]
+}
+
+/// Every file under `dir`, with its content, to tell that nothing changed there.
+fn snapshot(dir: &std::path::Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out: Vec<(PathBuf, Vec<u8>)> = walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| !e.file_type().is_dir())
+        .map(|e| {
+            (
+                e.path().to_path_buf(),
+                std::fs::read(e.path()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// r14: a NAME argument that is not a plugin name is a usage error (exit 2, the rule named)
+/// and touches nothing: not a dir beside the home, not the admin's overrides.
+#[test]
+fn r14_names_that_are_not_plugin_names_touch_nothing() {
+    let ctx = TestContext::new();
+    let file = plugin_file(&ctx, "foo", "1.0.0", &[]);
+    ctx.cmd(["install"]).arg(&file).assert().success();
+    let victim = ctx.root().join("victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("precious"), "keep me\n").unwrap();
+    std::fs::write(
+        ctx.home.join("config/plugins/foo.ini"),
+        "[custom]\ncolor = red\n",
+    )
+    .unwrap();
+    // `../../victim` from `plugins/` is the victim dir beside the home.
+    let escape = format!("../../{}", victim.file_name().unwrap().to_string_lossy());
+    assert!(ctx
+        .home
+        .join("plugins")
+        .join(&escape)
+        .join("precious")
+        .is_file());
+    let before = (snapshot(&ctx.home), snapshot(&victim));
+    for args in [
+        vec!["uninstall", escape.as_str()],
+        vec!["uninstall", "../config"],
+        vec!["uninstall", "--clean", ".."],
+        vec!["uninstall", "--", "-rf"],
+        vec!["uninstall", "base"],
+        vec!["repackage", "../config", "-o", "out"],
+        vec!["wrapper", "../config", "--", "true"],
+        vec!["env", "../config"],
+    ] {
+        let out = ctx.cmd(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("plugin name"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert_eq!((snapshot(&ctx.home), snapshot(&victim)), before, "{args:?}");
+    }
+    let out = ctx
+        .cmd(["install", "--new-name", "../config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid character `.` at position 1"),
+        "{}",
+        stderr(&out)
+    );
+    // `info`/`verify` take NAME|FILE: what is not a name is a path, never looked up in the
+    // home; neither a name nor a file is a usage error.
+    let out = ctx.cmd(["verify", "-r"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = ctx.cmd(["info", "no.such"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("neither a file nor a plugin name"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!((snapshot(&ctx.home), snapshot(&victim)), before);
+    ctx.cmd(["verify", "foo"]).assert().success();
+}
+
+/// r14: a plugin cannot be named `-rf`: a name starting with `-` could not be given to
+/// `verify` or `uninstall`.
+#[test]
+fn r14_a_leading_dash_is_refused_in_labels_and_files() {
+    let ctx = TestContext::new();
+    ctx.write("dash/.layerapi2_label", "plugin_-rf@mfplug\n");
+    ctx.write("dash/config.ini", "[general]\n_version = 1.0.0\n");
+    let out = ctx.cmd(["check", "dash"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("plugin name `-rf` starts with `-`"),
+        "{}",
+        stderr(&out)
+    );
+    let file = crafted(&ctx, "dash.plugin", "-rf", &basics("-rf"));
+    let out = ctx.cmd(["install"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("starts with `-`"), "{}", stderr(&out));
+    assert!(!ctx.home.join("plugins/-rf").exists());
+    assert!(staging_is_empty(&ctx));
+}
+
+/// r14: a file whose PLUGIN.json names another plugin than its label is refused (it would be
+/// installed under one name and run as the other, the admin's overrides of no effect).
+#[test]
+fn r14_plugin_json_and_label_must_name_the_same_plugin() {
+    let ctx = TestContext::new();
+    let file = crafted(&ctx, "two.plugin", "alpha", &basics("beta"));
+    let out = ctx.cmd(["install"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "`PLUGIN.json` names the plugin `alpha` but `.layerapi2_label` names it `beta`"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!ctx.home.join("plugins/alpha").exists());
+    assert!(!ctx.home.join("config/plugins/alpha.ini").exists());
+    assert!(staging_is_empty(&ctx));
+}
+
+/// r14: install never writes its record through a `.mfplug` link the file ships.
+#[test]
+fn r14_install_never_writes_its_record_through_a_shipped_link() {
+    let ctx = TestContext::new();
+    let outside = ctx.root().join("any-dir");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("RECORD"), "the owner's\n").unwrap();
+    let mut members = basics("evil");
+    members.push((".mfplug", Crafted::Link(outside.display().to_string())));
+    let file = crafted(&ctx, "evil.plugin", "evil", &members);
+    let out = ctx.cmd(["install"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(".mfplug"), "{}", stderr(&out));
+    assert_eq!(
+        snapshot(&outside),
+        vec![(outside.join("RECORD"), b"the owner's\n".to_vec())]
+    );
+    assert!(!ctx.home.join("plugins/evil").exists());
+    assert!(!ctx.home.join("config/plugins/evil.ini").exists());
+    assert!(staging_is_empty(&ctx));
+    // Nor through one its `postinstall` makes.
+    let mut members = basics("evil");
+    members.push((
+        "postinstall",
+        Crafted::Exec(format!(
+            "#!/bin/sh
+ln -s '{}' .mfplug
+",
+            outside.display()
+        )),
+    ));
+    let file = crafted(&ctx, "evil2.plugin", "evil", &members);
+    let out = ctx.cmd(["install"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(".mfplug"), "{}", stderr(&out));
+    assert_eq!(
+        snapshot(&outside),
+        vec![(outside.join("RECORD"), b"the owner's\n".to_vec())]
+    );
+    assert!(!ctx.home.join("plugins/evil").exists());
+    assert!(!ctx.home.join("config/plugins/evil.ini").exists());
+    assert!(staging_is_empty(&ctx));
+}
+
+/// r14: `install --new-name` never rewrites the label or config.ini through links the file
+/// ships, even when the install then fails.
+#[test]
+fn r14_new_name_never_writes_through_shipped_links() {
+    let ctx = TestContext::new();
+    let outside = ctx.root().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("label"), "plugin_evil@mfplug\n").unwrap();
+    std::fs::write(
+        outside.join("config.ini"),
+        "[general]\n_version = 1.0.0\n\n[custom]\nwho = plugin_evil@mfplug\n",
+    )
+    .unwrap();
+    let before = snapshot(&outside);
+    for (what, members) in [
+        (
+            "label",
+            vec![
+                (
+                    ".layerapi2_label",
+                    Crafted::Link(outside.join("label").display().to_string()),
+                ),
+                (
+                    "config.ini",
+                    Crafted::File("[general]\n_version = 1.0.0\n".into()),
+                ),
+            ],
+        ),
+        (
+            "config",
+            vec![
+                (
+                    ".layerapi2_label",
+                    Crafted::File("plugin_evil@mfplug\n".into()),
+                ),
+                (
+                    "config.ini",
+                    Crafted::Link(outside.join("config.ini").display().to_string()),
+                ),
+            ],
+        ),
+    ] {
+        let file = crafted(&ctx, &format!("{what}.plugin"), "evil", &members);
+        let out = ctx
+            .cmd(["install", "--new-name", "other"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", stderr(&out));
+        assert!(stderr(&out).contains("symlink"), "{what}: {}", stderr(&out));
+        assert_eq!(snapshot(&outside), before, "{what}");
+        assert!(!ctx.home.join("plugins/other").exists());
+        assert!(staging_is_empty(&ctx));
+    }
+}
+
+/// r14: install reads the plugin's own `crontab` and runs its `postinstall` only from the
+/// plugin's files, never through a link to something else.
+#[test]
+fn r14_install_never_reads_its_plugins_files_through_links() {
+    let ctx = TestContext::new();
+    let outside = ctx.root().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("jobs"), "* * * * * not-the-plugins-job\n").unwrap();
+    let marker = outside.join("ran");
+    let script = outside.join("script");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
+    )
+    .unwrap();
+    make_executable(&script);
+    // A FIFO that no one writes: reading it would hang; a link to it is never read.
+    let fifo = outside.join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    for (what, member) in [
+        ("config.ini", Crafted::Link(fifo.display().to_string())),
+        (
+            "crontab",
+            Crafted::Link(outside.join("jobs").display().to_string()),
+        ),
+        ("postinstall", Crafted::Link(script.display().to_string())),
+    ] {
+        let mut members = basics("linky");
+        members.retain(|(path, _)| *path != what);
+        members.push((what, member));
+        let file = crafted(&ctx, &format!("{what}.plugin"), "linky", &members);
+        let out = ctx.cmd(["install"]).arg(&file).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", stderr(&out));
+        assert!(stderr(&out).contains("symlink"), "{what}: {}", stderr(&out));
+        assert!(!ctx.home.join("plugins/linky").exists(), "{what}");
+        assert!(
+            !ctx.home.join("config/plugins/linky.ini").exists(),
+            "{what}"
+        );
+        assert!(!marker.exists(), "{what}: the linked script ran");
+        assert!(staging_is_empty(&ctx));
+    }
+    let out = ctx.cmd(["crontab"]).output().unwrap();
+    assert!(!stdout(&out).contains("not-the-plugins-job"));
+}
+
+/// r14: `crontab --apply` keeps the user's lines: only `crontab -l`'s "no crontab for USER"
+/// means an empty table; any other failure aborts with the table untouched.
+#[test]
+fn r14_crontab_apply_never_drops_the_users_lines() {
+    let ctx = TestContext::new();
+    ctx.cmd(["install"])
+        .arg(plugin_file(&ctx, "foo", "1.0.0", &[]))
+        .assert()
+        .success();
+    let bin = ctx.root().join("fakebin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let table = ctx.root().join("table");
+    let answer = ctx.root().join("answer");
+    let script = bin.join("crontab");
+    // `answer` holds how `crontab -l` fails: nothing (it works), `none`, `denied`, `crash`.
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = -l ]; then\n  case \"$(cat '{answer}')\" in\n    none) echo 'no crontab for tester' >&2; exit 1;;\n    denied) echo 'crontab: cannot open /var/spool/cron/tester: Permission denied' >&2; exit 1;;\n    crash) exit 2;;\n  esac\n  cat '{table}'\nelse\n  cat > '{table}'\nfi\n",
+            answer = answer.display(),
+            table = table.display()
+        ),
+    )
+    .unwrap();
+    make_executable(&script);
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mine = "MAILTO=me\n0 1 * * * my-own-job\n";
+    for failure in ["denied", "crash"] {
+        std::fs::write(&table, mine).unwrap();
+        std::fs::write(&answer, failure).unwrap();
+        let out = ctx
+            .cmd(["crontab", "--apply"])
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{failure}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("cannot read your crontab")
+                && stderr(&out).contains("nothing was changed"),
+            "{failure}: {}",
+            stderr(&out)
+        );
+        assert!(!stderr(&out).contains("Applied"), "{}", stderr(&out));
+        if failure == "denied" {
+            assert!(
+                stderr(&out).contains("Permission denied"),
+                "{}",
+                stderr(&out)
+            );
+        }
+        assert_eq!(std::fs::read_to_string(&table).unwrap(), mine, "{failure}");
+    }
+    // No crontab yet: the plugins' jobs are the whole table.
+    std::fs::write(&table, "").unwrap();
+    std::fs::write(&answer, "none").unwrap();
+    ctx.cmd(["crontab", "--apply"])
+        .env("PATH", &path)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&table).unwrap();
+    assert!(text.starts_with("# BEGIN mfplug plugins"), "{text}");
+    assert!(text.contains("# plugin foo\n"), "{text}");
+}
+
+/// r14: a failure after the `config` stage (here a crontab template error, which `check`
+/// and `release` accept) leaves the admin's override file exactly as it was: absent on a
+/// first install, the pristine copy of the old version on an upgrade.
+#[test]
+fn r14_a_late_failure_puts_the_override_file_back() {
+    let ctx = TestContext::new();
+    let broken = [
+        ("crontab", "*/5 * * * * {{ MFPLUG_CURRENT_PLUGIN_NAME\n"),
+        (
+            "config.ini",
+            "[general]\n_version = 2.0.0\n\n[custom]\ncolor = green\nshape = round\n",
+        ),
+    ];
+    let bad = plugin_file(&ctx, "foo", "2.0.0", &broken);
+    ctx.cmd(["check", "src/foo-2.0.0"]).assert().success();
+    let overrides = ctx.home.join("config/plugins/foo.ini");
+    let out = ctx.cmd(["install"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("crontab"), "{}", stderr(&out));
+    assert!(
+        !overrides.exists(),
+        "a failed first install left an override file"
+    );
+    assert!(!ctx.home.join("plugins/foo").exists());
+
+    let good = plugin_file(&ctx, "foo", "1.0.0", &[]);
+    ctx.cmd(["install"]).arg(&good).assert().success();
+    let pristine = std::fs::read(&overrides).unwrap();
+    let out = ctx.cmd(["install", "--force"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&overrides).unwrap(), pristine);
+    assert!(!ctx.home.join("config/plugins/foo.ini.new").exists());
+    ctx.cmd(["verify", "foo"]).assert().success();
+    // The admin's edited file, too, stays byte for byte, and no `.ini.new` is left.
+    std::fs::write(&overrides, "[custom]\r\ncolor = red\r\n").unwrap();
+    let out = ctx.cmd(["install", "--force"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&overrides).unwrap(),
+        b"[custom]\r\ncolor = red\r\n"
+    );
+    assert!(!ctx.home.join("config/plugins/foo.ini.new").exists());
+    assert!(staging_is_empty(&ctx));
+}
+
+/// r14: a killed `repackage` leaves a full-size temp dir in `plugins/`: the next writer
+/// purges it, as it purges `.staging/`, while a live one's is left alone.
+#[test]
+fn r14_a_killed_repackage_leaves_nothing_for_long() {
+    let ctx = TestContext::new();
+    ctx.cmd(["install"])
+        .arg(plugin_file(&ctx, "foo", "1.0.0", &[]))
+        .assert()
+        .success();
+    let leftover = ctx.home.join("plugins/.mfplug-repackage-AbC123");
+    std::fs::create_dir_all(&leftover).unwrap();
+    std::fs::write(leftover.join("config.ini"), vec![b'x'; 1 << 20]).unwrap();
+    // A live repackage holds its dir locked.
+    let live = ctx.home.join("plugins/.mfplug-repackage-live");
+    std::fs::create_dir_all(&live).unwrap();
+    let hold = std::fs::File::open(&live).unwrap();
+    hold.try_lock().unwrap();
+    ctx.cmd(["install"])
+        .arg(plugin_file(&ctx, "bar", "1.0.0", &[]))
+        .assert()
+        .success();
+    assert!(
+        !leftover.exists(),
+        "the killed repackage's temp dir is still there"
+    );
+    assert!(live.is_dir(), "a live repackage's temp dir was removed");
+    drop(hold);
+    ctx.cmd(["uninstall", "bar"]).assert().success();
+    assert!(!live.exists());
+    // And repackage itself leaves nothing behind.
+    ctx.cmd(["-q", "repackage", "foo", "-o", "out"])
+        .assert()
+        .success();
+    let names: Vec<String> = std::fs::read_dir(ctx.home.join("plugins"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".staging")
+        .collect();
+    assert_eq!(names, ["foo"], "{names:?}");
+}
+
+/// r14: `provision --prune` never removes a plugin whose `.plugin` is still in `provision/`
+/// but cannot be read (empty, half-copied, corrupt): a present file never counts as gone.
+#[test]
+fn r14_prune_keeps_a_plugin_whose_file_is_present_but_unreadable() {
+    let ctx = TestContext::new();
+    let provision = ctx.home.join("provision");
+    std::fs::create_dir_all(&provision).unwrap();
+    let v1 = plugin_file(&ctx, "foo", "1.0.0", &[]);
+    let bytes = std::fs::read(&v1).unwrap();
+    let dropped = provision.join("foo-1.0.0-1.plugin");
+    std::fs::write(&dropped, &bytes).unwrap();
+    std::fs::write(provision.join("plain.plugin"), "").unwrap();
+    ctx.cmd(["provision"]).assert().code(1);
+    assert!(ctx.home.join("plugins/foo").is_dir());
+    std::fs::remove_file(provision.join("plain.plugin")).unwrap();
+    for (what, content) in [
+        ("empty", Vec::new()),
+        ("its first bytes", bytes[..40].to_vec()),
+        ("half of it", bytes[..bytes.len() / 2].to_vec()),
+        ("garbage", b"not a plugin at all".to_vec()),
+    ] {
+        std::fs::write(&dropped, &content).unwrap();
+        let out = ctx.cmd(["provision", "--prune"]).output().unwrap();
+        assert!(!stderr(&out).contains("Pruned"), "{what}: {}", stderr(&out));
+        assert!(ctx.home.join("plugins/foo").is_dir(), "{what}: pruned");
+        ctx.cmd(["verify", "foo"]).assert().success();
+    }
+    // Named only `NAME.plugin`, it keeps `NAME` too.
+    std::fs::remove_file(&dropped).unwrap();
+    std::fs::write(provision.join("foo.plugin"), "").unwrap();
+    let out = ctx.cmd(["provision", "--prune"]).output().unwrap();
+    assert!(stderr(&out).contains("not pruned"), "{}", stderr(&out));
+    assert!(ctx.home.join("plugins/foo").is_dir());
+    // Gone for good: pruned.
+    std::fs::remove_file(provision.join("foo.plugin")).unwrap();
+    ctx.cmd(["provision", "--prune"]).assert().success();
+    assert!(!ctx.home.join("plugins/foo").exists());
+}
+
+/// r14: `provision --watch --prune` during a slow, stalling upgrade copy: the running plugin
+/// is never uninstalled, the copy is said to be waiting (not a failure per look), and the
+/// upgrade applies once the file is whole.
+#[test]
+fn r14_watch_waits_for_a_stalled_copy_and_never_prunes_it() {
+    let ctx = TestContext::new();
+    let provision = ctx.home.join("provision");
+    std::fs::create_dir_all(&provision).unwrap();
+    let v1 = plugin_file(&ctx, "foo", "1.0.0", &[]);
+    let v2 = plugin_file(
+        &ctx,
+        "foo",
+        "2.0.0",
+        &[("lib/big.txt", &"x".repeat(200_000))],
+    );
+    let target = provision.join("foo.plugin");
+    std::fs::copy(&v1, &target).unwrap();
+    ctx.cmd(["provision"]).assert().success();
+    let log = ctx.root().join("watch.log");
+    /// Kills the watcher however the test ends, so that a failing assertion leaves no
+    /// process behind.
+    struct Watcher(std::process::Child);
+    impl Drop for Watcher {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let watcher = Watcher(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mfplug"))
+            .args(["provision", "--watch", "--prune", "--interval", "0.1"])
+            .env("MFPLUG_HOME", &ctx.home)
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    // The upgrade arrives in pieces, with stalls of several intervals between them.
+    let bytes = std::fs::read(&v2).unwrap();
+    let pieces = 6;
+    let mut file = std::fs::File::create(&target).unwrap();
+    for i in 0..pieces {
+        let (from, to) = (bytes.len() * i / pieces, bytes.len() * (i + 1) / pieces);
+        std::io::Write::write_all(&mut file, &bytes[from..to]).unwrap();
+        file.sync_all().unwrap();
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(
+                ctx.home.join("plugins/foo").is_dir(),
+                "the running plugin was pruned during the copy:\n{}",
+                std::fs::read_to_string(&log).unwrap()
+            );
+        }
+    }
+    drop(file);
+    wait_for("the upgrade", Duration::from_secs(20), || {
+        std::fs::read_to_string(ctx.home.join("plugins/foo/.mfplug/INSTALL.json"))
+            .is_ok_and(|t| t.contains("\"2.0.0\""))
+    });
+    drop(watcher);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("error"), "{text}");
+    assert!(!text.contains("Pruned"), "{text}");
+    let waiting = text.matches("Waiting").count();
+    assert!((1..=2).contains(&waiting), "{text}");
+    ctx.cmd(["verify", "foo"]).assert().success();
+}
+
+/// r14: `verify NAME` while upgrades run sees the old plugin or the new one, never a mix of
+/// both reported as modified files.
+#[test]
+fn r14_verify_during_upgrades_sees_one_plugin() {
+    let ctx = TestContext::new();
+    let files = |version: &str| -> Vec<(String, String)> {
+        (0..150)
+            .map(|i| (format!("lib/m{i}.py"), format!("VERSION = '{version}'\n")))
+            .collect()
+    };
+    let (v1_files, v2_files) = (files("1.0.0"), files("2.0.0"));
+    let v1_refs: Vec<(&str, &str)> = v1_files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let v2_refs: Vec<(&str, &str)> = v2_files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let v1 = plugin_file(&ctx, "foo", "1.0.0", &v1_refs);
+    let v2 = plugin_file(&ctx, "foo", "2.0.0", &v2_refs);
+    ctx.cmd(["install"]).arg(&v1).assert().success();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let upgrader = {
+        let (home, stop) = (ctx.home.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut done = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || done < 10 {
+                let file = if done % 2 == 0 { &v2 } else { &v1 };
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_mfplug"))
+                    .args(["-q", "install", "--force", "--wait", "30"])
+                    .arg(file)
+                    .env("MFPLUG_HOME", &home)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{}", stderr(&out));
+                done += 1;
+                if done >= 40 {
+                    break;
+                }
+            }
+            done
+        })
+    };
+    let mut runs = 0;
+    let mut bad = Vec::new();
+    while !upgrader.is_finished() {
+        let out = ctx.cmd(["verify", "foo"]).output().unwrap();
+        runs += 1;
+        if !out.status.success() {
+            bad.push(format!("{}{}", stdout(&out), stderr(&out)));
+        }
+        if runs >= 60 {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    let upgrades = upgrader.join().unwrap();
+    assert!(
+        upgrades >= 10 && runs >= 5,
+        "{upgrades} upgrades, {runs} verifies"
+    );
+    assert!(
+        bad.is_empty(),
+        "{} of {runs} verify runs failed:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+/// r14: what is in `plugins/` without being a plugin (a stray file, an entry that is not a
+/// plugin name) is not listed, nor given jobs, nor pruned.
+#[test]
+fn r14_list_shows_plugins_only() {
+    let ctx = TestContext::new();
+    ctx.cmd(["install"])
+        .arg(plugin_file(&ctx, "foo", "1.0.0", &[]))
+        .assert()
+        .success();
+    std::fs::write(ctx.home.join("plugins/stray"), "a file").unwrap();
+    std::fs::write(ctx.home.join("plugins/escaped-1-1.plugin"), "a file").unwrap();
+    std::fs::create_dir_all(ctx.home.join("plugins/not.a.name")).unwrap();
+    let out = ctx.cmd(["list", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["foo"]);
+    let out = ctx.cmd(["crontab"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).matches("# plugin").count(),
+        1,
+        "{}",
+        stdout(&out)
+    );
 }
