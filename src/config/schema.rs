@@ -200,7 +200,10 @@ pub fn suggest_section(name: &str) -> Option<String> {
     }
     let mut best: Option<(f64, String)> = None;
     for (i, _) in name.match_indices('_') {
-        let (head, rest) = (&name[..=i], &name[i + 1..]);
+        // `_` is one byte: the split after it is on a char boundary.
+        let Some((head, rest)) = name.split_at_checked(i + 1) else {
+            continue;
+        };
         if rest.is_empty() {
             continue;
         }
@@ -267,5 +270,10 @@ mod tests {
             Some("extra_daemon_foo")
         );
         assert_eq!(suggest_section("aap_foo").as_deref(), Some("app_foo"));
+        assert_eq!(
+            suggest_section("éxtra_déamon_é").as_deref(),
+            Some("extra_daemon_é")
+        );
+        assert_eq!(suggest_section("_"), None);
     }
 }
