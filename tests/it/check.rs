@@ -286,3 +286,146 @@ fn undefined_variables_are_reported_with_verbose() {
         "{stderr}"
     );
 }
+
+/// A plugin dir `name` whose `[custom]` section is `custom` (lines after the header).
+fn custom_plugin(ctx: &TestContext, name: &str, custom: &str) {
+    ctx.write(
+        &format!("{name}/.layerapi2_label"),
+        &format!("plugin_{name}@mfplug\n"),
+    );
+    ctx.write(
+        &format!("{name}/config.ini"),
+        &format!("[general]\n_version = 1.0.0\n\n[custom]\n{custom}"),
+    );
+}
+
+/// `a0` then `levels` keys, each rendering the one above twice: `a{levels}` would take
+/// 100 * 2^levels bytes.
+fn laughs(levels: usize) -> String {
+    let mut text = format!("a0 = {}\n", "x".repeat(100));
+    for i in 1..=levels {
+        let above = format!("{{{{MFPLUG_CURRENT_PLUGIN_CUSTOM_A{}}}}}", i - 1);
+        text.push_str(&format!("a{i} = {above}{above}\n"));
+    }
+    text
+}
+
+/// r14: "billion laughs": 30 and 40 levels (a value of 100 GiB and 100 PiB) are refused at
+/// the level that passes 1 MiB, under a 1 GiB address space (today's code aborts there).
+#[test]
+fn r14_a_value_doubling_at_each_key_is_refused_with_bounded_memory() {
+    let ctx = TestContext::new();
+    for levels in [30, 40] {
+        custom_plugin(&ctx, "laugh", &laughs(levels));
+        let started = std::time::Instant::now();
+        let out = ctx
+            .cmd_with_memory_limit(1024, ["check", "laugh"])
+            .output()
+            .unwrap();
+        let took = started.elapsed();
+        let stderr = crate::support::stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        // 100 * 2^14 is the first value above 1 MiB, on line 19.
+        assert!(
+            stderr.contains(
+                "error: `laugh/config.ini`, line 19, section `[custom]`: `a14` renders to more \
+                 than 1 MiB"
+            ),
+            "{stderr}"
+        );
+        assert!(stderr.contains("hint: a value may take 1 MiB once rendered"));
+        assert_eq!(stderr.matches("error: `").count(), 1, "{stderr}");
+        assert!(took < std::time::Duration::from_secs(60), "{took:?}");
+    }
+    // As `config` reads it too.
+    let out = ctx
+        .cmd_with_memory_limit(1024, ["config", "laugh"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(crate::support::stderr(&out).contains("`a14` renders to more than 1 MiB"));
+}
+
+/// r14: the values of a file together are bounded too: 40 keys that each copy a 800 KiB value.
+#[test]
+fn r14_the_rendered_configuration_is_bounded_as_a_whole() {
+    let ctx = TestContext::new();
+    let mut custom = laughs(13);
+    for i in 0..40 {
+        custom.push_str(&format!(
+            "copy{i} = {{{{MFPLUG_CURRENT_PLUGIN_CUSTOM_A13}}}}\n"
+        ));
+    }
+    custom_plugin(&ctx, "wide", &custom);
+    let out = ctx
+        .cmd_with_memory_limit(1024, ["check", "wide"])
+        .output()
+        .unwrap();
+    let stderr = crate::support::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // 100 * (2^14 - 1) bytes for a0..a13, then 819 200 per copy: the 16 MiB pass at `copy18`.
+    assert!(
+        stderr.contains(
+            "error: `wide/config.ini`, line 37, section `[custom]`: the configuration renders to \
+             more than 16 MiB, reached at `copy18`"
+        ),
+        "{stderr}"
+    );
+}
+
+/// r14: a template that loops for ages is stopped after a bounded number of steps.
+#[test]
+fn r14_a_template_that_loops_for_ages_is_stopped() {
+    let ctx = TestContext::new();
+    custom_plugin(
+        &ctx,
+        "spin",
+        "ok = {{MFPLUG_CURRENT_PLUGIN_NAME}}\n\
+         spin = {% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\n",
+    );
+    let out = ctx.cmd(["check", "spin"]).output().unwrap();
+    let stderr = crate::support::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: `spin/config.ini`, line 6, section `[custom]`: `spin` takes too many template \
+             steps to render"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("a value may take 100000 steps"), "{stderr}");
+}
+
+/// r14: parsing, merging, checking and rendering are linear: 100 000 sections (2.5 MB) are
+/// checked in seconds (before: minutes), and a duplicate at the very end is still found.
+#[test]
+fn r14_a_file_of_100_000_sections_is_checked() {
+    let ctx = TestContext::new();
+    let mut text = String::from("[general]\n_version = 1.0.0\n\n");
+    for i in 0..100_000 {
+        text.push_str(&format!("[custom_{i}]\nk = v{i}\n"));
+    }
+    ctx.write("big/.layerapi2_label", "plugin_big@mfplug\n");
+    ctx.write("big/config.ini", &text);
+    let out = succeed(&mut ctx.cmd(["check", "big"]));
+    assert!(
+        crate::support::stderr(&out).contains("Checked plugin `big` 1.0.0-1 in `big`: no errors")
+    );
+
+    text.push_str("[custom_7]\nk = again\n[custom_99999]\nk = one\nk = two\n");
+    ctx.write("big/config.ini", &text);
+    let out = ctx.cmd(["check", "big", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["errors"], 3, "{json}");
+    let problems = json["problems"].as_array().unwrap();
+    let lines: Vec<u64> = problems
+        .iter()
+        .map(|p| p["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [200_004, 200_006, 200_008], "{json}");
+    assert!(problems[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("section `[custom_7]` is already defined on line 18"));
+}
