@@ -108,6 +108,11 @@ pub struct Entry {
     /// The original lines with their line endings, or `None` once the value was changed
     /// (then it is written afresh).
     raw: Option<Vec<String>>,
+    /// The blanks before the key, kept when the entry is written afresh: the lines after it
+    /// must not become its continuation lines.
+    indent: String,
+    /// Once written afresh, the comment lines that were among its lines: kept, after it.
+    comments: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -368,11 +373,16 @@ impl Document {
                 continue;
             }
             keys.insert(key.clone(), number);
+            let key_indent = raw
+                .split_at_checked(indent)
+                .map_or("", |(blanks, _)| blanks);
             section.items.push(Item::Entry(Entry {
                 key,
                 value: value.trim().to_owned(),
                 line: number,
                 raw: Some(vec![whole.to_owned()]),
+                indent: key_indent.to_owned(),
+                comments: Vec::new(),
             }));
             open = Some((section_index, section.items.len() - 1, indent));
         }
@@ -437,15 +447,34 @@ impl Document {
         if let Some(entry) = target.entries_mut().find(|e| e.key == key) {
             if entry.value != value {
                 entry.value = value.to_owned();
-                entry.raw = None;
+                let comments = entry.raw.take().unwrap_or_default().into_iter().skip(1);
+                entry
+                    .comments
+                    .extend(comments.filter(|l| l.trim_start().starts_with('#')));
             }
             return;
         }
-        let at = target
+        let last = target
             .items
             .iter()
-            .rposition(|item| matches!(item, Item::Entry(_)))
-            .map_or(0, |i| i + 1);
+            .rposition(|item| matches!(item, Item::Entry(_)));
+        let (at, indent) = match last.and_then(|i| Some((i, target.items.get(i)?))) {
+            Some((i, Item::Entry(e))) => (i + 1, e.indent.clone()),
+            _ => (0, String::new()),
+        };
+        // A line after it indented deeper would read as its continuation: a blank line
+        // ends the new value first.
+        // (Comment lines in between would be its own.)
+        let next = target
+            .items
+            .iter()
+            .skip(at)
+            .find(|item| !matches!(item, Item::Trivia(t) if t.trim_start().starts_with('#')));
+        let swallows = matches!(next, Some(Item::Trivia(t))
+            if !t.trim().is_empty() && t.len() - t.trim_start().len() > indent.len());
+        if swallows {
+            target.items.insert(at, Item::Trivia(newline.to_owned()));
+        }
         target.items.insert(
             at,
             Item::Entry(Entry {
@@ -453,6 +482,8 @@ impl Document {
                 value: value.to_owned(),
                 line: 0,
                 raw: None,
+                indent,
+                comments: Vec::new(),
             }),
         );
     }
@@ -490,7 +521,10 @@ impl Document {
                     Item::Trivia(t) => lines.push(t.as_str().into()),
                     Item::Entry(e) => match &e.raw {
                         Some(raw) => lines.extend(raw.iter().map(|l| l.as_str().into())),
-                        None => lines.push(format_entry(&e.key, &e.value, newline).into()),
+                        None => {
+                            lines.push(format_entry(e, newline).into());
+                            lines.extend(e.comments.iter().map(|l| l.as_str().into()));
+                        }
                     },
                 }
             }
@@ -515,9 +549,12 @@ impl Document {
     }
 }
 
-/// `key = value` with its continuation lines, each ending with `newline`.
-fn format_entry(key: &Key, value: &str, newline: &str) -> String {
-    let mut out = format!("{key} =");
+/// `key = value` with its continuation lines (four blanks deeper), each ending with `newline`.
+fn format_entry(entry: &Entry, newline: &str) -> String {
+    let Entry {
+        key, value, indent, ..
+    } = entry;
+    let mut out = format!("{indent}{key} =");
     for (i, (_, line)) in split_lines(value).enumerate() {
         if i == 0 {
             if !line.is_empty() {
@@ -526,6 +563,7 @@ fn format_entry(key: &Key, value: &str, newline: &str) -> String {
             }
         } else {
             out.push_str(newline);
+            out.push_str(indent);
             out.push_str("    ");
             out.push_str(line);
         }
@@ -655,6 +693,35 @@ multi = first
         let mut empty = Document::default();
         empty.set("a", "x", "1");
         assert_eq!(empty.to_text(), "[a]\nx = 1\n");
+    }
+
+    /// Issue 14 (found by the fuzz target): an edit does not change what the lines around it
+    /// mean, and loses no comment.
+    #[test]
+    fn edits_keep_the_meaning_of_the_other_lines() {
+        // An indented key written afresh keeps its indent, or the next key would continue it.
+        let (mut doc, _) = Document::parse("[a]\n  x = 1\n  y = 2\n");
+        doc.set("a", "x", "one\ntwo");
+        assert_eq!(doc.to_text(), "[a]\n  x = one\n      two\n  y = 2\n");
+        doc.set("a", "z", "3");
+        assert_eq!(
+            doc.to_text(),
+            "[a]\n  x = one\n      two\n  y = 2\n  z = 3\n"
+        );
+        let (again, errors) = Document::parse(&doc.to_text());
+        assert!(errors.is_empty());
+        assert_eq!(again.get("a", "y"), Some("2"));
+        // A new key before an indented line that is not a continuation: a blank line between.
+        let (mut doc, errors) = Document::parse("[a]\n# c\n  junk\n");
+        assert_eq!(errors.len(), 1);
+        doc.set("a", "new", "1");
+        assert_eq!(doc.to_text(), "[a]\nnew = 1\n\n# c\n  junk\n");
+        let (again, _) = Document::parse(&doc.to_text());
+        assert_eq!(again.get("a", "new"), Some("1"));
+        // The comments among a value's lines stay when it is written afresh.
+        let (mut doc, _) = Document::parse("[a]\nx = 1\n# about y\ny = 2\n");
+        doc.set("a", "x", "changed");
+        assert_eq!(doc.to_text(), "[a]\nx = changed\n# about y\ny = 2\n");
     }
 
     /// Issue 14: a file with many sections and keys is read in linear time (a section or a
