@@ -429,3 +429,105 @@ fn r14_a_file_of_100_000_sections_is_checked() {
         .unwrap()
         .contains("section `[custom_7]` is already defined on line 18"));
 }
+
+/// r14: `.ci/run` on a fresh machine. It runs here against a PATH of shims: `apt-get` and
+/// `sudo` record what they are asked, `id` says a user, `rustc` and `cargo` say a version;
+/// only the core tools of the shell are real. It installs exactly what is missing, in one `apt-get
+/// install --no-install-recommends`, then nothing once all is there; an old rustc is refused
+/// with `rustup update stable` named.
+#[test]
+fn r14_ci_run_installs_what_is_missing_and_checks_rustc() {
+    use std::os::unix::fs::symlink;
+    let ctx = TestContext::new();
+    let repo = ctx.root().join("repo");
+    std::fs::create_dir_all(repo.join(".ci")).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/run");
+    std::fs::copy(&script, repo.join(".ci/run")).unwrap();
+    let bin = ctx.root().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in [
+        "sed", "awk", "sort", "head", "grep", "env", "dirname", "cat", "bash", "sh", "printf",
+    ] {
+        let real = crate::support::require_tool(tool, "apt-get install -y coreutils sed gawk grep");
+        symlink(real, bin.join(tool)).unwrap();
+    }
+    let log = ctx.root().join("apt.log");
+    let shim = |name: &str, body: &str| {
+        let path = bin.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        crate::support::make_executable(&path);
+    };
+    shim(
+        "apt-get",
+        &format!("echo \"apt-get $*\" >> '{}'", log.display()),
+    );
+    shim("dpkg-query", "exit 1");
+    // Not root: through `sudo`.
+    shim("id", "echo 1000");
+    shim(
+        "sudo",
+        &format!("printf 'sudo ' >> '{}'\nexec \"$@\"", log.display()),
+    );
+    shim("cargo", "exit 0");
+    let run = |rust_version: &str, rustc: &str| {
+        std::fs::write(
+            repo.join("Cargo.toml"),
+            format!("[package]\nname = \"x\"\nrust-version = \"{rust_version}\"\n"),
+        )
+        .unwrap();
+        shim("rustc", &format!("echo 'rustc {rustc} (abc 2026-01-01)'"));
+        let _ = std::fs::remove_file(&log);
+        let out = std::process::Command::new(bin.join("bash"))
+            .arg(repo.join(".ci/run"))
+            .arg("--deps")
+            .env_clear()
+            .env("PATH", &bin)
+            .env("HOME", ctx.root().join("user"))
+            .output()
+            .unwrap();
+        let apt = std::fs::read_to_string(&log).unwrap_or_default();
+        (out, apt)
+    };
+
+    // A bare machine: everything is installed, at once.
+    let (out, apt) = run("1.89", "1.95.0");
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    assert_eq!(
+        apt,
+        "sudo apt-get update\nsudo apt-get install -y --no-install-recommends build-essential \
+         pkg-config python3 python3-venv python3-pip nodejs npm procps\n"
+    );
+
+    // Some of it there (as commands): only the rest is installed.
+    for tool in ["cc", "make", "node", "npm", "ps", "pkill", "pkg-config"] {
+        shim(tool, "exit 0");
+    }
+    let (out, apt) = run("1.89", "1.89.0");
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    assert_eq!(
+        apt,
+        "sudo apt-get update\nsudo apt-get install -y --no-install-recommends python3 \
+         python3-venv python3-pip\n"
+    );
+
+    // All there: nothing asked of apt.
+    shim("python3", "exit 0");
+    let (out, apt) = run("1.89", "1.90.1-nightly");
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    assert_eq!(apt, "");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ready: rustc 1.90.1 (at least 1.89)"));
+
+    // An old rustc: refused, saying how to update.
+    let (out, _) = run("1.89", "1.88.0");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        crate::support::stderr(&out).contains(
+            "error: rustc 1.88.0 is older than the rust-version 1.89 of Cargo.toml: run `rustup \
+             update stable`"
+        ),
+        "{}",
+        crate::support::stderr(&out)
+    );
+    let (out, _) = run("1.100", "1.99.0");
+    assert_eq!(out.status.code(), Some(1), "versions compare as numbers");
+}
