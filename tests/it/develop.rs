@@ -624,6 +624,10 @@ fn on_a_terminal_a_status_line_shows_daemons_restarts_and_the_last_change() {
 /// rebuilds `local/`, then restarts the daemons once.
 #[test]
 fn a_requirements_change_relocks_rebuilds_then_restarts() {
+    crate::support::require_tool(
+        "python3",
+        "apt-get install -y python3 python3-venv, or .ci/run",
+    );
     let ctx = TestContext::new();
     let dir = plugin(
         &ctx,
@@ -672,6 +676,8 @@ fn toolchain_env() -> Vec<(&'static str, std::ffi::OsString)> {
 /// that a change of its source causes.
 #[test]
 fn a_rust_plugin_is_built_then_rebuilt_before_a_restart() {
+    crate::support::require_tool("cargo", "install rustup from https://rustup.rs");
+    crate::support::require_tool("cc", "apt-get install -y build-essential, or .ci/run");
     let ctx = TestContext::new();
     let dir = plugin(
         &ctx,
@@ -714,6 +720,9 @@ fn peak_rss_kib(pid: u32) -> u64 {
 #[test]
 fn r14_a_300_mb_line_is_logged_whole_in_bounded_memory() {
     const SIZE: u64 = 300_000_000;
+    for tool in ["head", "tr", "wc", "awk", "grep"] {
+        crate::support::require_tool(tool, "apt-get install -y coreutils gawk grep");
+    }
     let ctx = TestContext::new();
     ctx.write(
         "p/blob.sh",
