@@ -202,6 +202,8 @@ pub fn override_paths(home: &Path, name: &str) -> [PathBuf; 2] {
     ]
 }
 
+/// The most a layer (`config.ini`, an override file) may take.
+pub const MAX_FILE_BYTES: usize = 16 << 20;
 /// The most a value may take once rendered: far above any real value, low enough that a
 /// file whose keys each render the one above twice ("billion laughs") stops at once.
 pub const MAX_VALUE_BYTES: usize = 1 << 20;
@@ -339,12 +341,40 @@ fn load_unsorted(dir: &Path, settings: &Settings) -> Result<PluginConfig, Vec<Pr
 }
 
 /// Reads and parses one layer; `None` when it is absent (and not `required`) or unreadable.
+/// At most [`MAX_FILE_BYTES`] are read: a bigger file (or `/dev/zero` behind a symlink) is a
+/// problem, not a read until memory runs out.
 fn read_layer(path: &Path, required: bool, problems: &mut Vec<Problem>) -> Option<Document> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_bounded(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return None,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => {
+        Err(ReadError::TooBig) => {
+            problems.push(
+                Problem::error(
+                    Some(path),
+                    format!("is larger than {} MiB", MAX_FILE_BYTES >> 20),
+                )
+                .hint(format!(
+                    "a configuration file may take {} MiB; is it a symlink to a device, or data \
+                     that belongs in a file of its own?",
+                    MAX_FILE_BYTES >> 20
+                )),
+            );
+            return None;
+        }
+        Err(ReadError::NotUtf8(at)) => {
+            problems.push(
+                Problem::error(
+                    Some(path),
+                    format!("is not UTF-8 text: byte {at} is not part of a character"),
+                )
+                .hint("save the file as UTF-8"),
+            );
+            return None;
+        }
+        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            return None
+        }
+        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(ReadError::Io(e)) => {
             problems.push(Problem::error(Some(path), format!("cannot be read: {e}")));
             return None;
         }
@@ -354,6 +384,28 @@ fn read_layer(path: &Path, required: bool, problems: &mut Vec<Problem>) -> Optio
         problems.push(Problem::error(Some(path), error.kind.to_string()).at(error.line));
     }
     Some(doc)
+}
+
+enum ReadError {
+    Io(std::io::Error),
+    /// More than [`MAX_FILE_BYTES`].
+    TooBig,
+    /// Not UTF-8 from this byte on.
+    NotUtf8(usize),
+}
+
+/// The text of `path`, reading at most [`MAX_FILE_BYTES`] and one byte.
+fn read_bounded(path: &Path) -> Result<String, ReadError> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(ReadError::TooBig);
+    }
+    String::from_utf8(bytes).map_err(|e| ReadError::NotUtf8(e.utf8_error().valid_up_to()))
 }
 
 /// An override layer may not set `_` sections or keys: they are the developer's.

@@ -531,3 +531,48 @@ fn r14_ci_run_installs_what_is_missing_and_checks_rustc() {
     let (out, _) = run("1.100", "1.99.0");
     assert_eq!(out.status.code(), Some(1), "versions compare as numbers");
 }
+
+/// r14: a `config.ini` that never ends (a symlink to `/dev/zero`) or that is bigger than
+/// 16 MiB is refused after reading 16 MiB, not read until memory runs out; one that is not
+/// UTF-8 names the byte.
+#[test]
+fn r14_an_endless_or_huge_or_binary_config_ini_is_refused() {
+    let ctx = TestContext::new();
+    ctx.write("zero/.layerapi2_label", "plugin_zero@mfplug\n");
+    std::os::unix::fs::symlink("/dev/zero", ctx.work.join("zero/config.ini")).unwrap();
+    mfplug_snapshot!(ctx, ctx.cmd_with_memory_limit(1024, ["check", "zero"]), @r"
+    success: false
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: `zero/config.ini`: is larger than 16 MiB
+      hint: a configuration file may take 16 MiB; is it a symlink to a device, or data that belongs in a file of its own?
+    error: found 1 error in plugin dir `zero`
+    ");
+
+    let mut big = String::from("[general]\n_version = 1\n[custom]\n");
+    big.push_str(&format!("# {}\n", "x".repeat(16 << 20)));
+    custom_plugin(&ctx, "big", "");
+    ctx.write("big/config.ini", &big);
+    let out = ctx.cmd(["check", "big"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(crate::support::stderr(&out).contains("`big/config.ini`: is larger than 16 MiB"));
+
+    custom_plugin(&ctx, "bin", "");
+    std::fs::write(
+        ctx.work.join("bin/config.ini"),
+        b"[general]\n_version = 1\xff\n",
+    )
+    .unwrap();
+    mfplug_snapshot!(ctx, ctx.cmd(["check", "bin"]), @r"
+    success: false
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: `bin/config.ini`: is not UTF-8 text: byte 22 is not part of a character
+      hint: save the file as UTF-8
+    error: found 1 error in plugin dir `bin`
+    ");
+}
