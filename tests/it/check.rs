@@ -576,3 +576,27 @@ fn r14_an_endless_or_huge_or_binary_config_ini_is_refused() {
     error: found 1 error in plugin dir `bin`
     ");
 }
+
+/// r14: a 40 KB section name and a 200 KB key name are reported at once (the "did you mean"
+/// compared every prefix of the name with the known ones: minutes for this file).
+#[test]
+fn r14_long_unknown_names_are_reported_at_once() {
+    let ctx = TestContext::new();
+    let section = "a_".repeat(20_000);
+    let key = "q".repeat(200_000);
+    ctx.write("long/.layerapi2_label", "plugin_long@mfplug\n");
+    ctx.write(
+        "long/config.ini",
+        &format!("[general]\n_version = 1\n[{section}]\n[extra_daemon_x]\n{key} = 1\n"),
+    );
+    let out = ctx.cmd(["check", "long", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["errors"], 2);
+    assert_eq!(json["problems"][0]["section"], section.as_str());
+    assert_eq!(json["problems"][1]["key"], key.as_str());
+    assert!(json["problems"][1]["hint"]
+        .as_str()
+        .unwrap()
+        .starts_with("known keys are `_cmd_and_args`"));
+}
