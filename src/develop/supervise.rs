@@ -722,6 +722,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn later_never_overflows() {
+        let now = Instant::now();
+        assert_eq!(
+            later(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+        assert!(later(now, Duration::MAX) > now + Duration::from_secs(365 * 24 * 3600));
+        assert!(later(now, Duration::from_secs(u64::MAX)) >= now);
+    }
+
+    #[test]
     fn a_piece_cut_inside_a_character_gives_its_start_to_the_next() {
         for (text, kept, carried) in [
             (&b"abc"[..], &b"abc"[..], &b""[..]),
