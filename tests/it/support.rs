@@ -259,3 +259,20 @@ pub fn require_tool(tool: &str, install: &str) -> PathBuf {
             panic!("this test needs `{tool}`, which is not on PATH: install it ({install})")
         })
 }
+
+/// Runs `program args` (e.g. `python3 -m pip --version`), which must succeed; when it does
+/// not, the test fails naming how to install what is missing: a test never passes by
+/// returning early.
+pub fn require_command(program: &str, args: &[&str], install: &str) {
+    let ok = std::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "this test needs `{program} {}` to work: install it ({install})",
+        args.join(" ")
+    );
+}
