@@ -7,6 +7,7 @@
 //! lines, spacing) so that mfplug can change one value and write the file back with the rest
 //! untouched. It knows nothing of the schema: see `config::schema` for that.
 
+use std::collections::HashMap;
 use std::fmt;
 
 /// One problem found while reading a file; reading goes on after it so that `mfplug check`
@@ -64,12 +65,12 @@ impl Key {
     /// Splits `name[VARIANT]`; `None` when the brackets are malformed.
     pub fn parse(text: &str) -> Option<Key> {
         let text = text.trim();
-        match text.find('[') {
+        match text.split_once('[') {
             None if !text.contains(']') => Some(Key::plain(text)),
             None => None,
-            Some(open) => {
-                let rest = text[open + 1..].strip_suffix(']')?;
-                let name = text[..open].trim_end();
+            Some((name, rest)) => {
+                let rest = rest.strip_suffix(']')?;
+                let name = name.trim_end();
                 let variant = rest.trim();
                 if name.is_empty()
                     || variant.is_empty()
@@ -104,13 +105,20 @@ pub struct Entry {
     pub value: String,
     /// 1-based line of the key.
     pub line: usize,
-    /// The original lines, or `None` once the value was changed (then it is written afresh).
+    /// The original lines with their line endings, or `None` once the value was changed
+    /// (then it is written afresh).
     raw: Option<Vec<String>>,
+    /// The blanks before the key, kept when the entry is written afresh: the lines after it
+    /// must not become its continuation lines.
+    indent: String,
+    /// Once written afresh, the comment lines that were among its lines: kept, after it.
+    comments: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Item {
-    /// A comment or blank line, or a line that did not parse (kept as it is).
+    /// A comment or blank line, or a line that did not parse (kept as it is, line ending
+    /// included).
     Trivia(String),
     Entry(Entry),
 }
@@ -120,6 +128,7 @@ pub struct Section {
     pub name: String,
     /// 1-based line of the header; 0 for a section added by [`Document::set`].
     pub line: usize,
+    /// The header line as written, line ending included.
     header: String,
     items: Vec<Item>,
 }
@@ -145,54 +154,141 @@ impl Section {
 }
 
 /// A parsed `config.ini`: sections in file order, entries in section order, comments kept.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Every line is kept with its own line ending (`\n`, `\r\n` or a lone `\r`, which Python's
+/// universal newlines read as line breaks too), with the byte order mark if there was one,
+/// so that [`Document::to_text`] gives back the exact input. Lines written afresh (a changed
+/// entry, a new section) take the file's first line ending.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Document {
+    /// Whether the text started with a UTF-8 byte order mark (kept, not parsed).
+    bom: bool,
     preamble: Vec<String>,
     sections: Vec<Section>,
-    /// Whether the text ended with a newline, so that writing it back does too.
+    /// The index of the first section of each name, so that lookups stay constant-time in
+    /// files with many sections.
+    by_name: HashMap<String, usize>,
+    /// Whether the text ended with a line ending, so that writing it back does too.
     trailing_newline: bool,
+    /// The line ending of new lines: the file's first one, else `\n`.
+    newline: &'static str,
+}
+
+impl Default for Document {
+    /// An empty file: what is set in it ends with a newline.
+    fn default() -> Document {
+        Document {
+            bom: false,
+            preamble: Vec::new(),
+            sections: Vec::new(),
+            by_name: HashMap::new(),
+            trailing_newline: true,
+            newline: "\n",
+        }
+    }
+}
+
+const BOM: char = '\u{feff}';
+
+/// The lines of `text`, each as (the line with its ending, the line without it). A line ends
+/// at `\r\n`, `\n` or a lone `\r`, as Python's universal newlines read it.
+fn split_lines(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (content_len, ending_len) = match rest.find(['\r', '\n']) {
+            None => (rest.len(), 0),
+            Some(at) if rest.get(at..at + 2) == Some("\r\n") => (at, 2),
+            Some(at) => (at, 1),
+        };
+        // Both lengths end on ASCII bytes found by `find`: char boundaries.
+        let (whole, after) = rest.split_at_checked(content_len + ending_len)?;
+        let content = whole.get(..content_len)?;
+        rest = after;
+        Some((whole, content))
+    })
+}
+
+/// The first line ending of `text`, or `\n`.
+fn first_newline(text: &str) -> &'static str {
+    match text.find(['\r', '\n']) {
+        None => "\n",
+        Some(at) => match text.get(at..at + 2) {
+            Some("\r\n") => "\r\n",
+            _ if text.get(at..=at) == Some("\r") => "\r",
+            _ => "\n",
+        },
+    }
+}
+
+fn ends_with_newline(text: &str) -> bool {
+    text.ends_with(['\n', '\r'])
+}
+
+fn strip_newline(line: &str) -> &str {
+    line.strip_suffix("\r\n")
+        .or_else(|| line.strip_suffix(['\n', '\r']))
+        .unwrap_or(line)
 }
 
 impl Document {
     /// Reads `text`; lines that do not parse are reported and kept as they are.
+    ///
+    /// Linear in the size of the text: sections and keys already seen are found by hashing.
     pub fn parse(text: &str) -> (Document, Vec<ParseError>) {
+        let (bom, body) = match text.strip_prefix(BOM) {
+            Some(body) => (true, body),
+            None => (false, text),
+        };
         let mut doc = Document {
-            trailing_newline: text.is_empty() || text.ends_with('\n'),
+            bom,
+            trailing_newline: body.is_empty() || ends_with_newline(body),
+            newline: first_newline(body),
             ..Document::default()
         };
         let mut errors = Vec::new();
+        // The keys of the section being read, with the line each was set on.
+        let mut keys: HashMap<Key, usize> = HashMap::new();
         // The entry that an indented line continues: (section index, item index, key indent).
         let mut open: Option<(usize, usize, usize)> = None;
 
-        for (index, raw) in text.lines().enumerate() {
+        for (index, (whole, raw)) in split_lines(body).enumerate() {
             let number = index + 1;
-            let raw = raw.strip_suffix('\r').unwrap_or(raw);
             let trimmed = raw.trim();
             let indent = raw.len() - raw.trim_start().len();
 
             if trimmed.is_empty() {
                 open = None;
-                doc.push_trivia(raw);
+                doc.push_trivia(whole);
                 continue;
             }
             if trimmed.starts_with('#') {
                 // A comment inside a multi-line value is skipped by configparser; keep it with
                 // the entry so that rewriting the entry keeps it too.
-                match open {
-                    Some((s, i, _)) => doc.entry_raw_mut(s, i).push(raw.to_owned()),
-                    None => doc.push_trivia(raw),
+                match open.and_then(|(s, i, _)| doc.entry_mut(s, i)) {
+                    Some(entry) => entry
+                        .raw
+                        .get_or_insert_with(Vec::new)
+                        .push(whole.to_owned()),
+                    None => doc.push_trivia(whole),
                 }
                 continue;
             }
             if let Some((s, i, key_indent)) = open {
                 if indent > key_indent {
-                    let entry = doc.entry_mut(s, i);
-                    entry.raw.get_or_insert_with(Vec::new).push(raw.to_owned());
-                    if !entry.value.is_empty() {
-                        entry.value.push('\n');
+                    if let Some(entry) = doc.entry_mut(s, i) {
+                        entry
+                            .raw
+                            .get_or_insert_with(Vec::new)
+                            .push(whole.to_owned());
+                        if !entry.value.is_empty() {
+                            entry.value.push('\n');
+                        }
+                        entry.value.push_str(trimmed);
+                        continue;
                     }
-                    entry.value.push_str(trimmed);
-                    continue;
                 }
             }
             open = None;
@@ -200,19 +296,23 @@ impl Document {
             if trimmed.starts_with('[') {
                 match parse_header(trimmed) {
                     Some(name) => {
-                        if let Some(first) = doc.sections.iter().find(|s| s.name == name) {
-                            errors.push(ParseError {
+                        match doc.by_name.get(&name) {
+                            Some(&first) => errors.push(ParseError {
                                 line: number,
                                 kind: ParseErrorKind::DuplicateSection {
                                     name: name.clone(),
-                                    first: first.line,
+                                    first: doc.sections.get(first).map_or(0, |s| s.line),
                                 },
-                            });
+                            }),
+                            None => {
+                                doc.by_name.insert(name.clone(), doc.sections.len());
+                            }
                         }
+                        keys.clear();
                         doc.sections.push(Section {
                             name,
                             line: number,
-                            header: raw.to_owned(),
+                            header: whole.to_owned(),
                             items: Vec::new(),
                         });
                     }
@@ -221,7 +321,7 @@ impl Document {
                             line: number,
                             kind: ParseErrorKind::InvalidSectionHeader(trimmed.to_owned()),
                         });
-                        doc.push_trivia(raw);
+                        doc.push_trivia(whole);
                     }
                 }
                 continue;
@@ -232,23 +332,24 @@ impl Document {
                     line: number,
                     kind: ParseErrorKind::MissingEquals(trimmed.to_owned()),
                 });
-                doc.push_trivia(raw);
+                doc.push_trivia(whole);
                 continue;
             };
-            if doc.sections.is_empty() {
+            let section_index = doc.sections.len().saturating_sub(1);
+            let Some(section) = doc.sections.last_mut() else {
                 errors.push(ParseError {
                     line: number,
                     kind: ParseErrorKind::MissingSectionHeader(trimmed.to_owned()),
                 });
-                doc.push_trivia(raw);
+                doc.push_trivia(whole);
                 continue;
-            }
+            };
             if key_text.trim().is_empty() {
                 errors.push(ParseError {
                     line: number,
                     kind: ParseErrorKind::EmptyKey(trimmed.to_owned()),
                 });
-                doc.push_trivia(raw);
+                section.items.push(Item::Trivia(whole.to_owned()));
                 continue;
             }
             let Some(key) = Key::parse(key_text) else {
@@ -256,28 +357,32 @@ impl Document {
                     line: number,
                     kind: ParseErrorKind::InvalidVariant(key_text.trim().to_owned()),
                 });
-                doc.push_trivia(raw);
+                section.items.push(Item::Trivia(whole.to_owned()));
                 continue;
             };
-            let section_index = doc.sections.len() - 1;
-            let section = &mut doc.sections[section_index];
-            if let Some(first) = section.get(&key) {
+            if let Some(&first) = keys.get(&key) {
                 errors.push(ParseError {
                     line: number,
                     kind: ParseErrorKind::DuplicateKey {
                         section: section.name.clone(),
                         key: key.to_string(),
-                        first: first.line,
+                        first,
                     },
                 });
-                section.items.push(Item::Trivia(raw.to_owned()));
+                section.items.push(Item::Trivia(whole.to_owned()));
                 continue;
             }
+            keys.insert(key.clone(), number);
+            let key_indent = raw
+                .split_at_checked(indent)
+                .map_or("", |(blanks, _)| blanks);
             section.items.push(Item::Entry(Entry {
                 key,
                 value: value.trim().to_owned(),
                 line: number,
-                raw: Some(vec![raw.to_owned()]),
+                raw: Some(vec![whole.to_owned()]),
+                indent: key_indent.to_owned(),
+                comments: Vec::new(),
             }));
             open = Some((section_index, section.items.len() - 1, indent));
         }
@@ -291,17 +396,11 @@ impl Document {
         }
     }
 
-    fn entry_mut(&mut self, section: usize, item: usize) -> &mut Entry {
-        match &mut self.sections[section].items[item] {
-            Item::Entry(e) => e,
-            Item::Trivia(_) => unreachable!("an open entry index always points at an entry"),
+    fn entry_mut(&mut self, section: usize, item: usize) -> Option<&mut Entry> {
+        match self.sections.get_mut(section)?.items.get_mut(item)? {
+            Item::Entry(e) => Some(e),
+            Item::Trivia(_) => None,
         }
-    }
-
-    fn entry_raw_mut(&mut self, section: usize, item: usize) -> &mut Vec<String> {
-        self.entry_mut(section, item)
-            .raw
-            .get_or_insert_with(Vec::new)
     }
 
     pub fn sections(&self) -> &[Section] {
@@ -309,7 +408,7 @@ impl Document {
     }
 
     pub fn section(&self, name: &str) -> Option<&Section> {
-        self.sections.iter().find(|s| s.name == name)
+        self.sections.get(*self.by_name.get(name)?)
     }
 
     pub fn get(&self, section: &str, key: &str) -> Option<&str> {
@@ -321,38 +420,61 @@ impl Document {
     /// else after the last entry of the section, else in a new section at the end.
     pub fn set(&mut self, section: &str, key: &str, value: &str) {
         let key = Key::parse(key).unwrap_or_else(|| Key::plain(key));
-        let index = match self.sections.iter().position(|s| s.name == section) {
-            Some(index) => index,
+        let newline = self.newline;
+        let index = match self.by_name.get(section) {
+            Some(&index) => index,
             None => {
                 if let Some(last) = self.sections.last_mut() {
                     if !matches!(last.items.last(), Some(Item::Trivia(t)) if t.trim().is_empty()) {
-                        last.items.push(Item::Trivia(String::new()));
+                        last.items.push(Item::Trivia(newline.to_owned()));
                     }
                 } else if !self.preamble.is_empty() {
-                    self.preamble.push(String::new());
+                    self.preamble.push(newline.to_owned());
                 }
+                self.by_name.insert(section.to_owned(), self.sections.len());
                 self.sections.push(Section {
                     name: section.to_owned(),
                     line: 0,
-                    header: format!("[{section}]"),
+                    header: format!("[{section}]{newline}"),
                     items: Vec::new(),
                 });
                 self.sections.len() - 1
             }
         };
-        let target = &mut self.sections[index];
+        let Some(target) = self.sections.get_mut(index) else {
+            return;
+        };
         if let Some(entry) = target.entries_mut().find(|e| e.key == key) {
             if entry.value != value {
                 entry.value = value.to_owned();
-                entry.raw = None;
+                let comments = entry.raw.take().unwrap_or_default().into_iter().skip(1);
+                entry
+                    .comments
+                    .extend(comments.filter(|l| l.trim_start().starts_with('#')));
             }
             return;
         }
-        let at = target
+        let last = target
             .items
             .iter()
-            .rposition(|item| matches!(item, Item::Entry(_)))
-            .map_or(0, |i| i + 1);
+            .rposition(|item| matches!(item, Item::Entry(_)));
+        let (at, indent) = match last.and_then(|i| Some((i, target.items.get(i)?))) {
+            Some((i, Item::Entry(e))) => (i + 1, e.indent.clone()),
+            _ => (0, String::new()),
+        };
+        // A line after it indented deeper would read as its continuation: a blank line
+        // ends the new value first.
+        // (Comment lines in between would be its own.)
+        let next = target
+            .items
+            .iter()
+            .skip(at)
+            .find(|item| !matches!(item, Item::Trivia(t) if t.trim_start().starts_with('#')));
+        let swallows = matches!(next, Some(Item::Trivia(t))
+            if !t.trim().is_empty() && t.len() - t.trim_start().len() > indent.len());
+        if swallows {
+            target.items.insert(at, Item::Trivia(newline.to_owned()));
+        }
         target.items.insert(
             at,
             Item::Entry(Entry {
@@ -360,6 +482,8 @@ impl Document {
                 value: value.to_owned(),
                 line: 0,
                 raw: None,
+                indent,
+                comments: Vec::new(),
             }),
         );
     }
@@ -369,7 +493,11 @@ impl Document {
         let Some(key) = Key::parse(key) else {
             return false;
         };
-        let Some(target) = self.sections.iter_mut().find(|s| s.name == section) else {
+        let Some(target) = self
+            .by_name
+            .get(section)
+            .and_then(|&index| self.sections.get_mut(index))
+        else {
             return false;
         };
         let before = target.items.len();
@@ -379,54 +507,79 @@ impl Document {
         before != target.items.len()
     }
 
-    /// The text of the document: unchanged lines as they were read, changed entries written
-    /// as `key = value` with continuation lines indented by four spaces.
+    /// The text of the document: unchanged lines as they were read (line endings and byte
+    /// order mark included), changed entries written as `key = value` with continuation lines
+    /// indented by four spaces, in the file's line ending.
     pub fn to_text(&self) -> String {
-        let mut lines: Vec<String> = self.preamble.clone();
+        let newline = self.newline;
+        let mut lines: Vec<std::borrow::Cow<'_, str>> = Vec::new();
+        lines.extend(self.preamble.iter().map(|l| l.as_str().into()));
         for section in &self.sections {
-            lines.push(section.header.clone());
+            lines.push(section.header.as_str().into());
             for item in &section.items {
                 match item {
-                    Item::Trivia(t) => lines.push(t.clone()),
+                    Item::Trivia(t) => lines.push(t.as_str().into()),
                     Item::Entry(e) => match &e.raw {
-                        Some(raw) => lines.extend(raw.iter().cloned()),
-                        None => lines.push(format_entry(&e.key, &e.value)),
+                        Some(raw) => lines.extend(raw.iter().map(|l| l.as_str().into())),
+                        None => {
+                            lines.push(format_entry(e, newline).into());
+                            lines.extend(e.comments.iter().map(|l| l.as_str().into()));
+                        }
                     },
                 }
             }
         }
-        let mut text = lines.join("\n");
-        if self.trailing_newline && !text.is_empty() {
-            text.push('\n');
+        let mut text = String::new();
+        if self.bom {
+            text.push(BOM);
+        }
+        let count = lines.len();
+        for (i, line) in lines.iter().enumerate() {
+            if i + 1 == count && !self.trailing_newline {
+                text.push_str(strip_newline(line));
+            } else {
+                text.push_str(line);
+                // A line that was last (with no ending) and is not any more gets one.
+                if !ends_with_newline(line) {
+                    text.push_str(newline);
+                }
+            }
         }
         text
     }
 }
 
-fn format_entry(key: &Key, value: &str) -> String {
-    let mut out = format!("{key} =");
-    for (i, line) in value.lines().enumerate() {
+/// `key = value` with its continuation lines (four blanks deeper), each ending with `newline`.
+fn format_entry(entry: &Entry, newline: &str) -> String {
+    let Entry {
+        key, value, indent, ..
+    } = entry;
+    let mut out = format!("{indent}{key} =");
+    for (i, (_, line)) in split_lines(value).enumerate() {
         if i == 0 {
             if !line.is_empty() {
                 out.push(' ');
                 out.push_str(line);
             }
         } else {
-            out.push_str("\n    ");
+            out.push_str(newline);
+            out.push_str(indent);
+            out.push_str("    ");
             out.push_str(line);
         }
     }
+    out.push_str(newline);
     out
 }
 
 /// `[name]`, optionally followed by a `#` comment, as configparser's `\[(?P<header>.+)\]`.
 fn parse_header(trimmed: &str) -> Option<String> {
-    let close = trimmed.rfind(']')?;
-    let after = trimmed[close + 1..].trim();
+    let (name, after) = trimmed.strip_prefix('[')?.rsplit_once(']')?;
+    let after = after.trim();
     if !(after.is_empty() || after.starts_with('#')) {
         return None;
     }
-    let name = trimmed[1..close].trim();
+    let name = name.trim();
     (!name.is_empty()).then(|| name.to_owned())
 }
 
@@ -472,6 +625,127 @@ multi = first
         assert_eq!(doc.to_text(), SAMPLE);
         let crlf_less = "[a]\nx=1";
         assert_eq!(Document::parse(crlf_less).0.to_text(), crlf_less);
+    }
+
+    /// Issue 14: every input comes back byte for byte, whatever its line endings, byte order
+    /// mark, final newline, blanks or comments.
+    #[test]
+    fn round_trips_every_shape_byte_for_byte() {
+        let crlf = SAMPLE.replace('\n', "\r\n");
+        let cr = SAMPLE.replace('\n', "\r");
+        let inputs = [
+            crlf.as_str(),
+            cr.as_str(),
+            "\u{feff}[general]\r\n_version = 1\r\n",
+            "\u{feff}",
+            "[a]\r\nx=1",
+            "[a]\nx = 1\r\ny = 2\rz = 3\n\r\n",
+            "\t[a]\t# c\n\tx\t=\t1\t\n\t\tcont\t\n   \n#\n",
+            "[a]\nx = 1\n  # inside\n  more\r\n\r\n# after\r\n",
+            "\n\n\r\n",
+            "no section\r\n[\r\n= v\r\nk[ = 1\r\nx=1\r\nx=2\r\n",
+            "[é]\nclé[DÉV] = ünï\u{2028}côdé\n",
+            "[a]\nx = 1\r\n\r\n\r\n",
+            "",
+        ];
+        for input in inputs {
+            let (doc, _) = Document::parse(input);
+            assert_eq!(doc.to_text(), input, "{input:?}");
+        }
+        let (doc, errors) = Document::parse(&crlf);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(doc.get("custom", "multi"), Some("first\nsecond"));
+        assert_eq!(doc.get("general", "_version"), Some("1.2.3"));
+        let (doc, errors) = Document::parse(&cr);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(doc.get("custom", "foo[DEV]"), Some("dev bar"));
+        let (doc, errors) = Document::parse("\u{feff}[general]\r\n_version = 1\r\n");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(doc.get("general", "_version"), Some("1"));
+    }
+
+    /// Issue 14: an edit rewrites only the edited lines, in the file's line ending.
+    #[test]
+    fn edits_keep_the_other_bytes_and_the_line_ending() {
+        let crlf = SAMPLE.replace('\n', "\r\n");
+        let (mut doc, _) = Document::parse(&crlf);
+        doc.set("custom", "foo", "changed");
+        doc.set("custom", "new", "one\ntwo");
+        doc.set("extra_daemon_x", "numprocesses", "2");
+        let expected = crlf
+            .replace("foo = bar\r\n", "foo = changed\r\n")
+            .replace("    second\r\n", "    second\r\nnew = one\r\n    two\r\n")
+            + "\r\n[extra_daemon_x]\r\nnumprocesses = 2\r\n";
+        assert_eq!(doc.to_text(), expected);
+        assert!(doc.remove("custom", "multi"));
+        let removed = expected.replace("multi = first\r\n    second\r\n", "");
+        assert_eq!(doc.to_text(), removed);
+
+        let (mut doc, _) = Document::parse("\u{feff}[a]\rx = 1\ry = 2");
+        doc.set("a", "y", "3");
+        assert_eq!(doc.to_text(), "\u{feff}[a]\rx = 1\ry = 3");
+        doc.set("a", "z", "4");
+        assert_eq!(doc.to_text(), "\u{feff}[a]\rx = 1\ry = 3\rz = 4");
+        assert!(doc.remove("a", "z"));
+        assert!(doc.remove("a", "y"));
+        assert_eq!(doc.to_text(), "\u{feff}[a]\rx = 1");
+
+        let mut empty = Document::default();
+        empty.set("a", "x", "1");
+        assert_eq!(empty.to_text(), "[a]\nx = 1\n");
+    }
+
+    /// Issue 14 (found by the fuzz target): an edit does not change what the lines around it
+    /// mean, and loses no comment.
+    #[test]
+    fn edits_keep_the_meaning_of_the_other_lines() {
+        // An indented key written afresh keeps its indent, or the next key would continue it.
+        let (mut doc, _) = Document::parse("[a]\n  x = 1\n  y = 2\n");
+        doc.set("a", "x", "one\ntwo");
+        assert_eq!(doc.to_text(), "[a]\n  x = one\n      two\n  y = 2\n");
+        doc.set("a", "z", "3");
+        assert_eq!(
+            doc.to_text(),
+            "[a]\n  x = one\n      two\n  y = 2\n  z = 3\n"
+        );
+        let (again, errors) = Document::parse(&doc.to_text());
+        assert!(errors.is_empty());
+        assert_eq!(again.get("a", "y"), Some("2"));
+        // A new key before an indented line that is not a continuation: a blank line between.
+        let (mut doc, errors) = Document::parse("[a]\n# c\n  junk\n");
+        assert_eq!(errors.len(), 1);
+        doc.set("a", "new", "1");
+        assert_eq!(doc.to_text(), "[a]\nnew = 1\n\n# c\n  junk\n");
+        let (again, _) = Document::parse(&doc.to_text());
+        assert_eq!(again.get("a", "new"), Some("1"));
+        // The comments among a value's lines stay when it is written afresh.
+        let (mut doc, _) = Document::parse("[a]\nx = 1\n# about y\ny = 2\n");
+        doc.set("a", "x", "changed");
+        assert_eq!(doc.to_text(), "[a]\nx = changed\n# about y\ny = 2\n");
+    }
+
+    /// Issue 14: a file with many sections and keys is read in linear time (a section or a
+    /// key set twice is found by hashing, not by a scan of those before).
+    #[test]
+    fn many_sections_and_keys_parse_quickly() {
+        let mut text = String::new();
+        for i in 0..20_000 {
+            text.push_str(&format!("[s{i}]\nk = {i}\n"));
+        }
+        text.push_str("[big]\n");
+        for i in 0..20_000 {
+            text.push_str(&format!("k{i} = {i}\n"));
+        }
+        text.push_str("[s7]\nk19999 = dup\n[big]\n");
+        let (doc, errors) = Document::parse(&text);
+        assert_eq!(doc.to_text(), text);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(matches!(
+            errors[0].kind,
+            ParseErrorKind::DuplicateSection { first: 15, .. }
+        ));
+        assert_eq!(doc.get("s19999", "k"), Some("19999"));
+        assert_eq!(doc.get("big", "k123"), Some("123"));
     }
 
     #[test]

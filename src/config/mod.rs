@@ -202,6 +202,18 @@ pub fn override_paths(home: &Path, name: &str) -> [PathBuf; 2] {
     ]
 }
 
+/// The most a layer (`config.ini`, an override file) may take.
+pub const MAX_FILE_BYTES: usize = 16 << 20;
+/// The most a value may take once rendered: far above any real value, low enough that a
+/// file whose keys each render the one above twice ("billion laughs") stops at once.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+/// The most all the values of a plugin may take once rendered.
+pub const MAX_RENDERED_BYTES: usize = 16 << 20;
+/// The template steps (minijinja fuel) one value may take: a real value takes a handful.
+pub const MAX_STEPS_PER_VALUE: u64 = 100_000;
+/// The template steps all the values of a plugin may take.
+pub const MAX_STEPS: u64 = 10_000_000;
+
 /// A raw merged value: the text and where it was written.
 #[derive(Debug, Clone)]
 struct Raw {
@@ -329,12 +341,40 @@ fn load_unsorted(dir: &Path, settings: &Settings) -> Result<PluginConfig, Vec<Pr
 }
 
 /// Reads and parses one layer; `None` when it is absent (and not `required`) or unreadable.
+/// At most [`MAX_FILE_BYTES`] are read: a bigger file (or `/dev/zero` behind a symlink) is a
+/// problem, not a read until memory runs out.
 fn read_layer(path: &Path, required: bool, problems: &mut Vec<Problem>) -> Option<Document> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_bounded(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return None,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => {
+        Err(ReadError::TooBig) => {
+            problems.push(
+                Problem::error(
+                    Some(path),
+                    format!("is larger than {} MiB", MAX_FILE_BYTES >> 20),
+                )
+                .hint(format!(
+                    "a configuration file may take {} MiB; is it a symlink to a device, or data \
+                     that belongs in a file of its own?",
+                    MAX_FILE_BYTES >> 20
+                )),
+            );
+            return None;
+        }
+        Err(ReadError::NotUtf8(at)) => {
+            problems.push(
+                Problem::error(
+                    Some(path),
+                    format!("is not UTF-8 text: byte {at} is not part of a character"),
+                )
+                .hint("save the file as UTF-8"),
+            );
+            return None;
+        }
+        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            return None
+        }
+        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(ReadError::Io(e)) => {
             problems.push(Problem::error(Some(path), format!("cannot be read: {e}")));
             return None;
         }
@@ -344,6 +384,28 @@ fn read_layer(path: &Path, required: bool, problems: &mut Vec<Problem>) -> Optio
         problems.push(Problem::error(Some(path), error.kind.to_string()).at(error.line));
     }
     Some(doc)
+}
+
+enum ReadError {
+    Io(std::io::Error),
+    /// More than [`MAX_FILE_BYTES`].
+    TooBig,
+    /// Not UTF-8 from this byte on.
+    NotUtf8(usize),
+}
+
+/// The text of `path`, reading at most [`MAX_FILE_BYTES`] and one byte.
+fn read_bounded(path: &Path) -> Result<String, ReadError> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(ReadError::TooBig);
+    }
+    String::from_utf8(bytes).map_err(|e| ReadError::NotUtf8(e.utf8_error().valid_up_to()))
 }
 
 /// An override layer may not set `_` sections or keys: they are the developer's.
@@ -620,7 +682,9 @@ fn render(
     }
     context.extend(variables.clone());
 
-    let env = minijinja::Environment::new();
+    let mut env = minijinja::Environment::new();
+    let mut steps_left = MAX_STEPS;
+    let mut rendered_bytes = 0usize;
     let mut out: IndexMap<String, IndexMap<String, Setting>> = IndexMap::new();
     let mut section_vars: IndexMap<String, String> = IndexMap::new();
     for (section, keys) in sections {
@@ -633,8 +697,10 @@ fn render(
             };
             let locate = |p: Problem| p.at(line).in_section(&section).for_key(&key);
             let mut value = if has_template(&chosen.raw) {
+                env.set_fuel(Some(steps_left.min(MAX_STEPS_PER_VALUE)));
                 match render_value(&env, &chosen.raw, &context) {
-                    Ok((value, undefined)) => {
+                    Ok((value, undefined, steps)) => {
+                        steps_left = steps_left.saturating_sub(steps);
                         for name in undefined {
                             problems.push(locate(
                                 Problem::info(
@@ -646,7 +712,47 @@ fn render(
                         }
                         value
                     }
-                    Err(e) => {
+                    Err(RenderError::TooLarge) => {
+                        problems.push(locate(
+                            Problem::error(
+                                path.as_deref(),
+                                format!(
+                                    "`{key}` renders to more than {} MiB",
+                                    MAX_VALUE_BYTES >> 20
+                                ),
+                            )
+                            .hint(format!(
+                                "a value may take {} MiB once rendered; does it use a variable \
+                                 that uses itself, or a big value many times?",
+                                MAX_VALUE_BYTES >> 20
+                            )),
+                        ));
+                        continue;
+                    }
+                    Err(RenderError::Template(e))
+                        if e.kind() == minijinja::ErrorKind::OutOfFuel =>
+                    {
+                        let (what, limit) = if steps_left < MAX_STEPS_PER_VALUE {
+                            ("the configuration's values", MAX_STEPS)
+                        } else {
+                            ("a value", MAX_STEPS_PER_VALUE)
+                        };
+                        problems.push(locate(
+                            Problem::error(
+                                path.as_deref(),
+                                format!("`{key}` takes too many template steps to render"),
+                            )
+                            .hint(format!(
+                                "{what} may take {limit} steps; write plain values or simple \
+                                 `{{{{VARIABLE}}}}`s, without long loops"
+                            )),
+                        ));
+                        if steps_left < MAX_STEPS_PER_VALUE {
+                            return None;
+                        }
+                        continue;
+                    }
+                    Err(RenderError::Template(e)) => {
                         problems.push(locate(Problem::error(
                             path.as_deref(),
                             format!("`{key}` cannot be rendered: {e}"),
@@ -657,6 +763,24 @@ fn render(
             } else {
                 chosen.raw.clone()
             };
+            rendered_bytes = rendered_bytes.saturating_add(value.len());
+            if rendered_bytes > MAX_RENDERED_BYTES {
+                problems.push(locate(
+                    Problem::error(
+                        path.as_deref(),
+                        format!(
+                            "the configuration renders to more than {} MiB, reached at `{key}`",
+                            MAX_RENDERED_BYTES >> 20
+                        ),
+                    )
+                    .hint(format!(
+                        "the values of a plugin may take {} MiB in all once rendered; keep big \
+                         data in files the plugin reads",
+                        MAX_RENDERED_BYTES >> 20
+                    )),
+                ));
+                return None;
+            }
             if let Some(spec) = schema::key_spec(kind, &key) {
                 match schema::coerce(spec.kind, &value) {
                     Ok(v) => value = v,
@@ -752,21 +876,71 @@ fn render(
     })
 }
 
-/// Renders one value; gives the names it uses that the context does not define.
+/// Why a value could not be rendered.
+enum RenderError {
+    Template(minijinja::Error),
+    /// It took more than [`MAX_VALUE_BYTES`].
+    TooLarge,
+}
+
+/// Renders one value into at most [`MAX_VALUE_BYTES`]; gives the names it uses that the
+/// context does not define and the template steps it took.
+///
+/// Only the variables the template names are handed to it: the whole context (every key
+/// above) would be copied for each value, which makes rendering quadratic.
 fn render_value(
     env: &minijinja::Environment<'_>,
     text: &str,
     context: &BTreeMap<String, String>,
-) -> Result<(String, Vec<String>), minijinja::Error> {
-    let template = env.template_from_str(text)?;
-    let mut undefined: Vec<String> = template
-        .undeclared_variables(false)
-        .into_iter()
-        .filter(|name| !context.contains_key(name))
-        .collect();
+) -> Result<(String, Vec<String>, u64), RenderError> {
+    let template = env.template_from_str(text).map_err(RenderError::Template)?;
+    let mut used: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut undefined: Vec<String> = Vec::new();
+    for name in template.undeclared_variables(false) {
+        match context.get_key_value(name.as_str()) {
+            Some((name, value)) => {
+                used.insert(name, value);
+            }
+            None => undefined.push(name),
+        }
+    }
     undefined.sort();
-    let value = template.render(context)?;
-    Ok((value, undefined))
+    let mut out = Capped {
+        bytes: Vec::new(),
+        over: false,
+    };
+    let captured = template.render_captured_to(used, &mut out);
+    if out.over {
+        return Err(RenderError::TooLarge);
+    }
+    let captured = captured.map_err(RenderError::Template)?;
+    let steps = captured.state().fuel_levels().map_or(0, |(used, _)| used);
+    let value = match String::from_utf8(out.bytes) {
+        Ok(value) => value,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    };
+    Ok((value, undefined, steps))
+}
+
+/// A template's output, refused past [`MAX_VALUE_BYTES`].
+struct Capped {
+    bytes: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len().saturating_add(buf.len()) > MAX_VALUE_BYTES {
+            self.over = true;
+            return Err(std::io::Error::other("the value is too large"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Replaces `_cmd_and_args` placeholders: `{plugin_name}`, `{plugin_dir}` and the process

@@ -179,11 +179,18 @@ pub fn parse_bool(value: &str) -> bool {
     )
 }
 
+/// Names longer than this get no suggestion: a typo of a known name is short, and comparing
+/// a long one with every prefix of it would take time quadratic in its length.
+const MAX_SUGGESTED_LEN: usize = 64;
+
 /// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
 pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    if word.len() > MAX_SUGGESTED_LEN {
+        return None;
+    }
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -195,12 +202,18 @@ pub fn did_you_mean<'a>(
 /// A suggestion for an unknown section name: a known name, or a known prefix put in front of
 /// what looks like the section's own name (`extra_deamon_foo` gives `extra_daemon_foo`).
 pub fn suggest_section(name: &str) -> Option<String> {
+    if name.len() > MAX_SUGGESTED_LEN {
+        return None;
+    }
     if let Some(found) = did_you_mean(name, ["general", "custom"]) {
         return Some(found.to_owned());
     }
     let mut best: Option<(f64, String)> = None;
     for (i, _) in name.match_indices('_') {
-        let (head, rest) = (&name[..=i], &name[i + 1..]);
+        // `_` is one byte: the split after it is on a char boundary.
+        let Some((head, rest)) = name.split_at_checked(i + 1) else {
+            continue;
+        };
         if rest.is_empty() {
             continue;
         }
@@ -267,5 +280,17 @@ mod tests {
             Some("extra_daemon_foo")
         );
         assert_eq!(suggest_section("aap_foo").as_deref(), Some("app_foo"));
+        assert_eq!(
+            suggest_section("éxtra_déamon_é").as_deref(),
+            Some("extra_daemon_é")
+        );
+        assert_eq!(suggest_section("_"), None);
+        // A long name gets no suggestion (and takes no time).
+        let long = "a_".repeat(20_000);
+        assert_eq!(suggest_section(&long), None);
+        assert_eq!(
+            did_you_mean(&"numprocesses".repeat(10), ["numprocesses"]),
+            None
+        );
     }
 }

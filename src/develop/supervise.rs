@@ -29,6 +29,19 @@ pub const STABLE_AFTER: Duration = Duration::from_secs(10);
 /// After this many quick exits in a row a daemon is held until the next change.
 pub const MAX_QUICK_EXITS: u32 = 5;
 
+/// The most copies of one daemon `develop` runs: `numprocesses` above is refused (each copy
+/// is a process and two threads).
+pub const MAX_COPIES: usize = 256;
+
+/// `now + delay`, or as far as an `Instant` goes when a delay from `config.ini` (a
+/// `graceful_timeout` or `max_age` of billions of years) would overflow it.
+pub fn later(now: Instant, delay: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(delay)
+        .or_else(|| now.checked_add(CENTURY))
+        .unwrap_or(now)
+}
+
 /// The `rlimit_*` keys; 0 leaves the limit as it is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Limits {
@@ -65,20 +78,28 @@ pub fn specs(config: &PluginConfig) -> Vec<DaemonSpec> {
                 .unwrap_or(0)
         };
         let command = keys.get("_cmd_and_args").map_or("", |s| s.value.as_str());
-        let argv = match shlex::split(command) {
+        let mut argv = match shlex::split(command) {
             Some(argv) if !argv.is_empty() => Ok(argv),
             Some(_) => Err(format!("`[{section}]` has no `_cmd_and_args`")),
             None => Err(format!(
                 "`_cmd_and_args` of `[{section}]` has an unclosed quote or a trailing `\\`"
             )),
         };
+        let mut numprocesses = keys
+            .get("numprocesses")
+            .and_then(|s| s.value.trim().parse().ok())
+            .unwrap_or(1);
+        if numprocesses > MAX_COPIES {
+            argv = Err(format!(
+                "`numprocesses = {numprocesses}` of `[{section}]` is above the {MAX_COPIES} \
+                 copies `mfplug develop` runs"
+            ));
+            numprocesses = 1;
+        }
         out.push(DaemonSpec {
             name: name.to_owned(),
             argv,
-            numprocesses: keys
-                .get("numprocesses")
-                .and_then(|s| s.value.trim().parse().ok())
-                .unwrap_or(1),
+            numprocesses,
             graceful_timeout: Duration::from_secs(
                 keys.get("graceful_timeout")
                     .and_then(|s| s.value.trim().parse().ok())
@@ -277,7 +298,7 @@ impl<E: Send + 'static> Supervisor<E> {
                 instance.state = State::Stopping {
                     pid,
                     serial,
-                    kill_at: now + graceful,
+                    kill_at: later(now, graceful),
                     killed: false,
                     then,
                 };
@@ -303,7 +324,7 @@ impl<E: Send + 'static> Supervisor<E> {
                     ..
                 } => Some(kill_at),
                 State::Waiting { until } => Some(until),
-                State::Running { started, .. } => self.age_limit(i).map(|age| started + age),
+                State::Running { started, .. } => self.age_limit(i).map(|age| later(started, age)),
                 _ => None,
             })
             .min()
@@ -316,8 +337,14 @@ impl<E: Send + 'static> Supervisor<E> {
         if spec.max_age.is_zero() {
             return None;
         }
-        let stagger = spec.max_age / (2 * spec.numprocesses as u32).max(1);
-        Some(spec.max_age + stagger * (instance.copy as u32 - 1))
+        // Both counts are at most `MAX_COPIES`: they fit a u32.
+        let copies = u32::try_from(spec.numprocesses).unwrap_or(u32::MAX);
+        let copy = u32::try_from(instance.copy).unwrap_or(u32::MAX);
+        let stagger = spec.max_age / copies.saturating_mul(2).max(1);
+        Some(
+            spec.max_age
+                .saturating_add(stagger.saturating_mul(copy.saturating_sub(1))),
+        )
     }
 
     /// Does what is due at `now`: SIGKILL after a grace, a restart after a backoff or for age.
@@ -346,7 +373,7 @@ impl<E: Send + 'static> Supervisor<E> {
                     self.spawn(index);
                 }
                 State::Running { started, .. }
-                    if age_limit.is_some_and(|age| now >= started + age) =>
+                    if age_limit.is_some_and(|age| now >= later(started, age)) =>
                 {
                     ui::with_live_cleared(|| {
                         ui::status("Restarting", format!("`{label}`: older than `max_age`"))
@@ -405,7 +432,9 @@ impl<E: Send + 'static> Supervisor<E> {
                 } else {
                     let delay = instance.backoff;
                     instance.backoff = (instance.backoff * 2).min(BACKOFF_MAX);
-                    instance.state = State::Waiting { until: now + delay };
+                    instance.state = State::Waiting {
+                        until: later(now, delay),
+                    };
                     ui::with_live_cleared(|| {
                         ui::warn(format!(
                             "`{label}` {how}: restarting it in {:.1} s",
@@ -435,7 +464,7 @@ impl<E: Send + 'static> Supervisor<E> {
         let spec = &self.specs[self.instances[index].spec];
         let result = match &spec.argv {
             Ok(argv) => start(argv, spec.limits, &self.env, &self.dir).map_err(|e| {
-                let program = &argv[0];
+                let program = argv.first().map_or("", String::as_str);
                 let hint = match e.kind() {
                     std::io::ErrorKind::NotFound => {
                         format!("`{program}` is not on the plugin env's PATH")
@@ -504,7 +533,14 @@ fn describe(status: ExitStatus) -> String {
     }
 }
 
-/// Copies a child's output, line by line, to the terminal after `prefix` and to the log.
+/// The most of a daemon's output held before it is passed on: a longer line (a binary blob,
+/// a `\r` progress bar, anything without a newline) goes out in pieces of this size, each on
+/// a line of its own, so that memory stays bounded whatever the daemon writes.
+pub const MAX_CHUNK: usize = 64 * 1024;
+
+/// Copies a child's output, line by line, to the terminal after `prefix` and to the log; a
+/// line longer than [`MAX_CHUNK`] is passed on in pieces. The log gets the bytes as written
+/// (the terminal a lossy UTF-8 reading of them).
 fn relay(pipe: impl Read + Send + 'static, prefix: String, log: PathBuf, to_stderr: bool) {
     let _ = std::thread::Builder::new()
         .name(format!("relay {prefix}"))
@@ -516,23 +552,63 @@ fn relay(pipe: impl Read + Send + 'static, prefix: String, log: PathBuf, to_stde
             if let Err(e) = &file {
                 ui::with_live_cleared(|| ui::warn(format!("{e}: not logging {prefix}")));
             }
-            let mut reader = BufReader::new(pipe);
-            let mut buf = Vec::new();
+            let mut reader = BufReader::with_capacity(MAX_CHUNK, pipe);
+            let mut buf: Vec<u8> = Vec::with_capacity(MAX_CHUNK);
+            // The start of a character cut at the end of the previous piece.
+            let mut carry: Vec<u8> = Vec::new();
+            let mut record: Vec<u8> = Vec::with_capacity(MAX_CHUNK + prefix.len() + 2);
             loop {
                 buf.clear();
-                match reader.read_until(b'\n', &mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
+                buf.append(&mut carry);
+                let room = MAX_CHUNK.saturating_sub(buf.len()).max(1) as u64;
+                let ended = match (&mut reader).take(room).read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => true,
+                    Ok(_) => false,
+                };
+                if buf.is_empty() {
+                    break;
                 }
-                let line = String::from_utf8_lossy(&buf);
-                let line = line.trim_end_matches(['\n', '\r']);
-                ui::child_line(&prefix, line, to_stderr);
+                if !ended && buf.len() >= MAX_CHUNK && buf.last() != Some(&b'\n') {
+                    carry = cut_character(&mut buf);
+                }
+                let mut end = buf.len();
+                while end > 0 && matches!(buf.get(end - 1), Some(b'\n' | b'\r')) {
+                    end -= 1;
+                }
+                let line = buf.get(..end).unwrap_or_default();
+                ui::child_line(&prefix, &String::from_utf8_lossy(line), to_stderr);
                 if let Ok(file) = &mut file {
                     // One write per line: with O_APPEND, stdout's and stderr's lines do not mix.
-                    let _ = file.write_all(format!("{prefix} {line}\n").as_bytes());
+                    record.clear();
+                    record.extend_from_slice(prefix.as_bytes());
+                    record.push(b' ');
+                    record.extend_from_slice(line);
+                    record.push(b'\n');
+                    let _ = file.write_all(&record);
+                }
+                if ended {
+                    break;
                 }
             }
         });
+}
+
+/// Takes off the end of `piece` the first bytes of a UTF-8 character that the piece's size
+/// cut, and gives them (to start the next piece); nothing when the piece ends on a character
+/// boundary or is not UTF-8 there.
+fn cut_character(piece: &mut Vec<u8>) -> Vec<u8> {
+    let len = piece.len();
+    // The last byte that starts a character, among the last four.
+    let Some(start) = (len.saturating_sub(4)..len)
+        .rev()
+        .find(|&i| piece.get(i).is_some_and(|b| b & 0xC0 != 0x80))
+    else {
+        return Vec::new();
+    };
+    match piece.get(start..).map(std::str::from_utf8) {
+        Some(Err(e)) if e.error_len().is_none() && start > 0 => piece.split_off(start),
+        _ => Vec::new(),
+    }
 }
 
 /// Spawns one copy: its own process group, the plugin env, the plugin dir as current dir,
@@ -550,11 +626,17 @@ fn start(
     env: &BTreeMap<String, String>,
     dir: &Path,
 ) -> std::io::Result<std::process::Child> {
-    let program = find_program(&argv[0], env.get("PATH").map(String::as_str), dir)?;
+    let Some((name, args)) = argv.split_first() else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "no command",
+        ));
+    };
+    let program = find_program(name, env.get("PATH").map(String::as_str), dir)?;
     let mut command = Command::new(program);
     command
-        .arg0(&argv[0])
-        .args(&argv[1..])
+        .arg0(name)
+        .args(args)
         .env_clear()
         .envs(env)
         .current_dir(dir)
@@ -632,5 +714,41 @@ fn set_limits(command: &mut Command, limits: Limits) {
             libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
             Ok(())
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_never_overflows() {
+        let now = Instant::now();
+        assert_eq!(
+            later(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+        assert!(later(now, Duration::MAX) > now + Duration::from_secs(365 * 24 * 3600));
+        assert!(later(now, Duration::from_secs(u64::MAX)) >= now);
+    }
+
+    #[test]
+    fn a_piece_cut_inside_a_character_gives_its_start_to_the_next() {
+        for (text, kept, carried) in [
+            (&b"abc"[..], &b"abc"[..], &b""[..]),
+            ("ab\u{e9}".as_bytes(), "ab\u{e9}".as_bytes(), &b""[..]),
+            (b"ab\xc3", b"ab", b"\xc3"),
+            (b"a\xe2\x82", b"a", b"\xe2\x82"),
+            (b"a\xf0\x9f\x98", b"a", b"\xf0\x9f\x98"),
+            (b"\xe2\x82\xac\xe2", b"\xe2\x82\xac", b"\xe2"),
+            // Not UTF-8, or only a piece of a character: left as it is.
+            (b"a\xff\xfe", b"a\xff\xfe", b""),
+            (b"\xc3", b"\xc3", b""),
+            (b"", b"", b""),
+        ] {
+            let mut piece = text.to_vec();
+            let carry = cut_character(&mut piece);
+            assert_eq!((&piece[..], &carry[..]), (kept, carried), "{text:?}");
+        }
     }
 }

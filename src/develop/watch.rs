@@ -202,14 +202,14 @@ impl Debounce {
     }
 
     pub fn change(&mut self, path: PathBuf, now: Instant) {
-        self.deadline = Some(now + self.delay);
+        self.deadline = Some(super::supervise::later(now, self.delay));
         self.last = Some(path);
         self.count += 1;
     }
 
     /// Moves the deadline without a change of its own (a new dir, looked into when due).
     pub fn poke(&mut self, now: Instant) {
-        self.deadline = Some(now + self.delay);
+        self.deadline = Some(super::supervise::later(now, self.delay));
     }
 
     /// A change found when the burst is due: it joins the burst without moving the deadline.

@@ -286,3 +286,317 @@ fn undefined_variables_are_reported_with_verbose() {
         "{stderr}"
     );
 }
+
+/// A plugin dir `name` whose `[custom]` section is `custom` (lines after the header).
+fn custom_plugin(ctx: &TestContext, name: &str, custom: &str) {
+    ctx.write(
+        &format!("{name}/.layerapi2_label"),
+        &format!("plugin_{name}@mfplug\n"),
+    );
+    ctx.write(
+        &format!("{name}/config.ini"),
+        &format!("[general]\n_version = 1.0.0\n\n[custom]\n{custom}"),
+    );
+}
+
+/// `a0` then `levels` keys, each rendering the one above twice: `a{levels}` would take
+/// 100 * 2^levels bytes.
+fn laughs(levels: usize) -> String {
+    let mut text = format!("a0 = {}\n", "x".repeat(100));
+    for i in 1..=levels {
+        let above = format!("{{{{MFPLUG_CURRENT_PLUGIN_CUSTOM_A{}}}}}", i - 1);
+        text.push_str(&format!("a{i} = {above}{above}\n"));
+    }
+    text
+}
+
+/// r14: "billion laughs": 30 and 40 levels (a value of 100 GiB and 100 PiB) are refused at
+/// the level that passes 1 MiB, under a 1 GiB address space (today's code aborts there).
+#[test]
+fn r14_a_value_doubling_at_each_key_is_refused_with_bounded_memory() {
+    let ctx = TestContext::new();
+    for levels in [30, 40] {
+        custom_plugin(&ctx, "laugh", &laughs(levels));
+        let started = std::time::Instant::now();
+        let out = ctx
+            .cmd_with_memory_limit(1024, ["check", "laugh"])
+            .output()
+            .unwrap();
+        let took = started.elapsed();
+        let stderr = crate::support::stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        // 100 * 2^14 is the first value above 1 MiB, on line 19.
+        assert!(
+            stderr.contains(
+                "error: `laugh/config.ini`, line 19, section `[custom]`: `a14` renders to more \
+                 than 1 MiB"
+            ),
+            "{stderr}"
+        );
+        assert!(stderr.contains("hint: a value may take 1 MiB once rendered"));
+        assert_eq!(stderr.matches("error: `").count(), 1, "{stderr}");
+        assert!(took < std::time::Duration::from_secs(60), "{took:?}");
+    }
+    // As `config` reads it too.
+    let out = ctx
+        .cmd_with_memory_limit(1024, ["config", "laugh"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(crate::support::stderr(&out).contains("`a14` renders to more than 1 MiB"));
+}
+
+/// r14: the values of a file together are bounded too: 40 keys that each copy a 800 KiB value.
+#[test]
+fn r14_the_rendered_configuration_is_bounded_as_a_whole() {
+    let ctx = TestContext::new();
+    let mut custom = laughs(13);
+    for i in 0..40 {
+        custom.push_str(&format!(
+            "copy{i} = {{{{MFPLUG_CURRENT_PLUGIN_CUSTOM_A13}}}}\n"
+        ));
+    }
+    custom_plugin(&ctx, "wide", &custom);
+    let out = ctx
+        .cmd_with_memory_limit(1024, ["check", "wide"])
+        .output()
+        .unwrap();
+    let stderr = crate::support::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // 100 * (2^14 - 1) bytes for a0..a13, then 819 200 per copy: the 16 MiB pass at `copy18`.
+    assert!(
+        stderr.contains(
+            "error: `wide/config.ini`, line 37, section `[custom]`: the configuration renders to \
+             more than 16 MiB, reached at `copy18`"
+        ),
+        "{stderr}"
+    );
+}
+
+/// r14: a template that loops for ages is stopped after a bounded number of steps.
+#[test]
+fn r14_a_template_that_loops_for_ages_is_stopped() {
+    let ctx = TestContext::new();
+    custom_plugin(
+        &ctx,
+        "spin",
+        "ok = {{MFPLUG_CURRENT_PLUGIN_NAME}}\n\
+         spin = {% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\n",
+    );
+    let out = ctx.cmd(["check", "spin"]).output().unwrap();
+    let stderr = crate::support::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: `spin/config.ini`, line 6, section `[custom]`: `spin` takes too many template \
+             steps to render"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("a value may take 100000 steps"), "{stderr}");
+}
+
+/// r14: parsing, merging, checking and rendering are linear: 100 000 sections (2.5 MB) are
+/// checked in seconds (before: minutes), and a duplicate at the very end is still found.
+#[test]
+fn r14_a_file_of_100_000_sections_is_checked() {
+    let ctx = TestContext::new();
+    let mut text = String::from("[general]\n_version = 1.0.0\n\n");
+    for i in 0..100_000 {
+        text.push_str(&format!("[custom_{i}]\nk = v{i}\n"));
+    }
+    ctx.write("big/.layerapi2_label", "plugin_big@mfplug\n");
+    ctx.write("big/config.ini", &text);
+    let out = succeed(&mut ctx.cmd(["check", "big"]));
+    assert!(
+        crate::support::stderr(&out).contains("Checked plugin `big` 1.0.0-1 in `big`: no errors")
+    );
+
+    text.push_str("[custom_7]\nk = again\n[custom_99999]\nk = one\nk = two\n");
+    ctx.write("big/config.ini", &text);
+    let out = ctx.cmd(["check", "big", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["errors"], 3, "{json}");
+    let problems = json["problems"].as_array().unwrap();
+    let lines: Vec<u64> = problems
+        .iter()
+        .map(|p| p["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [200_004, 200_006, 200_008], "{json}");
+    assert!(problems[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("section `[custom_7]` is already defined on line 18"));
+}
+
+/// r14: `.ci/run` on a fresh machine. It runs here against a PATH of shims: `apt-get` and
+/// `sudo` record what they are asked, `id` says a user, `rustc` and `cargo` say a version;
+/// only the core tools of the shell are real. It installs exactly what is missing, in one `apt-get
+/// install --no-install-recommends`, then nothing once all is there; an old rustc is refused
+/// with `rustup update stable` named.
+#[test]
+fn r14_ci_run_installs_what_is_missing_and_checks_rustc() {
+    use std::os::unix::fs::symlink;
+    let ctx = TestContext::new();
+    let repo = ctx.root().join("repo");
+    std::fs::create_dir_all(repo.join(".ci")).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/run");
+    std::fs::copy(&script, repo.join(".ci/run")).unwrap();
+    let bin = ctx.root().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in [
+        "sed", "awk", "sort", "head", "grep", "env", "dirname", "cat", "bash", "sh", "printf",
+    ] {
+        let real = crate::support::require_tool(tool, "apt-get install -y coreutils sed gawk grep");
+        symlink(real, bin.join(tool)).unwrap();
+    }
+    let log = ctx.root().join("apt.log");
+    let shim = |name: &str, body: &str| {
+        let path = bin.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        crate::support::make_executable(&path);
+    };
+    shim(
+        "apt-get",
+        &format!("echo \"apt-get $*\" >> '{}'", log.display()),
+    );
+    shim("dpkg-query", "exit 1");
+    // Not root: through `sudo`.
+    shim("id", "echo 1000");
+    shim(
+        "sudo",
+        &format!("printf 'sudo ' >> '{}'\nexec \"$@\"", log.display()),
+    );
+    shim("cargo", "exit 0");
+    let run = |rust_version: &str, rustc: &str| {
+        std::fs::write(
+            repo.join("Cargo.toml"),
+            format!("[package]\nname = \"x\"\nrust-version = \"{rust_version}\"\n"),
+        )
+        .unwrap();
+        shim("rustc", &format!("echo 'rustc {rustc} (abc 2026-01-01)'"));
+        let _ = std::fs::remove_file(&log);
+        let out = std::process::Command::new(bin.join("bash"))
+            .arg(repo.join(".ci/run"))
+            .arg("--deps")
+            .env_clear()
+            .env("PATH", &bin)
+            .env("HOME", ctx.root().join("user"))
+            .output()
+            .unwrap();
+        let apt = std::fs::read_to_string(&log).unwrap_or_default();
+        (out, apt)
+    };
+
+    // A bare machine: everything is installed, at once.
+    let (out, apt) = run("1.89", "1.95.0");
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    assert_eq!(
+        apt,
+        "sudo apt-get update\nsudo apt-get install -y --no-install-recommends build-essential \
+         pkg-config python3 python3-venv python3-pip nodejs npm procps\n"
+    );
+
+    // Some of it there (as commands): only the rest is installed.
+    for tool in ["cc", "make", "node", "npm", "ps", "pkill", "pkg-config"] {
+        shim(tool, "exit 0");
+    }
+    let (out, apt) = run("1.89", "1.89.0");
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    assert_eq!(
+        apt,
+        "sudo apt-get update\nsudo apt-get install -y --no-install-recommends python3 \
+         python3-venv python3-pip\n"
+    );
+
+    // All there: nothing asked of apt.
+    shim("python3", "exit 0");
+    let (out, apt) = run("1.89", "1.90.1-nightly");
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    assert_eq!(apt, "");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ready: rustc 1.90.1 (at least 1.89)"));
+
+    // An old rustc: refused, saying how to update.
+    let (out, _) = run("1.89", "1.88.0");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        crate::support::stderr(&out).contains(
+            "error: rustc 1.88.0 is older than the rust-version 1.89 of Cargo.toml: run `rustup \
+             update stable`"
+        ),
+        "{}",
+        crate::support::stderr(&out)
+    );
+    let (out, _) = run("1.100", "1.99.0");
+    assert_eq!(out.status.code(), Some(1), "versions compare as numbers");
+}
+
+/// r14: a `config.ini` that never ends (a symlink to `/dev/zero`) or that is bigger than
+/// 16 MiB is refused after reading 16 MiB, not read until memory runs out; one that is not
+/// UTF-8 names the byte.
+#[test]
+fn r14_an_endless_or_huge_or_binary_config_ini_is_refused() {
+    let ctx = TestContext::new();
+    ctx.write("zero/.layerapi2_label", "plugin_zero@mfplug\n");
+    std::os::unix::fs::symlink("/dev/zero", ctx.work.join("zero/config.ini")).unwrap();
+    mfplug_snapshot!(ctx, ctx.cmd_with_memory_limit(1024, ["check", "zero"]), @r"
+    success: false
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: `zero/config.ini`: is larger than 16 MiB
+      hint: a configuration file may take 16 MiB; is it a symlink to a device, or data that belongs in a file of its own?
+    error: found 1 error in plugin dir `zero`
+    ");
+
+    let mut big = String::from("[general]\n_version = 1\n[custom]\n");
+    big.push_str(&format!("# {}\n", "x".repeat(16 << 20)));
+    custom_plugin(&ctx, "big", "");
+    ctx.write("big/config.ini", &big);
+    let out = ctx.cmd(["check", "big"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(crate::support::stderr(&out).contains("`big/config.ini`: is larger than 16 MiB"));
+
+    custom_plugin(&ctx, "bin", "");
+    std::fs::write(
+        ctx.work.join("bin/config.ini"),
+        b"[general]\n_version = 1\xff\n",
+    )
+    .unwrap();
+    mfplug_snapshot!(ctx, ctx.cmd(["check", "bin"]), @r"
+    success: false
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: `bin/config.ini`: is not UTF-8 text: byte 22 is not part of a character
+      hint: save the file as UTF-8
+    error: found 1 error in plugin dir `bin`
+    ");
+}
+
+/// r14: a 40 KB section name and a 200 KB key name are reported at once (the "did you mean"
+/// compared every prefix of the name with the known ones: minutes for this file).
+#[test]
+fn r14_long_unknown_names_are_reported_at_once() {
+    let ctx = TestContext::new();
+    let section = "a_".repeat(20_000);
+    let key = "q".repeat(200_000);
+    ctx.write("long/.layerapi2_label", "plugin_long@mfplug\n");
+    ctx.write(
+        "long/config.ini",
+        &format!("[general]\n_version = 1\n[{section}]\n[extra_daemon_x]\n{key} = 1\n"),
+    );
+    let out = ctx.cmd(["check", "long", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["errors"], 2);
+    assert_eq!(json["problems"][0]["section"], section.as_str());
+    assert_eq!(json["problems"][1]["key"], key.as_str());
+    assert!(json["problems"][1]["hint"]
+        .as_str()
+        .unwrap()
+        .starts_with("known keys are `_cmd_and_args`"));
+}

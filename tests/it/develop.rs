@@ -624,6 +624,10 @@ fn on_a_terminal_a_status_line_shows_daemons_restarts_and_the_last_change() {
 /// rebuilds `local/`, then restarts the daemons once.
 #[test]
 fn a_requirements_change_relocks_rebuilds_then_restarts() {
+    crate::support::require_tool(
+        "python3",
+        "apt-get install -y python3 python3-venv, or .ci/run",
+    );
     let ctx = TestContext::new();
     let dir = plugin(
         &ctx,
@@ -672,6 +676,8 @@ fn toolchain_env() -> Vec<(&'static str, std::ffi::OsString)> {
 /// that a change of its source causes.
 #[test]
 fn a_rust_plugin_is_built_then_rebuilt_before_a_restart() {
+    crate::support::require_tool("cargo", "install rustup from https://rustup.rs");
+    crate::support::require_tool("cc", "apt-get install -y build-essential, or .ci/run");
     let ctx = TestContext::new();
     let dir = plugin(
         &ctx,
@@ -696,4 +702,152 @@ fn a_rust_plugin_is_built_then_rebuilt_before_a_restart() {
     let ok = wait_for(|| dev.stdout().contains("up v2"));
     assert!(ok, "{}\n{}", dev.stdout(), dev.stderr());
     assert!(dev.stop().success(), "{}", dev.stderr());
+}
+
+/// The peak resident memory of `pid` (`VmHWM`), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status:\n{status}"))
+}
+
+/// r14: a daemon writing 300 MB with no newline (a binary blob, a `\r` progress bar) is passed
+/// on in bounded pieces: develop's peak RSS stays far below the line's size (it was 610 MB),
+/// and every byte reaches the log.
+#[test]
+fn r14_a_300_mb_line_is_logged_whole_in_bounded_memory() {
+    const SIZE: u64 = 300_000_000;
+    for tool in ["head", "tr", "wc", "awk", "grep"] {
+        crate::support::require_tool(tool, "apt-get install -y coreutils gawk grep");
+    }
+    let ctx = TestContext::new();
+    ctx.write(
+        "p/blob.sh",
+        &format!(
+            "head -c {SIZE} /dev/zero | tr '\\0' x\nprintf '\\r50%%\\r100%%\\nafter the blob\\n'\n\
+             {RECORDER}"
+        ),
+    );
+    plugin(&ctx, &daemon("blob", "sh blob.sh", ""));
+    // `--color always`: stripping colour codes from 300 MB (`NO_COLOR`) takes a debug build
+    // a minute; the relay is what is tested here.
+    let mut dev = Develop::start(&ctx, &["p", "--color", "always"]);
+    let log = ctx.home.join("log/extra_demo_blob.log");
+    let ok = wait_for_long(|| {
+        std::fs::metadata(&log).is_ok_and(|m| m.len() > SIZE)
+            && std::fs::read_to_string(&dev.starts).is_ok_and(|s| !s.is_empty())
+            && tail(&log).contains("[blob:1] up ")
+    });
+    assert!(ok, "the blob did not reach the log:\n{}", dev.stderr());
+    let peak = peak_rss_kib(dev.child.id());
+    assert!(dev.stop().success(), "{}", dev.stderr());
+    assert!(peak < 100 * 1024, "develop peaked at {peak} KiB of RSS");
+
+    // Every `x` is in the log, in pieces of at most 64 KiB, each on a line with the prefix.
+    let count = Command::new("sh")
+        .arg("-c")
+        .arg("tr -cd x < \"$0\" | wc -c")
+        .arg(&log)
+        .output()
+        .unwrap();
+    let count: u64 = String::from_utf8_lossy(&count.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(count, SIZE);
+    let longest = Command::new("sh")
+        .arg("-c")
+        .arg("awk '{ if (length($0) > n) n = length($0) } END { print n }' \"$0\"")
+        .arg(&log)
+        .env("LC_ALL", "C")
+        .output()
+        .unwrap();
+    let longest: usize = String::from_utf8_lossy(&longest.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(longest, "[blob:1] ".len() + 64 * 1024);
+    let end = tail(&log);
+    assert!(
+        end.contains("\r50%\r100%\n[blob:1] after the blob\n"),
+        "{end:?}"
+    );
+    let lines = Command::new("sh")
+        .arg("-c")
+        .arg("grep -c '^\\[blob:1\\] ' \"$0\"")
+        .arg(&log)
+        .output()
+        .unwrap();
+    let lines: u64 = String::from_utf8_lossy(&lines.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    let pieces = SIZE.div_ceil(64 * 1024);
+    assert_eq!(
+        lines,
+        pieces + 2,
+        "every piece of the blob on a line of its own"
+    );
+}
+
+/// The last KiB of a file, as text.
+fn tail(path: &Path) -> String {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let Ok(mut file) = File::open(path) else {
+        return String::new();
+    };
+    let len = file.metadata().map_or(0, |m| m.len());
+    let _ = file.seek(SeekFrom::Start(len.saturating_sub(1024)));
+    let mut bytes = Vec::new();
+    let _ = file.read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// [`wait_for`] with room for 300 MB to go through pipes on a busy machine.
+fn wait_for_long(mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + PATIENCE * 6;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    condition()
+}
+
+/// r14: timeouts and counts from `config.ini` never overflow: a `graceful_timeout` and a
+/// `max_age` of 2^64 - 1 seconds (they panicked `develop` on the first stop), and a
+/// `numprocesses` of a hundred thousand, refused with the limit named.
+#[test]
+fn r14_huge_timeouts_and_counts_do_not_panic_develop() {
+    let ctx = TestContext::new();
+    plugin(
+        &ctx,
+        &format!(
+            "{}{}",
+            daemon(
+                "rec",
+                "sh recorder.sh",
+                "graceful_timeout = 18446744073709551615\nmax_age = 18446744073709551615"
+            ),
+            daemon(
+                "many",
+                "no-such-command-for-mfplug",
+                "numprocesses = 100000"
+            ),
+        ),
+    );
+    let mut dev = Develop::start(&ctx, &["p"]);
+    let pid = dev.wait_starts(1)[0].0;
+    dev.wait_stderr(
+        "cannot start `many:1`: `numprocesses = 100000` of `[extra_daemon_many]` is above the 256 \
+         copies `mfplug develop` runs",
+    );
+    let status = dev.stop();
+    assert!(status.success(), "{status:?}\n{}", dev.stderr());
+    assert!(all_gone(&[pid]));
+    assert!(!dev.stderr().contains("panicked"), "{}", dev.stderr());
 }

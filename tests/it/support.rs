@@ -48,6 +48,30 @@ impl TestContext {
         S: AsRef<std::ffi::OsStr>,
     {
         let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_mfplug"));
+        self.hermetic(&mut cmd);
+        cmd.args(args);
+        cmd
+    }
+
+    /// `mfplug ARGS` as [`TestContext::cmd`], with its address space limited to `mib` MiB
+    /// (`ulimit -v` in a shell that then execs mfplug): a test of bounded memory fails on an
+    /// allocation failure (an abort) instead of taking the machine's memory.
+    pub fn cmd_with_memory_limit<I, S>(&self, mib: u64, args: I) -> assert_cmd::Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = assert_cmd::Command::new("sh");
+        self.hermetic(&mut cmd);
+        cmd.arg("-c")
+            .arg(format!("ulimit -v {} && exec \"$0\" \"$@\"", mib * 1024))
+            .arg(env!("CARGO_BIN_EXE_mfplug"))
+            .args(args);
+        cmd
+    }
+
+    /// The environment and current dir of [`TestContext::cmd`].
+    fn hermetic(&self, cmd: &mut assert_cmd::Command) {
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.root().join("user"))
@@ -55,8 +79,7 @@ impl TestContext {
             .env("NO_COLOR", "1")
             .env("COLUMNS", "100")
             .env("LANG", "C.UTF-8")
-            .current_dir(&self.work)
-            .args(args);
+            .current_dir(&self.work);
         // The toolchains the plugins' builders call (cargo through rustup) live under the real
         // home, which the test's `HOME` hides.
         if let Some(real_home) = std::env::var_os("HOME") {
@@ -66,7 +89,6 @@ impl TestContext {
                 cmd.env(var, value);
             }
         }
-        cmd
     }
 
     /// Filters for snapshots: the temp root becomes `[TEMP_DIR]`.
@@ -218,4 +240,39 @@ pub fn succeed(cmd: &mut assert_cmd::Command) -> std::process::Output {
 /// A command's stderr as text.
 pub fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The path of `tool` on `PATH`; when it is missing the test fails (it never passes by
+/// returning early), naming how to install it, e.g.
+/// `require_tool("npm", "apt-get install -y npm, or run .ci/run")`.
+pub fn require_tool(tool: &str, install: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(tool))
+        .find(|candidate| {
+            use std::os::unix::fs::PermissionsExt;
+            candidate
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .unwrap_or_else(|| {
+            panic!("this test needs `{tool}`, which is not on PATH: install it ({install})")
+        })
+}
+
+/// Runs `program args` (e.g. `python3 -m pip --version`), which must succeed; when it does
+/// not, the test fails naming how to install what is missing: a test never passes by
+/// returning early.
+pub fn require_command(program: &str, args: &[&str], install: &str) {
+    let ok = std::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "this test needs `{program} {}` to work: install it ({install})",
+        args.join(" ")
+    );
 }
