@@ -619,3 +619,169 @@ fn a_missing_interpreter_is_a_clear_error() {
     assert!(stderr.contains("hint:"), "{stderr}");
     assert!(!ctx.work.join("p/local").exists());
 }
+
+/// A plugin dir locked on nothing yet: `requirements`, and `allow_binary_packages` when
+/// `wheels` (empty: wheels for all), else none (every package from its sdist, as MetWork).
+fn online_plugin(ctx: &TestContext, dir: &str, requirements: &str, wheels: bool) {
+    ctx.write(&format!("{dir}/.layerapi2_label"), "plugin_py@mfplug\n");
+    ctx.write(
+        &format!("{dir}/config.ini"),
+        "[general]\n_version = 1.0.0\n",
+    );
+    ctx.write(
+        &format!("{dir}/python3_virtualenv_sources/requirements-to-freeze.txt"),
+        requirements,
+    );
+    if wheels {
+        ctx.write(
+            &format!("{dir}/python3_virtualenv_sources/allow_binary_packages"),
+            "",
+        );
+    }
+}
+
+/// One plugin vendoring wheels and another building from sdists, sharing one cache, in
+/// both orders: each vendors, under each file name, the bytes the lock gives for that name
+/// (not the other file's bytes, whose hash is in the lock too).
+#[test]
+fn plugins_sharing_a_cache_vendor_the_bytes_the_lock_names_for_each_file() {
+    use crate::index::{release, Index, Mode};
+    let index = Index::start(Mode::Json, &[release("idna", "3.20", &[])]);
+    let (sdist_name, sdist_bytes) = sdist("idna", "3.20", false);
+    index.publish_bytes(release("idna", "3.20", &[]).sdist(), sdist_bytes.clone());
+    let wheel_name = "idna-3.20-py3-none-any.whl";
+    let wheel_bytes = index.bytes_of(wheel_name);
+    for order in [["wheels", "sdists"], ["sdists", "wheels"]] {
+        let ctx = TestContext::new();
+        let cache = ctx.root().join("cache");
+        for plugin in order {
+            online_plugin(&ctx, plugin, "idna\n", plugin == "wheels");
+            let out = ctx
+                .cmd(["build", plugin])
+                .env("MFPLUG_INDEX_URL", &index.url)
+                .env("XDG_CACHE_HOME", &cache)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{order:?} {plugin}: {stderr}");
+            let lock = std::fs::read_to_string(
+                ctx.work
+                    .join(plugin)
+                    .join("python3_virtualenv_sources/requirements3.txt"),
+            )
+            .unwrap();
+            assert!(
+                lock.contains(&format!(
+                    "# file: {sdist_name} sha256:{}",
+                    crate::index::sha256(&sdist_bytes)
+                )),
+                "{lock}"
+            );
+            let vendor = ctx.work.join(plugin).join("python3_virtualenv_sources/src");
+            let (name, bytes, check) = if plugin == "wheels" {
+                (wheel_name, &wheel_bytes, "idna.VERSION")
+            } else {
+                (sdist_name.as_str(), &sdist_bytes, "idna.BUILT")
+            };
+            let vendored = std::fs::read(vendor.join(name)).unwrap();
+            assert!(
+                vendored == *bytes,
+                "{order:?}: `{name}` of {plugin} holds other bytes (sha256 {})",
+                crate::index::sha256(&vendored)
+            );
+            let (ok, text) = run(std::process::Command::new(
+                ctx.work.join(plugin).join("local/bin/python"),
+            )
+            .args(["-c", &format!("import idna; print({check})")]));
+            assert!(ok, "{order:?} {plugin}: {text}");
+            assert_eq!(
+                text.trim(),
+                if plugin == "wheels" {
+                    "3.20"
+                } else {
+                    "from sdist"
+                }
+            );
+        }
+    }
+}
+
+/// A file already in the vendor dir under a locked name but with the other file's bytes:
+/// refused offline (named, nothing built), replaced online.
+#[test]
+fn a_wrong_file_in_the_vendor_dir_is_refused_offline_and_replaced_online() {
+    use crate::index::{release, Index, Mode};
+    let index = Index::start(Mode::Json, &[release("idna", "3.20", &[])]);
+    let (sdist_name, sdist_bytes) = sdist("idna", "3.20", false);
+    index.publish_bytes(release("idna", "3.20", &[]).sdist(), sdist_bytes.clone());
+    let wheel_bytes = index.bytes_of("idna-3.20-py3-none-any.whl");
+    let ctx = TestContext::new();
+    online_plugin(&ctx, "p", "idna\n", false);
+    let cache = ctx.root().join("cache");
+    succeed(
+        ctx.cmd(["lock", "p"])
+            .env("MFPLUG_INDEX_URL", &index.url)
+            .env("XDG_CACHE_HOME", &cache),
+    );
+    let vendor = ctx.work.join("p/python3_virtualenv_sources/src");
+    std::fs::create_dir_all(&vendor).unwrap();
+    std::fs::write(vendor.join(&sdist_name), &wheel_bytes).unwrap();
+
+    let out = ctx
+        .cmd(["build", "p", "--offline"])
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("vendored `{sdist_name}` does not match the lock")),
+        "{stderr}"
+    );
+    assert!(!ctx.work.join("p/local").exists());
+
+    let out = ctx
+        .cmd(["build", "p"])
+        .env("MFPLUG_INDEX_URL", &index.url)
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("Replaced `{sdist_name}`")),
+        "{stderr}"
+    );
+    assert!(std::fs::read(vendor.join(&sdist_name)).unwrap() == sdist_bytes);
+    let (ok, text) = run(
+        std::process::Command::new(ctx.work.join("p/local/bin/python"))
+            .args(["-c", "import idna; print(idna.BUILT)"]),
+    );
+    assert!(ok, "{text}");
+    assert_eq!(text.trim(), "from sdist");
+
+    // A lock made before `# file:` lines: a wheel's bytes under the sdist's name are still
+    // refused (the content is not of the kind the name says).
+    let lock_path = ctx
+        .work
+        .join("p/python3_virtualenv_sources/requirements3.txt");
+    let old_style: String = std::fs::read_to_string(&lock_path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("# file:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&lock_path, old_style).unwrap();
+    std::fs::write(vendor.join(&sdist_name), &wheel_bytes).unwrap();
+    let out = ctx
+        .cmd(["build", "p", "--offline"])
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("vendored `{sdist_name}` does not match the lock")),
+        "{stderr}"
+    );
+}

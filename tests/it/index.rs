@@ -300,6 +300,29 @@ impl Index {
             .push(File { release, bytes });
     }
 
+    /// Publishes `bytes` as the file of `release` (its name, version and kind; the metadata
+    /// stays the release's).
+    pub fn publish_bytes(&self, release: Release, bytes: Vec<u8>) {
+        let mut state = self.state.lock().unwrap();
+        state
+            .projects
+            .entry(normalize(&release.name))
+            .or_default()
+            .push(File { release, bytes });
+    }
+
+    /// The bytes served as `filename`.
+    pub fn bytes_of(&self, filename: &str) -> Vec<u8> {
+        let state = self.state.lock().unwrap();
+        state
+            .projects
+            .values()
+            .flatten()
+            .find(|f| f.release.filename() == filename)
+            .map(|f| f.bytes.clone())
+            .unwrap_or_else(|| panic!("`{filename}` is not published"))
+    }
+
     pub fn set_mode(&self, mode: Mode) {
         self.state.lock().unwrap().mode = mode;
     }
