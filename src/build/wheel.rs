@@ -7,7 +7,7 @@
 //! and a new `RECORD`, so that `pip list`, `pip show` and `pip uninstall` work on the result.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
@@ -147,6 +147,18 @@ fn record_line(path: &str, bytes: &[u8]) -> String {
         b64(&Sha256::digest(bytes)),
         bytes.len()
     )
+}
+
+/// [`record_line`] of a file, hashed as it streams (a wheel's member can weigh gigabytes).
+fn record_line_of_file(path: &str, file: &Path) -> Result<String> {
+    let mut hasher = Sha256::new();
+    let size = std::io::copy(&mut fs_err::File::open(file)?, &mut hasher)
+        .with_context(|| format!("cannot read `{}`", file.display()))?;
+    Ok(format!(
+        "{},sha256={},{size}",
+        csv_field(path),
+        b64(&hasher.finalize())
+    ))
 }
 
 fn csv_field(text: &str) -> String {
@@ -294,9 +306,10 @@ pub fn install(unpacked: &Path, layout: &Layout) -> Result<String> {
             record.push(record_line(&relative_to_site(&site, &target), &bytes));
         } else {
             link_or_copy(entry.path(), &target)?;
-            let mut bytes = Vec::new();
-            fs_err::File::open(entry.path())?.read_to_end(&mut bytes)?;
-            record.push(record_line(&relative_to_site(&site, &target), &bytes));
+            record.push(record_line_of_file(
+                &relative_to_site(&site, &target),
+                entry.path(),
+            )?);
         }
         written.push(target);
     }

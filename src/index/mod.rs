@@ -456,8 +456,9 @@ impl Client {
             }
             (None, Location::Url(url)) if file.is_wheel => {
                 match self.wheel_metadata_by_range(url, file.sha256.as_deref())? {
-                    Some(text) => text,
-                    None => {
+                    Ranged::Text(text) => text,
+                    Ranged::Whole(got) => metadata::from_wheel(open(&got.path)?).map_err(bad)?,
+                    Ranged::No => {
                         let got = self.download(file)?;
                         metadata::from_wheel(open(&got.path)?).map_err(bad)?
                     }
@@ -484,29 +485,29 @@ impl Client {
     }
 
     /// A wheel's METADATA read with HTTP range requests: the zip's central directory from the
-    /// end of the file, then the one member. `None` when the file is already in the cache or
-    /// the server does not do ranges (the caller then reads the whole file; a server that
-    /// ignores `Range` sent it whole, and it was streamed, verified and cached on the way).
+    /// end of the file, then the one member. [`Ranged::Whole`] when a server that ignores
+    /// `Range` sent the whole file (streamed, verified and cached on the way), [`Ranged::No`]
+    /// when the file is already in the cache or range reads failed.
     fn wheel_metadata_by_range(
         &self,
         url: &str,
         sha256: Option<&str>,
-    ) -> Result<Option<String>, IndexError> {
+    ) -> Result<Ranged, IndexError> {
         let metadata_cache = self
             .options
             .cache_dir
             .join("metadata")
             .join(sha256_hex(config::strip_credentials(url).as_bytes()));
         if let Ok(text) = read_text(&metadata_cache, METADATA_LIMIT) {
-            return Ok(Some(text));
+            return Ok(Ranged::Text(text));
         }
         let cache_file = self.files_cache(url);
         if self.options.offline || cache_file.is_file() {
-            return Ok(None);
+            return Ok(Ranged::No);
         }
         let response = match self.send(url, None, &[("Range", format!("bytes=-{RANGE_BLOCK}"))])? {
             Sent::Response(response) => response,
-            Sent::NotModified => return Ok(None),
+            Sent::NotModified => return Ok(Ranged::No),
         };
         let total = response
             .header("content-range")
@@ -514,8 +515,8 @@ impl Client {
             .and_then(|t| t.trim().parse::<u64>().ok());
         let (206, Some(total)) = (response.status(), total) else {
             // The whole file came: stream it into the cache, checked.
-            self.stream_to_cache(url, response, sha256, &cache_file)?;
-            return Ok(None);
+            let got = self.stream_to_cache(url, response, sha256, &cache_file)?;
+            return Ok(Ranged::Whole(got));
         };
         let bytes = read_limited(response, url, RANGE_BLOCK)?;
         if total == bytes.len() as u64 {
@@ -531,7 +532,7 @@ impl Client {
                 }
             }
             cache::store(&cache_file, &bytes);
-            return Ok(None);
+            return Ok(Ranged::No);
         }
         let start = total.saturating_sub(bytes.len() as u64);
         let reader = RangeReader {
@@ -548,7 +549,7 @@ impl Client {
                 crate::ui::verbose(format!(
                     "range reads of `{shown}` failed ({e}): reading it whole"
                 ));
-                return Ok(None);
+                return Ok(Ranged::No);
             }
         };
         let Some(name) = archive
@@ -556,7 +557,7 @@ impl Client {
             .find(|n| n.ends_with(".dist-info/METADATA") && n.matches('/').count() == 1)
             .map(str::to_owned)
         else {
-            return Ok(None);
+            return Ok(Ranged::No);
         };
         let mut text = String::new();
         let read = archive
@@ -571,13 +572,13 @@ impl Client {
         match read {
             Ok(_) => {
                 cache::store(&metadata_cache, text.as_bytes());
-                Ok(Some(text))
+                Ok(Ranged::Text(text))
             }
             Err(e) => {
                 crate::ui::verbose(format!(
                     "range reads of `{shown}` failed ({e}): reading it whole"
                 ));
-                Ok(None)
+                Ok(Ranged::No)
             }
         }
     }
@@ -992,6 +993,16 @@ impl std::io::Seek for RangeReader<'_> {
 enum Fetched {
     Body(Body),
     NotModified,
+}
+
+/// What range reads of a wheel gave.
+enum Ranged {
+    /// Its METADATA.
+    Text(String),
+    /// The whole file, sent by a server that ignores `Range`.
+    Whole(Downloaded),
+    /// Nothing: read the whole file.
+    No,
 }
 
 /// A response whose body is not read yet, or a `304`.

@@ -785,3 +785,140 @@ fn a_wrong_file_in_the_vendor_dir_is_refused_offline_and_replaced_online() {
         "{stderr}"
     );
 }
+
+/// Runs mfplug with `args` under python3, which reports the peak RSS of its one child (in
+/// KiB, `getrusage(RUSAGE_CHILDREN)` after it exits); gives its stderr and success too.
+fn peak_rss_kib(ctx: &TestContext, args: &[&str], env: &[(&str, &Path)]) -> (bool, String, u64) {
+    let script = "import resource, subprocess, sys\nr = subprocess.run(sys.argv[1:])\nprint(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)\n";
+    let mut cmd = std::process::Command::new("python3");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", ctx.root().join("user"))
+        .env("MFPLUG_HOME", &ctx.home)
+        .env("NO_COLOR", "1")
+        .env("LANG", "C.UTF-8")
+        .current_dir(&ctx.work)
+        .args(["-c", script, env!("CARGO_BIN_EXE_mfplug")])
+        .args(args);
+    if let Some(root) = std::env::var_os("PYENV_ROOT") {
+        cmd.env("PYENV_ROOT", root);
+    }
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let out = cmd
+        .output()
+        .expect("python3 runs (install it: `apt-get install python3`)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut words = stdout.split_whitespace();
+    let rss: u64 = words
+        .next()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "python3 reported no peak RSS: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    let ok = words.next() == Some("0");
+    (ok, String::from_utf8_lossy(&out.stderr).into_owned(), rss)
+}
+
+/// A 100 MiB wheel (one stored member of incompressible bytes), served whole (no metadata
+/// file, no ranges): `lock` reads its metadata and `build` vendors it with a peak RSS far
+/// below the wheel's size, because downloads stream to a temp file through a hashing reader.
+#[test]
+fn lock_and_build_stream_a_big_wheel_in_bounded_memory() {
+    use crate::index::{release, Index, Mode};
+    const SIZE: usize = 100 * 1024 * 1024;
+    let mut big = release("big", "1.0", &[]);
+    big.padding = SIZE;
+    let index = Index::start(Mode::Html, &[big]);
+    let ctx = TestContext::new();
+    online_plugin(&ctx, "p", "big\n", true);
+    let url = std::path::PathBuf::from(&index.url);
+    let (ok, stderr, lock_rss) = peak_rss_kib(
+        &ctx,
+        &["lock", "p"],
+        &[
+            ("MFPLUG_INDEX_URL", &url),
+            ("XDG_CACHE_HOME", &ctx.root().join("lock-cache")),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    // Another cache: the build downloads the wheel again.
+    let (ok, stderr, build_rss) = peak_rss_kib(
+        &ctx,
+        &["build", "p"],
+        &[
+            ("MFPLUG_INDEX_URL", &url),
+            ("XDG_CACHE_HOME", &ctx.root().join("build-cache")),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("Vendored `big-1.0-py3-none-any.whl`"),
+        "{stderr}"
+    );
+    let vendored = ctx
+        .work
+        .join("p/python3_virtualenv_sources/src/big-1.0-py3-none-any.whl");
+    assert!(std::fs::metadata(&vendored).unwrap().len() > SIZE as u64);
+    println!(
+        "peak RSS: lock {lock_rss} KiB, build {build_rss} KiB, wheel {} KiB",
+        SIZE / 1024
+    );
+    let bound = (SIZE / 1024 / 2) as u64;
+    assert!(
+        lock_rss < bound,
+        "lock peaked at {lock_rss} KiB (bound {bound} KiB)"
+    );
+    assert!(
+        build_rss < bound,
+        "build peaked at {build_rss} KiB (bound {bound} KiB)"
+    );
+}
+
+/// A download cut short (or of other bytes) is refused, named, and leaves nothing in the
+/// cache or the vendor dir.
+#[test]
+fn a_truncated_download_is_refused_and_leaves_nothing() {
+    use crate::index::{release, Index, Mode};
+    let mut alpha = release("alpha", "1.0", &[]);
+    alpha.padding = 256 * 1024;
+    let index = Index::start(Mode::Html, &[alpha]);
+    let ctx = TestContext::new();
+    online_plugin(&ctx, "p", "alpha\n", true);
+    succeed(
+        ctx.cmd(["lock", "p"])
+            .env("MFPLUG_INDEX_URL", &index.url)
+            .env("XDG_CACHE_HOME", ctx.root().join("lock-cache")),
+    );
+    index.set_mode(Mode::Truncated);
+    let cache = ctx.root().join("cache");
+    let out = ctx
+        .cmd(["build", "p"])
+        .env("MFPLUG_INDEX_URL", &index.url)
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("downloaded `alpha-1.0-py3-none-any.whl` does not match the lock"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint:"), "{stderr}");
+    let vendor = ctx.work.join("p/python3_virtualenv_sources/src");
+    assert!(std::fs::read_dir(&vendor).map_or(true, |mut d| d.next().is_none()));
+    for dir in ["files", "archives"] {
+        let leftovers: Vec<_> = walkdir::WalkDir::new(cache.join("mfplug").join(dir))
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.path().to_path_buf())
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+    assert!(!ctx.work.join("p/local").exists());
+}
