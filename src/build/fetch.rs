@@ -219,10 +219,12 @@ fn fetch_one(
         .name
         .parse()
         .map_err(|_| anyhow::anyhow!("`{}` is not a package name", pin.name))?;
-    let files = client
-        .project(&name)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| format!("cannot list the files of `{}`", pin.name))?;
+    let files = client.project(&name).map_err(|e| {
+        ui::error_with_hint(
+            format!("cannot list the files of `{}`: {e}", pin.name),
+            e.hint(),
+        )
+    })?;
     let wheels_allowed =
         allow.is_some_and(|list| list.is_empty() || list.contains(&normalize(&pin.name)));
     let version: pep440_rs::Version = pin
@@ -249,7 +251,9 @@ fn fetch_one(
             Some(hash) => hash.to_ascii_lowercase(),
             None if !pin.files.is_empty() => continue,
             None => {
-                let sha = client.sha256(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let sha = client.sha256(file).map_err(|e| {
+                    ui::error_with_hint(format!("cannot hash `{}`: {e}", file.filename), e.hint())
+                })?;
                 if !pin.accepts(&file.filename, &sha) {
                     continue;
                 }
@@ -289,8 +293,10 @@ fn fetch_one(
                 ));
             }
             Err(e) => {
-                return Err(anyhow::Error::new(e))
-                    .with_context(|| format!("cannot download `{}`", file.filename))
+                return Err(ui::error_with_hint(
+                    format!("cannot download `{}`: {e}", file.filename),
+                    e.hint(),
+                ))
             }
         };
         // The download was hashed as it streamed in: copied as it is.

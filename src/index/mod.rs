@@ -95,6 +95,26 @@ pub enum IndexError {
     TooBig { url: String, limit: u64 },
 }
 
+impl IndexError {
+    /// What to do about it, for a command that fetches files (`build`).
+    pub fn hint(&self) -> &'static str {
+        match self {
+            IndexError::Status {
+                status: 401 | 403, ..
+            } => "the index wants credentials: put them in the URL (`https://user:token@host/...`) or in `~/.netrc`",
+            IndexError::HashMismatch { .. } => {
+                "the index serves other bytes than it lists: a broken mirror or a proxy in the way; nothing was kept"
+            }
+            IndexError::NotModified { .. } => {
+                "the index or a proxy in the way answers `304` to plain requests: check the proxy"
+            }
+            IndexError::Offline { .. } => "run the command once without `--offline` to fill the cache",
+            IndexError::Io { .. } => "check the path, its permissions and the free space of its disk",
+            _ => "check that the index is up and its URL right; `--offline` uses only what is vendored or cached",
+        }
+    }
+}
+
 type Shared<T> = Arc<OnceLock<Result<Arc<T>, Arc<IndexError>>>>;
 pub type Job = Box<dyn FnOnce() + Send>;
 

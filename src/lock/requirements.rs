@@ -128,11 +128,11 @@ fn read_into(
     for (number, line) in logical {
         let line = expand_env(&line, &|name| std::env::var(name).ok());
         // A comment starts a line or follows whitespace.
-        let line = match line
-            .match_indices('#')
-            .find(|(i, _)| *i == 0 || line[..*i].ends_with(char::is_whitespace))
-        {
-            Some((i, _)) => &line[..i],
+        let line = match line.match_indices('#').find_map(|(i, _)| {
+            let before = line.get(..i)?;
+            (i == 0 || before.ends_with(char::is_whitespace)).then_some(before)
+        }) {
+            Some(before) => before,
             None => line.as_str(),
         };
         let trimmed = line.trim();
@@ -191,19 +191,16 @@ fn read_into(
         }
         // Per-requirement options (`--hash=...`, `--config-settings ...`) do not change what
         // is resolved: the lock computes its own hashes.
-        let trimmed = match trimmed.find(" --") {
-            Some(i) => trimmed[..i].trim_end(),
+        let trimmed = match trimmed.split_once(" --") {
+            Some((requirement, _)) => requirement.trim_end(),
             None => trimmed,
         };
         let requirement = Requirement::from_str(trimmed).map_err(|e| {
-            let offset = trimmed[..]
-                .char_indices()
-                .nth(e.start)
-                .map(|(i, _)| i)
-                .unwrap_or(trimmed.len());
+            // `e.start` counts characters: the column is that many characters in.
+            let chars = trimmed.chars().count();
             malformed(
                 number,
-                column + trimmed[..offset].chars().count(),
+                column + e.start.min(chars),
                 format!("{} in `{trimmed}`", e.message),
             )
         })?;
@@ -227,21 +224,19 @@ fn read_into(
 fn expand_env(line: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
     let mut out = String::new();
     let mut rest = line;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find('}');
-        let name = end.map(|e| &after[..e]).filter(|n| {
+    while let Some((before, after)) = rest.split_once("${") {
+        out.push_str(before);
+        let closed = after.split_once('}').filter(|(n, _)| {
             !n.is_empty()
                 && n.chars()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
         });
-        match (name, end, name.and_then(env)) {
-            (Some(_), Some(e), Some(value)) => {
+        match closed.and_then(|(name, tail)| Some((env(name)?, tail))) {
+            Some((value, tail)) => {
                 out.push_str(&value);
-                rest = &after[e + 1..];
+                rest = tail;
             }
-            _ => {
+            None => {
                 out.push_str("${");
                 rest = after;
             }
@@ -253,9 +248,15 @@ fn expand_env(line: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
 
 /// `--opt value`, `--opt=value`, `-o value` or `-ovalue`.
 fn split_option(line: &str) -> (&str, Option<&str>) {
-    let bytes = line.as_bytes();
-    if bytes.len() > 2 && bytes[0] == b'-' && bytes[1] != b'-' && !bytes[2].is_ascii_whitespace() {
-        return (&line[..2], Some(line[2..].trim()));
+    // `-ovalue`: a one-letter option glued to its value (`-é` is no such thing: its second
+    // byte does not end a character).
+    let mut chars = line.chars();
+    if let (Some('-'), Some(letter), Some(next)) = (chars.next(), chars.next(), chars.next()) {
+        if letter != '-' && letter.is_ascii() && !next.is_whitespace() {
+            if let Some((option, value)) = line.split_at_checked(2) {
+                return (option, Some(value.trim()));
+            }
+        }
     }
     if let Some((opt, value)) = line.split_once('=') {
         if opt.starts_with("--") && !opt.contains(char::is_whitespace) {
@@ -320,6 +321,27 @@ mod tests {
         assert_eq!(expand_env("a ${UNSET} b", &env), "a ${UNSET} b");
         assert_eq!(expand_env("${lower}", &env), "${lower}");
         assert_eq!(expand_env("x${", &env), "x${");
+    }
+
+    #[test]
+    fn odd_options_and_unicode_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, wanted) in [
+            ("-é\n", "unknown option `-é`"),
+            ("-éa\n", "unknown option `-éa`"),
+            ("--é=1\n", "unknown option `--é`"),
+            ("-\n", "unknown option `-`"),
+            ("-r\n", "`-r` needs a value"),
+            ("é>=1\n", "req.txt:1:1"),
+            ("foo >= é\n", "req.txt:1:"),
+            ("${é} ${\n", "req.txt:1:"),
+            ("#é\n-rmissing-é.txt\n", "missing-é.txt"),
+        ] {
+            std::fs::write(dir.path().join("req.txt"), text).unwrap();
+            let err = read(&dir.path().join("req.txt")).unwrap_err();
+            let shown = format!("{err}: {:?}", std::error::Error::source(&err));
+            assert!(shown.contains(wanted), "{text:?}: {shown}");
+        }
     }
 
     #[test]

@@ -219,6 +219,8 @@ pub enum Mode {
     Flaky,
     /// HTML pages listing a wrong sha256 for every file (so a download shows the mismatch).
     WrongHashes,
+    /// HTML pages, but every file (and metadata file) answers this status.
+    FileStatus(u16),
     /// HTML pages listing the right sha256, but every file is served cut in half (a download
     /// that stopped early, its `Content-Length` the short one's).
     Truncated,
@@ -551,6 +553,9 @@ fn respond(state: &State, path: &str, accept: &str, port: u16) -> (u16, String, 
         }
         text.push_str("</body></html>\n");
         return (200, html, text.into_bytes());
+    }
+    if let (Mode::FileStatus(code), true) = (&state.mode, path.starts_with("/files/")) {
+        return (*code, html, Vec::new());
     }
     if let Some(filename) = path.strip_prefix("/files/") {
         for files in state.projects.values() {
