@@ -218,7 +218,7 @@ fn build_lock(dir: &Path, cache: &Path) -> Result<BuildLock> {
     let key = hex(&Sha256::digest(abs.to_string_lossy().as_bytes()));
     let locks = cache.join("locks");
     fs_err::create_dir_all(&locks)?;
-    let path = locks.join(format!("build-{}.lock", &key[..16]));
+    let path = locks.join(format!("build-{}.lock", key.get(..16).unwrap_or(&key)));
     let file = std::fs::File::options()
         .create(true)
         .truncate(false)
@@ -491,23 +491,30 @@ pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings, offline: bool
                         )
                     });
                 match result {
-                    Ok(info) => {
-                        results
-                            .lock()
-                            .expect("results")
-                            .push((pin.name.clone(), sha.clone(), info))
-                    }
-                    Err(e) => errors.lock().expect("errors").push(e),
+                    Ok(info) => results
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((pin.name.clone(), sha.clone(), info)),
+                    Err(e) => errors
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(e),
                 }
             });
         }
     });
-    if let Some(e) = errors.into_inner().expect("errors").into_iter().next() {
+    let errors = errors
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(e) = errors.into_iter().next() {
         return Err(e);
     }
     let mut installed = Vec::new();
     let mut packages = keep;
-    for (name, sha, info) in results.into_inner().expect("results") {
+    let results = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (name, sha, info) in results {
         installed.push(name.clone());
         packages.insert(name, (sha, info));
     }
@@ -689,7 +696,7 @@ fn python(dir: &Path, offline: bool, compile: bool, settings: &Settings) -> Resu
         ])
         .context("cannot prepare the lock")?;
         let crate::cli::Command::Lock(args) = cli.command else {
-            unreachable!("parsed a lock command")
+            bail!("cannot prepare the lock: `mfplug lock` did not parse as a lock");
         };
         let code = crate::lock::run(args, settings, false)?;
         if code != ExitCode::SUCCESS {

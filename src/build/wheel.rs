@@ -189,8 +189,8 @@ fn entry_points(text: &str) -> Vec<(String, String, String)> {
     let mut section = "";
     for line in text.lines() {
         let line = line.trim();
-        if line.starts_with('[') && line.ends_with(']') {
-            section = &line[1..line.len() - 1];
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name;
             continue;
         }
         if !matches!(section.trim(), "console_scripts" | "gui_scripts")

@@ -230,7 +230,11 @@ fn read_text(path: &Path, limit: u64) -> Result<String, String> {
 }
 
 /// A response body of at most `limit` bytes.
-fn read_limited(response: ureq::Response, url: &str, limit: u64) -> Result<Vec<u8>, IndexError> {
+fn read_limited(
+    response: Box<ureq::Response>,
+    url: &str,
+    limit: u64,
+) -> Result<Vec<u8>, IndexError> {
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(
         &mut std::io::Read::take(response.into_reader(), limit + 1),
@@ -715,7 +719,7 @@ impl Client {
     fn stream_to_cache(
         &self,
         url: &str,
-        response: ureq::Response,
+        response: Box<ureq::Response>,
         expected: Option<&str>,
         cache_file: &Path,
     ) -> Result<Downloaded, IndexError> {
@@ -886,7 +890,7 @@ impl Client {
                     if response.status() == 304 {
                         return Ok(Sent::NotModified);
                     }
-                    return Ok(Sent::Response(response));
+                    return Ok(Sent::Response(Box::new(response)));
                 }
                 Err(ureq::Error::Status(status, response)) => {
                     crate::ui::verbose(format!("GET {shown} -> {status} ({elapsed} ms)"));
@@ -1027,7 +1031,7 @@ enum Ranged {
 
 /// A response whose body is not read yet, or a `304`.
 enum Sent {
-    Response(ureq::Response),
+    Response(Box<ureq::Response>),
     NotModified,
 }
 
