@@ -38,8 +38,8 @@ pub fn parse(text: &str) -> Result<Metadata, String> {
     for (key, value) in fields {
         match key.as_str() {
             "requires-dist" => {
-                let req = Requirement::from_str(&value)
-                    .map_err(|e| format!("bad `Requires-Dist: {value}`: {}", e.message))?;
+                let req = crate::lock::requirements::parse_requirement(&value)
+                    .map_err(|e| format!("bad `Requires-Dist: {value}`: {e}"))?;
                 requires_dist.push(req);
             }
             "requires-python" if !value.is_empty() => {
