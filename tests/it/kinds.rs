@@ -221,6 +221,13 @@ fn node_plugin_lock_build_clean_release() {
         "{paths:?}"
     );
 
+    // What npm left in `node_modules/` is not trusted: a copy of the lock that is not an
+    // object is only "not the same lock" (it aborted the build before).
+    ctx.write("n/node_modules/.package-lock.json", "[1, 2]\n");
+    let out = ctx.cmd(["build", "n", "--offline"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(ctx.work.join("n/node_modules/localdep").exists());
+
     ctx.cmd(["clean", "n"]).assert().success();
     assert!(!ctx.work.join("n/node_modules").exists());
     assert!(ctx.work.join("n/package-lock.json").exists());
