@@ -301,7 +301,12 @@ fn fetch_one(
         };
         // The download was hashed as it streamed in: copied as it is.
         copy_atomic(&got.path, &out)?;
-        if fs_err::create_dir_all(stored.parent().unwrap_or(archives)).is_ok() {
+        let entry_dir = stored.parent().unwrap_or(archives);
+        // The store of older builds kept `archives/SHA256` as a file: it gives way.
+        if entry_dir.is_file() {
+            let _ = std::fs::remove_file(entry_dir);
+        }
+        if fs_err::create_dir_all(entry_dir).is_ok() {
             let _ = copy_atomic(&got.path, &stored);
         }
         ui::verbose(format!(

@@ -82,6 +82,12 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
             requirements::RequirementsError::Malformed { .. } => {
                 "a line is `name[extras] specifiers ; markers` (PEP 508), or a pip option such as `-r FILE`"
             }
+            requirements::RequirementsError::TooBig { .. } => {
+                "a requirements file is a small text file: check the `-r`/`-c` lines"
+            }
+            requirements::RequirementsError::TooManyIncludes { .. } => {
+                "include each generated file once: check the `-r`/`-c` lines"
+            }
             _ => "check that the file exists and is readable",
         };
         with_cause(e.to_string(), std::error::Error::source(&e), hint.to_owned())

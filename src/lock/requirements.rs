@@ -24,7 +24,17 @@ pub enum RequirementsError {
     },
     #[error("`{}` includes itself through `-r`/`-c`", path.display())]
     Cycle { path: PathBuf },
+    #[error("`{}` is not a regular file, or is larger than {MAX_SIZE} bytes", path.display())]
+    TooBig { path: PathBuf },
+    #[error("`{}` makes more than {MAX_FILES} reads of included files (`-r`/`-c`)", path.display())]
+    TooManyIncludes { path: PathBuf },
 }
+
+/// The most a requirements file may weigh (the largest real ones are a few KiB).
+pub const MAX_SIZE: u64 = 16 * 1024 * 1024;
+/// The most files one read may go through, counting a file included twice twice (ten files
+/// that each include the next one twice would otherwise read one file a thousand times).
+pub const MAX_FILES: usize = 256;
 
 /// A requirement and the line it comes from.
 #[derive(Debug, Clone)]
@@ -85,10 +95,12 @@ fn read_into(
             path: path.to_path_buf(),
         });
     }
-    let bytes = std::fs::read(path).map_err(|source| RequirementsError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    if input.files.len() >= MAX_FILES {
+        return Err(RequirementsError::TooManyIncludes {
+            path: path.to_path_buf(),
+        });
+    }
+    let bytes = read_bounded(path)?;
     let shown = path
         .strip_prefix(base)
         .unwrap_or(path)
@@ -317,6 +329,32 @@ pub fn parse_requirement(text: &str) -> Result<Requirement, BadRequirement> {
     })
 }
 
+/// A regular file of at most [`MAX_SIZE`] bytes (not `/dev/zero`, not a fifo).
+fn read_bounded(path: &Path) -> Result<Vec<u8>, RequirementsError> {
+    use std::io::Read as _;
+    let read_error = |source| RequirementsError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let meta = file.metadata().map_err(read_error)?;
+    if !meta.is_file() || meta.len() > MAX_SIZE {
+        return Err(RequirementsError::TooBig {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_SIZE {
+        return Err(RequirementsError::TooBig {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(bytes)
+}
+
 /// `${NAME}` replaced by the variable's value, as pip does (names of upper-case letters,
 /// digits and `_`; an unset variable is left as it is). Credentials in an index URL come
 /// this way.
@@ -458,6 +496,30 @@ mod tests {
             let shown = format!("{err}: {:?}", std::error::Error::source(&err));
             assert!(shown.contains(wanted), "{text:?}: {shown}");
         }
+    }
+
+    #[test]
+    fn devices_big_files_and_include_bombs_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let req = dir.path().join("req.txt");
+        std::fs::write(&req, "-r /dev/zero\n").unwrap();
+        let err = read(&req).unwrap_err();
+        assert!(err.to_string().contains("is not a regular file"), "{err}");
+        // Each file includes the next one four times: 4^6 reads without the bound.
+        for k in 0..6 {
+            let next = format!("f{}.txt", k + 1);
+            std::fs::write(
+                dir.path().join(format!("f{k}.txt")),
+                format!("-r {next}\n-r {next}\n-r {next}\n-r {next}\n"),
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.path().join("f6.txt"), "a\n").unwrap();
+        let err = read(&dir.path().join("f0.txt")).unwrap_err();
+        assert!(err.to_string().contains("more than 256 reads"), "{err}");
+        // Within the bounds, as before.
+        std::fs::write(&req, "-r f5.txt\n").unwrap();
+        assert_eq!(read(&req).unwrap().requirements.len(), 4);
     }
 
     #[test]
