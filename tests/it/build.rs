@@ -922,3 +922,91 @@ fn a_truncated_download_is_refused_and_leaves_nothing() {
     }
     assert!(!ctx.work.join("p/local").exists());
 }
+
+/// Runs mfplug with `args` under python3, which counts with inotify the opens of each file
+/// of `watched` meanwhile; gives the child's success, its stderr and the counts.
+fn opens_during(
+    ctx: &TestContext,
+    watched: &Path,
+    args: &[&str],
+    env: &[(&str, &Path)],
+) -> (bool, String, std::collections::BTreeMap<String, usize>) {
+    let script = r#"import ctypes, json, os, struct, subprocess, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init1(os.O_NONBLOCK)
+if fd < 0 or libc.inotify_add_watch(fd, sys.argv[1].encode(), 0x20) < 0:
+    sys.exit("inotify: errno %d" % ctypes.get_errno())
+r = subprocess.run(sys.argv[2:])
+counts = {}
+while True:
+    try:
+        data = os.read(fd, 65536)
+    except BlockingIOError:
+        break
+    i = 0
+    while i < len(data):
+        _, _, _, length = struct.unpack_from("iIII", data, i)
+        name = data[i + 16:i + 16 + length].rstrip(b"\0").decode()
+        if name:
+            counts[name] = counts.get(name, 0) + 1
+        i += 16 + length
+print(r.returncode, json.dumps(counts))
+"#;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", ctx.root().join("user"))
+        .env("MFPLUG_HOME", &ctx.home)
+        .env("NO_COLOR", "1")
+        .env("LANG", "C.UTF-8")
+        .current_dir(&ctx.work)
+        .args(["-c", script])
+        .arg(watched)
+        .arg(env!("CARGO_BIN_EXE_mfplug"))
+        .args(args);
+    if let Some(root) = std::env::var_os("PYENV_ROOT") {
+        cmd.env("PYENV_ROOT", root);
+    }
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let out = cmd
+        .output()
+        .expect("python3 runs (install it: `apt-get install python3`)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (code, counts) = stdout
+        .trim()
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("python3 reported no counts: {stdout}{stderr}"));
+    (code == "0", stderr, serde_json::from_str(counts).unwrap())
+}
+
+/// Online, a vendored file is hashed once per build: the fetch's hash is the one the build
+/// matches with the lock (it used to hash every vendored file a second time).
+#[test]
+fn each_vendored_file_is_read_once_per_build() {
+    use crate::index::{release, Index, Mode};
+    let index = Index::start(Mode::Json, &[release("alpha", "1.0", &[])]);
+    let ctx = TestContext::new();
+    online_plugin(&ctx, "p", "alpha\n", true);
+    let cache = ctx.root().join("cache");
+    let url = std::path::PathBuf::from(&index.url);
+    let env = [
+        ("MFPLUG_INDEX_URL", url.as_path()),
+        ("XDG_CACHE_HOME", &cache),
+    ];
+    let (ok, stderr, _) = peak_rss_kib(&ctx, &["build", "p"], &env);
+    assert!(ok, "{stderr}");
+    // A new env from the same vendor dir, the wheel already unpacked in the cache.
+    ctx.cmd(["clean", "p"]).assert().success();
+    let vendor = ctx.work.join("p/python3_virtualenv_sources/src");
+    let (ok, stderr, opens) = opens_during(&ctx, &vendor, &["build", "p"], &env);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("Built"), "{stderr}");
+    assert_eq!(
+        opens.get("alpha-1.0-py3-none-any.whl"),
+        Some(&1),
+        "{opens:?}"
+    );
+}
