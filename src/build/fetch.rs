@@ -2,7 +2,7 @@
 //! from the index (in parallel, through the verified download cache of `index`), checked
 //! against the lock's hashes and vendored; vendored files the lock no longer names are pruned.
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -61,9 +61,54 @@ pub fn client(dir: &Path, lock_text: &str, cache: &Path) -> Result<std::sync::Ar
     }))
 }
 
-/// Makes the vendor dir hold, for every pin, a file with one of its hashes (a wheel that fits
-/// when wheels are allowed, else the sdist), and nothing else. Gives the names fetched and
-/// pruned.
+/// What [`vendor`] did, and what the vendor dir holds after it.
+#[derive(Debug, Default)]
+pub struct Vendored {
+    pub fetched: Vec<String>,
+    pub pruned: Vec<String>,
+    /// Files named after a pin whose bytes were not the lock's for that name: removed (and
+    /// fetched again).
+    pub replaced: Vec<String>,
+    /// Every file of the vendor dir with its sha256: each was hashed once, here.
+    pub hashes: BTreeMap<String, String>,
+}
+
+/// The regular files of the vendor dir (dot files left out), each with its sha256.
+pub fn hash_vendor_dir(vendor_dir: &Path) -> Result<BTreeMap<String, String>> {
+    let mut hashes = BTreeMap::new();
+    let entries = match fs_err::read_dir(vendor_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(hashes),
+        Err(e) => return Err(e.into()),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type().is_ok_and(|t| t.is_file()) && !name.starts_with('.') {
+            let sha = crate::archive::sha256_file(&entry.path())?;
+            hashes.insert(name, sha);
+        }
+    }
+    Ok(hashes)
+}
+
+/// The pin a vendored file is named after (its name and version).
+pub fn pin_of<'a>(pins: &'a [Pin], filename: &str) -> Option<&'a Pin> {
+    let (name, version) = file_identity(filename)?;
+    pins.iter().find(|p| p.name == name && p.version == version)
+}
+
+/// Whether the vendored file `name` (of sha256 `sha`, in `vendor_dir`) is one the lock names
+/// for `pin`: its bytes hash to the lock's hash for that name (or, with a lock that names no
+/// files, to one of the pin's hashes, and the content is of the kind the name says).
+pub fn is_locked_file(pin: &Pin, vendor_dir: &Path, name: &str, sha: &str) -> bool {
+    file_identity(name).is_some_and(|(n, _)| n == pin.name)
+        && pin.accepts(name, sha)
+        && (!pin.files.is_empty() || content_fits(&vendor_dir.join(name), name))
+}
+
+/// Makes the vendor dir hold, for every pin, a file the lock names (a wheel that fits when
+/// wheels are allowed, else the sdist), and nothing else.
 pub fn vendor(
     dir: &Path,
     lock_text: &str,
@@ -71,25 +116,33 @@ pub fn vendor(
     target: &Target,
     allow: Option<&[String]>,
     cache: &Path,
-) -> Result<(Vec<String>, Vec<String>)> {
+) -> Result<Vendored> {
     let vendor_dir = dir.join(SOURCES_DIR).join(VENDOR_DIR);
     fs_err::create_dir_all(&vendor_dir)?;
-    let mut present: Vec<(String, String)> = Vec::new();
-    for entry in fs_err::read_dir(&vendor_dir)?.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if entry.file_type().is_ok_and(|t| t.is_file()) && !name.starts_with('.') {
-            present.push((name, crate::archive::sha256_file(&entry.path())?));
-        }
-    }
-    let wanted_hashes: HashSet<&str> = pins
+    let mut present = hash_vendor_dir(&vendor_dir)?;
+    // A file named after a pin but holding other bytes than the lock's for that name (a
+    // wheel saved under an sdist's name, a changed file): named, removed, fetched again.
+    let mut replaced = Vec::new();
+    let wrong: Vec<String> = present
         .iter()
-        .flat_map(|p| p.hashes.iter().map(String::as_str))
+        .filter(|(name, sha)| {
+            pin_of(pins, name).is_some_and(|pin| !is_locked_file(pin, &vendor_dir, name, sha))
+        })
+        .map(|(name, _)| name.clone())
         .collect();
+    for name in wrong {
+        if let Some(sha) = present.remove(&name) {
+            ui::warn(format!(
+                "vendored `{name}` is not the file the lock names (its sha256 is {sha}): replacing it"
+            ));
+        }
+        fs_err::remove_file(vendor_dir.join(&name))?;
+        replaced.push(name);
+    }
     let mut missing: Vec<&Pin> = Vec::new();
     for pin in pins {
         let has = present.iter().any(|(name, sha)| {
-            pin.hashes.contains(sha)
-                && file_identity(name).is_some_and(|(n, _)| n == pin.name)
+            is_locked_file(pin, &vendor_dir, name, sha)
                 && (!name.ends_with(".whl") || target.accepts_wheel(name))
         });
         if !has {
@@ -101,7 +154,7 @@ pub fn vendor(
         let client = client(dir, lock_text, cache)?;
         let archives = cache.join("archives");
         let progress = progress_bar(missing.len());
-        let results: Mutex<Vec<Result<String>>> = Mutex::new(Vec::new());
+        let results: Mutex<Vec<Result<(String, String)>>> = Mutex::new(Vec::new());
         let next = std::sync::atomic::AtomicUsize::new(0);
         std::thread::scope(|scope| {
             for _ in 0..4.min(missing.len()) {
@@ -111,27 +164,49 @@ pub fn vendor(
                     progress.set_message(pin.name.clone());
                     let result = fetch_one(&client, pin, target, allow, &vendor_dir, &archives);
                     progress.inc(1);
-                    results.lock().expect("results").push(result);
+                    results
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(result);
                 });
             }
         });
         progress.finish_and_clear();
-        for result in results.into_inner().expect("results") {
-            fetched.push(result?);
+        let results = results
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for result in results {
+            let (name, sha) = result?;
+            present.insert(name.clone(), sha);
+            fetched.push(name);
         }
         fetched.sort();
     }
     // Prune what the lock no longer names.
     let mut pruned = Vec::new();
-    for (name, sha) in &present {
-        if !wanted_hashes.contains(sha.as_str()) {
-            fs_err::remove_file(vendor_dir.join(name))?;
-            pruned.push(name.clone());
-        }
+    let unwanted: Vec<String> = present
+        .iter()
+        .filter(|(name, sha)| {
+            !pins
+                .iter()
+                .any(|pin| is_locked_file(pin, &vendor_dir, name, sha))
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in unwanted {
+        fs_err::remove_file(vendor_dir.join(&name))?;
+        present.remove(&name);
+        pruned.push(name);
     }
-    Ok((fetched, pruned))
+    Ok(Vendored {
+        fetched,
+        pruned,
+        replaced,
+        hashes: present,
+    })
 }
 
+/// Fetches one pin's file into the vendor dir; gives its name and sha256.
 fn fetch_one(
     client: &Client,
     pin: &Pin,
@@ -139,15 +214,17 @@ fn fetch_one(
     allow: Option<&[String]>,
     vendor_dir: &Path,
     archives: &Path,
-) -> Result<String> {
+) -> Result<(String, String)> {
     let name: pep508_rs::PackageName = pin
         .name
         .parse()
         .map_err(|_| anyhow::anyhow!("`{}` is not a package name", pin.name))?;
-    let files = client
-        .project(&name)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| format!("cannot list the files of `{}`", pin.name))?;
+    let files = client.project(&name).map_err(|e| {
+        ui::error_with_hint(
+            format!("cannot list the files of `{}`: {e}", pin.name),
+            e.hint(),
+        )
+    })?;
     let wheels_allowed =
         allow.is_some_and(|list| list.is_empty() || list.contains(&normalize(&pin.name)));
     let version: pep440_rs::Version = pin
@@ -168,41 +245,70 @@ fn fetch_one(
         ordered = first;
     }
     for file in ordered {
-        let out = vendor_dir.join(&file.filename);
-        // The content-addressed store first: a file any plugin vendored before, by hash.
-        if let Some(bytes) = pin.hashes.iter().find_map(|h| {
-            std::fs::read(archives.join(h))
-                .ok()
-                .filter(|b| index::sha256_hex(b) == *h)
-        }) {
-            crate::lock::write_atomic(&out, &bytes)
-                .with_context(|| format!("cannot write `{}`", out.display()))?;
-            return Ok(file.filename.clone());
-        }
-        let sha = client.sha256(file).map_err(|e| anyhow::anyhow!("{e}"))?;
-        if !pin.hashes.contains(&sha) {
+        // The hash the lock gives for this very file name; with an older lock that names no
+        // files, the file's own hash, which must be one of the pin's.
+        let expected = match pin.hash_of(&file.filename) {
+            Some(hash) => hash.to_ascii_lowercase(),
+            None if !pin.files.is_empty() => continue,
+            None => {
+                let sha = client.sha256(file).map_err(|e| {
+                    ui::error_with_hint(format!("cannot hash `{}`: {e}", file.filename), e.hint())
+                })?;
+                if !pin.accepts(&file.filename, &sha) {
+                    continue;
+                }
+                sha.to_string()
+            }
+        };
+        // The index says these are other bytes: not the locked file.
+        if file
+            .sha256
+            .as_deref()
+            .is_some_and(|listed| !listed.eq_ignore_ascii_case(&expected))
+        {
             continue;
         }
-        let bytes = client
-            .download(file)
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| format!("cannot download `{}`", file.filename))?;
-        let actual = index::sha256_hex(&bytes);
-        if !pin.hashes.contains(&actual) {
-            // Not kept anywhere: the next build downloads it again.
-            client.forget(file);
-            return Err(ui::error_with_hint(
-                format!(
-                    "downloaded `{}` does not match the lock: its sha256 is {actual}",
-                    file.filename
-                ),
-                "the index serves another file than the one locked: check the index, or relock with `mfplug lock --upgrade-package`",
-            ));
+        let out = vendor_dir.join(&file.filename);
+        // The content-addressed store first, keyed by the file's own hash and name: a file
+        // any plugin vendored before.
+        let stored = archives.join(&expected).join(&file.filename);
+        if stored.is_file() {
+            if copy_verified(&stored, &out, &expected).is_ok() {
+                return Ok((file.filename.clone(), expected));
+            }
+            // A damaged entry: dropped, and the file downloaded again.
+            let _ = std::fs::remove_file(&stored);
         }
-        let _ = std::fs::create_dir_all(archives)
-            .and_then(|()| crate::lock::write_atomic(&archives.join(&actual), &bytes));
-        crate::lock::write_atomic(&out, &bytes)
-            .with_context(|| format!("cannot write `{}`", out.display()))?;
+        let got = match client.download_expecting(file, Some(&expected)) {
+            Ok(got) => got,
+            Err(index::IndexError::HashMismatch { actual, .. }) => {
+                // Not kept anywhere: the next build downloads it again.
+                client.forget(file);
+                return Err(ui::error_with_hint(
+                    format!(
+                        "downloaded `{}` does not match the lock: its sha256 is {actual}, the lock's is {expected}",
+                        file.filename
+                    ),
+                    "the index serves another file than the one locked (a truncated or changed download): nothing was vendored; check the index, or relock with `mfplug lock --upgrade-package`",
+                ));
+            }
+            Err(e) => {
+                return Err(ui::error_with_hint(
+                    format!("cannot download `{}`: {e}", file.filename),
+                    e.hint(),
+                ))
+            }
+        };
+        // The download was hashed as it streamed in: copied as it is.
+        copy_atomic(&got.path, &out)?;
+        let entry_dir = stored.parent().unwrap_or(archives);
+        // The store of older builds kept `archives/SHA256` as a file: it gives way.
+        if entry_dir.is_file() {
+            let _ = std::fs::remove_file(entry_dir);
+        }
+        if fs_err::create_dir_all(entry_dir).is_ok() {
+            let _ = copy_atomic(&got.path, &stored);
+        }
         ui::verbose(format!(
             "vendored `{}` from {}",
             file.filename,
@@ -211,7 +317,7 @@ fn fetch_one(
                 Location::Url(u) => index::config::strip_credentials(u),
             }
         ));
-        return Ok(file.filename.clone());
+        return Ok((file.filename.clone(), expected));
     }
     Err(ui::error_with_hint(
         format!(
@@ -229,6 +335,72 @@ fn fetch_one(
             pin.name
         ),
     ))
+}
+
+/// Copies `from` to `to` through a temp file beside `to` and a rename: a reader sees the old
+/// file or the new one, never half of one.
+pub fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
+    let dir = to.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot create a temp file in `{}`", dir.display()))?;
+    let mut source = fs_err::File::open(from)?;
+    std::io::copy(&mut source, tmp.as_file_mut())
+        .with_context(|| format!("cannot copy `{}` to `{}`", from.display(), to.display()))?;
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("cannot write `{}`", to.display()))?;
+    tmp.persist(to)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write `{}`", to.display()))?;
+    Ok(())
+}
+
+/// [`copy_atomic`], hashing the bytes as they are copied: `to` appears only if they hash to
+/// `expected`. Gives the sha256.
+pub fn copy_verified(from: &Path, to: &Path, expected: &str) -> Result<String> {
+    let dir = to.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot create a temp file in `{}`", dir.display()))?;
+    let mut source = index::HashReader::new(fs_err::File::open(from)?);
+    std::io::copy(&mut source, tmp.as_file_mut())
+        .with_context(|| format!("cannot copy `{}` to `{}`", from.display(), to.display()))?;
+    let actual = source.finish();
+    if !actual.eq_ignore_ascii_case(expected) {
+        return Err(ui::error_with_hint(
+            format!(
+                "`{}` does not have the expected sha256 {expected} (it has {actual})",
+                from.display()
+            ),
+            "the file changed: remove it and run the command again",
+        ));
+    }
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("cannot write `{}`", to.display()))?;
+    tmp.persist(to)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write `{}`", to.display()))?;
+    Ok(actual)
+}
+
+/// Whether a file's first bytes are those of the kind its name says: a zip for `.whl` and
+/// `.zip`, gzip for `.tar.gz` and `.tgz`, bzip2 for `.tar.bz2`.
+pub fn content_fits(path: &Path, name: &str) -> bool {
+    let mut head = [0u8; 4];
+    let read =
+        std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
+    if read.is_err() {
+        return false;
+    }
+    if name.ends_with(".whl") || name.ends_with(".zip") {
+        head == *b"PK\x03\x04"
+    } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+        head.starts_with(&[0x1f, 0x8b])
+    } else if name.ends_with(".tar.bz2") {
+        head.starts_with(b"BZh")
+    } else {
+        true
+    }
 }
 
 /// A bar of the files fetched, on a terminal only.

@@ -45,15 +45,45 @@ pub struct Pin {
     pub name: String,
     pub version: String,
     pub hashes: Vec<String>,
+    /// The lock's `# file:` lines: each file's name and sha256. Empty for a lock made before
+    /// they were written (any of `hashes` then goes, for a file whose content is of its kind).
+    pub files: BTreeMap<String, String>,
+}
+
+impl Pin {
+    /// Whether `sha` is what the lock wants for the file `filename` of this pin.
+    pub fn accepts(&self, filename: &str, sha: &str) -> bool {
+        if self.files.is_empty() {
+            self.hashes.iter().any(|h| h.eq_ignore_ascii_case(sha))
+        } else {
+            self.files
+                .get(filename)
+                .is_some_and(|h| h.eq_ignore_ascii_case(sha))
+        }
+    }
+
+    /// The hash the lock gives for `filename`: its `# file:` line, else (an older lock) none.
+    pub fn hash_of(&self, filename: &str) -> Option<&str> {
+        self.files.get(filename).map(String::as_str)
+    }
 }
 
 /// Reads the pins of a lockfile (pip's format: continuation lines, `--hash=sha256:` options).
 pub fn parse_pins(text: &str) -> Result<Vec<Pin>> {
-    let mut logical = Vec::new();
+    // Logical lines, each with the `# file:` lines that follow it.
+    let mut logical: Vec<(String, BTreeMap<String, String>)> = Vec::new();
     let mut current = String::new();
     for line in text.lines() {
-        let line = match line.find(" #") {
-            Some(i) => &line[..i],
+        if let Some((filename, sha)) = crate::lock::lockfile::file_line(line) {
+            if current.trim().is_empty() {
+                if let Some((_, files)) = logical.last_mut() {
+                    files.insert(filename, sha.to_ascii_lowercase());
+                }
+            }
+            continue;
+        }
+        let line = match line.split_once(" #") {
+            Some((code, _)) => code,
             None if line.trim_start().starts_with('#') => "",
             None => line,
         };
@@ -64,12 +94,12 @@ pub fn parse_pins(text: &str) -> Result<Vec<Pin>> {
         }
         current.push_str(line);
         if !current.trim().is_empty() {
-            logical.push(std::mem::take(&mut current));
+            logical.push((std::mem::take(&mut current), BTreeMap::new()));
         }
         current.clear();
     }
     let mut pins = Vec::new();
-    for line in logical {
+    for (line, files) in logical {
         let mut words = line.split_whitespace();
         let Some(spec) = words.next() else { continue };
         if spec.starts_with('-') {
@@ -88,10 +118,17 @@ pub fn parse_pins(text: &str) -> Result<Vec<Pin>> {
         if hashes.is_empty() {
             bail!("`{name}=={version}` in the lock has no `--hash=sha256:`; run `mfplug lock`");
         }
+        if let Some((filename, _)) = files
+            .iter()
+            .find(|(_, sha)| !hashes.iter().any(|h| h.eq_ignore_ascii_case(sha)))
+        {
+            bail!("the lock's `# file: {filename}` line for `{name}=={version}` gives a hash its `--hash` options do not; run `mfplug lock`");
+        }
         pins.push(Pin {
             name: normalize(name),
             version: version.trim().to_owned(),
             hashes,
+            files,
         });
     }
     Ok(pins)
@@ -181,7 +218,7 @@ fn build_lock(dir: &Path, cache: &Path) -> Result<BuildLock> {
     let key = hex(&Sha256::digest(abs.to_string_lossy().as_bytes()));
     let locks = cache.join("locks");
     fs_err::create_dir_all(&locks)?;
-    let path = locks.join(format!("build-{}.lock", &key[..16]));
+    let path = locks.join(format!("build-{}.lock", key.get(..16).unwrap_or(&key)));
     let file = std::fs::File::options()
         .create(true)
         .truncate(false)
@@ -259,31 +296,31 @@ pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings, offline: bool
 
     let pins =
         parse_pins(&lock_text).with_context(|| format!("cannot read `{}`", lock_path.display()))?;
-    if !offline {
-        let (fetched, pruned) =
-            fetch::vendor(dir, &lock_text, &pins, &target, allow.as_deref(), &cache)?;
-        for name in &fetched {
+    // Every vendored file, hashed once: by the fetch online, here offline.
+    let vendored = if offline {
+        fetch::hash_vendor_dir(&vendor)?
+    } else {
+        let done = fetch::vendor(dir, &lock_text, &pins, &target, allow.as_deref(), &cache)?;
+        for name in &done.replaced {
+            ui::status(
+                "Replaced",
+                format!("`{name}` (its bytes were not the lock's for that name)"),
+            );
+        }
+        for name in &done.fetched {
             ui::status("Vendored", format!("`{name}`"));
         }
-        for name in &pruned {
+        for name in &done.pruned {
             ui::status("Pruned", format!("`{name}` (the lock no longer names it)"));
         }
-    }
-    // Match every pin with a vendored file, by hash.
-    let mut files: Vec<(String, PathBuf)> = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(&vendor) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.file_type().is_ok_and(|t| t.is_file()) && !name.starts_with('.') {
-                files.push((name, entry.path()));
-            }
-        }
-    }
-    files.sort();
-    let hashes: Vec<String> = files
-        .iter()
-        .map(|(_, p)| sha256_file(p))
-        .collect::<std::io::Result<_>>()?;
+        done.hashes
+    };
+    // Match every pin with a vendored file: the hash the lock gives for its name.
+    let files: Vec<(String, PathBuf)> = vendored
+        .keys()
+        .map(|name| (name.clone(), vendor.join(name)))
+        .collect();
+    let hashes: Vec<String> = vendored.into_values().collect();
     let mut chosen: Vec<(Pin, PathBuf, String)> = Vec::new();
     let mut client: Option<std::sync::Arc<crate::index::Client>> = None;
     let mut used: HashSet<usize> = HashSet::new();
@@ -294,13 +331,22 @@ pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings, offline: bool
         let mut wheel = None;
         let mut sdist = None;
         for &i in &candidates {
-            let (name, _) = &files[i];
-            if !pin.hashes.contains(&hashes[i]) {
+            let (Some((name, _)), Some(sha)) = (files.get(i), hashes.get(i)) else {
+                continue;
+            };
+            if !fetch::is_locked_file(pin, &vendor, name, sha) {
                 let (_, version) = file_identity(name).unwrap_or_default();
                 if version == pin.version {
+                    let expected = match pin.hash_of(name) {
+                        Some(h) => format!("the lock's sha256 for that name is {h}"),
+                        None if pin.files.is_empty() => {
+                            "it is not one of the pin's hashes, or its content is not of the kind its name says".to_owned()
+                        }
+                        None => "the lock names no file of that name".to_owned(),
+                    };
                     return Err(ui::error_with_hint(
-                        format!("vendored `{name}` does not match the lock's hashes for `{}=={}`", pin.name, pin.version),
-                        "the file was changed or replaced: `mfplug build` (online) fetches it again",
+                        format!("vendored `{name}` does not match the lock for `{}=={}`: its sha256 is {sha}, {expected}", pin.name, pin.version),
+                        "the file was changed or replaced (another file's bytes under its name): `mfplug build` (online) fetches it again",
                     ));
                 }
                 continue;
@@ -445,23 +491,30 @@ pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings, offline: bool
                         )
                     });
                 match result {
-                    Ok(info) => {
-                        results
-                            .lock()
-                            .expect("results")
-                            .push((pin.name.clone(), sha.clone(), info))
-                    }
-                    Err(e) => errors.lock().expect("errors").push(e),
+                    Ok(info) => results
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((pin.name.clone(), sha.clone(), info)),
+                    Err(e) => errors
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(e),
                 }
             });
         }
     });
-    if let Some(e) = errors.into_inner().expect("errors").into_iter().next() {
+    let errors = errors
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(e) = errors.into_iter().next() {
         return Err(e);
     }
     let mut installed = Vec::new();
     let mut packages = keep;
-    for (name, sha, info) in results.into_inner().expect("results") {
+    let results = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (name, sha, info) in results {
         installed.push(name.clone());
         packages.insert(name, (sha, info));
     }
@@ -643,7 +696,7 @@ fn python(dir: &Path, offline: bool, compile: bool, settings: &Settings) -> Resu
         ])
         .context("cannot prepare the lock")?;
         let crate::cli::Command::Lock(args) = cli.command else {
-            unreachable!("parsed a lock command")
+            bail!("cannot prepare the lock: `mfplug lock` did not parse as a lock");
         };
         let code = crate::lock::run(args, settings, false)?;
         if code != ExitCode::SUCCESS {
@@ -805,6 +858,16 @@ mod tests {
         assert_eq!(pins.len(), 2);
         assert_eq!(pins[0].hashes, vec!["aa", "bb"]);
         assert_eq!(pins[1].name, "bar-baz");
+        assert!(pins[0].files.is_empty());
+        let text = "foo==1.0 \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\n    # via x\n    # file: foo-1.0.tar.gz sha256:bb\n    # file: foo-1.0-py3-none-any.whl sha256:aa\n";
+        let pins = parse_pins(text).unwrap();
+        assert!(pins[0].accepts("foo-1.0.tar.gz", "bb"));
+        assert!(!pins[0].accepts("foo-1.0.tar.gz", "aa"));
+        assert!(!pins[0].accepts("foo-1.0-py3-none-any.whl", "bb"));
+        assert!(!pins[0].accepts("foo-1.0.zip", "aa"));
+        assert!(
+            parse_pins("foo==1 --hash=sha256:aa\n    # file: foo-1.tar.gz sha256:cc\n").is_err()
+        );
         assert!(parse_pins("foo>=1 --hash=sha256:aa\n").is_err());
         assert!(parse_pins("foo==1\n").is_err());
     }

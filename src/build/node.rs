@@ -88,11 +88,14 @@ pub fn build(dir: &Path, offline: bool) -> Result<()> {
     let installed = std::fs::read_to_string(dir.join("node_modules/.package-lock.json")).ok();
     let same = installed.as_deref().is_some_and(|i| {
         let strip = |t: &str| {
+            // (`get_mut`, not `v["packages"]`: indexing a JSON array by a key panics, and
+            // this file is whatever was left in `node_modules/`.)
             serde_json::from_str::<serde_json::Value>(t)
                 .ok()
-                .map(|mut v| {
-                    v["packages"].as_object_mut().map(|p| p.remove(""));
-                    v["packages"].clone()
+                .and_then(|mut v| {
+                    let packages = v.get_mut("packages")?.as_object_mut()?;
+                    packages.remove("");
+                    Some(packages.clone())
                 })
         };
         strip(i).is_some() && strip(i) == strip(&lock_text)

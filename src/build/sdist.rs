@@ -88,7 +88,7 @@ fn install_requirements(
         let parsed: Vec<pep508_rs::Requirement> = requirements
             .iter()
             .map(|r| {
-                r.parse()
+                crate::lock::requirements::parse_requirement(r)
                     .map_err(|e| anyhow::anyhow!("invalid build requirement `{r}`: {e}"))
             })
             .collect::<Result<_>>()?;
@@ -120,8 +120,8 @@ fn install_requirements(
             };
             let out = build_vendor.join(&file.filename);
             if !out.is_file() {
-                let bytes = client.download(file).map_err(|e| anyhow::anyhow!("{e}"))?;
-                crate::lock::write_atomic(&out, &bytes)?;
+                let got = client.download(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+                super::fetch::copy_verified(&got.path, &out, &got.sha256)?;
             }
         }
     }

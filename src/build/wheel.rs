@@ -7,7 +7,7 @@
 //! and a new `RECORD`, so that `pip list`, `pip show` and `pip uninstall` work on the result.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
@@ -149,6 +149,18 @@ fn record_line(path: &str, bytes: &[u8]) -> String {
     )
 }
 
+/// [`record_line`] of a file, hashed as it streams (a wheel's member can weigh gigabytes).
+fn record_line_of_file(path: &str, file: &Path) -> Result<String> {
+    let mut hasher = Sha256::new();
+    let size = std::io::copy(&mut fs_err::File::open(file)?, &mut hasher)
+        .with_context(|| format!("cannot read `{}`", file.display()))?;
+    Ok(format!(
+        "{},sha256={},{size}",
+        csv_field(path),
+        b64(&hasher.finalize())
+    ))
+}
+
 fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n']) {
         format!("\"{}\"", text.replace('"', "\"\""))
@@ -177,8 +189,8 @@ fn entry_points(text: &str) -> Vec<(String, String, String)> {
     let mut section = "";
     for line in text.lines() {
         let line = line.trim();
-        if line.starts_with('[') && line.ends_with(']') {
-            section = &line[1..line.len() - 1];
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name;
             continue;
         }
         if !matches!(section.trim(), "console_scripts" | "gui_scripts")
@@ -294,9 +306,10 @@ pub fn install(unpacked: &Path, layout: &Layout) -> Result<String> {
             record.push(record_line(&relative_to_site(&site, &target), &bytes));
         } else {
             link_or_copy(entry.path(), &target)?;
-            let mut bytes = Vec::new();
-            fs_err::File::open(entry.path())?.read_to_end(&mut bytes)?;
-            record.push(record_line(&relative_to_site(&site, &target), &bytes));
+            record.push(record_line_of_file(
+                &relative_to_site(&site, &target),
+                entry.path(),
+            )?);
         }
         written.push(target);
     }

@@ -78,7 +78,10 @@ impl Entry {
 
     /// Whether the page may be used without asking the server.
     pub fn is_fresh(&self) -> bool {
-        !self.no_cache && self.max_age.is_some_and(|age| now() < self.stored + age)
+        !self.no_cache
+            && self
+                .max_age
+                .is_some_and(|age| now() < self.stored.saturating_add(age))
     }
 
     /// Takes in what a `304` said.

@@ -64,8 +64,8 @@ fn read_pip_conf_key(path: &Path, wanted: &str) -> Option<String> {
     let mut section = String::new();
     for line in text.lines() {
         let trimmed = line.trim();
-        if trimmed.starts_with('[') && trimmed.ends_with(']') {
-            section = trimmed[1..trimmed.len() - 1].trim().to_owned();
+        if let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+            section = name.trim().to_owned();
             continue;
         }
         if section != "global" && section != "install" {
@@ -92,8 +92,8 @@ pub fn read_pip_conf(path: &Path) -> Option<(Option<String>, Vec<String>)> {
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
             continue;
         }
-        if trimmed.starts_with('[') && trimmed.ends_with(']') {
-            section = trimmed[1..trimmed.len() - 1].trim().to_owned();
+        if let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+            section = name.trim().to_owned();
             last_key.clear();
             continue;
         }

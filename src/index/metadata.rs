@@ -38,8 +38,8 @@ pub fn parse(text: &str) -> Result<Metadata, String> {
     for (key, value) in fields {
         match key.as_str() {
             "requires-dist" => {
-                let req = Requirement::from_str(&value)
-                    .map_err(|e| format!("bad `Requires-Dist: {value}`: {}", e.message))?;
+                let req = crate::lock::requirements::parse_requirement(&value)
+                    .map_err(|e| format!("bad `Requires-Dist: {value}`: {e}"))?;
                 requires_dist.push(req);
             }
             "requires-python" if !value.is_empty() => {
@@ -68,22 +68,32 @@ pub fn dynamic_requirements(text: &str) -> bool {
     })
 }
 
-/// The `*.dist-info/METADATA` of a wheel.
-pub fn from_wheel(bytes: &[u8]) -> Result<String, String> {
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
-        .map_err(|e| format!("not a zip file: {e}"))?;
+/// The most a metadata file inside an archive may weigh.
+const LIMIT: u64 = 16 * 1024 * 1024;
+
+/// Reads a member as text, refusing one larger than [`LIMIT`].
+fn read_member(member: impl Read, name: &str) -> Result<String, String> {
+    let mut bytes = Vec::new();
+    member
+        .take(LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read `{name}`: {e}"))?;
+    if bytes.len() as u64 > LIMIT {
+        return Err(format!("`{name}` is larger than {LIMIT} bytes"));
+    }
+    String::from_utf8(bytes).map_err(|_| format!("`{name}` is not UTF-8"))
+}
+
+/// The `*.dist-info/METADATA` of a wheel (read from a file: a wheel is never held whole).
+pub fn from_wheel(file: impl Read + std::io::Seek) -> Result<String, String> {
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| format!("not a zip file: {e}"))?;
     let name = archive
         .file_names()
         .find(|n| n.ends_with(".dist-info/METADATA") && n.matches('/').count() == 1)
         .map(str::to_owned)
         .ok_or("no `*.dist-info/METADATA` in the wheel")?;
-    let mut text = String::new();
-    archive
-        .by_name(&name)
-        .map_err(|e| e.to_string())?
-        .read_to_string(&mut text)
-        .map_err(|e| format!("cannot read `{name}`: {e}"))?;
-    Ok(text)
+    let member = archive.by_name(&name).map_err(|e| e.to_string())?;
+    read_member(member, &name)
 }
 
 /// The top-level `PKG-INFO` of an sdist (`.tar.gz` or `.zip`).
@@ -91,27 +101,22 @@ pub fn from_wheel(bytes: &[u8]) -> Result<String, String> {
 /// Before metadata 2.2, setuptools left `Requires-Dist` out of an sdist's `PKG-INFO` and wrote
 /// the requirements to `NAME.egg-info/requires.txt`: when `PKG-INFO` has none and that file
 /// exists, its requirements are added as `Requires-Dist` headers.
-pub fn from_sdist(filename: &str, bytes: &[u8]) -> Result<String, String> {
+pub fn from_sdist(filename: &str, file: impl Read + std::io::Seek) -> Result<String, String> {
     let depth = |path: &str| path.trim_start_matches("./").matches('/').count();
     let is_pkg_info = |path: &str| path.ends_with("/PKG-INFO") && depth(path) == 1;
     let is_requires = |path: &str| path.ends_with(".egg-info/requires.txt") && depth(path) == 2;
     let mut pkg_info = None;
     let mut requires = None;
     if filename.ends_with(".zip") {
-        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
-            .map_err(|e| format!("not a zip file: {e}"))?;
+        let mut archive = zip::ZipArchive::new(file).map_err(|e| format!("not a zip file: {e}"))?;
         let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
         for name in names {
             let wanted = is_pkg_info(&name) || is_requires(&name);
             if !wanted {
                 continue;
             }
-            let mut text = String::new();
-            archive
-                .by_name(&name)
-                .map_err(|e| e.to_string())?
-                .read_to_string(&mut text)
-                .map_err(|e| format!("cannot read `{name}`: {e}"))?;
+            let member = archive.by_name(&name).map_err(|e| e.to_string())?;
+            let text = read_member(member, &name)?;
             if is_pkg_info(&name) {
                 pkg_info = Some(text);
             } else {
@@ -119,7 +124,7 @@ pub fn from_sdist(filename: &str, bytes: &[u8]) -> Result<String, String> {
             }
         }
     } else {
-        let decoder = flate2::read::GzDecoder::new(bytes);
+        let decoder = flate2::read::GzDecoder::new(file);
         let mut archive = tar::Archive::new(decoder);
         for entry in archive
             .entries()
@@ -132,10 +137,7 @@ pub fn from_sdist(filename: &str, bytes: &[u8]) -> Result<String, String> {
                 .display()
                 .to_string();
             if is_pkg_info(&path) || is_requires(&path) {
-                let mut text = String::new();
-                entry
-                    .read_to_string(&mut text)
-                    .map_err(|e| format!("cannot read `{path}`: {e}"))?;
+                let text = read_member(&mut entry, &path)?;
                 if is_pkg_info(&path) {
                     pkg_info = Some(text);
                 } else {

@@ -28,6 +28,10 @@ const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.
 
 /// How many requests run at once.
 const WORKERS: usize = 16;
+/// The most a project page may weigh (the largest on PyPI are a few MiB).
+const PAGE_LIMIT: u64 = 256 * 1024 * 1024;
+/// The most a core metadata file may weigh.
+const METADATA_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// Hex sha256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -85,6 +89,30 @@ pub enum IndexError {
     },
     #[error("bad metadata in `{file}`: {reason}")]
     Metadata { file: String, reason: String },
+    #[error("`{url}` answered `304 Not Modified` to a request that sent no validator")]
+    NotModified { url: String },
+    #[error("`{url}` sent more than {limit} bytes")]
+    TooBig { url: String, limit: u64 },
+}
+
+impl IndexError {
+    /// What to do about it, for a command that fetches files (`build`).
+    pub fn hint(&self) -> &'static str {
+        match self {
+            IndexError::Status {
+                status: 401 | 403, ..
+            } => "the index wants credentials: put them in the URL (`https://user:token@host/...`) or in `~/.netrc`",
+            IndexError::HashMismatch { .. } => {
+                "the index serves other bytes than it lists: a broken mirror or a proxy in the way; nothing was kept"
+            }
+            IndexError::NotModified { .. } => {
+                "the index or a proxy in the way answers `304` to plain requests: check the proxy"
+            }
+            IndexError::Offline { .. } => "run the command once without `--offline` to fill the cache",
+            IndexError::Io { .. } => "check the path, its permissions and the free space of its disk",
+            _ => "check that the index is up and its URL right; `--offline` uses only what is vendored or cached",
+        }
+    }
 }
 
 type Shared<T> = Arc<OnceLock<Result<Arc<T>, Arc<IndexError>>>>;
@@ -118,9 +146,111 @@ struct Body {
     bytes: Vec<u8>,
     content_type: String,
     url: String,
-    status: u16,
-    /// `Content-Range` of a `206 Partial Content`.
-    content_range: Option<String>,
+}
+
+/// A downloaded file, checked: where it is and its sha256.
+#[derive(Debug, Clone)]
+pub struct Downloaded {
+    pub path: PathBuf,
+    pub sha256: String,
+}
+
+/// A mutex's guard, also after a thread panicked holding it: the maps it guards are memos
+/// whose entries are whole or absent, never half-written.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A reader that hashes what passes through it (as uv's `HashReader`), and remembers whether
+/// the inner reader failed (a network error) rather than the writer (a disk error).
+pub struct HashReader<R> {
+    inner: R,
+    hasher: Sha256,
+    pub failed: bool,
+}
+
+impl<R: std::io::Read> HashReader<R> {
+    pub fn new(inner: R) -> HashReader<R> {
+        HashReader {
+            inner,
+            hasher: Sha256::new(),
+            failed: false,
+        }
+    }
+
+    /// The hex sha256 of everything read.
+    pub fn finish(self) -> String {
+        crate::archive::hex(&self.hasher.finalize())
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for HashReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.hasher.update(buf.get(..n).unwrap_or_default());
+                Ok(n)
+            }
+            Err(e) => {
+                self.failed = true;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The sha256 of a file, streamed.
+fn hash_file(path: &Path) -> Result<String, IndexError> {
+    crate::archive::sha256_file(path).map_err(|source| IndexError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn open(path: &Path) -> Result<std::fs::File, IndexError> {
+    std::fs::File::open(path).map_err(|source| IndexError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// A text file of at most `limit` bytes.
+fn read_text(path: &Path, limit: u64) -> Result<String, String> {
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, limit + 1), &mut bytes)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("`{}` is larger than {limit} bytes", path.display()));
+    }
+    String::from_utf8(bytes).map_err(|_| "not UTF-8".to_owned())
+}
+
+/// A response body of at most `limit` bytes.
+fn read_limited(
+    response: Box<ureq::Response>,
+    url: &str,
+    limit: u64,
+) -> Result<Vec<u8>, IndexError> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(response.into_reader(), limit + 1),
+        &mut bytes,
+    )
+    .map_err(|source| IndexError::Read {
+        url: config::strip_credentials(url),
+        source,
+    })?;
+    if bytes.len() as u64 > limit {
+        return Err(IndexError::TooBig {
+            url: config::strip_credentials(url),
+            limit,
+        });
+    }
+    Ok(bytes)
 }
 
 impl Client {
@@ -149,19 +279,19 @@ impl Client {
 
     /// Whether a project's page was asked for already.
     pub fn has_project(&self, name: &PackageName) -> bool {
-        self.pages.lock().expect("lock").contains_key(name.as_ref())
+        lock(&self.pages).contains_key(name.as_ref())
     }
 
     /// Runs `job` on the pool.
     pub fn spawn(self: &Arc<Self>, job: Job) {
-        let mut jobs = self.jobs.lock().expect("jobs lock");
+        let mut jobs = lock(&self.jobs);
         let sender = jobs.get_or_insert_with(|| {
             let (tx, rx) = mpsc::channel::<Job>();
             let rx = Arc::new(Mutex::new(rx));
             for _ in 0..WORKERS {
                 let rx = Arc::clone(&rx);
                 std::thread::spawn(move || loop {
-                    let job = rx.lock().expect("pool lock").recv();
+                    let job = lock(&rx).recv();
                     match job {
                         Ok(job) => job(),
                         Err(_) => break,
@@ -176,7 +306,7 @@ impl Client {
     /// Fetches a project's page in the background.
     pub fn prefetch_project(self: &Arc<Self>, name: &PackageName) {
         let key = name.to_string();
-        if self.pages.lock().expect("lock").contains_key(&key) {
+        if lock(&self.pages).contains_key(&key) {
             return;
         }
         let client = Arc::clone(self);
@@ -211,7 +341,7 @@ impl Client {
     /// Every distribution file of a project, from every index and `--find-links` dir.
     pub fn project(&self, name: &PackageName) -> Result<Arc<Vec<DistFile>>, Arc<IndexError>> {
         let cell = {
-            let mut pages = self.pages.lock().expect("lock");
+            let mut pages = lock(&self.pages);
             Arc::clone(pages.entry(name.to_string()).or_default())
         };
         cell.get_or_init(|| self.fetch_project(name).map(Arc::new).map_err(Arc::new))
@@ -315,15 +445,14 @@ impl Client {
         let text = String::from_utf8_lossy(&body.bytes);
         let mut names = Vec::new();
         let mut rest = text.as_ref();
-        while let Some(start) = rest.find("<a") {
-            rest = &rest[start..];
-            let (Some(gt), Some(end)) = (rest.find('>'), rest.find("</a>")) else {
+        while let Some((_, anchor)) = rest.split_once("<a") {
+            let Some((inside, after)) = anchor.split_once("</a>") else {
                 break;
             };
-            if gt < end {
-                names.push(rest[gt + 1..end].trim().to_owned());
+            if let Some((_, name)) = inside.split_once('>') {
+                names.push(name.trim().to_owned());
             }
-            rest = &rest[end + 4..];
+            rest = after;
         }
         Ok(names)
     }
@@ -331,7 +460,7 @@ impl Client {
     /// The core metadata of a distribution file.
     pub fn metadata(&self, file: &DistFile) -> Result<Arc<Metadata>, Arc<IndexError>> {
         let cell = {
-            let mut map = self.metadata.lock().expect("lock");
+            let mut map = lock(&self.metadata);
             Arc::clone(map.entry(file.location.to_string()).or_default())
         };
         cell.get_or_init(|| self.fetch_metadata(file).map(Arc::new).map_err(Arc::new))
@@ -346,24 +475,26 @@ impl Client {
         let text = match (&file.metadata, &file.location) {
             (Some(hash), Location::Url(url)) => {
                 let url = format!("{url}.metadata");
-                let bytes = self.get_immutable(&url, hash.as_deref())?;
-                String::from_utf8(bytes).map_err(|_| bad("not UTF-8".to_owned()))?
+                let got = self.get_immutable(&url, hash.as_deref())?;
+                read_text(&got.path, METADATA_LIMIT).map_err(bad)?
             }
             (None, Location::Url(url)) if file.is_wheel => {
                 match self.wheel_metadata_by_range(url, file.sha256.as_deref())? {
-                    Some(text) => text,
-                    None => {
-                        let bytes = self.download(file)?;
-                        metadata::from_wheel(&bytes).map_err(bad)?
+                    Ranged::Text(text) => text,
+                    Ranged::Whole(got) => metadata::from_wheel(open(&got.path)?).map_err(bad)?,
+                    Ranged::No => {
+                        let got = self.download(file)?;
+                        metadata::from_wheel(open(&got.path)?).map_err(bad)?
                     }
                 }
             }
             _ => {
-                let bytes = self.download(file)?;
+                let got = self.download(file)?;
                 if file.is_wheel {
-                    metadata::from_wheel(&bytes).map_err(bad)?
+                    metadata::from_wheel(open(&got.path)?).map_err(bad)?
                 } else {
-                    let text = metadata::from_sdist(&file.filename, &bytes).map_err(bad)?;
+                    let text =
+                        metadata::from_sdist(&file.filename, open(&got.path)?).map_err(bad)?;
                     if metadata::dynamic_requirements(&text) {
                         crate::ui::warn(format!(
                             "`{}` declares its requirements dynamic (computed at build time): the lock uses those its `PKG-INFO` lists, which may be incomplete",
@@ -378,41 +509,45 @@ impl Client {
     }
 
     /// A wheel's METADATA read with HTTP range requests: the zip's central directory from the
-    /// end of the file, then the one member. `None` when the file is already in the cache or
-    /// the server does not do ranges (the caller then reads the whole file; a server that
-    /// ignores `Range` sent it whole, and it was verified and cached on the way).
+    /// end of the file, then the one member. [`Ranged::Whole`] when a server that ignores
+    /// `Range` sent the whole file (streamed, verified and cached on the way), [`Ranged::No`]
+    /// when the file is already in the cache or range reads failed.
     fn wheel_metadata_by_range(
         &self,
         url: &str,
         sha256: Option<&str>,
-    ) -> Result<Option<String>, IndexError> {
+    ) -> Result<Ranged, IndexError> {
         let metadata_cache = self
             .options
             .cache_dir
             .join("metadata")
             .join(sha256_hex(config::strip_credentials(url).as_bytes()));
-        if let Ok(text) = std::fs::read_to_string(&metadata_cache) {
-            return Ok(Some(text));
+        if let Ok(text) = read_text(&metadata_cache, METADATA_LIMIT) {
+            return Ok(Ranged::Text(text));
         }
         let cache_file = self.files_cache(url);
         if self.options.offline || cache_file.is_file() {
-            return Ok(None);
+            return Ok(Ranged::No);
         }
-        let body = match self.request(url, None, &[("Range", format!("bytes=-{RANGE_BLOCK}"))])? {
-            Fetched::Body(body) => body,
-            Fetched::NotModified => return Ok(None),
+        let response = match self.send(url, None, &[("Range", format!("bytes=-{RANGE_BLOCK}"))])? {
+            Sent::Response(response) => response,
+            Sent::NotModified => return Ok(Ranged::No),
         };
-        let total = body
-            .content_range
-            .as_deref()
+        let total = response
+            .header("content-range")
             .and_then(|r| r.rsplit('/').next())
             .and_then(|t| t.trim().parse::<u64>().ok());
-        let whole = body.status != 206 || total == Some(body.bytes.len() as u64);
-        let (false, Some(total)) = (whole, total) else {
-            // The whole file came: check it and keep it.
+        let (206, Some(total)) = (response.status(), total) else {
+            // The whole file came: stream it into the cache, checked.
+            let got = self.stream_to_cache(url, response, sha256, &cache_file)?;
+            return Ok(Ranged::Whole(got));
+        };
+        let bytes = read_limited(response, url, RANGE_BLOCK)?;
+        if total == bytes.len() as u64 {
+            // The whole file, as a 206: check it and keep it.
+            let actual = sha256_hex(&bytes);
             if let Some(expected) = sha256 {
-                let actual = sha256_hex(&body.bytes);
-                if actual != expected.to_ascii_lowercase() {
+                if !actual.eq_ignore_ascii_case(expected) {
                     return Err(IndexError::HashMismatch {
                         url: config::strip_credentials(url),
                         expected: expected.to_owned(),
@@ -420,16 +555,16 @@ impl Client {
                     });
                 }
             }
-            cache::store(&cache_file, &body.bytes);
-            return Ok(None);
-        };
-        let start = total.saturating_sub(body.bytes.len() as u64);
+            cache::store(&cache_file, &bytes);
+            return Ok(Ranged::No);
+        }
+        let start = total.saturating_sub(bytes.len() as u64);
         let reader = RangeReader {
             client: self,
             url,
             total,
             position: 0,
-            chunks: vec![(start, body.bytes)],
+            chunks: vec![(start, bytes)],
         };
         let shown = config::strip_credentials(url);
         let mut archive = match zip::ZipArchive::new(reader) {
@@ -438,7 +573,7 @@ impl Client {
                 crate::ui::verbose(format!(
                     "range reads of `{shown}` failed ({e}): reading it whole"
                 ));
-                return Ok(None);
+                return Ok(Ranged::No);
             }
         };
         let Some(name) = archive
@@ -446,23 +581,28 @@ impl Client {
             .find(|n| n.ends_with(".dist-info/METADATA") && n.matches('/').count() == 1)
             .map(str::to_owned)
         else {
-            return Ok(None);
+            return Ok(Ranged::No);
         };
         let mut text = String::new();
         let read = archive
             .by_name(&name)
             .map_err(std::io::Error::other)
-            .and_then(|mut f| std::io::Read::read_to_string(&mut f, &mut text));
+            .and_then(|f| {
+                std::io::Read::read_to_string(
+                    &mut std::io::Read::take(f, METADATA_LIMIT),
+                    &mut text,
+                )
+            });
         match read {
             Ok(_) => {
                 cache::store(&metadata_cache, text.as_bytes());
-                Ok(Some(text))
+                Ok(Ranged::Text(text))
             }
             Err(e) => {
                 crate::ui::verbose(format!(
                     "range reads of `{shown}` failed ({e}): reading it whole"
                 ));
-                Ok(None)
+                Ok(Ranged::No)
             }
         }
     }
@@ -485,37 +625,68 @@ impl Client {
     /// The sha256 of a file: the index's, or computed from the file.
     pub fn sha256(&self, file: &DistFile) -> Result<Arc<String>, Arc<IndexError>> {
         if let Some(hash) = &file.sha256 {
-            return Ok(Arc::new(hash.clone()));
+            return Ok(Arc::new(hash.to_ascii_lowercase()));
         }
         let cell = {
-            let mut map = self.hashes.lock().expect("lock");
+            let mut map = lock(&self.hashes);
             Arc::clone(map.entry(file.location.to_string()).or_default())
         };
         cell.get_or_init(|| {
             self.download(file)
-                .map(|bytes| Arc::new(sha256_hex(&bytes)))
+                .map(|got| Arc::new(got.sha256))
                 .map_err(Arc::new)
         })
         .clone()
     }
 
-    /// A distribution file's bytes, checked against the index's hash.
-    pub fn download(&self, file: &DistFile) -> Result<Vec<u8>, IndexError> {
+    /// A distribution file on disk, checked against the index's hash: a `--find-links` file
+    /// where it is, a URL's in the download cache (streamed there, never held in memory).
+    pub fn download(&self, file: &DistFile) -> Result<Downloaded, IndexError> {
+        self.download_expecting(file, file.sha256.as_deref())
+    }
+
+    /// [`Client::download`], checked against `expected` (the lock's hash for that file) when
+    /// given, else against the index's.
+    pub fn download_expecting(
+        &self,
+        file: &DistFile,
+        expected: Option<&str>,
+    ) -> Result<Downloaded, IndexError> {
         match &file.location {
-            Location::Path(path) => std::fs::read(path).map_err(|source| IndexError::Io {
-                path: path.clone(),
-                source,
-            }),
-            Location::Url(url) => self.get_immutable(url, file.sha256.as_deref()),
+            Location::Path(path) => {
+                let actual = hash_file(path)?;
+                if let Some(expected) = expected {
+                    if !actual.eq_ignore_ascii_case(expected) {
+                        return Err(IndexError::HashMismatch {
+                            url: path.display().to_string(),
+                            expected: expected.to_owned(),
+                            actual,
+                        });
+                    }
+                }
+                Ok(Downloaded {
+                    path: path.clone(),
+                    sha256: actual,
+                })
+            }
+            Location::Url(url) => self.get_immutable(url, expected),
         }
     }
 
-    /// A file that never changes at its URL: from the cache, else downloaded and verified.
-    fn get_immutable(&self, url: &str, sha256: Option<&str>) -> Result<Vec<u8>, IndexError> {
+    /// A file that never changes at its URL: from the cache (checked), else streamed into it
+    /// through a hashing reader, checked, and only then renamed into place.
+    fn get_immutable(&self, url: &str, sha256: Option<&str>) -> Result<Downloaded, IndexError> {
         let cache_file = self.files_cache(url);
-        if let Ok(bytes) = std::fs::read(&cache_file) {
-            if sha256.is_none_or(|h| sha256_hex(&bytes) == h.to_ascii_lowercase()) {
-                return Ok(bytes);
+        if cache_file.is_file() {
+            match hash_file(&cache_file) {
+                Ok(actual) if sha256.is_none_or(|h| h.eq_ignore_ascii_case(&actual)) => {
+                    return Ok(Downloaded {
+                        path: cache_file,
+                        sha256: actual,
+                    });
+                }
+                // Not what is wanted (another file at a reused URL, or a damaged cache).
+                _ => drop(std::fs::remove_file(&cache_file)),
             }
         }
         if self.options.offline {
@@ -523,14 +694,59 @@ impl Client {
                 url: config::strip_credentials(url),
             });
         }
-        let body = self.request(url, None, &[])?;
-        let bytes = match body {
-            Fetched::Body(body) => body.bytes,
-            Fetched::NotModified => unreachable!("no conditional header was sent"),
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let response = match self.send(url, None, &[])? {
+                Sent::Response(response) => response,
+                Sent::NotModified => {
+                    return Err(IndexError::NotModified {
+                        url: config::strip_credentials(url),
+                    })
+                }
+            };
+            match self.stream_to_cache(url, response, sha256, &cache_file) {
+                Err(IndexError::Read { .. }) if attempt < 3 => {
+                    std::thread::sleep(backoff(attempt));
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// Streams a response body into a temp file beside `cache_file`, hashing as it goes; the
+    /// file takes its place only when the hash is the expected one (else nothing is left).
+    fn stream_to_cache(
+        &self,
+        url: &str,
+        response: Box<ureq::Response>,
+        expected: Option<&str>,
+        cache_file: &Path,
+    ) -> Result<Downloaded, IndexError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| IndexError::Io { path, source }
         };
-        if let Some(expected) = sha256 {
-            let actual = sha256_hex(&bytes);
-            if actual != expected.to_ascii_lowercase() {
+        let dir = cache_file.parent().unwrap_or(Path::new("."));
+        fs_err::create_dir_all(dir).map_err(io(dir))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
+        let mut reader = HashReader::new(response.into_reader());
+        std::io::copy(&mut reader, tmp.as_file_mut()).map_err(|source| {
+            if reader.failed {
+                IndexError::Read {
+                    url: config::strip_credentials(url),
+                    source,
+                }
+            } else {
+                IndexError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                }
+            }
+        })?;
+        let actual = reader.finish();
+        if let Some(expected) = expected {
+            if !actual.eq_ignore_ascii_case(expected) {
                 return Err(IndexError::HashMismatch {
                     url: config::strip_credentials(url),
                     expected: expected.to_owned(),
@@ -538,8 +754,14 @@ impl Client {
                 });
             }
         }
-        cache::store(&cache_file, &bytes);
-        Ok(bytes)
+        tmp.persist(cache_file).map_err(|e| IndexError::Io {
+            path: cache_file.to_path_buf(),
+            source: e.error,
+        })?;
+        Ok(Downloaded {
+            path: cache_file.to_path_buf(),
+            sha256: actual,
+        })
     }
 
     /// A project page, through the HTTP cache.
@@ -553,8 +775,6 @@ impl Client {
                     bytes: bytes.clone(),
                     content_type: entry.content_type.clone(),
                     url: entry.url.clone(),
-                    status: 200,
-                    content_range: None,
                 });
             }
         }
@@ -573,17 +793,21 @@ impl Client {
             }
         }
         let mut policy = cache::Policy::default();
-        match self.request(url, Some(&mut policy), &headers)? {
+        match self.request(url, Some(&mut policy), &headers, PAGE_LIMIT)? {
             Fetched::NotModified => {
-                let (mut entry, bytes) = cached.expect("a 304 answers a conditional request");
+                // A 304 answers a conditional request only: without a cached page, the index
+                // (or a proxy) answered a question that was not asked.
+                let Some((mut entry, bytes)) = cached else {
+                    return Err(IndexError::NotModified {
+                        url: config::strip_credentials(url),
+                    });
+                };
                 entry.refresh(&policy);
                 entry.save(&dir, &key, None);
                 Ok(Body {
                     bytes,
                     content_type: entry.content_type,
                     url: entry.url,
-                    status: 200,
-                    content_range: None,
                 })
             }
             Fetched::Body(body) => {
@@ -596,13 +820,48 @@ impl Client {
         }
     }
 
-    /// One GET, with credentials, retries with backoff on transient errors, and `-v` output.
+    /// One GET whose body (at most `limit` bytes) is read into memory, retried when reading it
+    /// fails.
     fn request(
         &self,
         url: &str,
         mut policy: Option<&mut cache::Policy>,
         headers: &[(&str, String)],
+        limit: u64,
     ) -> Result<Fetched, IndexError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let response = match self.send(url, policy.as_deref_mut(), headers)? {
+                Sent::NotModified => return Ok(Fetched::NotModified),
+                Sent::Response(response) => response,
+            };
+            let content_type = response.content_type().to_owned();
+            let final_url = response.get_url().to_owned();
+            match read_limited(response, url, limit) {
+                Ok(bytes) => {
+                    return Ok(Fetched::Body(Body {
+                        bytes,
+                        content_type,
+                        url: final_url,
+                    }))
+                }
+                Err(IndexError::Read { .. }) if attempt < 3 => {
+                    std::thread::sleep(backoff(attempt));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One GET, with credentials, retries with backoff on transient errors, and `-v` output;
+    /// the body is left for the caller to read.
+    fn send(
+        &self,
+        url: &str,
+        mut policy: Option<&mut cache::Policy>,
+        headers: &[(&str, String)],
+    ) -> Result<Sent, IndexError> {
         let shown = config::strip_credentials(url);
         let auth = self.authorization(url);
         let mut attempt = 0;
@@ -629,29 +888,9 @@ impl Client {
                         *policy = cache::Policy::from_response(&response);
                     }
                     if response.status() == 304 {
-                        return Ok(Fetched::NotModified);
+                        return Ok(Sent::NotModified);
                     }
-                    let content_type = response.content_type().to_owned();
-                    let final_url = response.get_url().to_owned();
-                    let status = response.status();
-                    let content_range = response.header("content-range").map(str::to_owned);
-                    let mut bytes = Vec::new();
-                    if let Err(source) =
-                        std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes)
-                    {
-                        if attempt < 3 {
-                            std::thread::sleep(backoff(attempt));
-                            continue;
-                        }
-                        return Err(IndexError::Read { url: shown, source });
-                    }
-                    return Ok(Fetched::Body(Body {
-                        bytes,
-                        content_type,
-                        url: final_url,
-                        status,
-                        content_range,
-                    }));
+                    return Ok(Sent::Response(Box::new(response)));
                 }
                 Err(ureq::Error::Status(status, response)) => {
                     crate::ui::verbose(format!("GET {shown} -> {status} ({elapsed} ms)"));
@@ -726,23 +965,35 @@ impl std::io::Read for RangeReader<'_> {
             Some(chunk) => chunk,
             None => {
                 let end = (pos + RANGE_BLOCK.max(buf.len() as u64)).min(self.total) - 1;
-                let fetched = self
+                let sent = self
                     .client
-                    .request(self.url, None, &[("Range", format!("bytes={pos}-{end}"))])
+                    .send(self.url, None, &[("Range", format!("bytes={pos}-{end}"))])
                     .map_err(std::io::Error::other)?;
-                let Fetched::Body(body) = fetched else {
+                let Sent::Response(response) = sent else {
                     return Err(std::io::Error::other("unexpected 304"));
                 };
-                if body.status != 206 {
+                if response.status() != 206 {
                     return Err(std::io::Error::other("the server stopped honouring ranges"));
                 }
-                self.chunks.push((pos, body.bytes));
-                self.chunks.last().expect("just pushed")
+                let bytes = read_limited(response, self.url, end - pos + 1)
+                    .map_err(std::io::Error::other)?;
+                if bytes.is_empty() {
+                    return Err(std::io::Error::other("the server sent an empty range"));
+                }
+                self.chunks.push((pos, bytes));
+                let Some(last) = self.chunks.last() else {
+                    return Err(std::io::Error::other("no range was kept"));
+                };
+                last
             }
         };
-        let offset = (pos - start) as usize;
-        let n = buf.len().min(bytes.len() - offset);
-        buf[..n].copy_from_slice(&bytes[offset..offset + n]);
+        let offset = usize::try_from(pos - start).unwrap_or(usize::MAX);
+        let available = bytes.get(offset..).unwrap_or_default();
+        let n = buf.len().min(available.len());
+        let (Some(to), Some(from)) = (buf.get_mut(..n), available.get(..n)) else {
+            return Ok(0);
+        };
+        to.copy_from_slice(from);
         self.position += n as u64;
         Ok(n)
     }
@@ -751,14 +1002,14 @@ impl std::io::Read for RangeReader<'_> {
 impl std::io::Seek for RangeReader<'_> {
     fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
         let target = match to {
-            std::io::SeekFrom::Start(n) => n as i64,
-            std::io::SeekFrom::End(n) => self.total as i64 + n,
-            std::io::SeekFrom::Current(n) => self.position as i64 + n,
+            std::io::SeekFrom::Start(n) => Some(n),
+            std::io::SeekFrom::End(n) => self.total.checked_add_signed(n),
+            std::io::SeekFrom::Current(n) => self.position.checked_add_signed(n),
         };
-        if target < 0 {
+        let Some(target) = target else {
             return Err(std::io::Error::other("seek before the start"));
-        }
-        self.position = target as u64;
+        };
+        self.position = target;
         Ok(self.position)
     }
 }
@@ -768,41 +1019,57 @@ enum Fetched {
     NotModified,
 }
 
+/// What range reads of a wheel gave.
+enum Ranged {
+    /// Its METADATA.
+    Text(String),
+    /// The whole file, sent by a server that ignores `Range`.
+    Whole(Downloaded),
+    /// Nothing: read the whole file.
+    No,
+}
+
+/// A response whose body is not read yet, or a `304`.
+enum Sent {
+    Response(Box<ureq::Response>),
+    NotModified,
+}
+
 fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(100 * 4u64.pow(attempt - 1))
+    Duration::from_millis(100 * 4u64.saturating_pow(attempt.saturating_sub(1)))
 }
 
 fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+    while let Some(&byte) = bytes.get(i) {
+        if byte == b'%' {
+            let digits = bytes
+                .get(i + 1..i + 3)
+                .and_then(|d| std::str::from_utf8(d).ok());
+            if let Some(b) = digits.and_then(|d| u8::from_str_radix(d, 16).ok()) {
                 out.push(b);
                 i += 3;
                 continue;
             }
         }
-        out.push(bytes[i]);
+        out.push(byte);
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }
 
 fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let at = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let n = (at(0) << 16) | (at(1) << 8) | at(2);
         for i in 0..4 {
             if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                let sextet = ((n >> (18 - 6 * i)) & 63) as usize;
+                out.push(char::from(ALPHABET.get(sextet).copied().unwrap_or(b'=')));
             } else {
                 out.push('=');
             }

@@ -58,11 +58,25 @@ pub fn parse_filename(name: &PackageName, filename: &str) -> Option<(Version, bo
         .find_map(|ext| filename.strip_suffix(ext))?;
     // Legacy sdist names may hold `-` in the project name: split where the prefix is the name.
     for (i, _) in stem.match_indices('-') {
-        if normalize(&stem[..i]) == name.as_ref() {
-            return stem[i + 1..].parse().ok().map(|v| (v, false));
+        let (Some(dist), Some(version)) = (stem.get(..i), stem.get(i + 1..)) else {
+            continue;
+        };
+        if normalize(dist) == name.as_ref() {
+            return version.parse().ok().map(|v| (v, false));
         }
     }
     None
+}
+
+/// `text[from..to]`, or `""` where that is not a range of whole characters (never the case
+/// for the offsets of ASCII bytes found in the same text, which are all this module uses).
+fn part(text: &str, from: usize, to: usize) -> &str {
+    text.get(from..to).unwrap_or_default()
+}
+
+/// `text[from..]`, or `""` (see [`part`]).
+fn tail(text: &str, from: usize) -> &str {
+    text.get(from..).unwrap_or_default()
 }
 
 /// PEP 503 normalisation.
@@ -175,11 +189,11 @@ pub fn parse_html(
     // A `<base href>` changes what relative links are relative to.
     let mut base = base.clone();
     if let Some(start) = lower.find("<base ") {
-        let end = lower[start..]
+        let end = tail(&lower, start)
             .find('>')
             .map(|e| start + e)
             .unwrap_or(text.len());
-        if let Some(href) = attributes(&text[start + 5..end])
+        if let Some(href) = attributes(part(text, start + 5, end))
             .into_iter()
             .find(|(k, _)| k == "href")
         {
@@ -190,21 +204,22 @@ pub fn parse_html(
     }
     let mut files = Vec::new();
     let mut pos = 0;
-    while let Some(found) = lower[pos..].find("<a") {
+    // `lower` is `text` with ASCII letters lowered: the same bytes at the same offsets.
+    while let Some(found) = tail(&lower, pos).find("<a") {
         let start = pos + found;
-        let after = lower[start + 2..].chars().next();
+        let after = tail(&lower, start + 2).chars().next();
         if !after.is_some_and(|c| c.is_whitespace() || c == '>') {
             pos = start + 2;
             continue;
         }
-        let Some(tag_end) = lower[start..].find('>').map(|e| start + e) else {
+        let Some(tag_end) = tail(&lower, start).find('>').map(|e| start + e) else {
             break;
         };
-        let Some(close) = lower[tag_end..].find("</a>").map(|e| tag_end + e) else {
+        let Some(close) = tail(&lower, tag_end).find("</a>").map(|e| tag_end + e) else {
             break;
         };
-        let attrs = attributes(&text[start + 2..tag_end]);
-        let filename = unescape(text[tag_end + 1..close].trim());
+        let attrs = attributes(part(text, start + 2, tag_end));
+        let filename = unescape(part(text, tag_end + 1, close).trim());
         pos = close + 4;
         let get = |key: &str| attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
         let Some(href) = get("href") else { continue };
@@ -301,15 +316,14 @@ fn unescape(text: &str) -> String {
     }
     let mut out = String::new();
     let mut rest = text;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let Some(end) = rest.find(';').filter(|e| *e < 10) else {
+    while let Some((before, after)) = rest.split_once('&') {
+        out.push_str(before);
+        // `after` follows the `&`.
+        let Some((entity, next)) = after.split_once(';').filter(|(e, _)| e.len() < 9) else {
             out.push('&');
-            rest = &rest[1..];
+            rest = after;
             continue;
         };
-        let entity = &rest[1..end];
         let c = match entity {
             "lt" => Some('<'),
             "gt" => Some('>'),
@@ -326,11 +340,11 @@ fn unescape(text: &str) -> String {
         match c {
             Some(c) => {
                 out.push(c);
-                rest = &rest[end + 1..];
+                rest = next;
             }
             None => {
                 out.push('&');
-                rest = &rest[1..];
+                rest = after;
             }
         }
     }
@@ -362,6 +376,32 @@ mod tests {
         assert_eq!(files[0].metadata, Some(Some("def".into())));
         assert!(files[1].yanked && !files[1].is_wheel);
         assert_eq!(files[1].version.to_string(), "1.1rc1");
+    }
+
+    /// Multi-byte characters around every marker the reader looks for, entities cut short,
+    /// tags left open: each page gives files or an error, never a panic.
+    #[test]
+    fn hostile_html_pages_do_not_panic() {
+        let name: PackageName = "foo".parse().unwrap();
+        let base = url::Url::parse("http://h/simple/foo/").unwrap();
+        let pages: [&str; 10] = [
+            "<a href=\"é\">foo-1.0.tar.gzé&#x1F600;&é;&</a>",
+            "<base é><a href=x>foo-1.0.tar.gz</a>",
+            "<html><a",
+            "<html><aé",
+            "<a\u{3000}href=\"/f/foo-1.0.tar.gz\">foo-1.0.tar.gz</a>",
+            "<a href=\"/f/foo-1.0.tar.gz\">&#xFFFFFFFF;&#99999999999;&amp&lt;é</a>",
+            "<a href='/f/foo-é.tar.gz'>foo-é.tar.gz</a><a href=/f/foo-1.0-é-é-é.whl>x</a>",
+            "<html><base href=\"\u{301}\"></html>",
+            "<a href=\"/f/foo-1.0.tar.gz\">",
+            "<!doctype html>\u{feff}<a href=\"/f/é-1.0.tar.gz\">é-1.0.tar.gz</a>",
+        ];
+        for page in pages {
+            let _ = parse_html(&name, &base, page.as_bytes());
+        }
+        assert_eq!(unescape("a&#x41;&é;&"), "aA&é;&");
+        assert_eq!(parse_filename(&name, "foo-é.tar.gz"), None);
+        assert_eq!(parse_filename(&name, "é-1.0.tar.gz"), None);
     }
 
     #[test]

@@ -10,6 +10,10 @@ use pep508_rs::PackageName;
 
 /// The header line recording the input's hash.
 const INPUT_KEY: &str = "# input-sha256: ";
+/// The comment line naming which file a hash is for: `# file: NAME sha256:HEX`. pip reads it
+/// as a comment; `mfplug build` vendors a file only if its bytes have the hash given for its
+/// name, so that a wheel's bytes are never accepted under an sdist's name (or the reverse).
+pub const FILE_KEY: &str = "# file: ";
 
 /// One pinned package.
 #[derive(Debug, Clone)]
@@ -19,6 +23,8 @@ pub struct Pin {
     pub hashes: Vec<String>,
     /// Who requires it: `-r FILE` for the input, else package names.
     pub via: Vec<String>,
+    /// Each file's name and sha256 (every hash of `hashes` is some file's).
+    pub files: Vec<(String, String)>,
 }
 
 /// What the header records.
@@ -71,8 +77,24 @@ pub fn render(header: &Header, pins: &[Pin]) -> String {
                 }
             }
         }
+        let mut files: Vec<&(String, String)> = pin.files.iter().collect();
+        files.sort();
+        for (filename, sha) in files {
+            out.push_str(&format!("    {FILE_KEY}{filename} sha256:{sha}\n"));
+        }
     }
     out
+}
+
+/// A `# file: NAME sha256:HEX` line's name and hash.
+pub fn file_line(line: &str) -> Option<(String, String)> {
+    let rest = line.trim_start().strip_prefix(FILE_KEY)?;
+    let (filename, hash) = rest.trim().split_once(' ')?;
+    let hash = hash.trim().strip_prefix("sha256:")?;
+    if filename.is_empty() || hash.is_empty() || hash.contains(char::is_whitespace) {
+        return None;
+    }
+    Some((filename.to_owned(), hash.to_owned()))
 }
 
 /// What a previous lockfile says.
@@ -80,29 +102,61 @@ pub fn render(header: &Header, pins: &[Pin]) -> String {
 pub struct Previous {
     pub input_sha256: Option<String>,
     pub pins: BTreeMap<PackageName, Version>,
+    /// Each pin's `--hash=sha256:` values, in the file's order.
+    pub hashes: BTreeMap<PackageName, Vec<String>>,
+    /// Each pin's `# file:` lines: file name and sha256.
+    pub files: BTreeMap<PackageName, Vec<(String, String)>>,
 }
 
 /// Reads a lockfile's header and pins; lines it does not understand are skipped, so that a
 /// hand-made `requirements3.txt` still gives its pins.
 pub fn parse(text: &str) -> Previous {
     let mut previous = Previous::default();
+    // The pin that continuation, `--hash` and `# file:` lines belong to.
+    let mut current: Option<PackageName> = None;
     for line in text.lines() {
         if let Some(hash) = line.strip_prefix(INPUT_KEY) {
             previous.input_sha256 = Some(hash.trim().to_owned());
             continue;
         }
-        if line.starts_with([' ', '\t', '#', '-']) || line.trim().is_empty() {
+        if line.trim().is_empty() {
+            current = None;
             continue;
         }
+        if line.starts_with([' ', '\t', '#', '-']) {
+            let Some(name) = &current else { continue };
+            if let Some(file) = file_line(line) {
+                previous.files.entry(name.clone()).or_default().push(file);
+            } else if !line.trim_start().starts_with('#') {
+                let hashes = previous.hashes.entry(name.clone()).or_default();
+                hashes.extend(hash_options(line));
+            }
+            continue;
+        }
+        current = None;
         let spec = line.split([' ', '\\', ';']).next().unwrap_or_default();
         if let Some((name, version)) = spec.split_once("==") {
             let name = name.split('[').next().unwrap_or_default();
-            if let (Ok(name), Ok(version)) = (name.parse(), version.trim().parse()) {
-                previous.pins.insert(name, version);
+            if let (Ok(name), Ok(version)) = (name.parse::<PackageName>(), version.trim().parse()) {
+                previous.pins.insert(name.clone(), version);
+                let hashes = previous.hashes.entry(name.clone()).or_default();
+                hashes.clear();
+                hashes.extend(hash_options(line));
+                previous.files.remove(&name);
+                current = Some(name);
             }
         }
     }
     previous
+}
+
+/// The `--hash=sha256:HEX` values of a line (up to a ` #` comment).
+fn hash_options(line: &str) -> impl Iterator<Item = String> + '_ {
+    let code = line.split(" #").next().unwrap_or_default();
+    code.split_whitespace()
+        .filter_map(|w| w.strip_prefix("--hash=sha256:"))
+        .filter(|h| !h.is_empty())
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -124,18 +178,43 @@ mod tests {
                 version: "2.0".parse().unwrap(),
                 hashes: vec!["11".into(), "22".into()],
                 via: vec!["a".into()],
+                files: vec![
+                    ("b-2.0.tar.gz".into(), "22".into()),
+                    ("b-2.0-py3-none-any.whl".into(), "11".into()),
+                ],
             },
             Pin {
                 name: "a".parse().unwrap(),
                 version: "1.0".parse().unwrap(),
                 hashes: vec!["33".into()],
                 via: vec!["-r requirements-to-freeze.txt".into(), "b".into()],
+                files: vec![("a-1.0-py3-none-any.whl".into(), "33".into())],
             },
         ];
         let text = render(&header, &pins);
         assert!(text.find("a==1.0").unwrap() < text.find("b==2.0").unwrap());
         let previous = parse(&text);
         assert_eq!(previous.input_sha256.as_deref(), Some("abc"));
-        assert_eq!(previous.pins.len(), 2);
+        let pinned: Vec<String> = previous
+            .pins
+            .iter()
+            .map(|(name, version)| format!("{name}=={version}"))
+            .collect();
+        assert_eq!(pinned, ["a==1.0", "b==2.0"]);
+        let a: PackageName = "a".parse().unwrap();
+        let b: PackageName = "b".parse().unwrap();
+        assert_eq!(previous.hashes[&a], ["33"]);
+        assert_eq!(previous.hashes[&b], ["11", "22"]);
+        assert_eq!(
+            previous.files[&b],
+            [
+                ("b-2.0-py3-none-any.whl".to_owned(), "11".to_owned()),
+                ("b-2.0.tar.gz".to_owned(), "22".to_owned()),
+            ]
+        );
+        assert_eq!(
+            previous.files[&a],
+            [("a-1.0-py3-none-any.whl".to_owned(), "33".to_owned())]
+        );
     }
 }

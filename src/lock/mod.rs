@@ -82,6 +82,12 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
             requirements::RequirementsError::Malformed { .. } => {
                 "a line is `name[extras] specifiers ; markers` (PEP 508), or a pip option such as `-r FILE`"
             }
+            requirements::RequirementsError::TooBig { .. } => {
+                "a requirements file is a small text file: check the `-r`/`-c` lines"
+            }
+            requirements::RequirementsError::TooManyIncludes { .. } => {
+                "include each generated file once: check the `-r`/`-c` lines"
+            }
             _ => "check that the file exists and is readable",
         };
         with_cause(e.to_string(), std::error::Error::source(&e), hint.to_owned())
@@ -214,15 +220,19 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
     let mut pins = Vec::new();
     for package in &resolved {
         let mut hashes = Vec::new();
+        let mut files = Vec::new();
         for file in &package.files {
             let hash = client
                 .sha256(file)
                 .map_err(|e| index_error(&e, &client, None))
                 .with_context(|| format!("cannot hash `{}`", file.filename))?;
             hashes.push(hash.to_string());
+            files.push((file.filename.clone(), hash.to_string()));
         }
         hashes.sort();
         hashes.dedup();
+        files.sort();
+        files.dedup();
         let via = package
             .via
             .iter()
@@ -236,6 +246,7 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
             version: package.version.clone(),
             hashes,
             via,
+            files,
         });
     }
     progress.finish();
@@ -477,6 +488,12 @@ fn index_error(
         IndexError::Offline { .. } => "run `mfplug lock` once without `--offline` to fill the cache".to_owned(),
         IndexError::Io { .. } => "check the `--find-links` dir".to_owned(),
         IndexError::Metadata { .. } => "the release's metadata is broken: exclude that version with `!=`".to_owned(),
+        IndexError::NotModified { .. } => {
+            "the index or a proxy in the way answers `304` to plain requests: check the proxy, or clear `$XDG_CACHE_HOME/mfplug/pages`".to_owned()
+        }
+        IndexError::TooBig { .. } => {
+            "that is not a package index page: check the index URL and any proxy in the way".to_owned()
+        }
     };
     with_cause(message, std::error::Error::source(error), hint)
 }

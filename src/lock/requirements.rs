@@ -24,7 +24,17 @@ pub enum RequirementsError {
     },
     #[error("`{}` includes itself through `-r`/`-c`", path.display())]
     Cycle { path: PathBuf },
+    #[error("`{}` is not a regular file, or is larger than {MAX_SIZE} bytes", path.display())]
+    TooBig { path: PathBuf },
+    #[error("`{}` makes more than {MAX_FILES} reads of included files (`-r`/`-c`)", path.display())]
+    TooManyIncludes { path: PathBuf },
 }
+
+/// The most a requirements file may weigh (the largest real ones are a few KiB).
+pub const MAX_SIZE: u64 = 16 * 1024 * 1024;
+/// The most files one read may go through, counting a file included twice twice (ten files
+/// that each include the next one twice would otherwise read one file a thousand times).
+pub const MAX_FILES: usize = 256;
 
 /// A requirement and the line it comes from.
 #[derive(Debug, Clone)]
@@ -85,10 +95,12 @@ fn read_into(
             path: path.to_path_buf(),
         });
     }
-    let bytes = std::fs::read(path).map_err(|source| RequirementsError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    if input.files.len() >= MAX_FILES {
+        return Err(RequirementsError::TooManyIncludes {
+            path: path.to_path_buf(),
+        });
+    }
+    let bytes = read_bounded(path)?;
     let shown = path
         .strip_prefix(base)
         .unwrap_or(path)
@@ -128,11 +140,11 @@ fn read_into(
     for (number, line) in logical {
         let line = expand_env(&line, &|name| std::env::var(name).ok());
         // A comment starts a line or follows whitespace.
-        let line = match line
-            .match_indices('#')
-            .find(|(i, _)| *i == 0 || line[..*i].ends_with(char::is_whitespace))
-        {
-            Some((i, _)) => &line[..i],
+        let line = match line.match_indices('#').find_map(|(i, _)| {
+            let before = line.get(..i)?;
+            (i == 0 || before.ends_with(char::is_whitespace)).then_some(before)
+        }) {
+            Some(before) => before,
             None => line.as_str(),
         };
         let trimmed = line.trim();
@@ -191,19 +203,16 @@ fn read_into(
         }
         // Per-requirement options (`--hash=...`, `--config-settings ...`) do not change what
         // is resolved: the lock computes its own hashes.
-        let trimmed = match trimmed.find(" --") {
-            Some(i) => trimmed[..i].trim_end(),
+        let trimmed = match trimmed.split_once(" --") {
+            Some((requirement, _)) => requirement.trim_end(),
             None => trimmed,
         };
-        let requirement = Requirement::from_str(trimmed).map_err(|e| {
-            let offset = trimmed[..]
-                .char_indices()
-                .nth(e.start)
-                .map(|(i, _)| i)
-                .unwrap_or(trimmed.len());
+        let requirement = parse_requirement(trimmed).map_err(|e| {
+            // `e.start` counts characters: the column is that many characters in.
+            let chars = trimmed.chars().count();
             malformed(
                 number,
-                column + trimmed[..offset].chars().count(),
+                column + e.start.min(chars),
                 format!("{} in `{trimmed}`", e.message),
             )
         })?;
@@ -221,27 +230,150 @@ fn read_into(
     Ok(())
 }
 
+/// Why a PEP 508 requirement does not parse: the message, and the character it starts at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRequirement {
+    pub message: String,
+    pub start: usize,
+}
+
+impl std::fmt::Display for BadRequirement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Whether `c` may be inside a PEP 508 name (or extra).
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')
+}
+
+/// A PEP 508 requirement (a requirements line, a `Requires-Dist`, a build requirement).
+///
+/// `pep508_rs` 0.9 panics on some inputs, which are refused here first: a name or an extra
+/// that ends with `.`, `-` or `_` before some other character (`a-{`, `a[x-]`: "validation
+/// should match PEP 508 parsing"), and a character that is not ASCII after a marker
+/// (`a; extra == 'x'é`: a byte index inside a character).
+pub fn parse_requirement(text: &str) -> Result<Requirement, BadRequirement> {
+    let bad = |start: usize, message: &str| BadRequirement {
+        message: message.to_owned(),
+        start,
+    };
+    let chars: Vec<char> = text.chars().collect();
+    // Its markers' parser takes a count of characters for one of bytes (it slices inside a
+    // character after a marker): PEP 508 is ASCII but for quoted strings, which no real
+    // requirement fills with anything else.
+    if let Some(at) = chars.iter().position(|c| !c.is_ascii()) {
+        let c = chars.get(at).copied().unwrap_or_default();
+        return Err(BadRequirement {
+            message: format!(
+                "a requirement is ASCII text (PEP 508), found `{c}` ({:#x})",
+                u32::from(c)
+            ),
+            start: at,
+        });
+    }
+    let mut i = chars.iter().take_while(|c| c.is_whitespace()).count();
+    let name_start = i;
+    while chars.get(i).is_some_and(|c| is_name_char(*c)) {
+        i += 1;
+    }
+    if i > name_start && chars.get(i - 1).is_some_and(|c| !c.is_ascii_alphanumeric()) {
+        return Err(bad(
+            i - 1,
+            "a package name must end with a letter or a digit",
+        ));
+    }
+    while chars.get(i).is_some_and(|c| c.is_whitespace()) {
+        i += 1;
+    }
+    if chars.get(i) == Some(&'[') {
+        let open = i;
+        let close = chars
+            .iter()
+            .skip(open)
+            .position(|c| *c == ']')
+            .map(|p| p + open);
+        if let Some(close) = close {
+            let mut item_start = open + 1;
+            for at in open + 1..=close {
+                if chars.get(at).is_some_and(|c| *c == ',' || *c == ']') {
+                    let item: String = chars
+                        .get(item_start..at)
+                        .unwrap_or_default()
+                        .iter()
+                        .collect();
+                    let item = item.trim();
+                    let first_ok = item
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphanumeric());
+                    let last_bad = item
+                        .chars()
+                        .last()
+                        .is_some_and(|c| !c.is_ascii_alphanumeric());
+                    if first_ok && item.chars().all(is_name_char) && last_bad {
+                        return Err(bad(
+                            item_start,
+                            "an extra's name must end with a letter or a digit",
+                        ));
+                    }
+                    item_start = at + 1;
+                }
+            }
+        }
+    }
+    Requirement::from_str(text).map_err(|e| BadRequirement {
+        message: e.message.to_string(),
+        start: e.start,
+    })
+}
+
+/// A regular file of at most [`MAX_SIZE`] bytes (not `/dev/zero`, not a fifo).
+fn read_bounded(path: &Path) -> Result<Vec<u8>, RequirementsError> {
+    use std::io::Read as _;
+    let read_error = |source| RequirementsError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let meta = file.metadata().map_err(read_error)?;
+    if !meta.is_file() || meta.len() > MAX_SIZE {
+        return Err(RequirementsError::TooBig {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_SIZE {
+        return Err(RequirementsError::TooBig {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(bytes)
+}
+
 /// `${NAME}` replaced by the variable's value, as pip does (names of upper-case letters,
 /// digits and `_`; an unset variable is left as it is). Credentials in an index URL come
 /// this way.
 fn expand_env(line: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
     let mut out = String::new();
     let mut rest = line;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find('}');
-        let name = end.map(|e| &after[..e]).filter(|n| {
+    while let Some((before, after)) = rest.split_once("${") {
+        out.push_str(before);
+        let closed = after.split_once('}').filter(|(n, _)| {
             !n.is_empty()
                 && n.chars()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
         });
-        match (name, end, name.and_then(env)) {
-            (Some(_), Some(e), Some(value)) => {
+        match closed.and_then(|(name, tail)| Some((env(name)?, tail))) {
+            Some((value, tail)) => {
                 out.push_str(&value);
-                rest = &after[e + 1..];
+                rest = tail;
             }
-            _ => {
+            None => {
                 out.push_str("${");
                 rest = after;
             }
@@ -253,9 +385,15 @@ fn expand_env(line: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
 
 /// `--opt value`, `--opt=value`, `-o value` or `-ovalue`.
 fn split_option(line: &str) -> (&str, Option<&str>) {
-    let bytes = line.as_bytes();
-    if bytes.len() > 2 && bytes[0] == b'-' && bytes[1] != b'-' && !bytes[2].is_ascii_whitespace() {
-        return (&line[..2], Some(line[2..].trim()));
+    // `-ovalue`: a one-letter option glued to its value (`-é` is no such thing: its second
+    // byte does not end a character).
+    let mut chars = line.chars();
+    if let (Some('-'), Some(letter), Some(next)) = (chars.next(), chars.next(), chars.next()) {
+        if letter != '-' && letter.is_ascii() && !next.is_whitespace() {
+            if let Some((option, value)) = line.split_at_checked(2) {
+                return (option, Some(value.trim()));
+            }
+        }
     }
     if let Some((opt, value)) = line.split_once('=') {
         if opt.starts_with("--") && !opt.contains(char::is_whitespace) {
@@ -320,6 +458,68 @@ mod tests {
         assert_eq!(expand_env("a ${UNSET} b", &env), "a ${UNSET} b");
         assert_eq!(expand_env("${lower}", &env), "${lower}");
         assert_eq!(expand_env("x${", &env), "x${");
+    }
+
+    #[test]
+    fn odd_options_and_unicode_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, wanted) in [
+            ("-é\n", "unknown option `-é`"),
+            ("-éa\n", "unknown option `-éa`"),
+            ("--é=1\n", "unknown option `--é`"),
+            ("-\n", "unknown option `-`"),
+            ("-r\n", "`-r` needs a value"),
+            ("é>=1\n", "req.txt:1:1"),
+            ("foo >= é\n", "req.txt:1:"),
+            ("${é} ${\n", "req.txt:1:"),
+            ("#é\n-rmissing-é.txt\n", "missing-é.txt"),
+            // pep508_rs panics on these; they are refused first.
+            (
+                "00-{x\n",
+                "a package name must end with a letter or a digit",
+            ),
+            (
+                "a_ [x]\n",
+                "a package name must end with a letter or a digit",
+            ),
+            (
+                "a[x-]\n",
+                "an extra's name must end with a letter or a digit",
+            ),
+            (
+                "a[ok, x. ]>=1\n",
+                "an extra's name must end with a letter or a digit",
+            ),
+        ] {
+            std::fs::write(dir.path().join("req.txt"), text).unwrap();
+            let err = read(&dir.path().join("req.txt")).unwrap_err();
+            let shown = format!("{err}: {:?}", std::error::Error::source(&err));
+            assert!(shown.contains(wanted), "{text:?}: {shown}");
+        }
+    }
+
+    #[test]
+    fn devices_big_files_and_include_bombs_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let req = dir.path().join("req.txt");
+        std::fs::write(&req, "-r /dev/zero\n").unwrap();
+        let err = read(&req).unwrap_err();
+        assert!(err.to_string().contains("is not a regular file"), "{err}");
+        // Each file includes the next one four times: 4^6 reads without the bound.
+        for k in 0..6 {
+            let next = format!("f{}.txt", k + 1);
+            std::fs::write(
+                dir.path().join(format!("f{k}.txt")),
+                format!("-r {next}\n-r {next}\n-r {next}\n-r {next}\n"),
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.path().join("f6.txt"), "a\n").unwrap();
+        let err = read(&dir.path().join("f0.txt")).unwrap_err();
+        assert!(err.to_string().contains("more than 256 reads"), "{err}");
+        // Within the bounds, as before.
+        std::fs::write(&req, "-r f5.txt\n").unwrap();
+        assert_eq!(read(&req).unwrap().requirements.len(), 4);
     }
 
     #[test]

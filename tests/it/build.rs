@@ -147,10 +147,10 @@ fn build_offline_installs_wheels_without_pip() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "tool 1.0");
 
     // pip sees what mfplug installed, and can uninstall it.
-    if !has_pip() {
-        println!("skipped the pip checks: `python3 -m pip` is not available");
-        return;
-    }
+    assert!(
+        has_pip(),
+        "`python3 -m pip` is needed by this test: install it (`apt-get install python3-pip`)"
+    );
     let python = local.join("bin/python");
     let pip = |args: &[&str]| {
         run(std::process::Command::new("python3")
@@ -618,4 +618,395 @@ fn a_missing_interpreter_is_a_clear_error() {
     assert!(stderr.contains("/nonexistent/python3.99"), "{stderr}");
     assert!(stderr.contains("hint:"), "{stderr}");
     assert!(!ctx.work.join("p/local").exists());
+}
+
+/// A plugin dir locked on nothing yet: `requirements`, and `allow_binary_packages` when
+/// `wheels` (empty: wheels for all), else none (every package from its sdist, as MetWork).
+fn online_plugin(ctx: &TestContext, dir: &str, requirements: &str, wheels: bool) {
+    ctx.write(&format!("{dir}/.layerapi2_label"), "plugin_py@mfplug\n");
+    ctx.write(
+        &format!("{dir}/config.ini"),
+        "[general]\n_version = 1.0.0\n",
+    );
+    ctx.write(
+        &format!("{dir}/python3_virtualenv_sources/requirements-to-freeze.txt"),
+        requirements,
+    );
+    if wheels {
+        ctx.write(
+            &format!("{dir}/python3_virtualenv_sources/allow_binary_packages"),
+            "",
+        );
+    }
+}
+
+/// One plugin vendoring wheels and another building from sdists, sharing one cache, in
+/// both orders: each vendors, under each file name, the bytes the lock gives for that name
+/// (not the other file's bytes, whose hash is in the lock too).
+#[test]
+fn plugins_sharing_a_cache_vendor_the_bytes_the_lock_names_for_each_file() {
+    use crate::index::{release, Index, Mode};
+    let index = Index::start(Mode::Json, &[release("idna", "3.20", &[])]);
+    let (sdist_name, sdist_bytes) = sdist("idna", "3.20", false);
+    index.publish_bytes(release("idna", "3.20", &[]).sdist(), sdist_bytes.clone());
+    let wheel_name = "idna-3.20-py3-none-any.whl";
+    let wheel_bytes = index.bytes_of(wheel_name);
+    for order in [["wheels", "sdists"], ["sdists", "wheels"]] {
+        let ctx = TestContext::new();
+        let cache = ctx.root().join("cache");
+        for plugin in order {
+            online_plugin(&ctx, plugin, "idna\n", plugin == "wheels");
+            let out = ctx
+                .cmd(["build", plugin])
+                .env("MFPLUG_INDEX_URL", &index.url)
+                .env("XDG_CACHE_HOME", &cache)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{order:?} {plugin}: {stderr}");
+            let lock = std::fs::read_to_string(
+                ctx.work
+                    .join(plugin)
+                    .join("python3_virtualenv_sources/requirements3.txt"),
+            )
+            .unwrap();
+            assert!(
+                lock.contains(&format!(
+                    "# file: {sdist_name} sha256:{}",
+                    crate::index::sha256(&sdist_bytes)
+                )),
+                "{lock}"
+            );
+            let vendor = ctx.work.join(plugin).join("python3_virtualenv_sources/src");
+            let (name, bytes, check) = if plugin == "wheels" {
+                (wheel_name, &wheel_bytes, "idna.VERSION")
+            } else {
+                (sdist_name.as_str(), &sdist_bytes, "idna.BUILT")
+            };
+            let vendored = std::fs::read(vendor.join(name)).unwrap();
+            assert!(
+                vendored == *bytes,
+                "{order:?}: `{name}` of {plugin} holds other bytes (sha256 {})",
+                crate::index::sha256(&vendored)
+            );
+            let (ok, text) = run(std::process::Command::new(
+                ctx.work.join(plugin).join("local/bin/python"),
+            )
+            .args(["-c", &format!("import idna; print({check})")]));
+            assert!(ok, "{order:?} {plugin}: {text}");
+            assert_eq!(
+                text.trim(),
+                if plugin == "wheels" {
+                    "3.20"
+                } else {
+                    "from sdist"
+                }
+            );
+        }
+    }
+}
+
+/// A file already in the vendor dir under a locked name but with the other file's bytes:
+/// refused offline (named, nothing built), replaced online.
+#[test]
+fn a_wrong_file_in_the_vendor_dir_is_refused_offline_and_replaced_online() {
+    use crate::index::{release, Index, Mode};
+    let index = Index::start(Mode::Json, &[release("idna", "3.20", &[])]);
+    let (sdist_name, sdist_bytes) = sdist("idna", "3.20", false);
+    index.publish_bytes(release("idna", "3.20", &[]).sdist(), sdist_bytes.clone());
+    let wheel_bytes = index.bytes_of("idna-3.20-py3-none-any.whl");
+    let ctx = TestContext::new();
+    online_plugin(&ctx, "p", "idna\n", false);
+    let cache = ctx.root().join("cache");
+    succeed(
+        ctx.cmd(["lock", "p"])
+            .env("MFPLUG_INDEX_URL", &index.url)
+            .env("XDG_CACHE_HOME", &cache),
+    );
+    let vendor = ctx.work.join("p/python3_virtualenv_sources/src");
+    std::fs::create_dir_all(&vendor).unwrap();
+    std::fs::write(vendor.join(&sdist_name), &wheel_bytes).unwrap();
+
+    let out = ctx
+        .cmd(["build", "p", "--offline"])
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("vendored `{sdist_name}` does not match the lock")),
+        "{stderr}"
+    );
+    assert!(!ctx.work.join("p/local").exists());
+
+    let out = ctx
+        .cmd(["build", "p"])
+        .env("MFPLUG_INDEX_URL", &index.url)
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("Replaced `{sdist_name}`")),
+        "{stderr}"
+    );
+    assert!(std::fs::read(vendor.join(&sdist_name)).unwrap() == sdist_bytes);
+    let (ok, text) = run(
+        std::process::Command::new(ctx.work.join("p/local/bin/python"))
+            .args(["-c", "import idna; print(idna.BUILT)"]),
+    );
+    assert!(ok, "{text}");
+    assert_eq!(text.trim(), "from sdist");
+
+    // A lock made before `# file:` lines: a wheel's bytes under the sdist's name are still
+    // refused (the content is not of the kind the name says).
+    let lock_path = ctx
+        .work
+        .join("p/python3_virtualenv_sources/requirements3.txt");
+    let old_style: String = std::fs::read_to_string(&lock_path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("# file:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&lock_path, old_style).unwrap();
+    std::fs::write(vendor.join(&sdist_name), &wheel_bytes).unwrap();
+    let out = ctx
+        .cmd(["build", "p", "--offline"])
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("vendored `{sdist_name}` does not match the lock")),
+        "{stderr}"
+    );
+}
+
+/// Runs mfplug with `args` under python3, which reports the peak RSS of its one child (in
+/// KiB, `getrusage(RUSAGE_CHILDREN)` after it exits); gives its stderr and success too.
+fn peak_rss_kib(ctx: &TestContext, args: &[&str], env: &[(&str, &Path)]) -> (bool, String, u64) {
+    let script = "import resource, subprocess, sys\nr = subprocess.run(sys.argv[1:])\nprint(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)\n";
+    let mut cmd = std::process::Command::new("python3");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", ctx.root().join("user"))
+        .env("MFPLUG_HOME", &ctx.home)
+        .env("NO_COLOR", "1")
+        .env("LANG", "C.UTF-8")
+        .current_dir(&ctx.work)
+        .args(["-c", script, env!("CARGO_BIN_EXE_mfplug")])
+        .args(args);
+    if let Some(root) = std::env::var_os("PYENV_ROOT") {
+        cmd.env("PYENV_ROOT", root);
+    }
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let out = cmd
+        .output()
+        .expect("python3 runs (install it: `apt-get install python3`)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut words = stdout.split_whitespace();
+    let rss: u64 = words
+        .next()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "python3 reported no peak RSS: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    let ok = words.next() == Some("0");
+    (ok, String::from_utf8_lossy(&out.stderr).into_owned(), rss)
+}
+
+/// A 100 MiB wheel (one stored member of incompressible bytes), served whole (no metadata
+/// file, no ranges): `lock` reads its metadata and `build` vendors it with a peak RSS far
+/// below the wheel's size, because downloads stream to a temp file through a hashing reader.
+#[test]
+fn lock_and_build_stream_a_big_wheel_in_bounded_memory() {
+    use crate::index::{release, Index, Mode};
+    const SIZE: usize = 100 * 1024 * 1024;
+    let mut big = release("big", "1.0", &[]);
+    big.padding = SIZE;
+    let index = Index::start(Mode::Html, &[big]);
+    let ctx = TestContext::new();
+    online_plugin(&ctx, "p", "big\n", true);
+    let url = std::path::PathBuf::from(&index.url);
+    let (ok, stderr, lock_rss) = peak_rss_kib(
+        &ctx,
+        &["lock", "p"],
+        &[
+            ("MFPLUG_INDEX_URL", &url),
+            ("XDG_CACHE_HOME", &ctx.root().join("lock-cache")),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    // Another cache: the build downloads the wheel again.
+    let (ok, stderr, build_rss) = peak_rss_kib(
+        &ctx,
+        &["build", "p"],
+        &[
+            ("MFPLUG_INDEX_URL", &url),
+            ("XDG_CACHE_HOME", &ctx.root().join("build-cache")),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("Vendored `big-1.0-py3-none-any.whl`"),
+        "{stderr}"
+    );
+    let vendored = ctx
+        .work
+        .join("p/python3_virtualenv_sources/src/big-1.0-py3-none-any.whl");
+    assert!(std::fs::metadata(&vendored).unwrap().len() > SIZE as u64);
+    println!(
+        "peak RSS: lock {lock_rss} KiB, build {build_rss} KiB, wheel {} KiB",
+        SIZE / 1024
+    );
+    let bound = (SIZE / 1024 / 2) as u64;
+    assert!(
+        lock_rss < bound,
+        "lock peaked at {lock_rss} KiB (bound {bound} KiB)"
+    );
+    assert!(
+        build_rss < bound,
+        "build peaked at {build_rss} KiB (bound {bound} KiB)"
+    );
+}
+
+/// A download cut short (or of other bytes) is refused, named, and leaves nothing in the
+/// cache or the vendor dir.
+#[test]
+fn a_truncated_download_is_refused_and_leaves_nothing() {
+    use crate::index::{release, Index, Mode};
+    let mut alpha = release("alpha", "1.0", &[]);
+    alpha.padding = 256 * 1024;
+    let index = Index::start(Mode::Html, &[alpha]);
+    let ctx = TestContext::new();
+    online_plugin(&ctx, "p", "alpha\n", true);
+    succeed(
+        ctx.cmd(["lock", "p"])
+            .env("MFPLUG_INDEX_URL", &index.url)
+            .env("XDG_CACHE_HOME", ctx.root().join("lock-cache")),
+    );
+    index.set_mode(Mode::Truncated);
+    let cache = ctx.root().join("cache");
+    let out = ctx
+        .cmd(["build", "p"])
+        .env("MFPLUG_INDEX_URL", &index.url)
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("downloaded `alpha-1.0-py3-none-any.whl` does not match the lock"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint:"), "{stderr}");
+    let vendor = ctx.work.join("p/python3_virtualenv_sources/src");
+    assert!(std::fs::read_dir(&vendor).map_or(true, |mut d| d.next().is_none()));
+    for dir in ["files", "archives"] {
+        let leftovers: Vec<_> = walkdir::WalkDir::new(cache.join("mfplug").join(dir))
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.path().to_path_buf())
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+    assert!(!ctx.work.join("p/local").exists());
+}
+
+/// Runs mfplug with `args` under python3, which counts with inotify the opens of each file
+/// of `watched` meanwhile; gives the child's success, its stderr and the counts.
+fn opens_during(
+    ctx: &TestContext,
+    watched: &Path,
+    args: &[&str],
+    env: &[(&str, &Path)],
+) -> (bool, String, std::collections::BTreeMap<String, usize>) {
+    let script = r#"import ctypes, json, os, struct, subprocess, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init1(os.O_NONBLOCK)
+if fd < 0 or libc.inotify_add_watch(fd, sys.argv[1].encode(), 0x20) < 0:
+    sys.exit("inotify: errno %d" % ctypes.get_errno())
+r = subprocess.run(sys.argv[2:])
+counts = {}
+while True:
+    try:
+        data = os.read(fd, 65536)
+    except BlockingIOError:
+        break
+    i = 0
+    while i < len(data):
+        _, _, _, length = struct.unpack_from("iIII", data, i)
+        name = data[i + 16:i + 16 + length].rstrip(b"\0").decode()
+        if name:
+            counts[name] = counts.get(name, 0) + 1
+        i += 16 + length
+print(r.returncode, json.dumps(counts))
+"#;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", ctx.root().join("user"))
+        .env("MFPLUG_HOME", &ctx.home)
+        .env("NO_COLOR", "1")
+        .env("LANG", "C.UTF-8")
+        .current_dir(&ctx.work)
+        .args(["-c", script])
+        .arg(watched)
+        .arg(env!("CARGO_BIN_EXE_mfplug"))
+        .args(args);
+    if let Some(root) = std::env::var_os("PYENV_ROOT") {
+        cmd.env("PYENV_ROOT", root);
+    }
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let out = cmd
+        .output()
+        .expect("python3 runs (install it: `apt-get install python3`)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (code, counts) = stdout
+        .trim()
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("python3 reported no counts: {stdout}{stderr}"));
+    (code == "0", stderr, serde_json::from_str(counts).unwrap())
+}
+
+/// Online, a vendored file is hashed once per build: the fetch's hash is the one the build
+/// matches with the lock (it used to hash every vendored file a second time).
+#[test]
+fn each_vendored_file_is_read_once_per_build() {
+    use crate::index::{release, Index, Mode};
+    let index = Index::start(Mode::Json, &[release("alpha", "1.0", &[])]);
+    let ctx = TestContext::new();
+    online_plugin(&ctx, "p", "alpha\n", true);
+    let cache = ctx.root().join("cache");
+    let url = std::path::PathBuf::from(&index.url);
+    let env = [
+        ("MFPLUG_INDEX_URL", url.as_path()),
+        ("XDG_CACHE_HOME", &cache),
+    ];
+    let (ok, stderr, _) = peak_rss_kib(&ctx, &["build", "p"], &env);
+    assert!(ok, "{stderr}");
+    // A new env from the same vendor dir, the wheel already unpacked in the cache.
+    ctx.cmd(["clean", "p"]).assert().success();
+    let vendor = ctx.work.join("p/python3_virtualenv_sources/src");
+    let (ok, stderr, opens) = opens_during(&ctx, &vendor, &["build", "p"], &env);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("Built"), "{stderr}");
+    assert_eq!(
+        opens.get("alpha-1.0-py3-none-any.whl"),
+        Some(&1),
+        "{opens:?}"
+    );
 }

@@ -158,13 +158,16 @@ impl Release {
             .collect();
         let mut stored = Vec::new();
         if self.padding > 0 {
-            let mut x: u32 = 12345;
-            let data: Vec<u8> = (0..self.padding)
-                .map(|_| {
-                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                    (x >> 16) as u8
-                })
-                .collect();
+            // xorshift64, 8 bytes a step: fast enough for 100 MiB in a debug build.
+            let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+            let mut data: Vec<u8> = Vec::with_capacity(self.padding + 8);
+            while data.len() < self.padding {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                data.extend_from_slice(&x.to_le_bytes());
+            }
+            data.truncate(self.padding);
             stored.push((format!("{dist}/data.bin"), data));
         }
         wheel_zip(&info, &files, &stored)
@@ -216,11 +219,29 @@ pub enum Mode {
     Flaky,
     /// HTML pages listing a wrong sha256 for every file (so a download shows the mismatch).
     WrongHashes,
+    /// HTML pages, but every file (and metadata file) answers this status.
+    FileStatus(u16),
+    /// HTML pages listing the right sha256, but every file is served cut in half (a download
+    /// that stopped early, its `Content-Length` the short one's).
+    Truncated,
 }
 
 struct File {
     release: Release,
     bytes: Vec<u8>,
+    /// The bytes' sha256, computed once (a test wheel may weigh 100 MiB).
+    sha256: String,
+}
+
+impl File {
+    fn new(release: Release, bytes: Vec<u8>) -> File {
+        let sha256 = sha256(&bytes);
+        File {
+            release,
+            bytes,
+            sha256,
+        }
+    }
 }
 
 struct State {
@@ -297,7 +318,30 @@ impl Index {
             .projects
             .entry(normalize(&release.name))
             .or_default()
-            .push(File { release, bytes });
+            .push(File::new(release, bytes));
+    }
+
+    /// Publishes `bytes` as the file of `release` (its name, version and kind; the metadata
+    /// stays the release's).
+    pub fn publish_bytes(&self, release: Release, bytes: Vec<u8>) {
+        let mut state = self.state.lock().unwrap();
+        state
+            .projects
+            .entry(normalize(&release.name))
+            .or_default()
+            .push(File::new(release, bytes));
+    }
+
+    /// The bytes served as `filename`.
+    pub fn bytes_of(&self, filename: &str) -> Vec<u8> {
+        let state = self.state.lock().unwrap();
+        state
+            .projects
+            .values()
+            .flatten()
+            .find(|f| f.release.filename() == filename)
+            .map(|f| f.bytes.clone())
+            .unwrap_or_else(|| panic!("`{filename}` is not published"))
     }
 
     pub fn set_mode(&self, mode: Mode) {
@@ -455,7 +499,7 @@ fn respond(state: &State, path: &str, accept: &str, port: u16) -> (u16, String, 
             if state.mode == Mode::WrongHashes {
                 "0".repeat(64)
             } else {
-                sha256(&f.bytes)
+                f.sha256.clone()
             }
         };
         if json {
@@ -510,12 +554,20 @@ fn respond(state: &State, path: &str, accept: &str, port: u16) -> (u16, String, 
         text.push_str("</body></html>\n");
         return (200, html, text.into_bytes());
     }
+    if let (Mode::FileStatus(code), true) = (&state.mode, path.starts_with("/files/")) {
+        return (*code, html, Vec::new());
+    }
     if let Some(filename) = path.strip_prefix("/files/") {
         for files in state.projects.values() {
             for f in files {
                 let name = f.release.filename();
                 if filename == name {
-                    return (200, "application/octet-stream".to_owned(), f.bytes.clone());
+                    let bytes = if state.mode == Mode::Truncated {
+                        f.bytes[..f.bytes.len() / 2].to_vec()
+                    } else {
+                        f.bytes.clone()
+                    };
+                    return (200, "application/octet-stream".to_owned(), bytes);
                 }
                 if filename == format!("{name}.metadata") && state.mode == Mode::Json {
                     return (

@@ -3,21 +3,158 @@
 
 use crate::support::{member_paths, stderr, TestContext};
 
-fn npm_registry_reachable() -> bool {
-    std::process::Command::new("npm")
-        .args([
-            "view",
-            "is-number@7.0.0",
-            "version",
-            "--fetch-timeout=5000",
-            "--fetch-retries=0",
-        ])
+/// Fails, naming the install step, when a tool the test needs is missing: a test never
+/// passes by skipping.
+fn require_tool(tool: &str, install: &str) {
+    let found = std::process::Command::new(tool)
+        .arg("--version")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "`{tool}` is needed by this test: install it (`{install}`)"
+    );
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// An npm registry on 127.0.0.1 serving one package, `is-number@7.0.0`: its package document
+/// and its tarball (written by the test, as `npm pack` lays it out), so that no test reaches
+/// the network. It stops when dropped.
+struct Registry {
+    url: String,
+    server: std::sync::Arc<tiny_http::Server>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let server =
+            std::sync::Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind 127.0.0.1"));
+        let port = server.server_addr().to_ip().expect("ip").port();
+        let url = format!("http://127.0.0.1:{port}/");
+        let tarball = {
+            let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+                Vec::new(),
+                flate2::Compression::fast(),
+            ));
+            let files = [
+                (
+                    "package/package.json",
+                    "{\"name\": \"is-number\", \"version\": \"7.0.0\", \"main\": \"index.js\"}\n",
+                ),
+                (
+                    "package/index.js",
+                    "module.exports = n => typeof n === 'number' && n - n === 0;\n",
+                ),
+            ];
+            for (path, text) in files {
+                let mut header = tar::Header::new_gnu();
+                header.set_size(text.len() as u64);
+                header.set_mode(0o644);
+                header.set_mtime(499_162_500);
+                header.set_cksum();
+                tar.append_data(&mut header, path, text.as_bytes()).unwrap();
+            }
+            tar.into_inner().unwrap().finish().unwrap()
+        };
+        let integrity = format!(
+            "sha512-{}",
+            base64(&<sha2::Sha512 as sha2::Digest>::digest(&tarball))
+        );
+        let tarball_url = format!("{url}is-number/-/is-number-7.0.0.tgz");
+        let document = serde_json::json!({
+            "name": "is-number",
+            "dist-tags": {"latest": "7.0.0"},
+            "versions": {"7.0.0": {
+                "name": "is-number",
+                "version": "7.0.0",
+                "main": "index.js",
+                "dist": {"tarball": tarball_url, "integrity": integrity},
+            }},
+        })
+        .to_string();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let thread = {
+            let server = std::sync::Arc::clone(&server);
+            let requests = std::sync::Arc::clone(&requests);
+            std::thread::spawn(move || {
+                for request in server.incoming_requests() {
+                    let path = request.url().to_owned();
+                    requests.lock().unwrap().push(path.clone());
+                    let (status, kind, body) = match path.as_str() {
+                        "/is-number" => (200, "application/json", document.clone().into_bytes()),
+                        "/is-number/-/is-number-7.0.0.tgz" => {
+                            (200, "application/octet-stream", tarball.clone())
+                        }
+                        _ => (
+                            404,
+                            "application/json",
+                            b"{\"error\":\"not found\"}".to_vec(),
+                        ),
+                    };
+                    let header =
+                        tiny_http::Header::from_bytes(&b"Content-Type"[..], kind.as_bytes())
+                            .unwrap();
+                    let response = tiny_http::Response::from_data(body)
+                        .with_status_code(status)
+                        .with_header(header);
+                    let _ = request.respond(response);
+                }
+            })
+        };
+        Registry {
+            url,
+            server,
+            thread: Some(thread),
+            requests,
+        }
+    }
+
+    /// npm's settings for this registry, and a cache of the test's own.
+    fn env(&self, ctx: &TestContext) -> Vec<(&'static str, std::ffi::OsString)> {
+        vec![
+            ("npm_config_registry", self.url.clone().into()),
+            ("npm_config_cache", ctx.root().join("npm-cache").into()),
+            ("npm_config_update_notifier", "false".into()),
+            ("npm_config_fetch_retries", "0".into()),
+        ]
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 #[test]
 fn node_plugin_lock_build_clean_release() {
+    require_tool("npm", "apt-get install nodejs npm");
+    require_tool("node", "apt-get install nodejs npm");
     let ctx = TestContext::new();
     ctx.cmd(["bootstrap", "create", "-t", "nodejs", "n"])
         .assert()
@@ -84,6 +221,13 @@ fn node_plugin_lock_build_clean_release() {
         "{paths:?}"
     );
 
+    // What npm left in `node_modules/` is not trusted: a copy of the lock that is not an
+    // object is only "not the same lock" (it aborted the build before).
+    ctx.write("n/node_modules/.package-lock.json", "[1, 2]\n");
+    let out = ctx.cmd(["build", "n", "--offline"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(ctx.work.join("n/node_modules/localdep").exists());
+
     ctx.cmd(["clean", "n"]).assert().success();
     assert!(!ctx.work.join("n/node_modules").exists());
     assert!(ctx.work.join("n/package-lock.json").exists());
@@ -105,13 +249,15 @@ fn node_plugin_lock_build_clean_release() {
     );
 }
 
+/// A registry dependency, from a registry the test serves on 127.0.0.1: locked with its
+/// `resolved` URL and integrity, installed by `npm ci`, found by the plugin's env; then, with
+/// the registry gone, `build --offline` installs it again from npm's cache.
 #[test]
 fn node_plugin_with_a_registry_dependency() {
-    if !npm_registry_reachable() {
-        println!("skipped: the npm registry is not reachable from here");
-        return;
-    }
+    require_tool("npm", "apt-get install nodejs npm");
+    require_tool("node", "apt-get install nodejs npm");
     let ctx = TestContext::new();
+    let registry = Registry::start();
     ctx.cmd(["bootstrap", "create", "-t", "nodejs", "n"])
         .assert()
         .success();
@@ -121,12 +267,55 @@ fn node_plugin_with_a_registry_dependency() {
         "n/package.json",
         &serde_json::to_string_pretty(&json).unwrap(),
     );
-    let out = ctx.cmd(["build", "n"]).output().unwrap();
+    let env = registry.env(&ctx);
+    let out = ctx.cmd(["build", "n"]).envs(env.clone()).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(ctx
         .work
         .join("n/node_modules/is-number/package.json")
         .is_file());
+    let lock = ctx.read("n/package-lock.json");
+    assert!(
+        lock.contains(&format!("{}is-number/-/is-number-7.0.0.tgz", registry.url)),
+        "{lock}"
+    );
+    let requests = registry.requests.lock().unwrap().clone();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r == "/is-number/-/is-number-7.0.0.tgz"),
+        "{requests:?}"
+    );
+
+    std::fs::create_dir_all(ctx.home.join("plugins")).unwrap();
+    std::os::unix::fs::symlink(ctx.work.join("n"), ctx.home.join("plugins/n")).unwrap();
+    let check = [
+        "wrapper",
+        "n",
+        "--",
+        "node",
+        "-e",
+        "console.log(require('is-number')(5), require('is-number')('x'))",
+    ];
+    let out = ctx.cmd(check).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "true false",
+        "{}",
+        stderr(&out)
+    );
+
+    // The registry gone: offline, npm's cache is enough.
+    drop(registry);
+    ctx.cmd(["clean", "n"]).assert().success();
+    let out = ctx
+        .cmd(["build", "n", "--offline"])
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = ctx.cmd(check).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "true false");
 }
 
 #[test]

@@ -92,10 +92,10 @@ fn r5_lock_markers_extras_and_install_with_pip() {
         .args(["-m", "pip", "--version"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !has_pip {
-        eprintln!("skipped the pip install check: `python3 -m pip` is not available");
-        return;
-    }
+    assert!(
+        has_pip,
+        "`python3 -m pip` is needed by this test: install it (`apt-get install python3-pip`)"
+    );
     let wheels = ctx.root().join("wheels");
     index.write_files(&wheels);
     let target = ctx.root().join("target");
@@ -783,4 +783,60 @@ fn r5_lock_find_links_pages_and_no_index() {
     assert!(text.contains("# find-links: http://127.0.0.1:"), "{text}");
     assert!(!text.contains("u:p@"), "{text}");
     assert!(!text.contains("# index-url"), "{text}");
+}
+
+/// Outside input that aborted mfplug (exit 134 in a release build): an index or proxy that
+/// answers `304 Not Modified` to a request with no validator, a requirements line `-é`. Each
+/// is an error with a hint, exit 1, the lockfile untouched.
+#[test]
+fn hostile_answers_and_lines_are_errors_not_aborts() {
+    let ctx = TestContext::new();
+    let index = Index::start(Mode::Html, &[release("alpha", "1.0", &[])]);
+    ctx.write(INPUT, "alpha\n");
+    assert!(run(&mut lock(&ctx, &index, &[])).status.success());
+
+    // A 304 to a plain request: an empty cache, so nothing was asked conditionally.
+    index.set_mode(Mode::Status(304));
+    let mut cmd = lock(&ctx, &index, &["--upgrade"]);
+    cmd.env("XDG_CACHE_HOME", ctx.root().join("empty-cache"));
+    let err = failing(&ctx, cmd);
+    assert!(
+        err.contains("answered `304 Not Modified` to a request that sent no validator"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+
+    // The same for a file download (the page comes, the wheel answers 304).
+    index.set_mode(Mode::Html);
+    ctx.write(
+        "plugin/python3_virtualenv_sources/allow_binary_packages",
+        "",
+    );
+    ctx.write("plugin/.layerapi2_label", "plugin_plugin@mfplug\n");
+    ctx.write("plugin/config.ini", "[general]\n_version = 1.0.0\n");
+    index.set_mode(Mode::FileStatus(304));
+    let out = ctx
+        .cmd(["build", "plugin"])
+        .env("MFPLUG_INDEX_URL", &index.url)
+        .env("XDG_CACHE_HOME", ctx.root().join("empty-cache-2"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("files/alpha-1.0-py3-none-any.whl` answered `304 Not Modified`"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    assert!(!ctx.work.join("plugin/local").exists());
+    index.set_mode(Mode::Html);
+
+    // `-é`: the option's second byte is inside a character.
+    for line in ["-é\n", "-éx\n", "alpha\n-\u{301}\n"] {
+        ctx.write(INPUT, line);
+        let err = failing(&ctx, lock(&ctx, &index, &[]));
+        assert!(err.contains("unknown option `-"), "{line:?}: {err}");
+        assert!(err.contains("requirements-to-freeze.txt:"), "{err}");
+        assert!(err.contains("hint:"), "{err}");
+    }
 }

@@ -10,7 +10,7 @@
 pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use pep440_rs::Version;
 use pep508_rs::{ExtraName, PackageName, Requirement, VersionOrUrl};
@@ -141,7 +141,12 @@ struct Prefetcher {
 
 impl Prefetcher {
     fn go(self: &Arc<Self>, name: &PackageName, extras: Vec<ExtraName>) {
-        if !self.seen.lock().expect("lock").insert(name.clone()) {
+        if !self
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.clone())
+        {
             return;
         }
         let this = Arc::clone(self);
@@ -204,7 +209,7 @@ impl Provider<'_> {
                     if specifiers.iter().any(|s| s.any_prerelease()) {
                         self.pre_named
                             .lock()
-                            .expect("lock")
+                            .unwrap_or_else(PoisonError::into_inner)
                             .insert(req.name.clone());
                     }
                     version_range(specifiers)
@@ -234,7 +239,7 @@ impl Provider<'_> {
             self.prefetcher.go(&req.name, req.extras.clone());
             self.required_by
                 .lock()
-                .expect("lock")
+                .unwrap_or_else(PoisonError::into_inner)
                 .entry(req.name.clone())
                 .or_insert_with(|| (skip.clone(), version.cloned()));
         }
@@ -273,7 +278,12 @@ impl DependencyProvider for Provider<'_> {
         };
         let files = self.client.project(name).map_err(ResolveError::Index)?;
         let exact = pinned(range).cloned();
-        let pre_ok = self.pre || self.pre_named.lock().expect("lock").contains(name);
+        let pre_ok = self.pre
+            || self
+                .pre_named
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(name);
         let mut versions: Vec<&Version> = files
             .iter()
             .filter(|f| {
@@ -295,7 +305,7 @@ impl DependencyProvider for Provider<'_> {
         // Asked again: the resolver is backtracking through this package's versions, so the
         // next older ones' metadata is fetched ahead, in parallel.
         let asked = {
-            let mut counts = self.choices.lock().expect("lock");
+            let mut counts = self.choices.lock().unwrap_or_else(PoisonError::into_inner);
             let count = counts.entry(package.clone()).or_insert(0);
             *count += 1;
             *count
@@ -407,7 +417,11 @@ pub fn resolve(
                 client: Arc::clone(client),
                 target: Arc::clone(target),
                 pre: request.pre,
-                pre_named: provider.pre_named.lock().expect("lock").clone(),
+                pre_named: provider
+                    .pre_named
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone(),
             };
             let text = match &tree {
                 // A root requirement nothing fits: PubGrub's tree is a single fact then.
@@ -438,7 +452,14 @@ pub fn resolve(
                 Pkg::Name(name) | Pkg::Extra(name, _) => Some(name),
                 Pkg::Root => None,
             };
-            let by = name.and_then(|n| provider.required_by.lock().expect("lock").get(n).cloned());
+            let by = name.and_then(|n| {
+                provider
+                    .required_by
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(n)
+                    .cloned()
+            });
             return Err(match by {
                 Some((Pkg::Root, _)) => ResolveError::Required {
                     required_by: "`requirements-to-freeze.txt`".to_owned(),
