@@ -223,7 +223,7 @@ pub fn file_info(path: &Path) -> Result<FileInfo> {
                 } else {
                     format!("metwork:{}", l.hash)
                 },
-                external_symlinks: Vec::new(),
+                external_symlinks: l.external_symlinks,
             }
         }
     })
@@ -381,6 +381,8 @@ pub fn convert_to(path: &Path, out_dir: &Path) -> Result<PathBuf> {
 }
 
 fn convert_core(path: &Path, out_dir: &Path, progress: bool) -> Result<pack::Packed> {
+    // The whole file is checked (its names included) before anything is written.
+    legacy::read(path, &Limits::default(), None).map_err(|e| refused(path, e))?;
     fs_err::create_dir_all(out_dir)?;
     let staging = tempfile::Builder::new()
         .prefix(".mfplug-convert-")

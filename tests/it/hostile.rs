@@ -76,11 +76,15 @@ fn craft(dir: &Path, name: &str, members: &[Member], extra_record: &[&str]) -> P
     lines.sort();
     lines.dedup();
     let record: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let size: u64 = lines
+        .iter()
+        .map(|l| l.split('\t').nth(2).unwrap().parse::<u64>().unwrap())
+        .sum();
     let meta = serde_json::json!({
         "format": 1, "name": "evil", "version": "1", "release": "1",
         "build_time": 946684800u64, "tool": "test", "platform": "any",
         "plugin_hash": Record::plugin_hash(&record),
-        "files": lines.len(), "size": 0,
+        "files": lines.len(), "size": size,
     })
     .to_string();
 
