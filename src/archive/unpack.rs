@@ -376,29 +376,17 @@ struct Header {
 fn parse_header(block: &[u8; BLOCK]) -> Result<Header, String> {
     let part = |from: usize, to: usize| block.get(from..to).unwrap_or_default();
     let stored = number(part(148, 156), "checksum")?;
-    let unsigned: u64 = block
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                u64::from(b)
-            }
-        })
-        .sum();
-    let signed: i64 = block
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                i64::from(b as i8)
-            }
-        })
-        .sum();
-    if stored != unsigned && i64::try_from(stored).ok() != Some(signed) {
+    let field_bytes = part(148, 156);
+    let unsigned: u64 = block.iter().map(|&b| u64::from(b)).sum::<u64>()
+        - field_bytes.iter().map(|&b| u64::from(b)).sum::<u64>()
+        + 8 * 32;
+    // Some old tars summed signed bytes: computed only when the unsigned sum is not it.
+    let signed = || -> i64 {
+        block.iter().map(|&b| i64::from(b as i8)).sum::<i64>()
+            - field_bytes.iter().map(|&b| i64::from(b as i8)).sum::<i64>()
+            + 8 * 32
+    };
+    if stored != unsigned && i64::try_from(stored).ok() != Some(signed()) {
         return Err("a header's checksum does not match".into());
     }
     let mut name = field(part(0, 100)).to_vec();
