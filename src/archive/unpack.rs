@@ -984,7 +984,8 @@ impl Guard {
         if let Some(done) = memo.get(&link) {
             return done.clone();
         }
-        if hops > MAX_LINK_HOPS {
+        // `hops` links were followed before this one.
+        if hops >= MAX_LINK_HOPS {
             return Resolved::Loop;
         }
         let Some(Node {
@@ -1572,6 +1573,29 @@ mod tests {
             g.external_symlinks(),
             Err(ArchiveError::SymlinkLoop(_))
         ));
+    }
+
+    #[test]
+    fn symlink_hops_at_the_limit_and_beyond() {
+        let l = Limits::default();
+        // A chain of `n` links, `l0 -> l1 -> ... -> file`.
+        let chain = |n: usize| {
+            let mut g = Guard::default();
+            for i in 0..n {
+                let next = if i + 1 == n {
+                    "file".to_owned()
+                } else {
+                    format!("l{}", i + 1)
+                };
+                g.admit(&format!("l{i}"), Admit::Symlink(&next), 0, &l)
+                    .unwrap();
+            }
+            g.admit("file", Admit::File, 0, &l).unwrap();
+            g.external_symlinks()
+        };
+        chain(40).unwrap();
+        let e = chain(41).unwrap_err();
+        assert!(e.to_string().contains("more than 40 symlinks"), "{e}");
     }
 
     /// A guard of 2n members, n of them symlinks: the time per member does not grow with n.

@@ -1247,3 +1247,24 @@ fn install_of_a_hostile_file_leaves_the_home_as_it_was() {
     assert!(!ctx.root().join("escaped").exists());
     assert!(!Path::new("/tmp/mfplug-evil").exists());
 }
+
+#[test]
+fn zeros_after_the_end_block_at_the_bound_and_beyond() {
+    let ctx = TestContext::new();
+    let lines = [line_file("a", b"1")];
+    let good = raw_plugin(&lines, |_| {}, &file_member("a", b"1"));
+    // `raw_plugin` ends with two zero blocks: the second is the first byte after the end.
+    let mut at = good.clone();
+    at.extend(vec![0u8; (1 << 20) - 512]);
+    let file = write_zst(&ctx.work, "zeros-at.plugin", &at);
+    unpack::read(&file, &Limits::default(), None).unwrap();
+    let mut over = at;
+    over.push(0);
+    let file = write_zst(&ctx.work, "zeros-over.plugin", &over);
+    let e = unpack::read(&file, &Limits::default(), None).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("more than 1048576 bytes of padding follow"),
+        "{e}"
+    );
+}
