@@ -310,7 +310,7 @@ fn config_and_label_beyond_the_bound_are_refused_not_cut() {
         &[(".layerapi2_label", label), ("config.ini", &config)],
         &[],
     );
-    succeed(&mut ctx.cmd(["convert", "-o", "dist"]).arg(&file));
+    succeed(ctx.cmd(["convert", "-o", "dist"]).arg(&file));
     let converted = ctx.work.join("dist/oldplug-1.0-1.plugin");
     let tree = members(&converted);
     let kept = tree.iter().find(|m| m.path == "config.ini").unwrap();
@@ -360,7 +360,7 @@ fn legacy_metadata_files_may_not_be_symlinks() {
         &[(".layerapi2_label", label), ("config.ini", config)],
         &[("etc", "/etc"), ("pw", "etc/passwd")],
     );
-    let out = succeed(&mut ctx.cmd(["info"]).arg(&file));
+    let out = succeed(ctx.cmd(["info"]).arg(&file));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("external symlink: pw -> etc/passwd"),

@@ -127,7 +127,7 @@ pub fn member(
     style: u8,
 ) {
     let long = path.len() > 99 || link.len() > 99;
-    if long && style % 2 == 0 {
+    if long && style.is_multiple_of(2) {
         if path.len() > 99 {
             out.extend(header(
                 b"././@LongLink",
@@ -239,7 +239,7 @@ fn plugin_tar(entries: &[Entry], style: u8) -> Vec<u8> {
         0,
     );
     let mut sorted = entries.to_vec();
-    sorted.sort_by(|a, b| key(a).cmp(&key(b)));
+    sorted.sort_by_key(key);
     for entry in &sorted {
         match entry {
             Entry::File(p, d, x) => member(
