@@ -166,8 +166,28 @@ fn format_of(path: &Path) -> Result<FileFormat> {
     }
 }
 
+/// A refused file: what is wrong (with its causes), and what to do about it.
 fn refused(path: &Path, e: ArchiveError) -> anyhow::Error {
-    anyhow::Error::new(e).context(format!("`{}` is refused", path.display()))
+    let hint = match &e {
+        ArchiveError::Io(_) | ArchiveError::Write(..) => None,
+        ArchiveError::Corrupt(_) | ArchiveError::BadTar { .. } => Some(
+            "the file is damaged or cut short: copy it again from where it was released",
+        ),
+        _ => Some(
+            "the file is not what `mfplug release` writes, or was altered since: do not install it; get it again from its source, or release it again from the plugin dir",
+        ),
+    };
+    let Some(hint) = hint else {
+        return anyhow::Error::new(e).context(format!("`{}` is refused", path.display()));
+    };
+    // The chain's text as the message (the hint travels with it), then the path.
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    ui::error_with_hint(message, hint).context(format!("`{}` is refused", path.display()))
 }
 
 /// Reads what `info` shows of a `.plugin` file, of either format.
