@@ -139,7 +139,8 @@ pub fn read(
             EntryKind::Dir => Admit::Dir,
             EntryKind::Symlink => Admit::Symlink(&link),
         };
-        guard.admit(&rel, admitted, size, limits)?;
+        // The bytes the member brings to the stream count, whatever its type.
+        guard.admit(&rel, admitted, member.size, limits)?;
         match (rel.as_str(), kind) {
             (METADATA, EntryKind::File) => {
                 let text = small(&mut tar, &member, limits.max_meta, METADATA)?;

@@ -970,6 +970,44 @@ fn damage_to_the_tar_stream_is_refused() {
         &raw_plugin(&lines, |_| {}, &body),
     );
     verify_refuses(&ctx, &file, "two PAX headers for one member");
+    // Global PAX headers (ignored) before a member: at most 4 extension headers.
+    let global = {
+        let mut h = pax(&[("comment", b"hi")]);
+        h[156] = b'g';
+        h[148..156].fill(b' ');
+        let sum: u32 = h[..512].iter().map(|&b| u32::from(b)).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        h
+    };
+    let mut body = global.repeat(4);
+    body.extend(file_member("a", b"hello"));
+    let file = write_zst(&ctx.work, "g4.plugin", &raw_plugin(&lines, |_| {}, &body));
+    verify_accepts(&ctx, &file);
+    let mut body = global.repeat(5);
+    body.extend(file_member("a", b"hello"));
+    let file = write_zst(&ctx.work, "g5.plugin", &raw_plugin(&lines, |_| {}, &body));
+    verify_refuses(
+        &ctx,
+        &file,
+        "more than 4 extension headers before one member",
+    );
+    // A symlink member that carries data: its bytes count toward the bounds.
+    let mut body = block(b"l", b'2', 3000, 0o777, b"a");
+    body.extend(padded(&[7u8; 3000]));
+    let file = write_zst(
+        &ctx.work,
+        "linkdata.plugin",
+        &raw_plugin(&[line_link("l", "a")], |_| {}, &body),
+    );
+    let small = Limits {
+        max_total: 2000,
+        ..Limits::default()
+    };
+    let e = unpack::read(&file, &small, None).unwrap_err();
+    assert!(
+        e.to_string().contains("more than the bound of 2000 bytes"),
+        "{e}"
+    );
     // A sparse member.
     let body = block(b"a", b'S', 5, 0o644, b"");
     let file = write_zst(
