@@ -479,7 +479,7 @@ impl<R: Read> TarReader<R> {
             inner,
             remaining: 0,
             padding: 0,
-            at: "at its start".into(),
+            at: "at the start".into(),
         }
     }
 
@@ -498,7 +498,7 @@ impl<R: Read> TarReader<R> {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(classify(e)),
+                Err(e) => return Err(self.failed(e)),
             }
         }
         if filled == 0 && !buf.is_empty() {
@@ -508,6 +508,17 @@ impl<R: Read> TarReader<R> {
             return Err(self.truncated());
         }
         Ok(true)
+    }
+
+    /// A read error of the stream, saying where in the tar stream it came.
+    fn failed(&self, e: io::Error) -> ArchiveError {
+        match classify(e) {
+            ArchiveError::Corrupt(inner) => ArchiveError::Corrupt(io::Error::new(
+                inner.kind(),
+                format!("{inner} (reading the tar stream {})", self.at),
+            )),
+            other => other,
+        }
     }
 
     fn truncated(&self) -> ArchiveError {
@@ -545,7 +556,7 @@ impl<R: Read> TarReader<R> {
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(classify(e)),
+                Err(e) => return Err(self.failed(e)),
             }
         }
     }
@@ -690,6 +701,7 @@ impl<R: Read> TarReader<R> {
     /// After tar's end block: the rest of the stream, read to its end (which makes the
     /// decoder check the last frame and refuse anything after it), must be zeros.
     fn finish(&mut self) -> Result<(), ArchiveError> {
+        self.at = "after its end-of-archive block".into();
         let mut buf = [0u8; 8192];
         let mut zeros: u64 = 0;
         loop {
@@ -697,7 +709,7 @@ impl<R: Read> TarReader<R> {
                 Ok(0) => return Ok(()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(classify(e)),
+                Err(e) => return Err(self.failed(e)),
             };
             if buf.get(..n).unwrap_or_default().iter().any(|&b| b != 0) {
                 return Err(ArchiveError::BadTar {
