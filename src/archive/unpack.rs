@@ -1459,6 +1459,44 @@ mod tests {
     }
 
     #[test]
+    fn header_numbers_and_pax_records() {
+        assert_eq!(number(b"0000644\0", "mode").unwrap(), 0o644);
+        assert_eq!(number(b"  755 \0\0", "mode").unwrap(), 0o755);
+        assert_eq!(number(b"\0\0\0\0", "size").unwrap(), 0);
+        let mut big = [0u8; 12];
+        big[0] = 0x80;
+        big[7..].copy_from_slice(&[0x04, 0, 0, 0, 0]);
+        assert_eq!(number(&big, "size").unwrap(), 16 << 30);
+        assert!(number(b"0009\0", "size").is_err());
+        assert!(number(&[0xff; 12], "size").is_err());
+        assert!(number(
+            &[0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            "size"
+        )
+        .is_err());
+
+        let pax = parse_pax(b"12 path=a/b\n11 size=42\n", false).unwrap();
+        assert_eq!(pax.path.as_deref(), Some(&b"a/b"[..]));
+        assert_eq!(pax.size, Some(42));
+        for bad in [
+            &b"0 path=x\n"[..],
+            b"99 path=x\n",
+            b"9 path=x",
+            b"x path=a\n",
+            b"10 pathx\n",
+        ] {
+            assert!(
+                parse_pax(bad, false).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(parse_pax(b"21 GNU.sparse.size=1\n", false).is_err());
+        assert!(parse_pax(b"10 path=a\n", true).is_err());
+        assert!(parse_pax(b"13 comment=a\n", true).is_ok());
+    }
+
+    #[test]
     fn path_bounds_at_the_limit_and_beyond() {
         let l = Limits::default();
         // 4096 bytes: 16 components of 255 bytes and their slashes, then a last one.
