@@ -166,8 +166,28 @@ fn format_of(path: &Path) -> Result<FileFormat> {
     }
 }
 
+/// A refused file: what is wrong (with its causes), and what to do about it.
 fn refused(path: &Path, e: ArchiveError) -> anyhow::Error {
-    anyhow::Error::new(e).context(format!("`{}` is refused", path.display()))
+    let hint = match &e {
+        ArchiveError::Io(_) | ArchiveError::Write(..) => None,
+        ArchiveError::Corrupt(_) | ArchiveError::BadTar { .. } => Some(
+            "the file is damaged or cut short: copy it again from where it was released",
+        ),
+        _ => Some(
+            "the file is not what `mfplug release` writes, or was altered since: do not install it; get it again from its source, or release it again from the plugin dir",
+        ),
+    };
+    let Some(hint) = hint else {
+        return anyhow::Error::new(e).context(format!("`{}` is refused", path.display()));
+    };
+    // The chain's text as the message (the hint travels with it), then the path.
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    ui::error_with_hint(message, hint).context(format!("`{}` is refused", path.display()))
 }
 
 /// Reads what `info` shows of a `.plugin` file, of either format.
@@ -223,7 +243,7 @@ pub fn file_info(path: &Path) -> Result<FileInfo> {
                 } else {
                     format!("metwork:{}", l.hash)
                 },
-                external_symlinks: Vec::new(),
+                external_symlinks: l.external_symlinks,
             }
         }
     })
@@ -381,6 +401,8 @@ pub fn convert_to(path: &Path, out_dir: &Path) -> Result<PathBuf> {
 }
 
 fn convert_core(path: &Path, out_dir: &Path, progress: bool) -> Result<pack::Packed> {
+    // The whole file is checked (its names included) before anything is written.
+    legacy::read(path, &Limits::default(), None).map_err(|e| refused(path, e))?;
     fs_err::create_dir_all(out_dir)?;
     let staging = tempfile::Builder::new()
         .prefix(".mfplug-convert-")

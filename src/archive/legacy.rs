@@ -7,12 +7,14 @@
 //! is shown as stated, never trusted.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 use serde_json::Value;
 
-use super::unpack::{check_path, classify, forbidden, ArchiveError, Guard, Limits};
+use super::unpack::{
+    check_path, entry_kind, is_metadata_path, label_name, Admit, ArchiveError, Decoded, EntryKind,
+    Guard, Limits, TarMember, TarReader,
+};
 
 /// The top directory of a legacy file.
 pub const TOP: &str = "metwork_plugin";
@@ -35,6 +37,8 @@ pub struct LegacyInfo {
     /// Files of the plugin (metadata files excluded) and their total size.
     pub files: u64,
     pub size: u64,
+    /// Symlinks that lead outside the plugin: `path -> target`, sorted.
+    pub external_symlinks: Vec<String>,
 }
 
 fn text(meta: &BTreeMap<String, Value>, key: &str) -> String {
@@ -45,6 +49,32 @@ fn text(meta: &BTreeMap<String, Value>, key: &str) -> String {
     }
 }
 
+/// Reads a small member whole: refused (naming the bound) beyond `limit` bytes, never cut.
+fn small<R: std::io::Read>(
+    tar: &mut TarReader<R>,
+    member: &TarMember,
+    limit: u64,
+    what: &str,
+) -> Result<String, ArchiveError> {
+    if member.size > limit {
+        return Err(ArchiveError::TooLarge {
+            path: what.to_owned(),
+            size: member.size,
+            limit,
+        });
+    }
+    let mut data = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = tar.read_data(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        data.extend_from_slice(buf.get(..n).unwrap_or_default());
+    }
+    String::from_utf8(data).map_err(|_| ArchiveError::NotAPlugin(format!("`{what}` is not UTF-8")))
+}
+
 /// Reads (and with `target`, extracts without the `metwork_plugin/` prefix and the metadata
 /// files) a legacy file, checking what the format allows.
 pub fn read(
@@ -53,9 +83,8 @@ pub fn read(
     target: Option<&Path>,
 ) -> Result<LegacyInfo, ArchiveError> {
     let file = std::fs::File::open(path).map_err(ArchiveError::Io)?;
-    let decoder =
-        super::unpack::Decoded(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
-    let mut archive = tar::Archive::new(decoder);
+    let decoder = Decoded(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
+    let mut tar = TarReader::new(decoder);
     if let Some(target) = target {
         std::fs::create_dir(target).map_err(|e| ArchiveError::Write(target.to_path_buf(), e))?;
     }
@@ -65,18 +94,14 @@ pub fn read(
     let mut label = None;
     let mut config = None;
     let mut info = LegacyInfo::default();
-    for entry in archive.entries().map_err(classify)? {
-        let mut entry = entry.map_err(classify)?;
-        let raw = entry.path_bytes().into_owned();
-        let full = check_path(&raw)?;
-        let entry_type = entry.header().entry_type();
-        if let Some(kind) = forbidden(entry_type) {
-            return Err(ArchiveError::ForbiddenType { path: full, kind });
-        }
-        let size = entry.header().size().map_err(classify)?;
-        let is_symlink = entry_type == tar::EntryType::Symlink;
-        guard.admit(&full, is_symlink, size, limits)?;
-        if full == TOP && entry_type == tar::EntryType::Directory {
+    let mut buf = vec![0u8; 256 * 1024];
+    while let Some(member) = tar.next_member(limits)? {
+        let full = check_path(&member.path, limits)?;
+        let kind = entry_kind(member.entry_type).map_err(|kind| ArchiveError::ForbiddenType {
+            path: full.clone(),
+            kind,
+        })?;
+        if full == TOP && kind == EntryKind::Dir {
             continue;
         }
         let Some(rel) = full.strip_prefix(&format!("{TOP}/")) else {
@@ -85,25 +110,48 @@ pub fn read(
             )));
         };
         let rel = rel.to_owned();
-        let small = |entry: &mut tar::Entry<'_, _>| -> Result<String, ArchiveError> {
-            let mut text = String::new();
-            entry
-                .take(1 << 20)
-                .read_to_string(&mut text)
-                .map_err(classify)?;
-            Ok(text)
+        if rel == ".mfplug" || rel.starts_with(".mfplug/") {
+            return Err(ArchiveError::ReservedPath(rel));
+        }
+        if kind == EntryKind::Symlink && is_metadata_path(&rel) {
+            return Err(ArchiveError::MetadataSymlink(rel));
+        }
+        let link = if kind == EntryKind::Symlink {
+            if member.link.len() > limits.max_path {
+                return Err(ArchiveError::PathTooLong {
+                    path: rel.clone(),
+                    len: member.link.len(),
+                    limit: limits.max_path,
+                });
+            }
+            String::from_utf8(member.link.clone())
+                .map_err(|_| ArchiveError::NonUtf8Path(rel.clone()))?
+        } else {
+            String::new()
         };
-        match (rel.as_str(), entry_type) {
-            (METADATA, tar::EntryType::Regular) => {
-                let text = small(&mut entry)?;
+        let size = if kind == EntryKind::File {
+            member.size
+        } else {
+            0
+        };
+        let admitted = match kind {
+            EntryKind::File => Admit::File,
+            EntryKind::Dir => Admit::Dir,
+            EntryKind::Symlink => Admit::Symlink(&link),
+        };
+        // The bytes the member brings to the stream count, whatever its type.
+        guard.admit(&rel, admitted, member.size, limits)?;
+        match (rel.as_str(), kind) {
+            (METADATA, EntryKind::File) => {
+                let text = small(&mut tar, &member, limits.max_meta, METADATA)?;
                 metadata = Some(
                     serde_json::from_str(&text)
                         .map_err(|e| ArchiveError::BadMeta(format!("`{METADATA}`: {e}")))?,
                 );
                 continue;
             }
-            (FILES, tar::EntryType::Regular) => {
-                let text = small(&mut entry)?;
+            (FILES, EntryKind::File) => {
+                let text = small(&mut tar, &member, limits.max_record, FILES)?;
                 let list: Vec<String> = serde_json::from_str(&text)
                     .map_err(|e| ArchiveError::BadMeta(format!("`{FILES}`: {e}")))?;
                 listed = Some(list);
@@ -112,20 +160,14 @@ pub fn read(
             _ => {}
         }
         let out = target.map(|t| t.join(&rel));
-        match entry_type {
-            tar::EntryType::Directory => {
+        match kind {
+            EntryKind::Dir => {
                 if let Some(out) = out {
                     std::fs::create_dir_all(&out)
                         .map_err(|e| ArchiveError::Write(out.clone(), e))?;
                 }
             }
-            tar::EntryType::Symlink => {
-                let link = entry
-                    .link_name_bytes()
-                    .map(|l| l.into_owned())
-                    .unwrap_or_default();
-                let link =
-                    String::from_utf8(link).map_err(|_| ArchiveError::NonUtf8Path(rel.clone()))?;
+            EntryKind::Symlink => {
                 if !link.starts_with('/')
                     && !super::pack::stays_inside(Path::new(&rel), Path::new(&link))
                 {
@@ -144,12 +186,12 @@ pub fn read(
                         .map_err(|e| ArchiveError::Write(out.clone(), e))?;
                 }
             }
-            _ => {
+            EntryKind::File => {
                 info.files += 1;
                 info.size += size;
-                let executable = entry.header().mode().map_err(classify)? & 0o111 != 0;
+                let executable = member.mode & 0o111 != 0;
                 if rel == crate::plugin::LABEL_FILE || rel == crate::plugin::CONFIG_FILE {
-                    let text = small(&mut entry)?;
+                    let text = small(&mut tar, &member, limits.max_meta, &rel)?;
                     if let Some(out) = &out {
                         write_file(out, text.as_bytes(), executable)?;
                     }
@@ -160,13 +202,18 @@ pub fn read(
                     }
                     continue;
                 }
-                match out {
-                    Some(out) => {
-                        let mut file = open_new(&out, executable)?;
-                        std::io::copy(&mut entry, &mut file).map_err(classify)?;
+                let mut file = match &out {
+                    Some(out) => Some(open_new(out, executable)?),
+                    None => None,
+                };
+                loop {
+                    let n = tar.read_data(&mut buf)?;
+                    if n == 0 {
+                        break;
                     }
-                    None => {
-                        std::io::copy(&mut entry, &mut std::io::sink()).map_err(classify)?;
+                    if let (Some(file), Some(out)) = (file.as_mut(), &out) {
+                        std::io::Write::write_all(file, buf.get(..n).unwrap_or_default())
+                            .map_err(|e| ArchiveError::Write(out.clone(), e))?;
                     }
                 }
             }
@@ -181,19 +228,27 @@ pub fn read(
         for file in list {
             let file = file.trim_start_matches("./");
             let file = file.strip_prefix(&format!("{TOP}/")).unwrap_or(file);
-            let wanted = format!("{TOP}/{file}");
-            if !guard.seen.contains(wanted.trim_end_matches('/')) {
+            let wanted = file.trim_end_matches('/');
+            if wanted != METADATA && wanted != FILES && !guard.contains(wanted) {
                 return Err(ArchiveError::MissingMember(file.to_owned()));
             }
         }
     }
-    info.name = match label.as_deref().and_then(crate::plugin::Label::parse) {
-        Some(label) => label.name.to_string(),
-        None => text(&metadata, "name"),
+    info.external_symlinks = guard.external_symlinks()?;
+    let stated = text(&metadata, "name");
+    if !stated.is_empty() {
+        crate::plugin::PluginName::parse(&stated).map_err(|e| ArchiveError::BadName {
+            source_file: format!("{TOP}/{METADATA}"),
+            why: e.to_string(),
+        })?;
+    }
+    info.name = match &label {
+        Some(label) => label_name(label, &format!("{TOP}/{}", crate::plugin::LABEL_FILE))?,
+        None => stated,
     };
     if info.name.is_empty() {
         return Err(ArchiveError::BadMeta(format!(
-            "no plugin name: `{TOP}/{}` is missing or invalid",
+            "no plugin name: `{TOP}/{}` is missing",
             crate::plugin::LABEL_FILE
         )));
     }

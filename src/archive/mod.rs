@@ -136,8 +136,15 @@ impl Record {
     /// Parses RECORD; the error names the line that does not parse.
     pub fn parse(text: &str) -> Result<Record, String> {
         let mut entries: Vec<RecordEntry> = Vec::new();
-        for (index, line) in text.lines().enumerate() {
+        let Some(body) = text.strip_suffix('\n').or(text.is_empty().then_some("")) else {
+            return Err("RECORD does not end with a newline".into());
+        };
+        let lines = body.split('\n').filter(|_| !body.is_empty());
+        for (index, line) in lines.enumerate() {
             let bad = |why: &str| format!("RECORD line {}: {why}", index + 1);
+            if line.contains('\r') {
+                return Err(bad("a carriage return: lines end with `\\n` only"));
+            }
             let fields: Vec<&str> = line.split('\t').collect();
             let [path, kind, size, hash] = fields[..] else {
                 return Err(bad("expected `path TAB mode TAB size TAB sha256`"));
@@ -146,7 +153,12 @@ impl Record {
             let size: u64 = size
                 .parse()
                 .map_err(|_| bad(&format!("invalid size `{size}`")))?;
-            let sha256 = if hash == "-" && kind == Kind::Dir {
+            let sha256 = if kind == Kind::Dir {
+                if hash != "-" || size != 0 {
+                    return Err(bad(&format!(
+                        "`{path}` is a directory: its size is `0` and its sha256 `-`"
+                    )));
+                }
                 String::new()
             } else if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
                 hash.to_ascii_lowercase()
@@ -247,8 +259,10 @@ pub fn sniff(path: &std::path::Path) -> std::io::Result<Option<FileFormat>> {
     let mut magic = [0u8; 4];
     let mut file = std::fs::File::open(path)?;
     let n = file.read(&mut magic)?;
-    Ok(match &magic[..n] {
+    Ok(match magic.get(..n).unwrap_or_default() {
         [0x28, 0xb5, 0x2f, 0xfd] => Some(FileFormat::Format1),
+        // A zstd skippable frame (magic 0x184D2A50 to 0x184D2A5F, little-endian).
+        [b, 0x2a, 0x4d, 0x18] if b & 0xf0 == 0x50 => Some(FileFormat::Format1),
         [0x1f, 0x8b, ..] => Some(FileFormat::Legacy),
         _ => None,
     })
@@ -306,6 +320,22 @@ mod tests {
         assert!(Record::parse("a\t600\t1\tx\n")
             .unwrap_err()
             .contains("line 1"));
+    }
+
+    #[test]
+    fn record_refuses_crlf_a_missing_newline_and_a_hashed_dir() {
+        let hash = "0".repeat(64);
+        let e = Record::parse(&format!("a\t644\t1\t{hash}\r\n")).unwrap_err();
+        assert!(e.contains("line 1: a carriage return"), "{e}");
+        let e = Record::parse(&format!("a\t644\t1\t{hash}")).unwrap_err();
+        assert!(e.contains("does not end with a newline"), "{e}");
+        let e = Record::parse(&format!("d/\tdir\t0\t{hash}\n")).unwrap_err();
+        assert!(e.contains("line 1: `d/` is a directory"), "{e}");
+        let e = Record::parse("d/\tdir\t3\t-\n").unwrap_err();
+        assert!(e.contains("is a directory"), "{e}");
+        assert!(Record::parse("").unwrap().entries.is_empty());
+        let e = Record::parse(&format!("a\t644\t1\t{hash}\n\n")).unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
     }
 
     #[test]

@@ -232,6 +232,12 @@ impl Walk {
                 .to_str()
                 .with_context(|| format!("symlink `{rel}` has a target that is not UTF-8"))?
                 .to_owned();
+            if super::unpack::is_metadata_path(&rel) {
+                return Err(crate::ui::error_with_hint(
+                    format!("`{rel}` is a symlink: mfplug reads and writes this file itself, so it must be a regular file"),
+                    "replace the symlink with a copy of its target",
+                ));
+            }
             if !target.is_absolute() && !stays_inside(rel_path, &target) {
                 return Err(crate::ui::error_with_hint(
                     format!("symlink `{rel}` points outside the plugin dir (`{target_text}`)"),
@@ -763,8 +769,23 @@ fn pack_body<W: Write>(
     };
     // One buffer for every file, initialised once.
     let mut buf = vec![0u8; READ_BUFFER];
+    // The reader's own checks (bounds, paths, symlinks through symlinks), so that a release
+    // is never a file that `verify` refuses.
+    let limits = super::unpack::Limits::default();
+    let mut guard = super::unpack::Guard::default();
     for source in sources {
         let source = source?;
+        let checked = |e: super::unpack::ArchiveError| {
+            anyhow::Error::new(e).context(format!("cannot release `{}`", source.rel))
+        };
+        let path = super::unpack::check_path(source.rel.as_bytes(), &limits).map_err(checked)?;
+        let admitted = match (source.kind, &source.target) {
+            (Kind::Symlink, Some(target)) => super::unpack::Admit::Symlink(target),
+            (Kind::Symlink, None) => super::unpack::Admit::Symlink(""),
+            (Kind::Dir, _) => super::unpack::Admit::Dir,
+            (Kind::File { .. }, _) => super::unpack::Admit::File,
+        };
+        guard.admit(&path, admitted, 0, &limits).map_err(checked)?;
         let entry = match source.kind {
             Kind::File { .. } => {
                 let file = fs_err::File::open(&source.abs)?;
@@ -815,10 +836,6 @@ fn pack_body<W: Write>(
             }
             Kind::Symlink => {
                 let target = source.target.as_deref().unwrap_or_default();
-                if target.starts_with('/') {
-                    body.external_symlinks
-                        .push(format!("{} -> {target}", source.rel));
-                }
                 let mut h = header(Kind::Symlink, 0, opts.epoch);
                 builder
                     .append_link(&mut h, &source.rel, target)
@@ -844,6 +861,14 @@ fn pack_body<W: Write>(
         progress.inc(1);
         body.entries.push(entry);
     }
+    // Every symlink resolved through the others: one that leads above the plugin through
+    // another is refused, and one that leads outside through an absolute one is listed.
+    body.external_symlinks = guard.external_symlinks().map_err(|e| {
+        crate::ui::error_with_hint(
+            format!("cannot release: {e}"),
+            "make the symlinks point inside the plugin, or list them in `.releaseignore`",
+        )
+    })?;
     Ok(body)
 }
 
@@ -869,9 +894,11 @@ where
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    purge_stale_temps(&out_dir);
+    let prefix = format!("{TEMP_PREFIX}{}-", std::process::id());
     let temp = |suffix: &str| {
         tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
+            .prefix(&prefix)
             .suffix(suffix)
             .tempfile_in(&out_dir)
             .with_context(|| format!("cannot create a file in `{}`", out_dir.display()))
@@ -906,7 +933,7 @@ where
         let (body, mut out) = packed?;
         walked?;
         let Some(&room) = room.get() else {
-            unreachable!("the walk sets the room when it ends")
+            bail!("the walk ended without sizing the head (a bug of mfplug: please report it)")
         };
         out.settle(room).map_err(writing)?;
         let mut file = spaced.as_file();
@@ -959,6 +986,47 @@ where
         meta,
         file_size,
     })
+}
+
+/// Removes the temp files that a release killed before its end left in `dir`: those whose
+/// name holds the pid of a process that no longer runs (`.mfplug-release-PID-...`). A live
+/// release's files, and names of any other shape, are left alone.
+pub fn purge_stale_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(TEMP_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid <= 0 || pid_is_alive(pid) {
+            continue;
+        }
+        let path = entry.path();
+        match std::fs::remove_file(&path) {
+            Ok(()) => crate::ui::verbose(format!(
+                "removed `{}`, left by a release that was stopped",
+                path.display()
+            )),
+            Err(e) => crate::ui::verbose(format!("cannot remove `{}`: {e}", path.display())),
+        }
+    }
+}
+
+/// Whether a process of this pid runs (one of another user counts as running).
+fn pid_is_alive(pid: i32) -> bool {
+    use nix::errno::Errno;
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) => true,
+        Err(Errno::ESRCH) => false,
+        Err(_) => true,
+    }
 }
 
 /// A progress bar of the entries packed, on a terminal.

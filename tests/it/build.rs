@@ -92,13 +92,6 @@ fn run(cmd: &mut std::process::Command) -> (bool, String) {
     )
 }
 
-fn has_pip() -> bool {
-    std::process::Command::new("python3")
-        .args(["-m", "pip", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn build_offline_installs_wheels_without_pip() {
     let ctx = TestContext::new();
@@ -147,9 +140,10 @@ fn build_offline_installs_wheels_without_pip() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "tool 1.0");
 
     // pip sees what mfplug installed, and can uninstall it.
-    assert!(
-        has_pip(),
-        "`python3 -m pip` is needed by this test: install it (`apt-get install python3-pip`)"
+    crate::support::require_command(
+        "python3",
+        &["-m", "pip", "--version"],
+        "apt-get install python3-pip",
     );
     let python = local.join("bin/python");
     let pip = |args: &[&str]| {

@@ -670,6 +670,7 @@ fn crafted(ctx: &TestContext, file: &str, meta_name: &str, members: &[(&str, Cra
                 format!("{path}\t{mode}\t{}\t{}", text.len(), hex(text.as_bytes()))
             }
             Crafted::Link(target) => {
+                size += target.len() as u64;
                 if target.starts_with('/') {
                     external.push(format!("{path} -> {target}"));
                 }
@@ -867,7 +868,7 @@ fn r14_plugin_json_and_label_must_name_the_same_plugin() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(
-            "`PLUGIN.json` names the plugin `alpha` but `.layerapi2_label` names it `beta`"
+            "`PLUGIN.json` names the plugin `alpha`, but its `.layerapi2_label` names it `beta`"
         ),
         "{}",
         stderr(&out)

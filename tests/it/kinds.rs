@@ -1,20 +1,7 @@
 //! Node and Rust plugins: lock, build, clean and release with npm and cargo, end to end from
 //! the `nodejs` and `rust` templates.
 
-use crate::support::{member_paths, stderr, TestContext};
-
-/// Fails, naming the install step, when a tool the test needs is missing: a test never
-/// passes by skipping.
-fn require_tool(tool: &str, install: &str) {
-    let found = std::process::Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "`{tool}` is needed by this test: install it (`{install}`)"
-    );
-}
+use crate::support::{member_paths, require_command, stderr, TestContext};
 
 fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -153,8 +140,8 @@ impl Drop for Registry {
 
 #[test]
 fn node_plugin_lock_build_clean_release() {
-    require_tool("npm", "apt-get install nodejs npm");
-    require_tool("node", "apt-get install nodejs npm");
+    require_command("npm", &["--version"], "apt-get install nodejs npm");
+    require_command("node", &["--version"], "apt-get install nodejs npm");
     let ctx = TestContext::new();
     ctx.cmd(["bootstrap", "create", "-t", "nodejs", "n"])
         .assert()
@@ -254,8 +241,8 @@ fn node_plugin_lock_build_clean_release() {
 /// the registry gone, `build --offline` installs it again from npm's cache.
 #[test]
 fn node_plugin_with_a_registry_dependency() {
-    require_tool("npm", "apt-get install nodejs npm");
-    require_tool("node", "apt-get install nodejs npm");
+    require_command("npm", &["--version"], "apt-get install nodejs npm");
+    require_command("node", &["--version"], "apt-get install nodejs npm");
     let ctx = TestContext::new();
     let registry = Registry::start();
     ctx.cmd(["bootstrap", "create", "-t", "nodejs", "n"])

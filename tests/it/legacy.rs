@@ -177,3 +177,193 @@ fn convert_writes_an_equivalent_format_1_file() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already a format-1"));
 }
+
+/// A legacy file from these members of `metwork_plugin/` (with `.metadata.json` and
+/// `.files.json` added), built with the tar crate.
+fn legacy_from(
+    ctx: &TestContext,
+    name: &str,
+    files: &[(&str, &[u8])],
+    links: &[(&str, &str)],
+) -> PathBuf {
+    let out = ctx.work.join(name);
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&out).unwrap(),
+        flate2::Compression::fast(),
+    );
+    let mut builder = tar::Builder::new(gz);
+    let metadata =
+        serde_json::json!({"name": "oldplug", "version": "1.0", "release": "1"}).to_string();
+    let listed: Vec<&str> = files.iter().map(|(p, _)| *p).collect();
+    let listed = serde_json::to_string(&listed).unwrap();
+    let mut all: Vec<(&str, &[u8])> = vec![
+        (".metadata.json", metadata.as_bytes()),
+        (".files.json", listed.as_bytes()),
+    ];
+    all.extend_from_slice(files);
+    for (path, data) in all {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        builder
+            .append_data(&mut h, format!("metwork_plugin/{path}"), data)
+            .unwrap();
+    }
+    for (path, target) in links {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_mode(0o777);
+        builder
+            .append_link(&mut h, format!("metwork_plugin/{path}"), target)
+            .unwrap();
+    }
+    builder
+        .into_inner()
+        .unwrap()
+        .finish()
+        .unwrap()
+        .flush()
+        .unwrap();
+    out
+}
+
+fn refused_with(ctx: &TestContext, args: &[&str], file: &Path, message: &str) {
+    let out = ctx.cmd(args).arg(file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+    assert!(
+        stderr.contains(message),
+        "{args:?}: expected `{message}` in:\n{stderr}"
+    );
+}
+
+#[test]
+fn a_label_that_climbs_out_is_refused_before_anything_is_written() {
+    let ctx = TestContext::new();
+    let config: &[u8] = b"[general]\n_version=1.0\n";
+    let file = legacy_from(
+        &ctx,
+        "escape.plugin",
+        &[
+            (".layerapi2_label", b"plugin_../../escaped@m\n"),
+            ("config.ini", config),
+        ],
+        &[],
+    );
+    let message = "invalid plugin name in `metwork_plugin/.layerapi2_label`";
+    refused_with(&ctx, &["info"], &file, message);
+    refused_with(&ctx, &["verify"], &file, message);
+    refused_with(&ctx, &["convert", "-o", "out/inner"], &file, message);
+    assert!(!ctx.work.join("out").exists(), "convert wrote nothing");
+    assert!(!ctx.root().join("escaped-1.0-1.plugin").exists());
+    refused_with(&ctx, &["install"], &file, message);
+    let plugins: Vec<_> = std::fs::read_dir(ctx.home.join("plugins"))
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        plugins.iter().all(|n| n.to_string_lossy().starts_with('.')),
+        "a stray entry in plugins/: {plugins:?}"
+    );
+    let out = succeed(&mut ctx.cmd(["list"]));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("escaped"));
+
+    // A name from `.metadata.json` is checked too, when there is no label.
+    let ctx = TestContext::new();
+    let out = ctx.work.join("meta.plugin");
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&out).unwrap(),
+        flate2::Compression::fast(),
+    );
+    let mut builder = tar::Builder::new(gz);
+    let metadata = br#"{"name": "../x", "version": "1"}"#;
+    let mut h = tar::Header::new_gnu();
+    h.set_size(metadata.len() as u64);
+    h.set_mode(0o644);
+    builder
+        .append_data(&mut h, "metwork_plugin/.metadata.json", &metadata[..])
+        .unwrap();
+    builder
+        .into_inner()
+        .unwrap()
+        .finish()
+        .unwrap()
+        .flush()
+        .unwrap();
+    refused_with(
+        &ctx,
+        &["verify"],
+        &out,
+        "invalid plugin name in `metwork_plugin/.metadata.json`",
+    );
+}
+
+#[test]
+fn config_and_label_beyond_the_bound_are_refused_not_cut() {
+    let ctx = TestContext::new();
+    let label: &[u8] = b"plugin_oldplug@mfdata\n";
+    let mut config = b"[general]\n_version=1.0\n".to_vec();
+    config.resize(1 << 20, b'#');
+    config[(1 << 20) - 1] = b'\n';
+    let file = legacy_from(
+        &ctx,
+        "at.plugin",
+        &[(".layerapi2_label", label), ("config.ini", &config)],
+        &[],
+    );
+    succeed(ctx.cmd(["convert", "-o", "dist"]).arg(&file));
+    let converted = ctx.work.join("dist/oldplug-1.0-1.plugin");
+    let tree = members(&converted);
+    let kept = tree.iter().find(|m| m.path == "config.ini").unwrap();
+    assert_eq!(kept.data.len(), 1 << 20, "kept whole");
+
+    config.push(b'\n');
+    let file = legacy_from(
+        &ctx,
+        "over.plugin",
+        &[(".layerapi2_label", label), ("config.ini", &config)],
+        &[],
+    );
+    let message = "member `config.ini` is 1048577 bytes, beyond the bound of 1048576 bytes";
+    refused_with(&ctx, &["verify"], &file, message);
+    refused_with(&ctx, &["convert", "-o", "dist2"], &file, message);
+    assert!(!ctx.work.join("dist2").exists());
+}
+
+#[test]
+fn legacy_metadata_files_may_not_be_symlinks() {
+    let ctx = TestContext::new();
+    let label: &[u8] = b"plugin_oldplug@mfdata\n";
+    let config: &[u8] = b"[general]\n_version=1.0\n";
+    for (path, target) in [
+        ("crontab", "/dev/zero"),
+        ("postinstall", "/bin/sh"),
+        (".mfplug", "/tmp"),
+    ] {
+        let file = legacy_from(
+            &ctx,
+            "link.plugin",
+            &[(".layerapi2_label", label), ("config.ini", config)],
+            &[(path, target)],
+        );
+        let message = if path == ".mfplug" {
+            "member `.mfplug` is under `.mfplug/`".to_owned()
+        } else {
+            format!("member `{path}` is a symlink: mfplug's own files")
+        };
+        refused_with(&ctx, &["verify"], &file, &message);
+        refused_with(&ctx, &["install"], &file, &message);
+    }
+    // A chain of links out of the plugin through an absolute one is shown by `info`.
+    let file = legacy_from(
+        &ctx,
+        "chain.plugin",
+        &[(".layerapi2_label", label), ("config.ini", config)],
+        &[("etc", "/etc"), ("pw", "etc/passwd")],
+    );
+    let out = succeed(ctx.cmd(["info"]).arg(&file));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("external symlink: pw -> etc/passwd"),
+        "{stdout}"
+    );
+}

@@ -88,13 +88,10 @@ fn r5_lock_markers_extras_and_install_with_pip() {
     insta::assert_snapshot!("lockfile_markers_extras", lockfile(&ctx));
 
     // The lockfile installs with pip, hashes required, from the same files.
-    let has_pip = Command::new("python3")
-        .args(["-m", "pip", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        has_pip,
-        "`python3 -m pip` is needed by this test: install it (`apt-get install python3-pip`)"
+    crate::support::require_command(
+        "python3",
+        &["-m", "pip", "--version"],
+        "apt-get install python3-pip",
     );
     let wheels = ctx.root().join("wheels");
     index.write_files(&wheels);

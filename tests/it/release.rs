@@ -464,3 +464,118 @@ fn a_large_body_is_written_once_behind_the_head_and_reads_as_one_stream() {
     let (_, magic) = after_first_frame(&small);
     assert_eq!(magic, 0xFD2F_B528, "a data frame follows the head");
 }
+
+#[test]
+fn the_whole_zstd_stream_is_checked_and_a_leading_skippable_frame_is_valid() {
+    let ctx = TestContext::new();
+    plugin_tree(&ctx.work.join("p"), false, 0o644);
+    let file = release(&ctx, "p", &[]);
+    let bytes = std::fs::read(&file).unwrap();
+
+    // The last 4 bytes (the last frame's checksum) cut off.
+    let cut = ctx.work.join("cut.plugin");
+    std::fs::write(&cut, &bytes[..bytes.len() - 4]).unwrap();
+    let out = ctx.cmd(["verify"]).arg(&cut).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the compressed stream is corrupt or truncated"),
+        "{}",
+        stderr(&out)
+    );
+
+    // 1 MiB of garbage after the stream.
+    let mut garbage = bytes.clone();
+    garbage.extend((0..1u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    let long = ctx.work.join("garbage.plugin");
+    std::fs::write(&long, &garbage).unwrap();
+    let out = ctx.cmd(["verify"]).arg(&long).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("corrupt"), "{}", stderr(&out));
+
+    // A skippable frame first, as `docs/plugin-format.md` allows: the same plugin.
+    let mut skippable = vec![0x50, 0x2a, 0x4d, 0x18, 16, 0, 0, 0];
+    skippable.extend([0u8; 16]);
+    skippable.extend(&bytes);
+    let lead = ctx.work.join("lead.plugin");
+    std::fs::write(&lead, &skippable).unwrap();
+    let out = ctx.cmd(["verify"]).arg(&lead).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    succeed(ctx.cmd(["info"]).arg(&lead));
+}
+
+#[test]
+fn a_killed_release_leaves_nothing_that_the_next_one_keeps() {
+    let ctx = TestContext::new();
+    plugin_tree(&ctx.work.join("p"), false, 0o644);
+    std::fs::create_dir_all(ctx.work.join("dist")).unwrap();
+    // A process that has exited: its pid names a stale temp file.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let stale = ctx
+        .work
+        .join(format!("dist/.mfplug-release-{dead}-AbCdEf.tmp"));
+    std::fs::write(&stale, vec![0u8; 4096]).unwrap();
+    // This test's own pid is alive: its file is a live release's, and stays.
+    let live = ctx.work.join(format!(
+        "dist/.mfplug-release-{}-XyZ.tmp",
+        std::process::id()
+    ));
+    std::fs::write(&live, b"in progress").unwrap();
+    let other = ctx.work.join("dist/.mfplug-release-notapid.tmp");
+    std::fs::write(&other, b"?").unwrap();
+    succeed(&mut ctx.cmd(["-q", "release", "p", "-o", "dist"]));
+    assert!(!stale.exists(), "the stale temp file is removed");
+    assert!(live.exists());
+    assert!(other.exists());
+    let names: Vec<String> = std::fs::read_dir(ctx.work.join("dist"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+}
+
+#[test]
+fn release_refuses_what_verify_would_refuse() {
+    let ctx = TestContext::new();
+    let p = ctx.work.join("p");
+    plugin_tree(&p, false, 0o644);
+    std::os::unix::fs::symlink("/dev/zero", p.join("crontab")).unwrap();
+    let out = ctx.cmd(["release", "p"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("`crontab` is a symlink: mfplug reads and writes this file itself"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_file(p.join("crontab")).unwrap();
+
+    // A chain: `etc -> /etc`, then `pw -> etc/passwd` leads outside too, and is listed.
+    std::os::unix::fs::symlink("/etc", p.join("etc")).unwrap();
+    std::os::unix::fs::symlink("etc/passwd", p.join("pw")).unwrap();
+    let file = release(&ctx, "p", &[]);
+    let info = succeed(ctx.cmd(["info"]).arg(&file));
+    let stdout = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        stdout.contains("external symlink: etc -> /etc\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("external symlink: pw -> etc/passwd"),
+        "{stdout}"
+    );
+    succeed(ctx.cmd(["verify"]).arg(&file));
+    std::fs::remove_file(p.join("pw")).unwrap();
+    std::fs::remove_file(p.join("etc")).unwrap();
+
+    // `lib/up -> ..` is the root, and `lib/out -> up/..` lexically `lib/..`: above it.
+    std::os::unix::fs::symlink("..", p.join("lib/up")).unwrap();
+    std::os::unix::fs::symlink("up/../x", p.join("lib/out")).unwrap();
+    let out = ctx.cmd(["release", "p"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("symlink member `lib/out` points outside the plugin (`up/../x`)"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -10,6 +10,7 @@ mod bench_build;
 mod bench_develop;
 mod bench_install;
 mod bench_release;
+mod bench_verify;
 mod fuzz;
 
 use std::path::{Path, PathBuf};
@@ -24,8 +25,8 @@ usage: cargo xtask TASK
 
 tasks:
   ci            cargo fmt --check, clippy with warnings denied, the whole test suite
-  bench [NAME]  run the benchmarks, all or the named ones (release, install, lock, build), against
-                the peers in the same run, with ratios
+  bench [NAME]  run the benchmarks, all or the named ones (release, install, lock, build, develop,
+                verify), against the peers in the same run, with ratios
   dist          write shell completions to target/dist/
   fuzz [TARGET] [--minutes N]
                 run the fuzz targets (all, or the named one) for N minutes in all (default 5),
@@ -112,7 +113,7 @@ fn ci() -> Result<()> {
 
 /// The benchmarks, by name; they come with the commands they measure. `bench` alone runs
 /// them all.
-const BENCHMARKS: &[&str] = &["release", "install", "lock", "build", "develop"];
+const BENCHMARKS: &[&str] = &["release", "install", "lock", "build", "develop", "verify"];
 
 fn bench(args: &[String]) -> Result<()> {
     let selected: Vec<&str> = if args.is_empty() {
@@ -138,6 +139,7 @@ fn bench(args: &[String]) -> Result<()> {
             "lock" => bench_lock::run(&root(), &binary)?,
             "build" => bench_build::run(&root(), &binary)?,
             "develop" => bench_develop::run(&root(), &binary)?,
+            "verify" => bench_verify::run(&root(), &binary)?,
             _ => unreachable!("checked above"),
         }
     }
