@@ -1,6 +1,9 @@
 //! The project's own tasks, run with `cargo xtask TASK` (see matklad/cargo-xtask).
 //!
-//! - `ci`: what CI runs: `cargo fmt --check`, `cargo clippy -D warnings` and the whole suite.
+//! - `ci`: what CI runs: `cargo fmt --check`, `tidy` (with the allow-lists), `cargo clippy -D
+//!   warnings` and the whole suite.
+//! - `tidy`: the module graph of `src/`, its cycles, and the invariants of
+//!   `docs/architecture.md` that a grep can check (see `tidy.rs`).
 //! - `bench [NAME]`: the benchmarks (all, or the one named), each printing the peer's figure
 //!   beside ours and the ratio.
 //! - `dist`: shell completions of the built binary, in `target/dist/`.
@@ -12,6 +15,9 @@ mod bench_install;
 mod bench_release;
 mod bench_verify;
 mod fuzz;
+mod tidy;
+#[cfg(test)]
+mod tidy_tests;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -24,9 +30,21 @@ const USAGE: &str = "\
 usage: cargo xtask TASK
 
 tasks:
-  ci            cargo fmt --check, clippy with warnings denied, the whole test suite
+  ci            cargo fmt --check, tidy with the known-cycles/violations allow-lists, clippy
+                with warnings denied, the whole test suite
   bench [NAME]  run the benchmarks, all or the named ones (release, install, lock, build, develop,
                 verify), against the peers in the same run, with ratios
+  tidy [--known-cycles FILE] [--known-violations FILE] [--modules]
+                print the module graph of src/ (one line per top-level module, `module -> dep,
+                dep`, from the `use crate::` lines and `crate::`/`super::` paths) and check the
+                invariants of docs/architecture.md: no `cli`/`commands` outside cli, commands,
+                main; no print macros or indicatif outside ui, main; no ExitCode outside main,
+                cli, commands; no writes under the runtime home outside home. Fails on any cycle
+                or violation, except those listed in the allow-lists (FILE relative to the
+                workspace root), which are printed as warnings: `ci` passes
+                xtask/tidy-known-cycles.txt and xtask/tidy-known-violations.txt, which hold
+                today's cycle and violations, so only a NEW one fails ci; `--modules` also
+                prints the graph of every module (`home::install -> ...`)
   dist          write shell completions to target/dist/
   fuzz [TARGET] [--minutes N]
                 run the fuzz targets (all, or the named one) for N minutes in all (default 5),
@@ -39,6 +57,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("dist") => dist(),
         Some("fuzz") => fuzz::run(&root(), &args[1..]),
+        Some("tidy") => tidy::run(&root(), &args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -86,6 +105,22 @@ fn ci() -> Result<()> {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
     step("cargo fmt --all -- --check", fmt)?;
+
+    eprintln!(
+        "==> tidy --known-cycles {} --known-violations {}",
+        tidy::KNOWN_CYCLES,
+        tidy::KNOWN_VIOLATIONS
+    );
+    tidy::run(
+        &root(),
+        &[
+            "--known-cycles".to_owned(),
+            tidy::KNOWN_CYCLES.to_owned(),
+            "--known-violations".to_owned(),
+            tidy::KNOWN_VIOLATIONS.to_owned(),
+        ],
+    )
+    .context("`tidy` failed")?;
 
     let mut clippy = cargo();
     clippy.args([
