@@ -1,7 +1,13 @@
 //! Tidy checks inside `cargo test`: every module says why it exists, the architecture doc
-//! names every module, no test is ignored.
+//! names every module, no test is ignored, and the module graph and the map's invariants hold
+//! (the checker of `cargo xtask tidy`, included from `xtask/src/tidy.rs`, so `cargo test` and
+//! `cargo xtask ci` check the same).
 
 use std::path::{Path, PathBuf};
+
+#[allow(dead_code, reason = "the xtask uses the rest of the checker")]
+#[path = "../../xtask/src/tidy.rs"]
+mod checker;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -30,24 +36,94 @@ fn every_module_starts_with_a_doc_comment() {
     }
 }
 
+/// The modules of `src/` (`home::install`), less the crate root and test-only files.
+fn src_modules() -> Vec<String> {
+    let mut modules: Vec<String> = rust_files(&root().join("src"))
+        .iter()
+        .filter_map(|file| {
+            let rel = file.strip_prefix(root()).unwrap().display().to_string();
+            let module = checker::module_of(&rel)?;
+            (!module.is_empty() && module.last().is_some_and(|m| m != "tests"))
+                .then(|| module.join("::"))
+        })
+        .collect();
+    modules.sort();
+    modules
+}
+
+/// The rows of the code map (`| \`module\` | owns |`) that name no module of `modules`, and
+/// the modules named by no row nor anywhere in the doc as a whole `` `module` ``.
+fn map_mismatches(doc: &str, modules: &[String]) -> (Vec<String>, Vec<String>) {
+    let rows: Vec<&str> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split_once("` |").map(|(m, _)| m))
+        .collect();
+    let stale = rows
+        .iter()
+        .filter(|r| !modules.iter().any(|m| m == *r))
+        .map(|r| (*r).to_owned())
+        .collect();
+    let unnamed = modules
+        .iter()
+        .filter(|m| !rows.contains(&m.as_str()) && !doc.contains(&format!("`{m}`")))
+        .cloned()
+        .collect();
+    (stale, unnamed)
+}
+
 #[test]
 fn architecture_doc_names_every_module() {
     let doc = std::fs::read_to_string(root().join("docs/architecture.md")).unwrap();
-    for file in rust_files(&root().join("src")) {
-        let rel = file.strip_prefix(root()).unwrap().display().to_string();
-        let module = rel
-            .trim_start_matches("src/")
-            .trim_end_matches("/mod.rs")
-            .trim_end_matches(".rs")
-            .replace('/', "::");
-        if rel.ends_with("tests.rs") || rel == "src/main.rs" || rel == "src/lib.rs" {
-            continue;
-        }
-        assert!(
-            doc.contains(&format!("`{module}")),
-            "docs/architecture.md does not name `{module}`"
-        );
+    let modules = src_modules();
+    assert!(modules.len() > 10, "{modules:?}");
+    let (stale, unnamed) = map_mismatches(&doc, &modules);
+    assert!(
+        unnamed.is_empty(),
+        "docs/architecture.md does not name the modules {unnamed:?}: give each a row of the code map"
+    );
+    assert!(
+        stale.is_empty(),
+        "the code map of docs/architecture.md has rows for modules that do not exist: {stale:?}"
+    );
+}
+
+#[test]
+fn architecture_doc_check_catches_a_broken_map() {
+    let modules = ["home", "home::install", "lock"].map(str::to_owned);
+    // The old check (a prefix) took `home::install` or `lock --check` for the modules.
+    let doc = "| `home::install` | the pipeline |\n| `gone` | a deleted module |\n`lock --check`\n";
+    let (stale, unnamed) = map_mismatches(doc, &modules);
+    assert_eq!(unnamed, ["home", "lock"]);
+    assert_eq!(stale, ["gone"]);
+    let doc = "| `home` | x |\n| `home::install` | y |\nthe `lock` module\n";
+    assert_eq!(map_mismatches(doc, &modules), (vec![], vec![]));
+}
+
+#[test]
+fn module_graph_has_no_new_cycle_and_the_maps_invariants_hold() {
+    let root = root();
+    let (report, verdict) = checker::check(
+        &root,
+        Some(&root.join(checker::KNOWN_CYCLES)),
+        Some(&root.join(checker::KNOWN_VIOLATIONS)),
+    )
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        checker::render_graph(&report.graph),
+        checker::render_verdict(&report, &verdict)
+    );
+    // The graph is the crate's: every top-level module is a node, the root reaches `cli`.
+    for module in src_modules() {
+        let top = module.split("::").next().unwrap();
+        assert!(report.graph.contains_key(top), "{top} is missing:\n{text}");
     }
+    assert!(report.graph["main"].contains("cli"), "{text}");
+    assert!(
+        verdict.passed(),
+        "new cycles or new violations of docs/architecture.md (fix them; the allow-lists in \
+         xtask/ hold only what was there before):\n{text}"
+    );
 }
 
 #[test]
