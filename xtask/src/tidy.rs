@@ -8,8 +8,12 @@
 //!
 //! - the module graph, one line per top-level module (`module -> dep, dep`);
 //! - its cycles (strongly connected components of more than one module);
-//! - the grep-level invariants of the map: who may name `cli`/`commands`, print, use
-//!   `indicatif`, decide exit codes, and write under the runtime home.
+//! - the grep-level invariants of the map: who may name `cli`/`commands` (`layering`), print or
+//!   use `indicatif` (`terminal`), decide exit codes (`exit-code`), write under the runtime home
+//!   (`home-writes`); and the finer ones: `config` offline and read-only, `config::ini` without
+//!   the schema, `config::schema` without files, `archive` without the home, `index` without the
+//!   resolver, `lock::resolve` without network or processes, no index host in the code, one
+//!   `unsafe` block.
 //!
 //! Findings already known (today's cycle and violations, recorded in `xtask/tidy-known-*.txt`)
 //! are warnings; a new one is an error. This file is pure std + anyhow so that
@@ -691,9 +695,117 @@ pub fn analyse(sources: &[Source], crate_name: &str) -> Report {
         for v in token_checks(p, &me, &paths, &modules) {
             add(&mut report, v);
         }
+        for v in apart_checks(p, &resolved) {
+            add(&mut report, v);
+        }
     }
     report.cycles = cycles(&report.graph);
     report
+}
+
+/// Module pairs the map keeps apart: the rule, the module (and its submodules), and the module
+/// it must not use (nor its submodules).
+const APART: &[(&str, &str, &str)] = &[
+    // "`config` never writes a file and never reads the network".
+    ("config-offline", "config", "index"),
+    // "`config::ini` knows nothing of the schema".
+    ("ini-knows-no-schema", "config::ini", "config::schema"),
+    // "`archive` never reads the runtime home".
+    ("archive-knows-no-home", "archive", "home"),
+    // "`index` knows nothing of the resolver".
+    ("index-knows-no-resolver", "index", "lock::resolve"),
+];
+
+/// Package-index hosts, which the map says are never written into the code.
+const INDEX_HOSTS: &[&str] = &["pypi.org", "pythonhosted.org", "registry.npmjs.org"];
+
+/// The one module with an `unsafe` block (`pre_exec`), and how many it has.
+const UNSAFE_HOME: (&str, usize) = ("develop::supervise", 1);
+
+/// Whether `module` is `within` or one of its submodules.
+fn is_in(module: &str, within: &str) -> bool {
+    module == within
+        || module
+            .strip_prefix(within)
+            .is_some_and(|rest| rest.starts_with("::"))
+}
+
+/// The finer rules of the map: modules kept apart, `config` read-only and offline,
+/// `config::schema` without files, `lock::resolve` without network or processes, no index host,
+/// one `unsafe` block.
+fn apart_checks(p: &Parsed, deps: &[(&PathRef, &Vec<String>)]) -> Vec<Violation> {
+    let me = display(&p.module);
+    let mut out = Vec::new();
+    let mut found = |rule: &'static str, what: String, line: usize| {
+        out.push(Violation {
+            rule,
+            module: me.clone(),
+            what,
+            at: format!("{}:{}", p.path, line),
+        });
+    };
+    for (rule, module, not) in APART {
+        if !is_in(&me, module) {
+            continue;
+        }
+        for (path, dep) in deps {
+            let dep = display(dep);
+            if is_in(&dep, not) && !is_in(not, &me) {
+                found(rule, format!("uses crate::{dep}"), path.line);
+            }
+        }
+    }
+    let tokens = &p.tokens;
+    let mut unsafe_blocks = 0;
+    for (i, t) in tokens.iter().enumerate() {
+        let prev = |k: usize| i.checked_sub(k).and_then(|j| tokens.get(j));
+        let next = tokens.get(i + 1);
+        match &t.tok {
+            Tok::Str(s) => {
+                if let Some(host) = INDEX_HOSTS.iter().find(|h| s.contains(*h)) {
+                    found("no-index-host", format!("names the host {host}"), t.line);
+                }
+            }
+            Tok::Ident(word) => {
+                let pathed = prev(1).is_some_and(|p| p.tok == Tok::PathSep);
+                let called = next.is_some_and(|n| n.is('('));
+                let std_fs = word == "fs" && prev(2).is_some_and(|p| p.is_ident("std")) && pathed;
+                let writes = called
+                    && pathed
+                    && (WRITE_CALLS.contains(&word.as_str())
+                        || (word == "write"
+                            && prev(2).is_some_and(|f| f.is_ident("fs") || f.is_ident("fs_err")))
+                        || (word == "create" && prev(2).is_some_and(|f| f.is_ident("File"))));
+                if is_in(&me, "config") && writes {
+                    found("config-offline", format!("writes with {word}"), t.line);
+                }
+                if is_in(&me, "config") && word == "ureq" {
+                    found("config-offline", "uses ureq".to_owned(), t.line);
+                }
+                if is_in(&me, "config::schema") && (word == "fs_err" || std_fs) {
+                    found("schema-knows-no-files", format!("uses {word}"), t.line);
+                }
+                if is_in(&me, "lock::resolve") && (word == "ureq" || word == "Command") {
+                    found("resolve-asks-index", format!("uses {word}"), t.line);
+                }
+                if word == "unsafe" {
+                    unsafe_blocks += 1;
+                    if me != UNSAFE_HOME.0 {
+                        found("one-unsafe", "uses unsafe".to_owned(), t.line);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if me == UNSAFE_HOME.0 && unsafe_blocks > UNSAFE_HOME.1 {
+        found(
+            "one-unsafe",
+            format!("has {unsafe_blocks} unsafe blocks, not {}", UNSAFE_HOME.1),
+            1,
+        );
+    }
+    out
 }
 
 /// The checks that read tokens: terminal output, exit codes, writes under the home.

@@ -324,3 +324,66 @@ fn crate_name_reads_the_package_section() {
     assert_eq!(tidy::crate_name(manifest).as_deref(), Some("my_tool"));
     assert_eq!(tidy::crate_name("[workspace]\n"), None);
 }
+
+#[test]
+fn the_finer_rules_of_the_map_are_checked() {
+    let report = tidy::analyse(
+        &sources(&[
+            ("src/lib.rs", "//! root\n"),
+            (
+                "src/config/mod.rs",
+                "//! config\npub mod ini;\npub mod schema;\n\
+                 fn save(p: &Path) { fs_err::write(p, \"x\").ok(); crate::index::get(); }\n",
+            ),
+            ("src/config/ini.rs", "//! ini\nuse super::schema::Kind;\n"),
+            (
+                "src/config/schema.rs",
+                "//! schema\nfn f() { std::fs::read_to_string(\"a\").ok(); }\n",
+            ),
+            (
+                "src/archive.rs",
+                "//! archive\nuse crate::home::plugin_dir;\n",
+            ),
+            ("src/home.rs", "//! home\n"),
+            (
+                "src/index.rs",
+                "//! index\nuse crate::lock::resolve::Pkg;\nuse crate::lock::requirements;\n\
+                 const URL: &str = \"https://pypi.org/simple\";\n",
+            ),
+            (
+                "src/lock/mod.rs",
+                "//! lock\npub mod resolve;\npub mod requirements;\n",
+            ),
+            ("src/lock/requirements.rs", "//! reqs\n"),
+            (
+                "src/lock/resolve.rs",
+                "//! resolve\nfn f() { std::process::Command::new(\"pip\"); ureq::get(\"x\"); }\n",
+            ),
+            (
+                "src/develop/supervise.rs",
+                "//! supervise\nfn a() { unsafe { x() } }\nfn b() { unsafe { y() } }\n",
+            ),
+            ("src/develop/mod.rs", "//! develop\npub mod supervise;\n"),
+            ("src/plugin.rs", "//! plugin\nfn f() { unsafe { z() } }\n"),
+        ]),
+        "fake_crate",
+    );
+    let mut found = keys(&report);
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            "archive-knows-no-home: archive uses crate::home",
+            "config-offline: config uses crate::index",
+            "config-offline: config writes with write",
+            "index-knows-no-resolver: index uses crate::lock::resolve",
+            "ini-knows-no-schema: config::ini uses crate::config::schema",
+            "no-index-host: index names the host pypi.org",
+            "one-unsafe: develop::supervise has 2 unsafe blocks, not 1",
+            "one-unsafe: plugin uses unsafe",
+            "resolve-asks-index: lock::resolve uses Command",
+            "resolve-asks-index: lock::resolve uses ureq",
+            "schema-knows-no-files: config::schema uses fs",
+        ]
+    );
+}
