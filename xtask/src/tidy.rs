@@ -1225,10 +1225,18 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     }
     print!("{}", render_verdict(&report, &verdict));
     if !verdict.passed() {
+        let hint = if known_cycles.is_none() && known_violations.is_none() {
+            format!(
+                "; `--known-cycles {KNOWN_CYCLES} --known-violations {KNOWN_VIOLATIONS}` (as \
+                 `cargo xtask ci` runs it) shows only the new ones"
+            )
+        } else {
+            String::new()
+        };
         bail!(
             "tidy found {} new cycle(s) and {} new violation(s) of docs/architecture.md: \
              break the cycle, or move the code to the module the map gives it (the allow-lists \
-             `{KNOWN_CYCLES}` and `{KNOWN_VIOLATIONS}` record only what was true before)",
+             `{KNOWN_CYCLES}` and `{KNOWN_VIOLATIONS}` record only what was true before){hint}",
             verdict.new_cycles.len(),
             verdict.new_violations.len()
         );
