@@ -38,14 +38,15 @@ tasks:
                 print the module graph of src/ (one line per top-level module, `module -> dep,
                 dep`, from the `use crate::` lines and `crate::`/`super::` paths; `--modules`
                 adds every module) and check the invariants of docs/architecture.md: no
-                `cli`/`commands` outside cli, commands, main; no print macros or indicatif
-                outside ui, main; no ExitCode outside main, cli, commands; no writes under the
-                runtime home outside home; config offline and read-only, the modules the map
-                keeps apart, no index host, one unsafe block (the list: xtask/src/tidy.rs).
-                Fails on any cycle or violation, except those in the allow-lists (FILE relative
-                to the workspace root), which are printed as warnings. `ci` passes
-                xtask/tidy-known-cycles.txt and xtask/tidy-known-violations.txt, which hold the
-                cycle and violations of issue 15's start, so only a NEW one fails ci
+                `cli`/`commands` outside cli, commands, main; no print macros, indicatif or
+                io::stdout() writes outside ui, main; no ExitCode outside main, cli, commands;
+                no writes under the runtime home outside home; config offline and read-only,
+                the modules the map keeps apart, no index host, one unsafe block (the list:
+                xtask/src/tidy.rs). Fails on any cycle or violation, except those in the
+                allow-lists (FILE relative to the workspace root), which are printed as
+                warnings. `ci` passes xtask/tidy-known-cycles.txt and
+                xtask/tidy-known-violations.txt, which hold the cycle and violations of issue
+                15's start, so only a NEW one fails ci
   dist          write shell completions to target/dist/
   fuzz [TARGET] [--minutes N]
                 run the fuzz targets (all, or the named one) for N minutes in all (default 5),

@@ -9,7 +9,7 @@
 //! - the module graph, one line per top-level module (`module -> dep, dep`);
 //! - its cycles (strongly connected components of more than one module);
 //! - the grep-level invariants of the map: who may name `cli`/`commands` (`layering`), print or
-//!   use `indicatif` (`terminal`), decide exit codes (`exit-code`), write under the runtime home
+//!   use `indicatif` or write to `io::stdout()` (`terminal`), decide exit codes (`exit-code`), write under the runtime home
 //!   (`home-writes`); and the finer ones: `config` offline and read-only, `config::ini` without
 //!   the schema, `config::schema` without files, `archive` without the home, `index` without the
 //!   resolver, `lock::resolve` without network or processes, no index host in the code, one
@@ -841,6 +841,27 @@ fn token_checks(
                     rule: "terminal",
                     module: me.to_owned(),
                     what: "uses indicatif".to_owned(),
+                    at: at(t.line),
+                });
+            }
+            // `io::stdout()` written to; asking `is_terminal()` of it writes nothing.
+            let stream = (word == "stdout" || word == "stderr")
+                && i >= 2
+                && tokens.get(i - 1).is_some_and(|p| p.tok == Tok::PathSep)
+                && tokens.get(i - 2).is_some_and(|p| p.is_ident("io"))
+                && next.is_some_and(|n| n.is('('))
+                && after.is_some_and(|a| a.is(')'));
+            let asked = tokens.get(i + 3).is_some_and(|d| d.is('.'))
+                && tokens.get(i + 4).is_some_and(|d| d.is_ident("is_terminal"))
+                || (0..i).rev().take(8).any(|k| {
+                    tokens.get(k).is_some_and(|d| d.is_ident("is_terminal"))
+                        && tokens.get(k + 1).is_some_and(|d| d.is('('))
+                });
+            if stream && !asked {
+                out.push(Violation {
+                    rule: "terminal",
+                    module: me.to_owned(),
+                    what: format!("writes to io::{word}"),
                     at: at(t.line),
                 });
             }

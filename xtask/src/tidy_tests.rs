@@ -214,6 +214,9 @@ fn every_invariant_of_the_map_is_checked() {
         pub fn run(home: &Path) -> std::process::ExitCode {\n\
             let bar = indicatif::ProgressBar::new(1);\n\
             fs_err::create_dir_all(home.join(\"log\")).ok();\n\
+            if std::io::stderr().is_terminal() {}\n\
+            if IsTerminal::is_terminal(&std::io::stdout()) {}\n\
+            std::io::Write::write_all(&mut std::io::stdout().lock(), b\"x\").ok();\n\
             std::process::exit(3)\n\
         }\n\
         pub fn link(name: &str) {\n\
@@ -243,6 +246,7 @@ fn every_invariant_of_the_map_is_checked() {
             "layering: stage uses crate::cli",
             "exit-code: stage uses ExitCode",
             "terminal: stage uses indicatif",
+            "terminal: stage writes to io::stdout",
             "exit-code: stage uses process::exit",
             "home-writes: stage calls create_dir_all on a path in the home",
             "home-writes: stage calls symlink on a path in the home",
