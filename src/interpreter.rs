@@ -189,7 +189,7 @@ pub fn probe(path: &Path, cache_dir: Option<&Path>) -> Result<Probe, Interpreter
     let cache_file = cache_dir.map(|dir| {
         dir.join("interpreters").join(format!(
             "{}.json",
-            crate::index::sha256_hex(path.as_os_str().as_encoded_bytes())
+            crate::fsx::sha256_hex(path.as_os_str().as_encoded_bytes())
         ))
     });
     if let Some(file) = &cache_file {

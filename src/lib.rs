@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod develop;
 pub mod env;
+pub mod fsx;
 pub mod home;
 pub mod index;
 pub mod inspect;

@@ -14,7 +14,6 @@ use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// The format number written in `PLUGIN.json`.
 pub const FORMAT: u32 = 1;
@@ -190,28 +189,12 @@ impl Record {
 
     /// `sha256:HEX` of the RECORD text: the plugin hash.
     pub fn plugin_hash(text: &str) -> String {
-        format!("sha256:{}", hex(&Sha256::digest(text.as_bytes())))
+        format!("sha256:{}", crate::fsx::sha256_hex(text.as_bytes()))
     }
 }
 
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    out
-}
-
-/// Hex sha256 of a file's content, read in a stream.
-pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
-    let mut file = fs_err::File::open(path)?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)?;
-    Ok(hex(&hasher.finalize()))
-}
+/// Lower-case hex of bytes, re-exported for the tests that build RECORD lines.
+pub use crate::fsx::hex;
 
 /// The file name of a release: `NAME-VERSION-RELEASE.plugin`.
 pub fn file_name(name: &str, version: &str, release: &str) -> String {

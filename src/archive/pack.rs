@@ -13,7 +13,9 @@ use anyhow::{bail, Context as _, Result};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use sha2::{Digest, Sha256};
 
-use super::{hex, Kind, PluginMeta, Record, RecordEntry, META_PATH, RECORD_PATH};
+use crate::fsx::{hex, sha256_hex};
+
+use super::{Kind, PluginMeta, Record, RecordEntry, META_PATH, RECORD_PATH};
 
 /// Directories of version control systems: never packed.
 const VCS_DIRS: &[&str] = &[".git", ".hg", ".svn", ".bzr", "_darcs", ".jj"];
@@ -633,16 +635,7 @@ fn compact(
 /// sixth of the packing.
 fn replace(file: tempfile::NamedTempFile, out: &Path) -> Result<()> {
     let is_file = fs_err::symlink_metadata(out).is_ok_and(|m| m.is_file());
-    if is_file
-        && rustix::fs::renameat_with(
-            rustix::fs::CWD,
-            file.path(),
-            rustix::fs::CWD,
-            out,
-            rustix::fs::RenameFlags::EXCHANGE,
-        )
-        .is_ok()
-    {
+    if is_file && crate::fsx::exchange(file.path(), out).is_ok() {
         // The temp path now names the old file: closing the temp file removes it.
         return file.close().context("cannot remove the previous file");
     }
@@ -842,7 +835,7 @@ fn pack_body<W: Write>(
                     .with_context(|| format!("cannot pack symlink `{}`", source.rel))?;
                 RecordEntry {
                     size: target.len() as u64,
-                    sha256: hex(&Sha256::digest(target.as_bytes())),
+                    sha256: sha256_hex(target.as_bytes()),
                     path: source.rel,
                     kind: Kind::Symlink,
                 }

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{hex, Kind, PluginMeta, Record, RecordEntry, META_PATH, RECORD_PATH};
+use crate::fsx::{hex, sha256_hex};
+
+use super::{Kind, PluginMeta, Record, RecordEntry, META_PATH, RECORD_PATH};
 
 /// Bounds on what a `.plugin` file may hold: a file that claims more is refused, before the
 /// bytes it claims are read. `docs/plugin-format.md` lists them.
@@ -1279,8 +1281,7 @@ pub fn read(path: &Path, limits: &Limits, target: Option<&Path>) -> Result<Verif
                         target: link,
                     });
                 }
-                if hex(&Sha256::digest(link.as_bytes())) != record.sha256
-                    || link.len() as u64 != record.size
+                if sha256_hex(link.as_bytes()) != record.sha256 || link.len() as u64 != record.size
                 {
                     return Err(mismatch(format!(
                         "its target `{}` is not the recorded one",

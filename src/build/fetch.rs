@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use anyhow::{Context as _, Result};
 
 use super::{file_identity, Pin, ALLOW_BINARY, VENDOR_DIR};
+use crate::fsx::AtomicFile;
 use crate::index::simple::normalize;
 use crate::index::{self, simple::Location, Client};
 use crate::interpreter::Target;
@@ -85,7 +86,7 @@ pub fn hash_vendor_dir(vendor_dir: &Path) -> Result<BTreeMap<String, String>> {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if entry.file_type().is_ok_and(|t| t.is_file()) && !name.starts_with('.') {
-            let sha = crate::archive::sha256_file(&entry.path())?;
+            let sha = crate::fsx::sha256_file(&entry.path())?;
             hashes.insert(name, sha);
         }
     }
@@ -340,29 +341,27 @@ fn fetch_one(
 /// Copies `from` to `to` through a temp file beside `to` and a rename: a reader sees the old
 /// file or the new one, never half of one.
 pub fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
-    let dir = to.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a temp file in `{}`", dir.display()))?;
+    let mut tmp = AtomicFile::new(to)
+        .with_context(|| format!("cannot create a temp file in `{}`", dir_of(to).display()))?;
     let mut source = fs_err::File::open(from)?;
-    std::io::copy(&mut source, tmp.as_file_mut())
+    std::io::copy(&mut source, &mut tmp)
         .with_context(|| format!("cannot copy `{}` to `{}`", from.display(), to.display()))?;
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("cannot write `{}`", to.display()))?;
-    tmp.persist(to)
-        .map_err(|e| e.error)
+    tmp.commit()
         .with_context(|| format!("cannot write `{}`", to.display()))?;
     Ok(())
+}
+
+fn dir_of(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
 }
 
 /// [`copy_atomic`], hashing the bytes as they are copied: `to` appears only if they hash to
 /// `expected`. Gives the sha256.
 pub fn copy_verified(from: &Path, to: &Path, expected: &str) -> Result<String> {
-    let dir = to.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a temp file in `{}`", dir.display()))?;
-    let mut source = index::HashReader::new(fs_err::File::open(from)?);
-    std::io::copy(&mut source, tmp.as_file_mut())
+    let mut tmp = AtomicFile::new(to)
+        .with_context(|| format!("cannot create a temp file in `{}`", dir_of(to).display()))?;
+    let mut source = crate::fsx::HashReader::new(fs_err::File::open(from)?);
+    std::io::copy(&mut source, &mut tmp)
         .with_context(|| format!("cannot copy `{}` to `{}`", from.display(), to.display()))?;
     let actual = source.finish();
     if !actual.eq_ignore_ascii_case(expected) {
@@ -374,11 +373,7 @@ pub fn copy_verified(from: &Path, to: &Path, expected: &str) -> Result<String> {
             "the file changed: remove it and run the command again",
         ));
     }
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("cannot write `{}`", to.display()))?;
-    tmp.persist(to)
-        .map_err(|e| e.error)
+    tmp.commit()
         .with_context(|| format!("cannot write `{}`", to.display()))?;
     Ok(actual)
 }

@@ -21,10 +21,9 @@ use std::sync::Mutex;
 use anyhow::{bail, Context as _, Result};
 use clap::Parser as _;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::archive::{hex, sha256_file};
 use crate::config::Settings;
+use crate::fsx::{sha256_file, sha256_hex};
 use crate::index::simple::normalize;
 use crate::interpreter;
 use crate::lock::{INPUT_FILE, LOCK_FILE, SOURCES_DIR};
@@ -184,7 +183,7 @@ fn vendor_stamp(vendor: &Path) -> String {
         })
         .unwrap_or_default();
     lines.sort();
-    hex(&Sha256::digest(lines.join("\n").as_bytes()))
+    sha256_hex(lines.join("\n").as_bytes())
 }
 
 /// `allow_binary_packages` read as MetWork does.
@@ -215,7 +214,7 @@ struct BuildLock {
 
 fn build_lock(dir: &Path, cache: &Path) -> Result<BuildLock> {
     let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let key = hex(&Sha256::digest(abs.to_string_lossy().as_bytes()));
+    let key = sha256_hex(abs.to_string_lossy().as_bytes());
     let locks = cache.join("locks");
     fs_err::create_dir_all(&locks)?;
     let path = locks.join(format!("build-{}.lock", key.get(..16).unwrap_or(&key)));
@@ -257,7 +256,7 @@ pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings, offline: bool
     let sources = dir.join(SOURCES_DIR);
     let lock_path = sources.join(LOCK_FILE);
     let lock_text = fs_err::read_to_string(&lock_path)?;
-    let lock_sha = hex(&Sha256::digest(lock_text.as_bytes()));
+    let lock_sha = sha256_hex(lock_text.as_bytes());
     let vendor = sources.join(VENDOR_DIR);
     let local = dir.join(LOCAL);
     let old_state: Option<State> = std::fs::read_to_string(local.join(STATE_FILE))
@@ -530,14 +529,7 @@ pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings, offline: bool
 
     // Swap: one exchange with the old env, or one rename.
     let exchanged = if local.exists() {
-        rustix::fs::renameat_with(
-            rustix::fs::CWD,
-            &root,
-            rustix::fs::CWD,
-            &local,
-            rustix::fs::RenameFlags::EXCHANGE,
-        )
-        .map_err(std::io::Error::from)
+        crate::fsx::exchange(&root, &local)
     } else {
         std::fs::rename(&root, &local)
     };

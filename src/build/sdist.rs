@@ -133,7 +133,7 @@ fn install_requirements(
     {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.ends_with(".whl") && target.accepts_wheel(&name) {
-            let sha = crate::archive::sha256_file(&entry.path())?;
+            let sha = crate::fsx::sha256_file(&entry.path())?;
             let unpacked = wheel::unpack_cached(&entry.path(), &sha, cache)?;
             wheel::install(&unpacked, layout)?;
             found = true;

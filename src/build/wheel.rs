@@ -151,13 +151,12 @@ fn record_line(path: &str, bytes: &[u8]) -> String {
 
 /// [`record_line`] of a file, hashed as it streams (a wheel's member can weigh gigabytes).
 fn record_line_of_file(path: &str, file: &Path) -> Result<String> {
-    let mut hasher = Sha256::new();
-    let size = std::io::copy(&mut fs_err::File::open(file)?, &mut hasher)
+    let (size, digest) = crate::fsx::digest_file(file)
         .with_context(|| format!("cannot read `{}`", file.display()))?;
     Ok(format!(
         "{},sha256={},{size}",
         csv_field(path),
-        b64(&hasher.finalize())
+        b64(&digest)
     ))
 }
 

@@ -11,12 +11,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
-use sha2::{Digest, Sha256};
 
 use super::{override_file, plugin_dir, stage_pause, write_own_file, HomeLock, InstallRecord};
 use crate::archive::unpack::{self, Limits};
-use crate::archive::{self, hex, FileFormat, PluginMeta};
+use crate::archive::{self, FileFormat, PluginMeta};
 use crate::config::{self, ini::Document, Settings};
+use crate::fsx::sha256_hex;
 use crate::plugin::{read_own_file, Label, PluginName, CONFIG_FILE, LABEL_FILE};
 use crate::ui;
 
@@ -243,7 +243,7 @@ impl Saved {
                 if std::fs::read(&self.path).is_ok_and(|now| now == *bytes) {
                     return;
                 }
-                crate::lock::write_atomic(&self.path, bytes)
+                crate::fsx::write_atomic(&self.path, bytes)
             }
             None => match std::fs::remove_file(&self.path) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -468,15 +468,15 @@ pub fn install_locked(
         undo.saved.push(saved);
         undo.saved.push(Saved::take(new_path.clone())?);
         let mut note = None;
-        let template_sha = hex(&Sha256::digest(template.as_bytes()));
+        let template_sha = sha256_hex(template.as_bytes());
         let override_sha = match &before {
             None => {
-                crate::lock::write_atomic(&path, template.as_bytes())
+                crate::fsx::write_atomic(&path, template.as_bytes())
                     .with_context(|| format!("cannot write `{}`", path.display()))?;
                 Some(template_sha)
             }
             Some(bytes) => {
-                let current = hex(&Sha256::digest(bytes));
+                let current = sha256_hex(bytes);
                 let pristine = previous
                     .as_ref()
                     .and_then(|r| r.override_sha256.as_deref())
@@ -484,12 +484,12 @@ pub fn install_locked(
                     || current == template_sha;
                 if pristine {
                     if current != template_sha {
-                        crate::lock::write_atomic(&path, template.as_bytes())
+                        crate::fsx::write_atomic(&path, template.as_bytes())
                             .with_context(|| format!("cannot write `{}`", path.display()))?;
                     }
                     Some(template_sha)
                 } else {
-                    crate::lock::write_atomic(&new_path, template.as_bytes())
+                    crate::fsx::write_atomic(&new_path, template.as_bytes())
                         .with_context(|| format!("cannot write `{}`", new_path.display()))?;
                     note = Some(format!(
                         "kept your edited `{}`; the plugin's new defaults are in `{}`",
@@ -583,14 +583,7 @@ pub fn install_locked(
 
     // Stage `commit`: one rename, or one atomic exchange with the installed version.
     let commit = if previous.is_some() || target.exists() {
-        rustix::fs::renameat_with(
-            rustix::fs::CWD,
-            &staged,
-            rustix::fs::CWD,
-            &target,
-            rustix::fs::RenameFlags::EXCHANGE,
-        )
-        .map_err(std::io::Error::from)
+        crate::fsx::exchange(&staged, &target)
     } else {
         std::fs::rename(&staged, &target)
     };
@@ -603,7 +596,7 @@ pub fn install_locked(
             target.display()
         )));
     }
-    let _ = super::sync_dir(&home.join("plugins"));
+    let _ = crate::fsx::sync_dir(&home.join("plugins"));
     stage_pause("commit");
     // After an exchange the old version sits in the staging path.
     if staged.exists() {

@@ -427,13 +427,6 @@ pub fn installed_names(home: &Path) -> Result<Vec<PluginName>> {
     Ok(names)
 }
 
-/// Syncs a dir so that a rename in it survives a crash.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|f| f.sync_all())
-        .with_context(|| format!("cannot sync `{}`", dir.display()))
-}
-
 /// Seconds since 1970, now.
 pub fn now() -> u64 {
     std::time::SystemTime::now()

@@ -12,8 +12,9 @@ use serde::Serialize;
 use super::install::{self, Action, InstallOptions};
 use super::{is_devlink, override_file, plugin_dir, stage_pause, HomeLock, InstallRecord};
 use crate::archive::pack::{self, MetaBase, PackOptions};
-use crate::archive::{self, hex, Kind, Record, RECORD_PATH};
+use crate::archive::{self, Kind, Record, RECORD_PATH};
 use crate::config::{self, ini::Document, Settings};
+use crate::fsx::sha256_hex;
 use crate::plugin::{read_own_file, PluginName, CONFIG_FILE};
 use crate::ui;
 
@@ -61,7 +62,7 @@ fn override_pristine(home: &Path, name: &PluginName, record: Option<&InstallReco
     let Ok(bytes) = std::fs::read(override_file(home, name)) else {
         return true;
     };
-    let current = hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let current = sha256_hex(&bytes);
     record
         .and_then(|r| r.override_sha256.as_deref())
         .is_some_and(|s| s == current)
@@ -104,7 +105,7 @@ pub fn uninstall(
     // purged by the next writer after a crash).
     let trash = super::staging_path(home, name, "removed")?;
     fs_err::rename(&dir, &trash)?;
-    let _ = super::sync_dir(&home.join("plugins"));
+    let _ = crate::fsx::sync_dir(&home.join("plugins"));
     stage_pause("remove");
     fs_err::remove_dir_all(&trash)?;
     // What it made at run time: its temp dir and its daemons' logs.
@@ -450,18 +451,14 @@ fn verify_copy(dir: &Path, name: &PluginName) -> Result<(VerifyReport, usize)> {
             Kind::Dir => meta.is_dir(),
             Kind::Symlink => std::fs::read_link(&path)
                 .ok()
-                .and_then(|t| {
-                    t.to_str().map(|t| {
-                        hex(&<sha2::Sha256 as sha2::Digest>::digest(t.as_bytes())) == entry.sha256
-                    })
-                })
+                .and_then(|t| t.to_str().map(|t| sha256_hex(t.as_bytes()) == entry.sha256))
                 .unwrap_or(false),
             Kind::File { executable } => {
                 use std::os::unix::fs::PermissionsExt;
                 meta.is_file()
                     && meta.len() == entry.size
                     && (meta.permissions().mode() & 0o111 != 0) == executable
-                    && crate::archive::sha256_file(&path).is_ok_and(|h| h == entry.sha256)
+                    && crate::fsx::sha256_file(&path).is_ok_and(|h| h == entry.sha256)
             }
         };
         if !same {

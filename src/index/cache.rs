@@ -122,10 +122,10 @@ impl Entry {
 pub fn store(path: &Path, bytes: &[u8]) {
     let Some(parent) = path.parent() else { return };
     let _ = std::fs::create_dir_all(parent);
-    let Ok(mut tmp) = tempfile::NamedTempFile::new_in(parent) else {
+    let Ok(mut tmp) = crate::fsx::AtomicFile::new(path) else {
         return;
     };
     if std::io::Write::write_all(&mut tmp, bytes).is_ok() {
-        let _ = tmp.persist(path);
+        let _ = tmp.commit_unsynced();
     }
 }

@@ -18,7 +18,8 @@ use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use pep508_rs::PackageName;
-use sha2::{Digest, Sha256};
+
+use crate::fsx::{sha256_hex, AtomicFile, HashReader};
 
 pub use metadata::Metadata;
 pub use simple::{DistFile, Location};
@@ -32,16 +33,6 @@ const WORKERS: usize = 16;
 const PAGE_LIMIT: u64 = 256 * 1024 * 1024;
 /// The most a core metadata file may weigh.
 const METADATA_LIMIT: u64 = 16 * 1024 * 1024;
-
-/// Hex sha256 of bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -163,47 +154,9 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// A reader that hashes what passes through it (as uv's `HashReader`), and remembers whether
-/// the inner reader failed (a network error) rather than the writer (a disk error).
-pub struct HashReader<R> {
-    inner: R,
-    hasher: Sha256,
-    pub failed: bool,
-}
-
-impl<R: std::io::Read> HashReader<R> {
-    pub fn new(inner: R) -> HashReader<R> {
-        HashReader {
-            inner,
-            hasher: Sha256::new(),
-            failed: false,
-        }
-    }
-
-    /// The hex sha256 of everything read.
-    pub fn finish(self) -> String {
-        crate::archive::hex(&self.hasher.finalize())
-    }
-}
-
-impl<R: std::io::Read> std::io::Read for HashReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self.inner.read(buf) {
-            Ok(n) => {
-                self.hasher.update(buf.get(..n).unwrap_or_default());
-                Ok(n)
-            }
-            Err(e) => {
-                self.failed = true;
-                Err(e)
-            }
-        }
-    }
-}
-
 /// The sha256 of a file, streamed.
 fn hash_file(path: &Path) -> Result<String, IndexError> {
-    crate::archive::sha256_file(path).map_err(|source| IndexError::Io {
+    crate::fsx::sha256_file(path).map_err(|source| IndexError::Io {
         path: path.to_path_buf(),
         source,
     })
@@ -729,9 +682,9 @@ impl Client {
         };
         let dir = cache_file.parent().unwrap_or(Path::new("."));
         fs_err::create_dir_all(dir).map_err(io(dir))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
+        let mut tmp = AtomicFile::new(cache_file).map_err(io(dir))?;
         let mut reader = HashReader::new(response.into_reader());
-        std::io::copy(&mut reader, tmp.as_file_mut()).map_err(|source| {
+        std::io::copy(&mut reader, &mut tmp).map_err(|source| {
             if reader.failed {
                 IndexError::Read {
                     url: config::strip_credentials(url),
@@ -754,10 +707,8 @@ impl Client {
                 });
             }
         }
-        tmp.persist(cache_file).map_err(|e| IndexError::Io {
-            path: cache_file.to_path_buf(),
-            source: e.error,
-        })?;
+        // Verified by its hash when it is read again: a cache, not synced.
+        tmp.commit_unsynced().map_err(io(cache_file))?;
         Ok(Downloaded {
             path: cache_file.to_path_buf(),
             sha256: actual,

@@ -31,17 +31,6 @@ pub const SOURCES_DIR: &str = "python3_virtualenv_sources";
 pub const INPUT_FILE: &str = "requirements-to-freeze.txt";
 pub const LOCK_FILE: &str = "requirements3.txt";
 
-/// Writes `bytes` to `path` through a temp file in the same dir and a rename, so that a reader
-/// (or a crash) sees the old file or the new one, never half of one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
 #[derive(Serialize)]
 struct CheckReport {
     fresh: bool,
@@ -266,7 +255,7 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
     };
     let text = lockfile::render(&header, &pins);
     if previous_text.as_deref() != Some(text.as_str()) {
-        write_atomic(&lock_path, text.as_bytes())
+        crate::fsx::write_atomic(&lock_path, text.as_bytes())
             .with_context(|| format!("cannot write `{}`", lock_path.display()))?;
     }
     let elapsed = start.elapsed();

@@ -70,7 +70,7 @@ impl Input {
             all.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
             all.extend_from_slice(bytes);
         }
-        crate::index::sha256_hex(&all)
+        crate::fsx::sha256_hex(&all)
     }
 }
 
