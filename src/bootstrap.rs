@@ -119,7 +119,7 @@ pub fn discover(user_dirs: &[PathBuf]) -> (Vec<Template>, Vec<anyhow::Error>) {
         }
     }
     for root in user_dirs {
-        let entries = match std::fs::read_dir(root) {
+        let entries = match fs_err::read_dir(root) {
             Ok(entries) => entries,
             Err(e) => {
                 errors.push(
@@ -429,7 +429,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(&opts.name));
 
-    match std::fs::symlink_metadata(&target) {
+    match fs_err::symlink_metadata(&target) {
         Ok(meta) if !meta.is_dir() => {
             return Err(ui::error_with_hint(
                 format!(
@@ -481,8 +481,8 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     }
     set_dir_mode(staging.path())?;
     let staged = staging.keep();
-    if let Err(e) = std::fs::rename(&staged, &target) {
-        let _ = std::fs::remove_dir_all(&staged);
+    if let Err(e) = fs_err::rename(&staged, &target) {
+        let _ = fs_err::remove_dir_all(&staged);
         return Err(anyhow::Error::new(e).context(format!("cannot create `{}`", target.display())));
     }
     Ok(Created {

@@ -164,7 +164,7 @@ fn exec_in(dir: &Path, settings: &Settings, program: &str, args: &[String]) -> R
     let config = load(dir, settings)?;
     let env = plugin_env(&config, &settings.env)?;
     if let Some(tmp) = env.get("TMPDIR") {
-        let _ = std::fs::create_dir_all(tmp);
+        let _ = fs_err::create_dir_all(tmp);
     }
     let mut command = std::process::Command::new(program);
     command.args(args).env_clear().envs(&env);

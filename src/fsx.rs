@@ -23,7 +23,12 @@ impl AtomicFile {
     /// Starts writing `path`: a temp file in its dir (the current dir for a bare name).
     pub fn new(path: &Path) -> io::Result<AtomicFile> {
         let dir = parent(path);
-        let tmp = tempfile::NamedTempFile::new_in(dir)?;
+        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+            named(
+                e,
+                format!("failed to create a temp file in `{}`", dir.display()),
+            )
+        })?;
         Ok(AtomicFile {
             tmp,
             path: path.to_path_buf(),
@@ -37,26 +42,56 @@ impl AtomicFile {
 
     /// Syncs the content to disk, then renames it into place.
     pub fn commit(self) -> io::Result<()> {
-        self.tmp.as_file().sync_all()?;
+        self.tmp
+            .as_file()
+            .sync_all()
+            .map_err(|e| named(e, format!("failed to sync `{}`", self.tmp.path().display())))?;
         self.commit_unsynced()
     }
 
     /// Renames the content into place without `fsync`: after a crash the file may be the old
     /// one or missing, never torn. For caches, which a lost entry does not harm.
     pub fn commit_unsynced(self) -> io::Result<()> {
-        self.tmp.persist(&self.path).map_err(|e| e.error)?;
+        let AtomicFile { tmp, path } = self;
+        let from = tmp.path().to_path_buf();
+        tmp.persist(&path).map_err(|e| {
+            named(
+                e.error,
+                format!(
+                    "failed to rename `{}` to `{}`",
+                    from.display(),
+                    path.display()
+                ),
+            )
+        })?;
         Ok(())
     }
 }
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.tmp.as_file_mut().write(buf)
+        let result = self.tmp.as_file_mut().write(buf);
+        result.map_err(|e| self.write_error(e))
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.tmp.as_file_mut().flush()
+        let result = self.tmp.as_file_mut().flush();
+        result.map_err(|e| self.write_error(e))
     }
+}
+
+impl AtomicFile {
+    fn write_error(&self, e: io::Error) -> io::Error {
+        named(
+            e,
+            format!("failed to write to file `{}`", self.tmp.path().display()),
+        )
+    }
+}
+
+/// `e` with `what` (which names the path) in front, as `fs_err` words it; the kind is kept.
+fn named(e: io::Error, what: String) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
 fn parent(path: &Path) -> &Path {
@@ -83,7 +118,16 @@ pub fn exchange(a: &Path, b: &Path) -> io::Result<()> {
         b,
         rustix::fs::RenameFlags::EXCHANGE,
     )
-    .map_err(io::Error::from)
+    .map_err(|e| {
+        named(
+            io::Error::from(e),
+            format!(
+                "failed to exchange `{}` with `{}`",
+                a.display(),
+                b.display()
+            ),
+        )
+    })
 }
 
 /// Syncs a dir so that a rename in it survives a crash.
@@ -217,6 +261,59 @@ mod tests {
         assert_eq!(names.len(), 1, "the temp file is left: {names:?}");
     }
 
+    /// The `clippy.toml` ban, checked in `cargo test` too: `src/` calls `fs_err`, whose errors
+    /// name their path, never the `std::fs` functions it wraps (one reviewed exception).
+    #[test]
+    fn src_calls_fs_err_not_std_fs() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let banned = [
+            "std::fs::read(",
+            "std::fs::read_to_string(",
+            "std::fs::write(",
+            "std::fs::read_dir(",
+            "std::fs::create_dir(",
+            "std::fs::create_dir_all(",
+            "std::fs::remove_file(",
+            "std::fs::remove_dir(",
+            "std::fs::remove_dir_all(",
+            "std::fs::rename(",
+            "std::fs::copy(",
+            "std::fs::hard_link(",
+            "std::fs::metadata(",
+            "std::fs::symlink_metadata(",
+            "std::fs::read_link(",
+            "std::fs::canonicalize(",
+            "std::fs::set_permissions(",
+            "std::fs::File::open(",
+            "std::fs::File::create(",
+            "std::fs::File::options(",
+            "std::os::unix::fs::symlink(",
+        ];
+        let mut found = Vec::new();
+        for entry in walkdir::WalkDir::new(&src) {
+            let entry = entry.unwrap();
+            if entry.path().extension().is_none_or(|e| e != "rs")
+                || entry.path().ends_with("fsx.rs")
+            {
+                continue;
+            }
+            let text = fs_err::read_to_string(entry.path()).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                for call in banned.iter().filter(|c| line.contains(*c)) {
+                    found.push(format!("{}:{}: {call}", entry.path().display(), n + 1));
+                }
+            }
+        }
+        // `plugin::read_own_file` tells a symlink by its errno, which `fs_err` hides.
+        let text = fs_err::read_to_string(src.join("plugin.rs")).unwrap();
+        assert_eq!(text.matches("std::fs::OpenOptions::new()").count(), 1);
+        assert!(
+            found.is_empty(),
+            "use `fs_err` instead:\n{}",
+            found.join("\n")
+        );
+    }
+
     #[test]
     fn exchange_swaps_two_paths() {
         let dir = tempfile::tempdir().unwrap();
@@ -229,7 +326,34 @@ mod tests {
         let missing = dir.path().join("missing");
         let err = exchange(&a, &missing).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(
+            err.to_string().contains(&*missing.to_string_lossy()),
+            "{err}"
+        );
         sync_dir(dir.path()).unwrap();
-        assert!(sync_dir(&missing).is_err());
+        let err = sync_dir(&missing).unwrap_err();
+        assert!(
+            err.to_string().contains(&*missing.to_string_lossy()),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn atomic_write_errors_name_the_path_and_keep_the_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no-such-dir/f.txt");
+        let err = write_atomic(&path, b"x").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(err.to_string().contains("no-such-dir"), "{err}");
+        // A dir in the way of the rename.
+        let blocked = dir.path().join("blocked");
+        fs_err::create_dir_all(blocked.join("inside")).unwrap();
+        let err = write_atomic(&blocked, b"x").unwrap_err();
+        assert!(
+            err.to_string().contains(&*blocked.to_string_lossy()),
+            "{err}"
+        );
+        let left: Vec<_> = fs_err::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "a temp file is left: {left:?}");
     }
 }

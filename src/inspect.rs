@@ -15,7 +15,7 @@ use crate::{bootstrap, home, ui};
 /// The plugin dir a command works on: the given one or the current dir, which must exist.
 pub fn plugin_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
     let dir = dir.unwrap_or_else(|| PathBuf::from("."));
-    match std::fs::metadata(&dir) {
+    match fs_err::metadata(&dir) {
         Ok(meta) if meta.is_dir() => Ok(dir),
         Ok(_) => Err(ui::error_with_hint(
             format!("`{}` is not a directory", dir.display()),

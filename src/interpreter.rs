@@ -177,8 +177,8 @@ pub fn find(name: &str) -> Result<PathBuf, InterpreterError> {
 
 /// Probes the interpreter at `path`, through the cache in `cache_dir` when it is still valid.
 pub fn probe(path: &Path, cache_dir: Option<&Path>) -> Result<Probe, InterpreterError> {
-    let real = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-    let meta = std::fs::metadata(&real).ok();
+    let real = fs_err::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let meta = fs_err::metadata(&real).ok();
     let mtime_ns = meta
         .as_ref()
         .and_then(|m| m.modified().ok())
@@ -193,7 +193,7 @@ pub fn probe(path: &Path, cache_dir: Option<&Path>) -> Result<Probe, Interpreter
         ))
     });
     if let Some(file) = &cache_file {
-        if let Ok(text) = std::fs::read(file) {
+        if let Ok(text) = fs_err::read(file) {
             if let Ok(entry) = serde_json::from_slice::<CacheEntry>(&text) {
                 if entry.path == real && entry.mtime_ns == mtime_ns && entry.size == size {
                     return Ok(entry.probe);

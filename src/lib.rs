@@ -3,6 +3,9 @@
 //! The binary's `main` parses the command line with [`cli`] and reports errors; each stage of
 //! a plugin's life has its module. See `docs/architecture.md` for the map.
 
+// Every file-system error names its path: `fs_err`, never `std::fs` (see `clippy.toml`).
+#![deny(clippy::disallowed_methods)]
+
 pub mod archive;
 pub mod bootstrap;
 pub mod build;

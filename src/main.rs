@@ -1,5 +1,8 @@
 //! The `mfplug` binary: parse, run, report, exit with a documented code.
 
+// Every file-system error names its path: `fs_err`, never `std::fs` (see `clippy.toml`).
+#![deny(clippy::disallowed_methods)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -166,6 +166,10 @@ pub const MAX_OWN_FILE: u64 = 8 << 20;
 /// Reads one of the plugin's own files as text, refusing a symlink (the file must be the
 /// plugin's own, not something it points at) and anything bigger than [`MAX_OWN_FILE`]:
 /// `Ok(None)` when it is absent.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "tells a symlink by its errno (`ELOOP`), which `fs_err` hides; every error made here names the path"
+)]
 pub fn read_own_file(path: &Path) -> std::io::Result<Option<String>> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let file = match std::fs::OpenOptions::new()
@@ -315,7 +319,7 @@ impl std::fmt::Display for Label {
 /// Reads `.plugin_format_version` if present: one line, a version of the tool that made it.
 pub fn read_format_version(dir: &Path) -> Result<Option<String>, String> {
     let path = dir.join(FORMAT_VERSION_FILE);
-    match std::fs::read_to_string(&path) {
+    match fs_err::read_to_string(&path) {
         Ok(text) => {
             let value = text.trim();
             if value.is_empty() {
@@ -397,20 +401,20 @@ mod tests {
     fn own_files_are_not_read_through_symlinks_nor_whole_when_huge() {
         let dir = tempfile::tempdir().unwrap();
         let real = dir.path().join("real");
-        std::fs::write(&real, "text").unwrap();
+        fs_err::write(&real, "text").unwrap();
         assert_eq!(read_own_file(&real).unwrap().as_deref(), Some("text"));
         assert_eq!(read_own_file(&dir.path().join("absent")).unwrap(), None);
         let link = dir.path().join("link");
-        std::os::unix::fs::symlink(&real, &link).unwrap();
+        fs_err::os::unix::fs::symlink(&real, &link).unwrap();
         assert!(read_own_file(&link)
             .unwrap_err()
             .to_string()
             .contains("is a symlink"));
         let zero = dir.path().join("zero");
-        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        fs_err::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
         assert!(read_own_file(&zero).is_err());
         let big = dir.path().join("big");
-        let file = std::fs::File::create(&big).unwrap();
+        let file = fs_err::File::create(&big).unwrap();
         file.set_len(MAX_OWN_FILE + 1).unwrap();
         assert!(read_own_file(&big)
             .unwrap_err()

@@ -240,7 +240,7 @@ pub enum FileFormat {
 pub fn sniff(path: &std::path::Path) -> std::io::Result<Option<FileFormat>> {
     use std::io::Read;
     let mut magic = [0u8; 4];
-    let mut file = std::fs::File::open(path)?;
+    let mut file = fs_err::File::open(path)?;
     let n = file.read(&mut magic)?;
     Ok(match magic.get(..n).unwrap_or_default() {
         [0x28, 0xb5, 0x2f, 0xfd] => Some(FileFormat::Format1),

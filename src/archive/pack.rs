@@ -985,7 +985,7 @@ where
 /// name holds the pid of a process that no longer runs (`.mfplug-release-PID-...`). A live
 /// release's files, and names of any other shape, are left alone.
 pub fn purge_stale_temps(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = fs_err::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
@@ -1002,7 +1002,7 @@ pub fn purge_stale_temps(dir: &Path) {
             continue;
         }
         let path = entry.path();
-        match std::fs::remove_file(&path) {
+        match fs_err::remove_file(&path) {
             Ok(()) => crate::ui::verbose(format!(
                 "removed `{}`, left by a release that was stopped",
                 path.display()

@@ -1091,10 +1091,10 @@ fn read_small<R: Read>(
 }
 
 /// The decoded tar stream of a format-1 file.
-type Format1Stream = TarReader<Decoded<zstd::Decoder<'static, io::BufReader<std::fs::File>>>>;
+type Format1Stream = TarReader<Decoded<zstd::Decoder<'static, io::BufReader<fs_err::File>>>>;
 
 fn open(path: &Path) -> Result<Format1Stream, ArchiveError> {
-    let file = std::fs::File::open(path).map_err(ArchiveError::Io)?;
+    let file = fs_err::File::open(path).map_err(ArchiveError::Io)?;
     let decoder = zstd::Decoder::new(file).map_err(ArchiveError::Io)?;
     Ok(TarReader::new(Decoded(decoder)))
 }
@@ -1203,7 +1203,7 @@ pub fn read(path: &Path, limits: &Limits, target: Option<&Path>) -> Result<Verif
         .map(|e| (e.path.as_str(), e))
         .collect();
     if let Some(target) = target {
-        std::fs::create_dir(target).map_err(|e| ArchiveError::Write(target.to_path_buf(), e))?;
+        fs_err::create_dir(target).map_err(|e| ArchiveError::Write(target.to_path_buf(), e))?;
     }
     let mut guard = Guard::default();
     let mut buf = vec![0u8; 256 * 1024];
@@ -1290,7 +1290,7 @@ pub fn read(path: &Path, limits: &Limits, target: Option<&Path>) -> Result<Verif
                 }
                 if let Some(out) = out {
                     make_parent(&out)?;
-                    std::os::unix::fs::symlink(&link, &out)
+                    fs_err::os::unix::fs::symlink(&link, &out)
                         .map_err(|e| ArchiveError::Write(out.clone(), e))?;
                 }
             }
@@ -1302,7 +1302,7 @@ pub fn read(path: &Path, limits: &Limits, target: Option<&Path>) -> Result<Verif
                     )));
                 }
                 if let Some(out) = out {
-                    std::fs::create_dir_all(&out)
+                    fs_err::create_dir_all(&out)
                         .map_err(|e| ArchiveError::Write(out.clone(), e))?;
                 }
             }
@@ -1421,15 +1421,14 @@ pub fn read(path: &Path, limits: &Limits, target: Option<&Path>) -> Result<Verif
 
 fn make_parent(out: &Path) -> Result<(), ArchiveError> {
     if let Some(parent) = out.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| ArchiveError::Write(parent.to_path_buf(), e))?;
+        fs_err::create_dir_all(parent).map_err(|e| ArchiveError::Write(parent.to_path_buf(), e))?;
     }
     Ok(())
 }
 
-fn create_file(out: &Path, executable: bool) -> Result<std::fs::File, ArchiveError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
+fn create_file(out: &Path, executable: bool) -> Result<fs_err::File, ArchiveError> {
+    use fs_err::os::unix::fs::OpenOptionsExt as _;
+    fs_err::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(if executable { 0o755 } else { 0o644 })

@@ -52,7 +52,7 @@ pub fn client(dir: &Path, lock_text: &str, cache: &Path) -> Result<std::sync::Ar
     let netrc = std::env::var_os("NETRC")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".netrc")))
-        .and_then(|p| std::fs::read_to_string(p).ok());
+        .and_then(|p| fs_err::read_to_string(p).ok());
     Ok(Client::new(index::Options {
         indexes,
         find_links,
@@ -278,7 +278,7 @@ fn fetch_one(
                 return Ok((file.filename.clone(), expected));
             }
             // A damaged entry: dropped, and the file downloaded again.
-            let _ = std::fs::remove_file(&stored);
+            let _ = fs_err::remove_file(&stored);
         }
         let got = match client.download_expecting(file, Some(&expected)) {
             Ok(got) => got,
@@ -305,7 +305,7 @@ fn fetch_one(
         let entry_dir = stored.parent().unwrap_or(archives);
         // The store of older builds kept `archives/SHA256` as a file: it gives way.
         if entry_dir.is_file() {
-            let _ = std::fs::remove_file(entry_dir);
+            let _ = fs_err::remove_file(entry_dir);
         }
         if fs_err::create_dir_all(entry_dir).is_ok() {
             let _ = copy_atomic(&got.path, &stored);
@@ -383,7 +383,7 @@ pub fn copy_verified(from: &Path, to: &Path, expected: &str) -> Result<String> {
 pub fn content_fits(path: &Path, name: &str) -> bool {
     let mut head = [0u8; 4];
     let read =
-        std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
+        fs_err::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
     if read.is_err() {
         return false;
     }

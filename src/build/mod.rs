@@ -161,7 +161,7 @@ struct State {
 
 /// Names, sizes and mtimes of the vendor dir: what tells, without hashing, that it changed.
 fn vendor_stamp(vendor: &Path) -> String {
-    let mut lines: Vec<String> = std::fs::read_dir(vendor)
+    let mut lines: Vec<String> = fs_err::read_dir(vendor)
         .map(|entries| {
             entries
                 .flatten()
@@ -188,7 +188,7 @@ fn vendor_stamp(vendor: &Path) -> String {
 
 /// `allow_binary_packages` read as MetWork does.
 fn allow_binary(sources: &Path) -> Option<Vec<String>> {
-    let text = std::fs::read_to_string(sources.join(ALLOW_BINARY)).ok()?;
+    let text = fs_err::read_to_string(sources.join(ALLOW_BINARY)).ok()?;
     Some(
         text.lines()
             .map(|l| l.split('#').next().unwrap_or_default().trim())
@@ -209,7 +209,7 @@ pub struct Built {
 
 /// A hold on the build of one plugin dir: a second build of it waits.
 struct BuildLock {
-    _file: std::fs::File,
+    _file: fs_err::File,
 }
 
 fn build_lock(dir: &Path, cache: &Path) -> Result<BuildLock> {
@@ -218,7 +218,7 @@ fn build_lock(dir: &Path, cache: &Path) -> Result<BuildLock> {
     let locks = cache.join("locks");
     fs_err::create_dir_all(&locks)?;
     let path = locks.join(format!("build-{}.lock", key.get(..16).unwrap_or(&key)));
-    let file = std::fs::File::options()
+    let file = fs_err::File::options()
         .create(true)
         .truncate(false)
         .write(true)
@@ -259,7 +259,7 @@ pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings, offline: bool
     let lock_sha = sha256_hex(lock_text.as_bytes());
     let vendor = sources.join(VENDOR_DIR);
     let local = dir.join(LOCAL);
-    let old_state: Option<State> = std::fs::read_to_string(local.join(STATE_FILE))
+    let old_state: Option<State> = fs_err::read_to_string(local.join(STATE_FILE))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
     let allow = allow_binary(&sources);
@@ -457,8 +457,7 @@ pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings, offline: bool
             }
         }
     }
-    let prompt = dir
-        .canonicalize()
+    let prompt = fs_err::canonicalize(dir)
         .ok()
         .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "local".into());
@@ -531,7 +530,7 @@ pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings, offline: bool
     let exchanged = if local.exists() {
         crate::fsx::exchange(&root, &local)
     } else {
-        std::fs::rename(&root, &local)
+        fs_err::rename(&root, &local)
     };
     exchanged.with_context(|| format!("cannot move the new env to `{}`", local.display()))?;
     drop(staging);
@@ -555,12 +554,12 @@ fn clone_tree(from: &Path, to: &Path) -> Result<()> {
             fs_err::create_dir_all(&target)?;
         } else if kind.is_symlink() {
             let link = fs_err::read_link(entry.path())?;
-            std::os::unix::fs::symlink(link, &target)?;
-        } else if std::fs::hard_link(entry.path(), &target).is_err() {
+            fs_err::os::unix::fs::symlink(link, &target)?;
+        } else if fs_err::hard_link(entry.path(), &target).is_err() {
             fs_err::copy(entry.path(), &target)?;
         }
     }
-    let _ = std::fs::remove_file(to.join(STATE_FILE));
+    let _ = fs_err::remove_file(to.join(STATE_FILE));
     Ok(())
 }
 
@@ -663,7 +662,7 @@ fn python(dir: &Path, offline: bool, compile: bool, settings: &Settings) -> Resu
     let lock_path = dir.join(SOURCES_DIR).join(LOCK_FILE);
     let input_path = dir.join(SOURCES_DIR).join(INPUT_FILE);
     let stale = match (
-        std::fs::read_to_string(&lock_path),
+        fs_err::read_to_string(&lock_path),
         crate::lock::requirements::read(&input_path),
     ) {
         (Err(_), _) => true,
@@ -772,7 +771,7 @@ pub fn lock(args: crate::cli::LockArgs, settings: &Settings, json: bool) -> Resu
 pub fn clean(dir: Option<PathBuf>, super_clean: bool) -> Result<ExitCode> {
     let dir = inspect::plugin_dir(dir)?;
     let mut targets: Vec<PathBuf> = vec![dir.join(LOCAL), dir.join("node_modules")];
-    if let Ok(entries) = std::fs::read_dir(&dir) {
+    if let Ok(entries) = fs_err::read_dir(&dir) {
         for entry in entries.flatten() {
             if entry
                 .file_name()
@@ -808,7 +807,7 @@ pub fn clean(dir: Option<PathBuf>, super_clean: bool) -> Result<ExitCode> {
     }
     let mut removed = 0;
     for target in targets {
-        let Ok(meta) = std::fs::symlink_metadata(&target) else {
+        let Ok(meta) = fs_err::symlink_metadata(&target) else {
             continue;
         };
         if meta.is_dir() {

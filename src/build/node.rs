@@ -30,7 +30,7 @@ fn npm(dir: &Path, args: &[&str]) -> Result<()> {
 /// Why the lock is stale, or `None` when it is fresh: it must exist and record the
 /// dependencies `package.json` asks for.
 pub fn stale(dir: &Path) -> Result<Option<String>> {
-    let Ok(lock_text) = std::fs::read_to_string(dir.join(LOCK)) else {
+    let Ok(lock_text) = fs_err::read_to_string(dir.join(LOCK)) else {
         return Ok(Some(format!("`{LOCK}` is missing")));
     };
     let manifest: serde_json::Value =
@@ -85,7 +85,7 @@ pub fn build(dir: &Path, offline: bool) -> Result<()> {
     }
     let lock_text = fs_err::read_to_string(dir.join(LOCK))?;
     // npm keeps a copy of the lock it installed in `node_modules/.package-lock.json`.
-    let installed = std::fs::read_to_string(dir.join("node_modules/.package-lock.json")).ok();
+    let installed = fs_err::read_to_string(dir.join("node_modules/.package-lock.json")).ok();
     let same = installed.as_deref().is_some_and(|i| {
         let strip = |t: &str| {
             // (`get_mut`, not `v["packages"]`: indexing a JSON array by a key panics, and

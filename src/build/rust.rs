@@ -76,7 +76,7 @@ pub fn lock(dir: &Path, offline: bool) -> Result<()> {
 
 /// Whether the lock names crates that come from a registry or git (not paths).
 fn has_remote_crates(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join(LOCK)).is_ok_and(|t| t.contains("\nsource = "))
+    fs_err::read_to_string(dir.join(LOCK)).is_ok_and(|t| t.contains("\nsource = "))
 }
 
 /// Vendors the crates into the plugin and points cargo at them (`.cargo/config.toml`).
@@ -94,7 +94,7 @@ fn vendor(dir: &Path) -> Result<()> {
     }
     let snippet = String::from_utf8_lossy(&output.stdout).into_owned();
     let config = dir.join(".cargo/config.toml");
-    let current = std::fs::read_to_string(&config).unwrap_or_default();
+    let current = fs_err::read_to_string(&config).unwrap_or_default();
     if !current.contains("vendored-sources") {
         fs_err::create_dir_all(dir.join(".cargo"))?;
         let text = if current.is_empty() {

@@ -45,7 +45,7 @@ fn build_system(src: &Path) -> Result<(Vec<String>, String, Vec<String>)> {
         "setuptools.build_meta:__legacy__".to_owned(),
         Vec::new(),
     );
-    let Ok(text) = std::fs::read_to_string(src.join("pyproject.toml")) else {
+    let Ok(text) = fs_err::read_to_string(src.join("pyproject.toml")) else {
         return Ok(default);
     };
     let doc: toml::Value = toml::from_str(&text).context("invalid `pyproject.toml`")?;
@@ -126,7 +126,7 @@ fn install_requirements(
         }
     }
     let mut found = false;
-    for entry in std::fs::read_dir(build_vendor)
+    for entry in fs_err::read_dir(build_vendor)
         .into_iter()
         .flatten()
         .flatten()
@@ -187,7 +187,7 @@ fn hook(
         );
     }
     let text = fs_err::read_to_string(out.join(".mfplug-hook-result"))?;
-    let _ = std::fs::remove_file(out.join(".mfplug-hook-result"));
+    let _ = fs_err::remove_file(out.join(".mfplug-hook-result"));
     Ok(serde_json::from_str(&text)?)
 }
 
@@ -267,14 +267,14 @@ pub fn build_wheel(
         .tempdir_in(&parent)?;
     fs_err::copy(out.join(name), staging.path().join(name))?;
     let staging = staging.keep();
-    if std::fs::rename(&staging, &built).is_err() {
-        let _ = std::fs::remove_dir_all(&staging);
+    if fs_err::rename(&staging, &built).is_err() {
+        let _ = fs_err::remove_dir_all(&staging);
     }
     find_wheel(&built).context("the built wheel vanished from the cache")
 }
 
 fn find_wheel(dir: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(dir)
+    fs_err::read_dir(dir)
         .ok()?
         .flatten()
         .map(|e| e.path())

@@ -115,7 +115,7 @@ pub fn create(root: &Path, prefix: &Path, base: &Base, prompt: &str) -> Result<(
     )?;
     fs_err::create_dir_all(root.join("include"))?;
     if !root.join("lib64").exists() {
-        std::os::unix::fs::symlink("lib", root.join("lib64"))?;
+        fs_err::os::unix::fs::symlink("lib", root.join("lib64"))?;
     }
     let home = base
         .executable
@@ -137,8 +137,8 @@ pub fn create(root: &Path, prefix: &Path, base: &Base, prompt: &str) -> Result<(
         format!("python{}", base.version),
     ] {
         let link = bin.join(&name);
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&base.executable, &link)?;
+        let _ = fs_err::remove_file(&link);
+        fs_err::os::unix::fs::symlink(&base.executable, &link)?;
     }
     let venv = prefix.display().to_string();
     for (name, template) in [

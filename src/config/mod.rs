@@ -397,7 +397,7 @@ enum ReadError {
 /// The text of `path`, reading at most [`MAX_FILE_BYTES`] and one byte.
 fn read_bounded(path: &Path) -> Result<String, ReadError> {
     use std::io::Read as _;
-    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let file = fs_err::File::open(path).map_err(ReadError::Io)?;
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES as u64 + 1)
         .read_to_end(&mut bytes)

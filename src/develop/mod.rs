@@ -132,8 +132,8 @@ pub fn devlink(
         Err(e) => return Err(e.into()),
     }
     let temp = plugins.join(format!(".{name}.devlink.{}", std::process::id()));
-    let _ = std::fs::remove_file(&temp);
-    std::os::unix::fs::symlink(dir, &temp)
+    let _ = fs_err::remove_file(&temp);
+    fs_err::os::unix::fs::symlink(dir, &temp)
         .with_context(|| format!("cannot create the link `{}`", temp.display()))?;
     fs_err::rename(&temp, &link)?;
     Ok(link)
@@ -417,7 +417,7 @@ fn run(
 fn prepare(config: &PluginConfig, settings: &Settings) -> Result<Prepared> {
     let env = env::plugin_env(config, &settings.env)?;
     if let Some(tmp) = env.get("TMPDIR") {
-        let _ = std::fs::create_dir_all(tmp);
+        let _ = fs_err::create_dir_all(tmp);
     }
     Ok((supervise::specs(config), env))
 }

@@ -665,7 +665,7 @@ fn find_program(name: &str, path: Option<&str>, dir: &Path) -> std::io::Result<P
             Path::new(entry)
         };
         let candidate = dir.join(base).join(name);
-        if let Ok(meta) = std::fs::metadata(&candidate) {
+        if let Ok(meta) = fs_err::metadata(&candidate) {
             if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
                 return Ok(candidate);
             }

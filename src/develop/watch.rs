@@ -245,10 +245,10 @@ mod tests {
     fn filter(includes: Option<&str>, excludes: Option<&str>) -> (Filter, Vec<Problem>) {
         let dir = tempfile::tempdir().unwrap();
         if let Some(text) = includes {
-            std::fs::write(dir.path().join(INCLUDES_FILE), text).unwrap();
+            fs_err::write(dir.path().join(INCLUDES_FILE), text).unwrap();
         }
         if let Some(text) = excludes {
-            std::fs::write(dir.path().join(EXCLUDES_FILE), text).unwrap();
+            fs_err::write(dir.path().join(EXCLUDES_FILE), text).unwrap();
         }
         Filter::load(dir.path())
     }

@@ -156,7 +156,7 @@ pub fn override_template(name: &PluginName, config_text: &str) -> String {
 /// a hook that is a symlink is refused (it must be the plugin's own file).
 pub fn run_hook(dir: &Path, hook: &str, settings: &Settings) -> Result<()> {
     let path = dir.join(hook);
-    match std::fs::symlink_metadata(&path) {
+    match fs_err::symlink_metadata(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => {
             return Err(anyhow::Error::new(e).context(format!("cannot read `{}`", path.display())))
@@ -186,7 +186,7 @@ pub fn run_hook(dir: &Path, hook: &str, settings: &Settings) -> Result<()> {
     })?;
     let env = crate::env::plugin_env(&config, &settings.env)?;
     if let Some(tmp) = env.get("TMPDIR") {
-        let _ = std::fs::create_dir_all(tmp);
+        let _ = fs_err::create_dir_all(tmp);
     }
     let output = Command::new(&path)
         .current_dir(dir)
@@ -225,7 +225,7 @@ struct Saved {
 
 impl Saved {
     fn take(path: PathBuf) -> Result<Saved> {
-        let before = match std::fs::read(&path) {
+        let before = match fs_err::read(&path) {
             Ok(bytes) => Some(bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => {
@@ -240,12 +240,12 @@ impl Saved {
     fn restore(&self) {
         let result = match &self.before {
             Some(bytes) => {
-                if std::fs::read(&self.path).is_ok_and(|now| now == *bytes) {
+                if fs_err::read(&self.path).is_ok_and(|now| now == *bytes) {
                     return;
                 }
                 crate::fsx::write_atomic(&self.path, bytes)
             }
-            None => match std::fs::remove_file(&self.path) {
+            None => match fs_err::remove_file(&self.path) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                 other => other,
             },
@@ -279,7 +279,7 @@ struct RemoveOnDrop(PathBuf);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = fs_err::remove_dir_all(&self.0);
     }
 }
 
@@ -371,7 +371,7 @@ pub fn install_locked(
             .map_err(|e| fails(anyhow::Error::new(e)))?;
         // mfplug's own dir is mfplug's: a file that ships one (a dir or a link) is refused
         // before anything runs.
-        if std::fs::symlink_metadata(staged.join(super::RECORD_DIR)).is_ok() {
+        if fs_err::symlink_metadata(staged.join(super::RECORD_DIR)).is_ok() {
             return Err(fails(ui::error_with_hint(
                 format!(
                     "the file ships `{}`, where mfplug keeps the install record",
@@ -575,7 +575,7 @@ pub fn install_locked(
         Ok(done) => done,
         Err(e) => {
             undo.undo();
-            let _ = std::fs::remove_dir_all(&staged);
+            let _ = fs_err::remove_dir_all(&staged);
             let e = super::explain_disk_full(e, &home.join("plugins"));
             return Err(e.context(format!("failed to install `{}`", opts.file.display())));
         }
@@ -585,11 +585,11 @@ pub fn install_locked(
     let commit = if previous.is_some() || target.exists() {
         crate::fsx::exchange(&staged, &target)
     } else {
-        std::fs::rename(&staged, &target)
+        fs_err::rename(&staged, &target)
     };
     if let Err(e) = commit {
         undo.undo();
-        let _ = std::fs::remove_dir_all(&staged);
+        let _ = fs_err::remove_dir_all(&staged);
         return Err(anyhow::Error::new(e).context(format!(
             "failed to install `{}`: cannot move it into `{}`",
             opts.file.display(),
@@ -600,7 +600,7 @@ pub fn install_locked(
     stage_pause("commit");
     // After an exchange the old version sits in the staging path.
     if staged.exists() {
-        let _ = std::fs::remove_dir_all(&staged);
+        let _ = fs_err::remove_dir_all(&staged);
     }
     let action = match &previous {
         None => Action::Installed,

@@ -12,7 +12,7 @@ pub mod install;
 pub mod ops;
 pub mod provision;
 
-use std::fs::File;
+use fs_err::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -155,7 +155,7 @@ pub fn write_own_file(dir: &Path, name: &str, bytes: &[u8], replace: bool) -> Re
             nofollow_error(&dir.join(created), e)
         }
     })?;
-    let mut file = File::from(fd);
+    let mut file = std::fs::File::from(fd);
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write `{}`", dir.join(created).display()))?;
@@ -292,7 +292,7 @@ pub const REPACKAGE_PREFIX: &str = ".mfplug-repackage-";
 pub fn purge_staging(home: &Path) -> Result<()> {
     purge_repackage(home)?;
     let staging = staging_dir(home);
-    let entries = match std::fs::read_dir(&staging) {
+    let entries = match fs_err::read_dir(&staging) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => {
@@ -306,9 +306,9 @@ pub fn purge_staging(home: &Path) -> Result<()> {
         let path = entry.path();
         ui::verbose(format!("removing leftover `{}`", path.display()));
         let result = if entry.file_type()?.is_dir() {
-            std::fs::remove_dir_all(&path)
+            fs_err::remove_dir_all(&path)
         } else {
-            std::fs::remove_file(&path)
+            fs_err::remove_file(&path)
         };
         result.with_context(|| format!("cannot remove leftover `{}`", path.display()))?;
     }
@@ -337,7 +337,7 @@ pub fn repackage_work(home: &Path) -> Result<RepackageWork> {
         .prefix(REPACKAGE_PREFIX)
         .tempdir_in(&plugins)
         .with_context(|| format!("cannot create a temp dir in `{}`", plugins.display()))?;
-    let hold = fs_err::File::open(dir.path())?.into_parts().0;
+    let hold = fs_err::File::open(dir.path())?;
     hold.try_lock()
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("cannot lock `{}`", dir.path().display()))?;
@@ -346,7 +346,7 @@ pub fn repackage_work(home: &Path) -> Result<RepackageWork> {
 
 fn purge_repackage(home: &Path) -> Result<()> {
     let plugins = home.join("plugins");
-    let Ok(entries) = std::fs::read_dir(&plugins) else {
+    let Ok(entries) = fs_err::read_dir(&plugins) else {
         return Ok(());
     };
     for entry in entries.flatten() {
@@ -367,11 +367,11 @@ fn purge_repackage(home: &Path) -> Result<()> {
                 continue;
             }
             ui::verbose(format!("removing leftover `{}`", path.display()));
-            std::fs::remove_dir_all(&path)
+            fs_err::remove_dir_all(&path)
                 .with_context(|| format!("cannot remove leftover `{}`", path.display()))?;
         } else {
             ui::verbose(format!("removing leftover `{}`", path.display()));
-            std::fs::remove_file(&path)
+            fs_err::remove_file(&path)
                 .with_context(|| format!("cannot remove leftover `{}`", path.display()))?;
         }
     }
@@ -400,7 +400,7 @@ pub fn staging_work(home: &Path, what: &str) -> Result<PathBuf> {
 
 /// Whether `plugins/NAME` is a devlink (a symlink to a source dir).
 pub fn is_devlink(home: &Path, name: &PluginName) -> bool {
-    std::fs::symlink_metadata(plugin_dir(home, name)).is_ok_and(|m| m.file_type().is_symlink())
+    fs_err::symlink_metadata(plugin_dir(home, name)).is_ok_and(|m| m.file_type().is_symlink())
 }
 
 /// The names of the installed and devlinked plugins, sorted; an entry of `plugins/` that is
@@ -408,7 +408,7 @@ pub fn is_devlink(home: &Path, name: &PluginName) -> bool {
 /// file) is left out.
 pub fn installed_names(home: &Path) -> Result<Vec<PluginName>> {
     let dir = home.join("plugins");
-    let entries = match std::fs::read_dir(&dir) {
+    let entries = match fs_err::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
@@ -486,16 +486,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         let target = outside.path().join("victim");
-        std::fs::write(&target, "keep\n").unwrap();
-        std::os::unix::fs::symlink(&target, dir.path().join("link")).unwrap();
+        fs_err::write(&target, "keep\n").unwrap();
+        fs_err::os::unix::fs::symlink(&target, dir.path().join("link")).unwrap();
         assert!(write_own_file(dir.path(), "link", b"x", false).is_err());
         write_own_file(dir.path(), "link", b"new\n", true).unwrap();
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep\n");
+        assert_eq!(fs_err::read_to_string(&target).unwrap(), "keep\n");
         assert_eq!(
-            std::fs::read_to_string(dir.path().join("link")).unwrap(),
+            fs_err::read_to_string(dir.path().join("link")).unwrap(),
             "new\n"
         );
-        std::os::unix::fs::symlink(outside.path(), dir.path().join("linked-dir")).unwrap();
+        fs_err::os::unix::fs::symlink(outside.path(), dir.path().join("linked-dir")).unwrap();
         let err = write_own_file(&dir.path().join("linked-dir"), "f", b"x", false).unwrap_err();
         assert!(err.to_string().contains("symlink"), "{err}");
         assert!(create_own_dir(dir.path(), "linked-dir").is_err());
@@ -503,6 +503,6 @@ mod tests {
         let made = create_own_dir(dir.path(), ".mfplug").unwrap();
         write_own_file(&made, "RECORD", b"r", false).unwrap();
         assert!(write_own_file(&made, "RECORD", b"again", false).is_err());
-        assert_eq!(std::fs::read(made.join("RECORD")).unwrap(), b"r");
+        assert_eq!(fs_err::read(made.join("RECORD")).unwrap(), b"r");
     }
 }

@@ -59,7 +59,7 @@ pub fn install_cmd(
 
 /// Whether the override file is still the one install wrote (not edited by the admin).
 fn override_pristine(home: &Path, name: &PluginName, record: Option<&InstallRecord>) -> bool {
-    let Ok(bytes) = std::fs::read(override_file(home, name)) else {
+    let Ok(bytes) = fs_err::read(override_file(home, name)) else {
         return true;
     };
     let current = sha256_hex(&bytes);
@@ -109,18 +109,18 @@ pub fn uninstall(
     stage_pause("remove");
     fs_err::remove_dir_all(&trash)?;
     // What it made at run time: its temp dir and its daemons' logs.
-    let _ = std::fs::remove_dir_all(home.join("tmp").join(name.as_str()));
-    if let Ok(entries) = std::fs::read_dir(home.join("log")) {
+    let _ = fs_err::remove_dir_all(home.join("tmp").join(name.as_str()));
+    if let Ok(entries) = fs_err::read_dir(home.join("log")) {
         let prefix = format!("extra_{name}_");
         for entry in entries.flatten() {
             if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = std::fs::remove_file(entry.path());
+                let _ = fs_err::remove_file(entry.path());
             }
         }
     }
     let path = override_file(home, name);
     let new_copy = path.with_extension("ini.new");
-    let _ = std::fs::remove_file(&new_copy);
+    let _ = fs_err::remove_file(&new_copy);
     if path.exists() {
         if clean || override_pristine(home, name, record.as_ref()) {
             fs_err::remove_file(&path)?;
@@ -343,7 +343,7 @@ struct VerifyReport {
 /// An install commits by exchanging dirs, so another copy has another inode.
 fn identity(dir: &Path) -> Option<(u64, u64, String)> {
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(dir).ok()?;
+    let meta = fs_err::metadata(dir).ok()?;
     let record = read_own_file(&dir.join(super::INSTALL_FILE)).ok()??;
     Some((meta.dev(), meta.ino(), record))
 }
@@ -440,7 +440,7 @@ fn verify_copy(dir: &Path, name: &PluginName) -> Result<(VerifyReport, usize)> {
     for entry in &record.entries {
         known.insert(entry.path.clone());
         let path = dir.join(&entry.path);
-        let meta = match std::fs::symlink_metadata(&path) {
+        let meta = match fs_err::symlink_metadata(&path) {
             Ok(meta) => meta,
             Err(_) => {
                 report.missing.push(entry.path.clone());
@@ -449,7 +449,7 @@ fn verify_copy(dir: &Path, name: &PluginName) -> Result<(VerifyReport, usize)> {
         };
         let same = match entry.kind {
             Kind::Dir => meta.is_dir(),
-            Kind::Symlink => std::fs::read_link(&path)
+            Kind::Symlink => fs_err::read_link(&path)
                 .ok()
                 .and_then(|t| t.to_str().map(|t| sha256_hex(t.as_bytes()) == entry.sha256))
                 .unwrap_or(false),
@@ -565,7 +565,7 @@ pub fn merged_crontab(home: &Path, settings: &Settings) -> Result<String> {
     let mut out = String::new();
     for name in super::installed_names(home)? {
         let dir = plugin_dir(home, &name);
-        if std::fs::symlink_metadata(dir.join("crontab")).is_err() {
+        if fs_err::symlink_metadata(dir.join("crontab")).is_err() {
             continue;
         }
         let config = match config::load(&dir, settings) {

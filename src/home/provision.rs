@@ -66,7 +66,7 @@ type Seen = BTreeMap<PathBuf, (u64, SystemTime)>;
 
 fn scan(dir: &Path) -> Seen {
     let mut out = BTreeMap::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
+    if let Ok(entries) = fs_err::read_dir(dir) {
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "plugin") {
@@ -164,7 +164,7 @@ fn apply_file(home: &Path, settings: &Settings, file: &Path) -> Event {
 /// Checks the provisioned override files against their plugins.
 fn check_overrides(home: &Path, settings: &Settings) -> Vec<Event> {
     let mut events = Vec::new();
-    let Ok(entries) = std::fs::read_dir(home.join("provision")) else {
+    let Ok(entries) = fs_err::read_dir(home.join("provision")) else {
         return events;
     };
     for entry in entries.flatten() {

@@ -99,8 +99,8 @@ impl Entry {
 
     pub fn load(dir: &Path, key: &str) -> Option<(Entry, Vec<u8>)> {
         let entry =
-            serde_json::from_slice(&std::fs::read(dir.join(format!("{key}.json"))).ok()?).ok()?;
-        let body = std::fs::read(dir.join(format!("{key}.body"))).ok()?;
+            serde_json::from_slice(&fs_err::read(dir.join(format!("{key}.json"))).ok()?).ok()?;
+        let body = fs_err::read(dir.join(format!("{key}.body"))).ok()?;
         Some((entry, body))
     }
 
@@ -121,7 +121,7 @@ impl Entry {
 /// is an optimisation, so a failure is ignored.
 pub fn store(path: &Path, bytes: &[u8]) {
     let Some(parent) = path.parent() else { return };
-    let _ = std::fs::create_dir_all(parent);
+    let _ = fs_err::create_dir_all(parent);
     let Ok(mut tmp) = crate::fsx::AtomicFile::new(path) else {
         return;
     };

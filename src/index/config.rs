@@ -60,7 +60,7 @@ pub fn discover_cert(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
 
 /// One key of the `[global]` (or `[install]`) section of a pip.conf.
 fn read_pip_conf_key(path: &Path, wanted: &str) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = fs_err::read_to_string(path).ok()?;
     let mut section = String::new();
     for line in text.lines() {
         let trimmed = line.trim();
@@ -82,7 +82,7 @@ fn read_pip_conf_key(path: &Path, wanted: &str) -> Option<String> {
 
 /// `index-url` and `extra-index-url` of the `[global]` section of a pip.conf.
 pub fn read_pip_conf(path: &Path) -> Option<(Option<String>, Vec<String>)> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = fs_err::read_to_string(path).ok()?;
     let mut section = String::new();
     let mut index = None;
     let mut extra = Vec::new();
@@ -222,7 +222,7 @@ mod tests {
     fn precedence() {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("pip.conf");
-        std::fs::write(
+        fs_err::write(
             &conf,
             "[global]\nindex-url = http://conf/simple\nextra-index-url =\n    http://x1/simple\n    http://x2/simple\n",
         )
@@ -250,7 +250,7 @@ mod tests {
     fn cert() {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("pip.conf");
-        std::fs::write(&conf, "[global]\ncert = /etc/corp-ca.pem\n").unwrap();
+        fs_err::write(&conf, "[global]\ncert = /etc/corp-ca.pem\n").unwrap();
         let conf_s = conf.display().to_string();
         let env = |k: &str| (k == "PIP_CONFIG_FILE").then(|| conf_s.clone());
         assert_eq!(discover_cert(&env), Some(PathBuf::from("/etc/corp-ca.pem")));

@@ -162,8 +162,8 @@ fn hash_file(path: &Path) -> Result<String, IndexError> {
     })
 }
 
-fn open(path: &Path) -> Result<std::fs::File, IndexError> {
-    std::fs::File::open(path).map_err(|source| IndexError::Io {
+fn open(path: &Path) -> Result<fs_err::File, IndexError> {
+    fs_err::File::open(path).map_err(|source| IndexError::Io {
         path: path.to_path_buf(),
         source,
     })
@@ -172,7 +172,7 @@ fn open(path: &Path) -> Result<std::fs::File, IndexError> {
 /// A text file of at most `limit` bytes.
 fn read_text(path: &Path, limit: u64) -> Result<String, String> {
     let file =
-        std::fs::File::open(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        fs_err::File::open(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut std::io::Read::take(file, limit + 1), &mut bytes)
         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
@@ -346,7 +346,7 @@ impl Client {
                 files.extend(listed);
                 continue;
             }
-            let entries = std::fs::read_dir(dir).map_err(|source| IndexError::Io {
+            let entries = fs_err::read_dir(dir).map_err(|source| IndexError::Io {
                 path: dir.clone(),
                 source,
             })?;
@@ -564,7 +564,7 @@ impl Client {
     /// wants).
     pub fn forget(&self, file: &DistFile) {
         if let Location::Url(url) = &file.location {
-            let _ = std::fs::remove_file(self.files_cache(url));
+            let _ = fs_err::remove_file(self.files_cache(url));
         }
     }
 
@@ -639,7 +639,7 @@ impl Client {
                     });
                 }
                 // Not what is wanted (another file at a reused URL, or a damaged cache).
-                _ => drop(std::fs::remove_file(&cache_file)),
+                _ => drop(fs_err::remove_file(&cache_file)),
             }
         }
         if self.options.offline {

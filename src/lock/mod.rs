@@ -82,7 +82,7 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
         with_cause(e.to_string(), std::error::Error::source(&e), hint.to_owned())
     })?;
     let input_sha256 = input.sha256();
-    let previous_text = std::fs::read_to_string(&lock_path).ok();
+    let previous_text = fs_err::read_to_string(&lock_path).ok();
     let previous = previous_text
         .as_deref()
         .map(lockfile::parse)
@@ -147,7 +147,7 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
     let netrc = std::env::var_os("NETRC")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".netrc")))
-        .and_then(|p| std::fs::read_to_string(p).ok());
+        .and_then(|p| fs_err::read_to_string(p).ok());
     let client = index::Client::new(index::Options {
         indexes: indexes.clone(),
         find_links: find_links.clone(),
