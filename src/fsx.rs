@@ -14,14 +14,14 @@ use sha2::{Digest, Sha256};
 /// A file being written in a temp file beside its final path; [`AtomicFile::commit`] moves it
 /// there with one rename, so a reader (or a crash) sees the old file or the new one, never half
 /// of one. Dropped without a commit, the temp file is removed and the final path is untouched.
-pub struct AtomicFile {
+pub(crate) struct AtomicFile {
     tmp: tempfile::NamedTempFile,
     path: PathBuf,
 }
 
 impl AtomicFile {
     /// Starts writing `path`: a temp file in its dir (the current dir for a bare name).
-    pub fn new(path: &Path) -> io::Result<AtomicFile> {
+    pub(crate) fn new(path: &Path) -> io::Result<AtomicFile> {
         let dir = parent(path);
         let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
             named(
@@ -35,13 +35,8 @@ impl AtomicFile {
         })
     }
 
-    /// The dir the temp file is in: the final path's.
-    pub fn dir(&self) -> &Path {
-        parent(&self.path)
-    }
-
     /// Syncs the content to disk, then renames it into place.
-    pub fn commit(self) -> io::Result<()> {
+    pub(crate) fn commit(self) -> io::Result<()> {
         self.tmp
             .as_file()
             .sync_all()
@@ -51,7 +46,7 @@ impl AtomicFile {
 
     /// Renames the content into place without `fsync`: after a crash the file may be the old
     /// one or missing, never torn. For caches, which a lost entry does not harm.
-    pub fn commit_unsynced(self) -> io::Result<()> {
+    pub(crate) fn commit_unsynced(self) -> io::Result<()> {
         let AtomicFile { tmp, path } = self;
         let from = tmp.path().to_path_buf();
         tmp.persist(&path).map_err(|e| {
@@ -102,7 +97,7 @@ fn parent(path: &Path) -> &Path {
 }
 
 /// Writes `bytes` to `path` through an [`AtomicFile`], synced.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = AtomicFile::new(path)?;
     file.write_all(bytes)?;
     file.commit()
@@ -110,7 +105,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Swaps `a` and `b` in one step (`renameat2` with `RENAME_EXCHANGE`): both must exist, and a
 /// reader sees either both old names or both new ones. Fails on a file system without it.
-pub fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+pub(crate) fn exchange(a: &Path, b: &Path) -> io::Result<()> {
     rustix::fs::renameat_with(
         rustix::fs::CWD,
         a,
@@ -131,7 +126,7 @@ pub fn exchange(a: &Path, b: &Path) -> io::Result<()> {
 }
 
 /// Syncs a dir so that a rename in it survives a crash.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     fs_err::File::open(dir)?.sync_all()
 }
 
@@ -147,17 +142,17 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Hex sha256 of bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
 /// Hex sha256 of a file's content, read in a stream.
-pub fn sha256_file(path: &Path) -> io::Result<String> {
+pub(crate) fn sha256_file(path: &Path) -> io::Result<String> {
     Ok(hex(&digest_file(path)?.1))
 }
 
 /// The size and the sha256 of a file's content, read in a stream (a file may weigh gigabytes).
-pub fn digest_file(path: &Path) -> io::Result<(u64, [u8; 32])> {
+pub(crate) fn digest_file(path: &Path) -> io::Result<(u64, [u8; 32])> {
     let mut reader = HashReader::new(fs_err::File::open(path)?);
     let size = io::copy(&mut reader, &mut io::sink())?;
     Ok((size, reader.digest()))
@@ -165,14 +160,14 @@ pub fn digest_file(path: &Path) -> io::Result<(u64, [u8; 32])> {
 
 /// A reader that hashes what passes through it (as uv's `HashReader`), and remembers whether
 /// the inner reader failed (a network error) rather than the writer (a disk error).
-pub struct HashReader<R> {
+pub(crate) struct HashReader<R> {
     inner: R,
     hasher: Sha256,
-    pub failed: bool,
+    pub(crate) failed: bool,
 }
 
 impl<R: Read> HashReader<R> {
-    pub fn new(inner: R) -> HashReader<R> {
+    pub(crate) fn new(inner: R) -> HashReader<R> {
         HashReader {
             inner,
             hasher: Sha256::new(),
@@ -181,12 +176,12 @@ impl<R: Read> HashReader<R> {
     }
 
     /// The sha256 of everything read.
-    pub fn digest(self) -> [u8; 32] {
+    pub(crate) fn digest(self) -> [u8; 32] {
         self.hasher.finalize().into()
     }
 
     /// The hex sha256 of everything read.
-    pub fn finish(self) -> String {
+    pub(crate) fn finish(self) -> String {
         hex(&self.digest())
     }
 }

@@ -17,7 +17,7 @@ use super::unpack::{
 };
 
 /// The top directory of a legacy file.
-pub const TOP: &str = "metwork_plugin";
+pub(crate) const TOP: &str = "metwork_plugin";
 const METADATA: &str = ".metadata.json";
 const FILES: &str = ".files.json";
 
@@ -27,13 +27,13 @@ pub struct LegacyInfo {
     pub name: String,
     pub version: String,
     pub release: String,
-    pub summary: String,
-    pub license: String,
-    pub url: String,
-    pub maintainer: String,
-    pub vendor: String,
+    pub(crate) summary: String,
+    pub(crate) license: String,
+    pub(crate) url: String,
+    pub(crate) maintainer: String,
+    pub(crate) vendor: String,
     /// MetWork's stated hash (md5 of metadata), or empty.
-    pub hash: String,
+    pub(crate) hash: String,
     /// Files of the plugin (metadata files excluded) and their total size.
     pub files: u64,
     pub size: u64,

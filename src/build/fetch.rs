@@ -19,7 +19,7 @@ use crate::ui;
 /// The index client for the plugin in `dir`: the indexes and find-links the lock was made
 /// with (its header), then flags of the requirements file, `MFPLUG_INDEX_URL`,
 /// `PIP_INDEX_URL`, pip's configuration.
-pub fn client(dir: &Path, lock_text: &str, cache: &Path) -> Result<std::sync::Arc<Client>> {
+pub(crate) fn client(dir: &Path, lock_text: &str, cache: &Path) -> Result<std::sync::Arc<Client>> {
     let sources = dir.join(SOURCES_DIR);
     let input = requirements::read(&sources.join(INPUT_FILE)).ok();
     let env = |key: &str| std::env::var(key).ok();
@@ -64,18 +64,18 @@ pub fn client(dir: &Path, lock_text: &str, cache: &Path) -> Result<std::sync::Ar
 
 /// What [`vendor`] did, and what the vendor dir holds after it.
 #[derive(Debug, Default)]
-pub struct Vendored {
-    pub fetched: Vec<String>,
-    pub pruned: Vec<String>,
+pub(crate) struct Vendored {
+    pub(crate) fetched: Vec<String>,
+    pub(crate) pruned: Vec<String>,
     /// Files named after a pin whose bytes were not the lock's for that name: removed (and
     /// fetched again).
-    pub replaced: Vec<String>,
+    pub(crate) replaced: Vec<String>,
     /// Every file of the vendor dir with its sha256: each was hashed once, here.
-    pub hashes: BTreeMap<String, String>,
+    pub(crate) hashes: BTreeMap<String, String>,
 }
 
 /// The regular files of the vendor dir (dot files left out), each with its sha256.
-pub fn hash_vendor_dir(vendor_dir: &Path) -> Result<BTreeMap<String, String>> {
+pub(crate) fn hash_vendor_dir(vendor_dir: &Path) -> Result<BTreeMap<String, String>> {
     let mut hashes = BTreeMap::new();
     let entries = match fs_err::read_dir(vendor_dir) {
         Ok(entries) => entries,
@@ -94,7 +94,7 @@ pub fn hash_vendor_dir(vendor_dir: &Path) -> Result<BTreeMap<String, String>> {
 }
 
 /// The pin a vendored file is named after (its name and version).
-pub fn pin_of<'a>(pins: &'a [Pin], filename: &str) -> Option<&'a Pin> {
+pub(crate) fn pin_of<'a>(pins: &'a [Pin], filename: &str) -> Option<&'a Pin> {
     let (name, version) = file_identity(filename)?;
     pins.iter().find(|p| p.name == name && p.version == version)
 }
@@ -102,7 +102,7 @@ pub fn pin_of<'a>(pins: &'a [Pin], filename: &str) -> Option<&'a Pin> {
 /// Whether the vendored file `name` (of sha256 `sha`, in `vendor_dir`) is one the lock names
 /// for `pin`: its bytes hash to the lock's hash for that name (or, with a lock that names no
 /// files, to one of the pin's hashes, and the content is of the kind the name says).
-pub fn is_locked_file(pin: &Pin, vendor_dir: &Path, name: &str, sha: &str) -> bool {
+pub(crate) fn is_locked_file(pin: &Pin, vendor_dir: &Path, name: &str, sha: &str) -> bool {
     file_identity(name).is_some_and(|(n, _)| n == pin.name)
         && pin.accepts(name, sha)
         && (!pin.files.is_empty() || content_fits(&vendor_dir.join(name), name))
@@ -110,7 +110,7 @@ pub fn is_locked_file(pin: &Pin, vendor_dir: &Path, name: &str, sha: &str) -> bo
 
 /// Makes the vendor dir hold, for every pin, a file the lock names (a wheel that fits when
 /// wheels are allowed, else the sdist), and nothing else.
-pub fn vendor(
+pub(crate) fn vendor(
     dir: &Path,
     lock_text: &str,
     pins: &[Pin],
@@ -340,7 +340,7 @@ fn fetch_one(
 
 /// Copies `from` to `to` through a temp file beside `to` and a rename: a reader sees the old
 /// file or the new one, never half of one.
-pub fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
+pub(crate) fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
     let mut tmp = AtomicFile::new(to)
         .with_context(|| format!("cannot create a temp file in `{}`", dir_of(to).display()))?;
     let mut source = fs_err::File::open(from)?;
@@ -357,7 +357,7 @@ fn dir_of(path: &Path) -> &Path {
 
 /// [`copy_atomic`], hashing the bytes as they are copied: `to` appears only if they hash to
 /// `expected`. Gives the sha256.
-pub fn copy_verified(from: &Path, to: &Path, expected: &str) -> Result<String> {
+pub(crate) fn copy_verified(from: &Path, to: &Path, expected: &str) -> Result<String> {
     let mut tmp = AtomicFile::new(to)
         .with_context(|| format!("cannot create a temp file in `{}`", dir_of(to).display()))?;
     let mut source = crate::fsx::HashReader::new(fs_err::File::open(from)?);
@@ -380,7 +380,7 @@ pub fn copy_verified(from: &Path, to: &Path, expected: &str) -> Result<String> {
 
 /// Whether a file's first bytes are those of the kind its name says: a zip for `.whl` and
 /// `.zip`, gzip for `.tar.gz` and `.tgz`, bzip2 for `.tar.bz2`.
-pub fn content_fits(path: &Path, name: &str) -> bool {
+pub(crate) fn content_fits(path: &Path, name: &str) -> bool {
     let mut head = [0u8; 4];
     let read =
         fs_err::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));

@@ -6,12 +6,12 @@
 //! one for what did not change), which then takes `local/`'s place by one atomic exchange. A
 //! second build with nothing changed reads three small files and stops.
 
-pub mod fetch;
-pub mod node;
-pub mod rust;
-pub mod sdist;
-pub mod venv;
-pub mod wheel;
+pub(crate) mod fetch;
+pub(crate) mod node;
+pub(crate) mod rust;
+pub(crate) mod sdist;
+pub(crate) mod venv;
+pub(crate) mod wheel;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -30,28 +30,28 @@ use crate::lock::{INPUT_FILE, LOCK_FILE, SOURCES_DIR};
 use crate::{inspect, ui};
 
 /// The vendor dir, under the sources dir (the name MetWork uses).
-pub const VENDOR_DIR: &str = "src";
+pub(crate) const VENDOR_DIR: &str = "src";
 /// The env, and the record of what is in it.
-pub const LOCAL: &str = "local";
+pub(crate) const LOCAL: &str = "local";
 const STATE_FILE: &str = ".mfplug-build.json";
 /// `allow_binary_packages`: absent, build every package from its sdist; empty, use wheels for
 /// all; a list of names, wheels for those only (MetWork's rule).
-pub const ALLOW_BINARY: &str = "allow_binary_packages";
+pub(crate) const ALLOW_BINARY: &str = "allow_binary_packages";
 
 /// One locked package: `name==version` and the hashes of its files.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pin {
-    pub name: String,
-    pub version: String,
-    pub hashes: Vec<String>,
+pub(crate) struct Pin {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) hashes: Vec<String>,
     /// The lock's `# file:` lines: each file's name and sha256. Empty for a lock made before
     /// they were written (any of `hashes` then goes, for a file whose content is of its kind).
-    pub files: BTreeMap<String, String>,
+    pub(crate) files: BTreeMap<String, String>,
 }
 
 impl Pin {
     /// Whether `sha` is what the lock wants for the file `filename` of this pin.
-    pub fn accepts(&self, filename: &str, sha: &str) -> bool {
+    pub(crate) fn accepts(&self, filename: &str, sha: &str) -> bool {
         if self.files.is_empty() {
             self.hashes.iter().any(|h| h.eq_ignore_ascii_case(sha))
         } else {
@@ -62,13 +62,13 @@ impl Pin {
     }
 
     /// The hash the lock gives for `filename`: its `# file:` line, else (an older lock) none.
-    pub fn hash_of(&self, filename: &str) -> Option<&str> {
+    pub(crate) fn hash_of(&self, filename: &str) -> Option<&str> {
         self.files.get(filename).map(String::as_str)
     }
 }
 
 /// Reads the pins of a lockfile (pip's format: continuation lines, `--hash=sha256:` options).
-pub fn parse_pins(text: &str) -> Result<Vec<Pin>> {
+pub(crate) fn parse_pins(text: &str) -> Result<Vec<Pin>> {
     // Logical lines, each with the `# file:` lines that follow it.
     let mut logical: Vec<(String, BTreeMap<String, String>)> = Vec::new();
     let mut current = String::new();
@@ -134,7 +134,7 @@ pub fn parse_pins(text: &str) -> Result<Vec<Pin>> {
 }
 
 /// The name and version of a distribution file name (wheel or sdist).
-pub fn file_identity(filename: &str) -> Option<(String, String)> {
+pub(crate) fn file_identity(filename: &str) -> Option<(String, String)> {
     if let Some(stem) = filename.strip_suffix(".whl") {
         let mut parts = stem.split('-');
         let name = parts.next()?;
@@ -200,11 +200,11 @@ fn allow_binary(sources: &Path) -> Option<Vec<String>> {
 
 /// What a build of `local/` did.
 #[derive(Debug, Clone)]
-pub struct Built {
-    pub packages: usize,
-    pub installed: Vec<String>,
-    pub removed: Vec<String>,
-    pub noop: bool,
+pub(crate) struct Built {
+    pub(crate) packages: usize,
+    pub(crate) installed: Vec<String>,
+    pub(crate) removed: Vec<String>,
+    pub(crate) noop: bool,
 }
 
 /// A hold on the build of one plugin dir: a second build of it waits.
@@ -244,13 +244,18 @@ fn target(dir: &Path, settings: &Settings, cache: &Path) -> Result<interpreter::
     let probe = interpreter::probe(&path, Some(cache)).map_err(|e| {
         ui::error_with_hint(format!("cannot use the interpreter `{python}`: {e}"), hint)
     })?;
-    interpreter::Target::new(path, probe, None, None)
+    interpreter::Target::new(probe, None, None)
         .map_err(|e| ui::error_with_hint(e.to_string(), hint))
 }
 
 /// Builds `local/` of the plugin in `dir` from its lock and vendor dir, offline, for an env
 /// that will live at `prefix/local` (the dir itself, or where install moves it).
-pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings, offline: bool) -> Result<Built> {
+pub(crate) fn build_local(
+    dir: &Path,
+    prefix: &Path,
+    settings: &Settings,
+    offline: bool,
+) -> Result<Built> {
     let cache = crate::index::default_cache_dir();
     let _lock = build_lock(dir, &cache)?;
     let sources = dir.join(SOURCES_DIR);
@@ -591,20 +596,20 @@ pub(crate) fn run_tool(
 }
 
 /// Whether a plugin dir is a Python plugin: it has a requirements input or a lock.
-pub fn is_python(dir: &Path) -> bool {
+pub(crate) fn is_python(dir: &Path) -> bool {
     let sources = dir.join(SOURCES_DIR);
     sources.join(INPUT_FILE).is_file() || sources.join(LOCK_FILE).is_file()
 }
 
 /// The kinds of a plugin, in the order their builders run: Python, Node, Rust.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Python,
     Node,
     Rust,
 }
 
-pub fn kinds(dir: &Path) -> Vec<Kind> {
+pub(crate) fn kinds(dir: &Path) -> Vec<Kind> {
     let mut out = Vec::new();
     if is_python(dir) {
         out.push(Kind::Python);
@@ -619,7 +624,7 @@ pub fn kinds(dir: &Path) -> Vec<Kind> {
 }
 
 /// `mfplug build [DIR] [--offline] [--compile]`: every builder of the plugin, in order.
-pub fn run(
+pub(crate) fn run(
     dir: Option<PathBuf>,
     offline: bool,
     compile: bool,
@@ -733,7 +738,11 @@ fn python(dir: &Path, offline: bool, compile: bool, settings: &Settings) -> Resu
 
 /// `mfplug lock`: every lock of the plugin (Python through `lock`, then `package-lock.json`,
 /// then `Cargo.lock`); with `--check`, every one is checked and reported.
-pub fn lock(args: crate::cli::LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> {
+pub(crate) fn lock(
+    args: crate::cli::LockArgs,
+    settings: &Settings,
+    json: bool,
+) -> Result<ExitCode> {
     let dir = inspect::plugin_dir(args.dir.clone())?;
     let kinds = kinds(&dir);
     let (check, offline) = (args.check, args.offline);
@@ -768,7 +777,7 @@ pub fn lock(args: crate::cli::LockArgs, settings: &Settings, json: bool) -> Resu
 }
 
 /// `mfplug clean [DIR] [--super]`: generated files only, each one said.
-pub fn clean(dir: Option<PathBuf>, super_clean: bool) -> Result<ExitCode> {
+pub(crate) fn clean(dir: Option<PathBuf>, super_clean: bool) -> Result<ExitCode> {
     let dir = inspect::plugin_dir(dir)?;
     let mut targets: Vec<PathBuf> = vec![dir.join(LOCAL), dir.join("node_modules")];
     if let Ok(entries) = fs_err::read_dir(&dir) {

@@ -19,7 +19,7 @@ use crate::interpreter::Target;
 use crate::ui;
 
 /// Where the build requirements are vendored, inside the vendor dir.
-pub const BUILD_DIR: &str = ".build";
+pub(crate) const BUILD_DIR: &str = ".build";
 
 const HOOKS: &str = r#"
 import importlib, json, os, sys
@@ -192,7 +192,7 @@ fn hook(
 }
 
 /// Builds (or finds in the cache) the wheel of the sdist at `path`; gives its path.
-pub fn build_wheel(
+pub(crate) fn build_wheel(
     path: &Path,
     sha256: &str,
     target: &Arc<Target>,

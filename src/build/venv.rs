@@ -9,13 +9,13 @@ use anyhow::Result;
 
 /// What a virtualenv needs to know of its interpreter.
 #[derive(Debug, Clone)]
-pub struct Base {
+pub(crate) struct Base {
     /// The interpreter's real executable.
-    pub executable: std::path::PathBuf,
+    pub(crate) executable: std::path::PathBuf,
     /// `X.Y.Z`.
-    pub full_version: String,
+    pub(crate) full_version: String,
     /// `X.Y`.
-    pub version: String,
+    pub(crate) version: String,
 }
 
 const ACTIVATE: &str = r#"# This file must be used with "source bin/activate" *from bash or sh*; it cannot be run.
@@ -105,7 +105,7 @@ rehash
 "#;
 
 /// Creates the env at `root`, for `prefix`, named `prompt` in activated shells.
-pub fn create(root: &Path, prefix: &Path, base: &Base, prompt: &str) -> Result<()> {
+pub(crate) fn create(root: &Path, prefix: &Path, base: &Base, prompt: &str) -> Result<()> {
     let bin = root.join("bin");
     fs_err::create_dir_all(&bin)?;
     fs_err::create_dir_all(

@@ -15,17 +15,17 @@ use sha2::{Digest, Sha256};
 
 /// Where a wheel's files go in a virtualenv.
 #[derive(Debug, Clone)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// The env dir being written (maybe a temp dir).
-    pub root: PathBuf,
+    pub(crate) root: PathBuf,
     /// The dir the env will live at (for shebangs).
-    pub prefix: PathBuf,
+    pub(crate) prefix: PathBuf,
     /// `X.Y`.
-    pub python_version: String,
+    pub(crate) python_version: String,
 }
 
 impl Layout {
-    pub fn site_packages(&self) -> PathBuf {
+    pub(crate) fn site_packages(&self) -> PathBuf {
         self.root
             .join("lib")
             .join(format!("python{}", self.python_version))
@@ -42,7 +42,7 @@ impl Layout {
 }
 
 /// Unpacks the wheel at `path` (whose sha256 is `sha256`) into the cache, once.
-pub fn unpack_cached(path: &Path, sha256: &str, cache: &Path) -> Result<PathBuf> {
+pub(crate) fn unpack_cached(path: &Path, sha256: &str, cache: &Path) -> Result<PathBuf> {
     let target = cache.join("wheels").join(sha256);
     if target.join(".complete").is_file() {
         return Ok(target);
@@ -241,7 +241,7 @@ fn write_executable(path: &Path, text: &[u8]) -> Result<()> {
 }
 
 /// Installs an unpacked wheel into the env of `layout`; gives the `.dist-info` dir name.
-pub fn install(unpacked: &Path, layout: &Layout) -> Result<String> {
+pub(crate) fn install(unpacked: &Path, layout: &Layout) -> Result<String> {
     let site = layout.site_packages();
     let info = dist_info(unpacked)?;
     let info_name = info.to_string_lossy().into_owned();
@@ -340,7 +340,7 @@ pub fn install(unpacked: &Path, layout: &Layout) -> Result<String> {
 }
 
 /// Removes an installed distribution from an env, by its RECORD (the way `pip uninstall` does).
-pub fn uninstall(layout: &Layout, info_name: &str) -> Result<()> {
+pub(crate) fn uninstall(layout: &Layout, info_name: &str) -> Result<()> {
     let site = layout.site_packages();
     let record_path = site.join(info_name).join("RECORD");
     let text = fs_err::read_to_string(&record_path)?;

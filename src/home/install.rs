@@ -22,16 +22,16 @@ use crate::ui;
 
 /// What `install` is asked to do.
 #[derive(Debug, Clone)]
-pub struct InstallOptions {
-    pub file: PathBuf,
-    pub new_name: Option<PluginName>,
-    pub force: bool,
-    pub provisioned: bool,
+pub(crate) struct InstallOptions {
+    pub(crate) file: PathBuf,
+    pub(crate) new_name: Option<PluginName>,
+    pub(crate) force: bool,
+    pub(crate) provisioned: bool,
 }
 
 /// What changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     Installed,
     Upgraded(String),
     Downgraded(String),
@@ -39,18 +39,18 @@ pub enum Action {
 }
 
 #[derive(Debug, Clone)]
-pub struct Installed {
-    pub name: PluginName,
-    pub meta: PluginMeta,
-    pub action: Action,
+pub(crate) struct Installed {
+    pub(crate) name: PluginName,
+    pub(crate) meta: PluginMeta,
+    pub(crate) action: Action,
     /// A message about the override file, when the admin's was kept.
-    pub override_note: Option<String>,
+    pub(crate) override_note: Option<String>,
 }
 
 /// Compares two versions: runs of digits as numbers, other runs as text, separators
 /// (`.`, `-`, `_`) only separate. `1.10` > `1.9`, `1.0` = `1.0.0`, `1.0a` < `1.0b`,
 /// a number beats a word (`1.0.1` > `1.0.rc1`). See `docs/home.md`.
-pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+pub(crate) fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
     use std::cmp::Ordering;
     fn parts(v: &str) -> Vec<Result<u64, String>> {
         let mut out = Vec::new();
@@ -110,13 +110,13 @@ pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// `VERSION-RELEASE` compared as versions, version first.
-pub fn compare_full(a: (&str, &str), b: (&str, &str)) -> std::cmp::Ordering {
+pub(crate) fn compare_full(a: (&str, &str), b: (&str, &str)) -> std::cmp::Ordering {
     compare_versions(a.0, b.0).then_with(|| compare_versions(a.1, b.1))
 }
 
 /// The commented copy of `config.ini` that install writes as the admin's override file: every
 /// section but `[general]` and private ones, every key not starting with `_`, commented out.
-pub fn override_template(name: &PluginName, config_text: &str) -> String {
+pub(crate) fn override_template(name: &PluginName, config_text: &str) -> String {
     let (doc, _) = Document::parse(config_text);
     let mut out = format!(
         "# Overrides of the `{name}` plugin's configuration, for the administrator.\n\
@@ -154,7 +154,7 @@ pub fn override_template(name: &PluginName, config_text: &str) -> String {
 
 /// Runs `postinstall` (or `preuninstall`) of the plugin in `dir`, in its env, if it is there;
 /// a hook that is a symlink is refused (it must be the plugin's own file).
-pub fn run_hook(dir: &Path, hook: &str, settings: &Settings) -> Result<()> {
+pub(crate) fn run_hook(dir: &Path, hook: &str, settings: &Settings) -> Result<()> {
     let path = dir.join(hook);
     match fs_err::symlink_metadata(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -284,7 +284,7 @@ impl Drop for RemoveOnDrop {
 }
 
 /// Installs a `.plugin` file into the home.
-pub fn install(
+pub(crate) fn install(
     home: &Path,
     settings: &Settings,
     opts: &InstallOptions,
@@ -295,7 +295,7 @@ pub fn install(
 }
 
 /// [`install`] with the home's lock already held (provisioning installs several files).
-pub fn install_locked(
+pub(crate) fn install_locked(
     home: &Path,
     settings: &Settings,
     opts: &InstallOptions,
@@ -626,7 +626,7 @@ pub fn install_locked(
 
 /// Renders the plugin's `crontab` with its variables (and the environment); `None` when it
 /// has none.
-pub fn render_crontab(
+pub(crate) fn render_crontab(
     dir: &Path,
     variables: &indexmap::IndexMap<String, String>,
 ) -> Result<Option<String>> {

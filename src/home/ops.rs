@@ -19,7 +19,7 @@ use crate::plugin::{read_own_file, PluginName, CONFIG_FILE};
 use crate::ui;
 
 /// `mfplug install FILE [--new-name N] [--force]`.
-pub fn install_cmd(
+pub(crate) fn install_cmd(
     home: &Path,
     settings: &Settings,
     opts: &InstallOptions,
@@ -69,7 +69,7 @@ fn override_pristine(home: &Path, name: &PluginName, record: Option<&InstallReco
 }
 
 /// `mfplug uninstall NAME [--clean]`.
-pub fn uninstall(
+pub(crate) fn uninstall(
     home: &Path,
     settings: &Settings,
     name: &PluginName,
@@ -177,7 +177,7 @@ fn list_entry(home: &Path, name: &PluginName, settings: &Settings) -> ListEntry 
 }
 
 /// `mfplug list`.
-pub fn list(home: &Path, settings: &Settings, json: bool) -> Result<ExitCode> {
+pub(crate) fn list(home: &Path, settings: &Settings, json: bool) -> Result<ExitCode> {
     let entries: Vec<ListEntry> = super::installed_names(home)?
         .iter()
         .map(|name| list_entry(home, name, settings))
@@ -216,7 +216,7 @@ pub fn list(home: &Path, settings: &Settings, json: bool) -> Result<ExitCode> {
 }
 
 /// `2026-11-25 10:59:25 UTC` from seconds since 1970 (civil-from-days, no time zone data).
-pub fn format_time(secs: u64) -> String {
+pub(crate) fn format_time(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let z = days + 719_468;
@@ -238,7 +238,12 @@ pub fn format_time(secs: u64) -> String {
 }
 
 /// `mfplug info NAME`.
-pub fn info(home: &Path, settings: &Settings, name: &PluginName, json: bool) -> Result<ExitCode> {
+pub(crate) fn info(
+    home: &Path,
+    settings: &Settings,
+    name: &PluginName,
+    json: bool,
+) -> Result<ExitCode> {
     let dir = crate::env::installed_dir(home, name)?;
     let entry = list_entry(home, name, settings);
     let record = InstallRecord::read(&dir).ok();
@@ -355,7 +360,7 @@ const VERIFY_ATTEMPTS: usize = 20;
 /// It reports on one copy of the plugin: when an install replaced it meanwhile (its dir's
 /// identity changed), it looks again, so that it sees the old plugin or the new one, never a
 /// mix.
-pub fn verify(home: &Path, name: &PluginName, json: bool) -> Result<ExitCode> {
+pub(crate) fn verify(home: &Path, name: &PluginName, json: bool) -> Result<ExitCode> {
     let dir = crate::env::installed_dir(home, name)?;
     if is_devlink(home, name) {
         return Err(ui::error_with_hint(
@@ -485,7 +490,7 @@ fn verify_copy(dir: &Path, name: &PluginName) -> Result<(VerifyReport, usize)> {
 
 /// `mfplug repackage NAME [-o OUTDIR]`: the installed plugin, under its installed name, with
 /// the effective configuration (the override layers merged into `config.ini`).
-pub fn repackage(
+pub(crate) fn repackage(
     home: &Path,
     settings: &Settings,
     name: &PluginName,
@@ -561,7 +566,7 @@ const CRON_BEGIN: &str =
 const CRON_END: &str = "# END mfplug plugins";
 
 /// The merged crontab of the installed plugins: each plugin's rendered `crontab`.
-pub fn merged_crontab(home: &Path, settings: &Settings) -> Result<String> {
+pub(crate) fn merged_crontab(home: &Path, settings: &Settings) -> Result<String> {
     let mut out = String::new();
     for name in super::installed_names(home)? {
         let dir = plugin_dir(home, &name);
@@ -645,7 +650,7 @@ fn no_crontab_yet(stderr: &str) -> bool {
 }
 
 /// `mfplug crontab [--apply]`.
-pub fn crontab(home: &Path, settings: &Settings, apply: bool) -> Result<ExitCode> {
+pub(crate) fn crontab(home: &Path, settings: &Settings, apply: bool) -> Result<ExitCode> {
     let merged = merged_crontab(home, settings)?;
     if !apply {
         if !merged.is_empty() {

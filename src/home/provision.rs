@@ -26,12 +26,12 @@ use crate::plugin::PluginName;
 use crate::ui;
 
 #[derive(Debug, Clone)]
-pub struct ProvisionOptions {
-    pub watch: bool,
-    pub interval: Duration,
-    pub prune: bool,
-    pub wait: Duration,
-    pub json: bool,
+pub(crate) struct ProvisionOptions {
+    pub(crate) watch: bool,
+    pub(crate) interval: Duration,
+    pub(crate) prune: bool,
+    pub(crate) wait: Duration,
+    pub(crate) json: bool,
 }
 
 /// One line of the report.
@@ -357,7 +357,11 @@ fn pass(
 }
 
 /// `mfplug provision [--watch] [--interval SECS] [--prune]`.
-pub fn provision(home: &Path, settings: &Settings, opts: &ProvisionOptions) -> Result<ExitCode> {
+pub(crate) fn provision(
+    home: &Path,
+    settings: &Settings,
+    opts: &ProvisionOptions,
+) -> Result<ExitCode> {
     let dir = home.join("provision");
     fs_err::create_dir_all(&dir)?;
     if !opts.watch {

@@ -8,7 +8,7 @@
 
 pub mod lockfile;
 pub mod requirements;
-pub mod resolve;
+pub(crate) mod resolve;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -27,9 +27,9 @@ use crate::interpreter::{self, Target};
 use crate::{inspect, ui};
 
 /// Where the input and the lock live in a plugin dir.
-pub const SOURCES_DIR: &str = "python3_virtualenv_sources";
-pub const INPUT_FILE: &str = "requirements-to-freeze.txt";
-pub const LOCK_FILE: &str = "requirements3.txt";
+pub(crate) const SOURCES_DIR: &str = "python3_virtualenv_sources";
+pub(crate) const INPUT_FILE: &str = "requirements-to-freeze.txt";
+pub(crate) const LOCK_FILE: &str = "requirements3.txt";
 
 #[derive(Serialize)]
 struct CheckReport {
@@ -54,7 +54,7 @@ struct PackageReport {
 }
 
 /// `mfplug lock [DIR]`.
-pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> {
+pub(crate) fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> {
     let start = Instant::now();
     let dir = inspect::plugin_dir(args.dir.clone())?;
     let sources = dir.join(SOURCES_DIR);
@@ -395,7 +395,6 @@ fn find_target(python: &str, cache_dir: &Path, args: &LockArgs) -> Result<Target
         )
     })?;
     Target::new(
-        path,
         probe,
         args.python_version.as_deref(),
         args.platform.as_deref(),

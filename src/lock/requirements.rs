@@ -31,10 +31,10 @@ pub enum RequirementsError {
 }
 
 /// The most a requirements file may weigh (the largest real ones are a few KiB).
-pub const MAX_SIZE: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_SIZE: u64 = 16 * 1024 * 1024;
 /// The most files one read may go through, counting a file included twice twice (ten files
 /// that each include the next one twice would otherwise read one file a thousand times).
-pub const MAX_FILES: usize = 256;
+pub(crate) const MAX_FILES: usize = 256;
 
 /// A requirement and the line it comes from.
 #[derive(Debug, Clone)]
@@ -232,9 +232,9 @@ fn read_into(
 
 /// Why a PEP 508 requirement does not parse: the message, and the character it starts at.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadRequirement {
-    pub message: String,
-    pub start: usize,
+pub(crate) struct BadRequirement {
+    pub(crate) message: String,
+    pub(crate) start: usize,
 }
 
 impl std::fmt::Display for BadRequirement {
@@ -254,7 +254,7 @@ fn is_name_char(c: char) -> bool {
 /// that ends with `.`, `-` or `_` before some other character (`a-{`, `a[x-]`: "validation
 /// should match PEP 508 parsing"), and a character that is not ASCII after a marker
 /// (`a; extra == 'x'é`: a byte index inside a character).
-pub fn parse_requirement(text: &str) -> Result<Requirement, BadRequirement> {
+pub(crate) fn parse_requirement(text: &str) -> Result<Requirement, BadRequirement> {
     let bad = |start: usize, message: &str| BadRequirement {
         message: message.to_owned(),
         start,
