@@ -22,12 +22,12 @@ use crate::ui;
 
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
-pub const MANIFEST: &str = "template.toml";
-pub const NEXT: &str = "NEXT.md";
-pub const FILES: &str = "files";
+pub(crate) const MANIFEST: &str = "template.toml";
+pub(crate) const NEXT: &str = "NEXT.md";
+pub(crate) const FILES: &str = "files";
 
 /// Variables every template gets, with their defaults; a manifest may change a default.
-pub const COMMON_VARIABLES: &[(&str, &str, &str)] = &[
+pub(crate) const COMMON_VARIABLES: &[(&str, &str, &str)] = &[
     (
         "version",
         "0.0.1",
@@ -49,11 +49,11 @@ const RESERVED: &[&str] = &["name", "module", "MODULE", "mfplug_version"];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct VarSpec {
+pub(crate) struct VarSpec {
     #[serde(default)]
-    pub default: String,
+    pub(crate) default: String,
     #[serde(default)]
-    pub description: String,
+    pub(crate) description: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -67,7 +67,7 @@ struct Manifest {
 /// Where a template comes from.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", content = "path", rename_all = "lowercase")]
-pub enum Source {
+pub(crate) enum Source {
     Builtin,
     User(PathBuf),
 }
@@ -81,12 +81,12 @@ struct TemplateFile {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Template {
-    pub name: String,
-    pub description: String,
-    pub source: Source,
+pub(crate) struct Template {
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) source: Source,
     /// Common and template variables, with their defaults.
-    pub variables: IndexMap<String, VarSpec>,
+    pub(crate) variables: IndexMap<String, VarSpec>,
     #[serde(skip)]
     next: String,
     #[serde(skip)]
@@ -94,7 +94,7 @@ pub struct Template {
 }
 
 /// The template dirs named by `MFPLUG_TEMPLATES_DIR` (a `:`-separated list) and the flags.
-pub fn user_dirs(flags: &[PathBuf]) -> Vec<PathBuf> {
+pub(crate) fn user_dirs(flags: &[PathBuf]) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("MFPLUG_TEMPLATES_DIR")
         .map(|v| {
             std::env::split_paths(&v)
@@ -109,7 +109,7 @@ pub fn user_dirs(flags: &[PathBuf]) -> Vec<PathBuf> {
 /// Every template: the built-in ones, then those of `user_dirs` (a later one shadows an
 /// earlier one of the same name). A user template that cannot be read is returned as an error
 /// beside the others.
-pub fn discover(user_dirs: &[PathBuf]) -> (Vec<Template>, Vec<anyhow::Error>) {
+pub(crate) fn discover(user_dirs: &[PathBuf]) -> (Vec<Template>, Vec<anyhow::Error>) {
     let mut templates: Vec<Template> = Vec::new();
     let mut errors = Vec::new();
     for dir in BUILTIN.dirs() {
@@ -119,7 +119,7 @@ pub fn discover(user_dirs: &[PathBuf]) -> (Vec<Template>, Vec<anyhow::Error>) {
         }
     }
     for root in user_dirs {
-        let entries = match std::fs::read_dir(root) {
+        let entries = match fs_err::read_dir(root) {
             Ok(entries) => entries,
             Err(e) => {
                 errors.push(
@@ -269,26 +269,26 @@ fn disk_template(dir: &Path) -> Result<Template> {
 
 /// What `bootstrap create` is asked to do.
 #[derive(Debug, Clone)]
-pub struct CreateOptions {
-    pub name: String,
-    pub template: String,
-    pub sets: Vec<String>,
-    pub dir: Option<PathBuf>,
+pub(crate) struct CreateOptions {
+    pub(crate) name: String,
+    pub(crate) template: String,
+    pub(crate) sets: Vec<String>,
+    pub(crate) dir: Option<PathBuf>,
     /// Upper-case module prefix (`MFPLUG`).
-    pub module: String,
-    pub user_dirs: Vec<PathBuf>,
+    pub(crate) module: String,
+    pub(crate) user_dirs: Vec<PathBuf>,
 }
 
 /// What `bootstrap create` made.
 #[derive(Debug)]
-pub struct Created {
-    pub dir: PathBuf,
-    pub files: usize,
-    pub next: String,
+pub(crate) struct Created {
+    pub(crate) dir: PathBuf,
+    pub(crate) files: usize,
+    pub(crate) next: String,
 }
 
 /// Finds a template by name, with a "did you mean" when there is none.
-pub fn find(name: &str, user_dirs: &[PathBuf]) -> Result<Template> {
+pub(crate) fn find(name: &str, user_dirs: &[PathBuf]) -> Result<Template> {
     let (templates, errors) = discover(user_dirs);
     for e in &errors {
         ui::warn(format!("{e:#}"));
@@ -415,7 +415,7 @@ fn render_files(template: &Template, vars: &BTreeMap<String, String>) -> Result<
 }
 
 /// Creates a plugin dir from a template; on any error nothing is left behind.
-pub fn create(opts: &CreateOptions) -> Result<Created> {
+pub(crate) fn create(opts: &CreateOptions) -> Result<Created> {
     validate_name(&opts.name).map_err(|e| {
         ui::error_with_hint(
             e.to_string(),
@@ -429,7 +429,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(&opts.name));
 
-    match std::fs::symlink_metadata(&target) {
+    match fs_err::symlink_metadata(&target) {
         Ok(meta) if !meta.is_dir() => {
             return Err(ui::error_with_hint(
                 format!(
@@ -481,8 +481,8 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     }
     set_dir_mode(staging.path())?;
     let staged = staging.keep();
-    if let Err(e) = std::fs::rename(&staged, &target) {
-        let _ = std::fs::remove_dir_all(&staged);
+    if let Err(e) = fs_err::rename(&staged, &target) {
+        let _ = fs_err::remove_dir_all(&staged);
         return Err(anyhow::Error::new(e).context(format!("cannot create `{}`", target.display())));
     }
     Ok(Created {

@@ -13,8 +13,6 @@ use crate::{bootstrap, build, develop, env, home, inspect, release, ui};
 
 /// Exit code of a command that failed.
 pub const EXIT_FAILURE: u8 = 1;
-/// Exit code of a usage error (as clap's).
-pub const EXIT_USAGE: u8 = 2;
 
 /// Build, release and run MetWork-style plugins: one binary from template to `.plugin` file.
 #[derive(Debug, Parser)]
@@ -25,18 +23,18 @@ pub const EXIT_USAGE: u8 = 2;
     max_term_width = 100,
     after_help = "Exit codes: 0 success, 1 failure, 2 usage error.\nDocumentation: docs/ in the source tree."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
     #[command(flatten)]
-    pub global: GlobalArgs,
+    pub(crate) global: GlobalArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// The runtime home: installed plugins, admin overrides, logs
     #[arg(long, global = true, env = "MFPLUG_HOME", value_name = "DIR")]
-    pub home: Option<PathBuf>,
+    pub(crate) home: Option<PathBuf>,
     /// Module whose variables the plugin gets: `MFDATA` gives `MFDATA_CURRENT_PLUGIN_NAME`
     #[arg(
         long,
@@ -46,23 +44,23 @@ pub struct GlobalArgs {
         value_name = "NAME",
         value_parser = parse_module
     )]
-    pub module: String,
+    pub(crate) module: String,
     /// Say less: no status lines, no warnings
     #[arg(short, long, global = true, conflicts_with = "verbose")]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
     /// Say more (repeat for even more)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
+    pub(crate) verbose: u8,
     /// When to use colours (`NO_COLOR` is honoured with `auto`)
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
-    pub color: ColorChoice,
+    pub(crate) color: ColorChoice,
     /// Print the report as JSON on stdout, for scripts
     #[arg(long, global = true)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
+pub(crate) enum ColorChoice {
     Auto,
     Always,
     Never,
@@ -90,7 +88,7 @@ fn parse_name(value: &str) -> Result<PluginName, String> {
 /// `NAME|FILE`: an installed plugin's name, or a `.plugin` file. A value that is not a valid
 /// name is a path, never joined under the home.
 #[derive(Debug, Clone)]
-pub enum NameOrFile {
+pub(crate) enum NameOrFile {
     Name(PluginName),
     File(PathBuf),
 }
@@ -138,7 +136,7 @@ fn parse_interval(value: &str) -> Result<std::time::Duration, String> {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Start a plugin from a template
     #[command(subcommand)]
     Bootstrap(BootstrapCommand),
@@ -284,10 +282,10 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct WaitArgs {
+pub(crate) struct WaitArgs {
     /// Wait up to SECS for another mfplug changing the home (default: fail at once)
     #[arg(long = "wait", value_name = "SECS", default_value = "0", value_parser = parse_secs)]
-    pub secs: std::time::Duration,
+    pub(crate) secs: std::time::Duration,
 }
 
 impl WaitArgs {
@@ -297,46 +295,46 @@ impl WaitArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct LockArgs {
+pub(crate) struct LockArgs {
     /// The plugin dir (default: the current dir)
-    pub dir: Option<PathBuf>,
+    pub(crate) dir: Option<PathBuf>,
     /// Re-resolve every package
     #[arg(long)]
-    pub upgrade: bool,
+    pub(crate) upgrade: bool,
     /// Re-resolve this package only (repeatable)
     #[arg(long, value_name = "P")]
-    pub upgrade_package: Vec<String>,
+    pub(crate) upgrade_package: Vec<String>,
     /// Exit 1 if the lock is stale; write nothing
     #[arg(long)]
-    pub check: bool,
+    pub(crate) check: bool,
     /// The package index (else `MFPLUG_INDEX_URL`, `PIP_INDEX_URL`, pip.conf's `index-url`)
     #[arg(long, value_name = "URL")]
-    pub index_url: Option<String>,
+    pub(crate) index_url: Option<String>,
     /// Another package index (repeatable)
     #[arg(long, value_name = "URL")]
-    pub extra_index_url: Vec<String>,
+    pub(crate) extra_index_url: Vec<String>,
     /// A local dir of wheels, or the URL of a page of links to them (repeatable)
     #[arg(long, value_name = "DIR|URL")]
-    pub find_links: Vec<PathBuf>,
+    pub(crate) find_links: Vec<PathBuf>,
     /// Use only the cache: no network
     #[arg(long)]
-    pub offline: bool,
+    pub(crate) offline: bool,
     /// Allow pre-releases
     #[arg(long)]
-    pub pre: bool,
+    pub(crate) pre: bool,
     /// The target interpreter (default: `python` of `[general]` in config.ini, else `python3`)
     #[arg(long, value_name = "PATH")]
-    pub python: Option<String>,
+    pub(crate) python: Option<String>,
     /// Lock for another Python version than the interpreter's (`3.11`)
     #[arg(long, value_name = "X.Y")]
-    pub python_version: Option<String>,
+    pub(crate) python_version: Option<String>,
     /// Lock for another platform: wheel platform tags, best first (`manylinux_2_17_x86_64`)
     #[arg(long, value_name = "TAGS")]
-    pub platform: Option<String>,
+    pub(crate) platform: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum BootstrapCommand {
+pub(crate) enum BootstrapCommand {
     /// List the available templates, built-in and the user's
     List {
         #[command(flatten)]
@@ -361,14 +359,14 @@ pub enum BootstrapCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct TemplatesDirArgs {
+pub(crate) struct TemplatesDirArgs {
     /// A dir of user templates, beside `MFPLUG_TEMPLATES_DIR` (repeatable)
     #[arg(long = "templates-dir", value_name = "DIR")]
-    pub dirs: Vec<PathBuf>,
+    pub(crate) dirs: Vec<PathBuf>,
 }
 
 /// Runs a parsed command line.
-pub fn run(cli: Cli) -> Result<ExitCode> {
+pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     let global = &cli.global;
     ui::set_verbosity(if global.quiet {
         -1

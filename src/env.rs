@@ -16,9 +16,9 @@ use crate::config::{self, PluginConfig, Settings};
 use crate::plugin::{Label, PluginName, LABEL_FILE};
 use crate::{home, ui};
 
-pub const EXTRA_ENV_FILE: &str = ".layerapi2_extra_env";
+pub(crate) const EXTRA_ENV_FILE: &str = ".layerapi2_extra_env";
 /// Set in the plugin env to the plugin's name, so that a shell or a script knows where it is.
-pub const MARKER: &str = "MFPLUG_PLUGIN_ENV";
+pub(crate) const MARKER: &str = "MFPLUG_PLUGIN_ENV";
 
 /// Prepends `dirs` to a `:`-separated list, leaving out empty parts.
 fn prepend(dirs: &[String], existing: Option<&String>) -> String {
@@ -71,7 +71,7 @@ fn extra_env(dir: &Path, env: &BTreeMap<String, String>) -> Result<Vec<(String, 
 }
 
 /// The full environment of a plugin: `base` (the caller's) with the plugin's on top.
-pub fn plugin_env(
+pub(crate) fn plugin_env(
     config: &PluginConfig,
     base: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>> {
@@ -110,7 +110,7 @@ pub fn plugin_env(
 }
 
 /// The dir of the plugin named `name` in the home (installed or devlinked).
-pub fn installed_dir(home: &Path, name: &PluginName) -> Result<PathBuf> {
+pub(crate) fn installed_dir(home: &Path, name: &PluginName) -> Result<PathBuf> {
     let dir = home::plugin_dir(home, name);
     if dir.join(LABEL_FILE).is_file() {
         Ok(dir)
@@ -126,7 +126,7 @@ pub fn installed_dir(home: &Path, name: &PluginName) -> Result<PathBuf> {
 }
 
 /// The plugin of the current dir: the nearest dir, going up, that holds a `.layerapi2_label`.
-pub fn current_plugin_dir() -> Result<PathBuf> {
+pub(crate) fn current_plugin_dir() -> Result<PathBuf> {
     let cwd = std::env::current_dir().context("cannot read the current dir")?;
     let mut dir = cwd.as_path();
     loop {
@@ -164,7 +164,7 @@ fn exec_in(dir: &Path, settings: &Settings, program: &str, args: &[String]) -> R
     let config = load(dir, settings)?;
     let env = plugin_env(&config, &settings.env)?;
     if let Some(tmp) = env.get("TMPDIR") {
-        let _ = std::fs::create_dir_all(tmp);
+        let _ = fs_err::create_dir_all(tmp);
     }
     let mut command = std::process::Command::new(program);
     command.args(args).env_clear().envs(&env);
@@ -182,7 +182,7 @@ fn exec_in(dir: &Path, settings: &Settings, program: &str, args: &[String]) -> R
 }
 
 /// `mfplug wrapper NAME -- CMD [ARGS]`.
-pub fn wrapper(
+pub(crate) fn wrapper(
     name: &PluginName,
     command: &[String],
     home: &Path,
@@ -196,7 +196,11 @@ pub fn wrapper(
 }
 
 /// `mfplug env [NAME]`: an interactive shell (`$SHELL`, else `/bin/sh`) in the plugin env.
-pub fn shell(name: Option<&PluginName>, home: &Path, settings: &Settings) -> Result<ExitCode> {
+pub(crate) fn shell(
+    name: Option<&PluginName>,
+    home: &Path,
+    settings: &Settings,
+) -> Result<ExitCode> {
     let dir = match name {
         Some(name) => installed_dir(home, name)?,
         None => current_plugin_dir()?,

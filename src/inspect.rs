@@ -13,9 +13,9 @@ use crate::config::{self, PluginConfig, Problem, Settings, Severity};
 use crate::{bootstrap, home, ui};
 
 /// The plugin dir a command works on: the given one or the current dir, which must exist.
-pub fn plugin_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
+pub(crate) fn plugin_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
     let dir = dir.unwrap_or_else(|| PathBuf::from("."));
-    match std::fs::metadata(&dir) {
+    match fs_err::metadata(&dir) {
         Ok(meta) if meta.is_dir() => Ok(dir),
         Ok(_) => Err(ui::error_with_hint(
             format!("`{}` is not a directory", dir.display()),
@@ -42,7 +42,7 @@ struct CheckReport<'a> {
 }
 
 /// `mfplug check [DIR]`: every problem of the plugin dir, exit 1 if any is an error.
-pub fn check(dir: Option<PathBuf>, settings: &Settings, json: bool) -> Result<ExitCode> {
+pub(crate) fn check(dir: Option<PathBuf>, settings: &Settings, json: bool) -> Result<ExitCode> {
     let dir = plugin_dir(dir)?;
     let (config, problems) = match config::load(&dir, settings) {
         Ok(config) => {
@@ -116,7 +116,7 @@ struct ConfigReport<'a> {
 }
 
 /// `mfplug config [DIR|NAME]`: the effective configuration and the generated variables.
-pub fn config(
+pub(crate) fn config(
     target: Option<String>,
     home: &Path,
     settings: &Settings,
@@ -234,7 +234,7 @@ fn shell_quote(value: &str) -> String {
 }
 
 /// `mfplug bootstrap list`: every template, with its description and variables.
-pub fn bootstrap_list(user_dirs: &[PathBuf], json: bool) -> Result<ExitCode> {
+pub(crate) fn bootstrap_list(user_dirs: &[PathBuf], json: bool) -> Result<ExitCode> {
     let (templates, errors) = bootstrap::discover(user_dirs);
     if json {
         ui::out_json(&templates)?;

@@ -88,7 +88,7 @@ print(json.dumps({
 "#;
 
 #[derive(Debug, thiserror::Error)]
-pub enum InterpreterError {
+pub(crate) enum InterpreterError {
     #[error("cannot find the interpreter `{0}`")]
     NotFound(String),
     #[error("cannot run the interpreter `{}`", path.display())]
@@ -111,39 +111,38 @@ pub enum InterpreterError {
 
 /// The markers of PEP 508, as the interpreter reports them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Markers {
-    pub implementation_name: String,
-    pub implementation_version: String,
-    pub os_name: String,
-    pub platform_machine: String,
-    pub platform_python_implementation: String,
-    pub platform_release: String,
-    pub platform_system: String,
-    pub platform_version: String,
-    pub python_full_version: String,
-    pub python_version: String,
-    pub sys_platform: String,
+pub(crate) struct Markers {
+    pub(crate) implementation_name: String,
+    pub(crate) implementation_version: String,
+    pub(crate) os_name: String,
+    pub(crate) platform_machine: String,
+    pub(crate) platform_python_implementation: String,
+    pub(crate) platform_release: String,
+    pub(crate) platform_system: String,
+    pub(crate) platform_version: String,
+    pub(crate) python_full_version: String,
+    pub(crate) python_version: String,
+    pub(crate) sys_platform: String,
 }
 
 /// What a probe tells about an interpreter.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Probe {
-    pub implementation: String,
+pub(crate) struct Probe {
+    pub(crate) implementation: String,
     /// The short implementation name of wheel tags: `cp`, `pp`.
-    pub short: String,
-    pub abiflags: String,
-    pub executable: String,
+    pub(crate) short: String,
+    pub(crate) abiflags: String,
+    pub(crate) executable: String,
     /// Platform tags, most specific first.
-    pub platforms: Vec<String>,
-    pub markers: Markers,
+    pub(crate) platforms: Vec<String>,
+    pub(crate) markers: Markers,
 }
 
 /// The target of a lock: the interpreter's markers and the wheel tags it accepts.
 #[derive(Debug, Clone)]
-pub struct Target {
-    pub path: PathBuf,
-    pub probe: Probe,
-    pub markers: MarkerEnvironment,
+pub(crate) struct Target {
+    pub(crate) probe: Probe,
+    pub(crate) markers: MarkerEnvironment,
     tags: std::collections::HashSet<(String, String, String)>,
 }
 
@@ -156,7 +155,7 @@ struct CacheEntry {
 }
 
 /// Finds `name` (a path, or a command on `PATH`).
-pub fn find(name: &str) -> Result<PathBuf, InterpreterError> {
+pub(crate) fn find(name: &str) -> Result<PathBuf, InterpreterError> {
     let candidate = Path::new(name);
     if candidate.components().count() > 1 {
         return if candidate.is_file() {
@@ -176,9 +175,9 @@ pub fn find(name: &str) -> Result<PathBuf, InterpreterError> {
 }
 
 /// Probes the interpreter at `path`, through the cache in `cache_dir` when it is still valid.
-pub fn probe(path: &Path, cache_dir: Option<&Path>) -> Result<Probe, InterpreterError> {
-    let real = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-    let meta = std::fs::metadata(&real).ok();
+pub(crate) fn probe(path: &Path, cache_dir: Option<&Path>) -> Result<Probe, InterpreterError> {
+    let real = fs_err::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let meta = fs_err::metadata(&real).ok();
     let mtime_ns = meta
         .as_ref()
         .and_then(|m| m.modified().ok())
@@ -189,11 +188,11 @@ pub fn probe(path: &Path, cache_dir: Option<&Path>) -> Result<Probe, Interpreter
     let cache_file = cache_dir.map(|dir| {
         dir.join("interpreters").join(format!(
             "{}.json",
-            crate::index::sha256_hex(path.as_os_str().as_encoded_bytes())
+            crate::fsx::sha256_hex(path.as_os_str().as_encoded_bytes())
         ))
     });
     if let Some(file) = &cache_file {
-        if let Ok(text) = std::fs::read(file) {
+        if let Ok(text) = fs_err::read(file) {
             if let Ok(entry) = serde_json::from_slice::<CacheEntry>(&text) {
                 if entry.path == real && entry.mtime_ns == mtime_ns && entry.size == size {
                     return Ok(entry.probe);
@@ -236,8 +235,7 @@ pub fn probe(path: &Path, cache_dir: Option<&Path>) -> Result<Probe, Interpreter
 
 impl Target {
     /// The target of `probe`, with its Python version or platform replaced when asked.
-    pub fn new(
-        path: PathBuf,
+    pub(crate) fn new(
         mut probe: Probe,
         python_version: Option<&str>,
         platform: Option<&str>,
@@ -300,7 +298,6 @@ impl Target {
         .map_err(|_| InterpreterError::BadVersion(m.python_full_version.clone()))?;
         let tags = tags(&probe);
         Ok(Target {
-            path,
             probe,
             markers,
             tags,
@@ -308,12 +305,12 @@ impl Target {
     }
 
     /// The Python version, as `Requires-Python` compares it.
-    pub fn python_full_version(&self) -> pep440_rs::Version {
+    pub(crate) fn python_full_version(&self) -> pep440_rs::Version {
         self.markers.python_full_version().version.clone()
     }
 
     /// Whether a wheel's file name fits this target.
-    pub fn accepts_wheel(&self, filename: &str) -> bool {
+    pub(crate) fn accepts_wheel(&self, filename: &str) -> bool {
         let Some(stem) = filename.strip_suffix(".whl") else {
             return false;
         };
@@ -334,7 +331,7 @@ impl Target {
     }
 
     /// One line describing the target, for the lockfile's header.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!(
             "{} {} ({})",
             self.probe.implementation,
@@ -418,7 +415,7 @@ mod tests {
 
     #[test]
     fn wheel_tags() {
-        let t = Target::new("python3".into(), probe(), None, None).unwrap();
+        let t = Target::new(probe(), None, None).unwrap();
         assert!(t.accepts_wheel("a-1.0-py3-none-any.whl"));
         assert!(t.accepts_wheel("a-1.0-py2.py3-none-any.whl"));
         assert!(t.accepts_wheel("a-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"));
@@ -426,7 +423,7 @@ mod tests {
         assert!(!t.accepts_wheel("a-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"));
         assert!(!t.accepts_wheel("a-1.0-cp311-cp311-win_amd64.whl"));
         assert!(!t.accepts_wheel("a-1.0-cp311-cp311-musllinux_1_1_x86_64.whl"));
-        let t = Target::new("python3".into(), probe(), Some("3.8"), Some("win_amd64")).unwrap();
+        let t = Target::new(probe(), Some("3.8"), Some("win_amd64")).unwrap();
         assert!(t.accepts_wheel("a-1.0-cp38-cp38-win_amd64.whl"));
         assert_eq!(t.markers.sys_platform(), "win32");
     }

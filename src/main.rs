@@ -1,13 +1,12 @@
 //! The `mfplug` binary: parse, run, report, exit with a documented code.
 
+// Every file-system error names its path: `fs_err`, never `std::fs` (see `clippy.toml`).
+#![deny(clippy::disallowed_methods)]
+
 use std::process::ExitCode;
 
-use clap::Parser;
-use mfplug::{cli, ui};
-
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    match cli::run(cli) {
+    match mfplug::run() {
         Ok(code) => code,
         Err(err) => {
             // A reader that went away (`mfplug config | head`) is not a failure.
@@ -18,8 +17,8 @@ fn main() -> ExitCode {
             if broken_pipe {
                 return ExitCode::SUCCESS;
             }
-            ui::print_error(&err);
-            ExitCode::from(cli::EXIT_FAILURE)
+            mfplug::print_error(&err);
+            ExitCode::from(mfplug::EXIT_FAILURE)
         }
     }
 }

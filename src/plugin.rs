@@ -9,9 +9,9 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-pub const LABEL_FILE: &str = ".layerapi2_label";
-pub const CONFIG_FILE: &str = "config.ini";
-pub const FORMAT_VERSION_FILE: &str = ".plugin_format_version";
+pub(crate) const LABEL_FILE: &str = ".layerapi2_label";
+pub(crate) const CONFIG_FILE: &str = "config.ini";
+pub(crate) const FORMAT_VERSION_FILE: &str = ".plugin_format_version";
 
 /// Why a plugin name is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,16 +44,16 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
 /// of that dir, never `..`, `.`, an absolute path or something with a `/`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(transparent)]
-pub struct PluginName(String);
+pub(crate) struct PluginName(String);
 
 impl PluginName {
     /// Checks `name` against the rules; the error names the rule broken.
-    pub fn parse(name: &str) -> Result<PluginName, NameError> {
+    pub(crate) fn parse(name: &str) -> Result<PluginName, NameError> {
         check_name(name)?;
         Ok(PluginName(name.to_owned()))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -161,12 +161,16 @@ fn check_name(name: &str) -> Result<(), NameError> {
 
 /// The most mfplug reads of a plugin's own small files (`.layerapi2_label`, `config.ini`,
 /// `crontab`, `postinstall`'s first bytes): far above any real one, far below memory.
-pub const MAX_OWN_FILE: u64 = 8 << 20;
+pub(crate) const MAX_OWN_FILE: u64 = 8 << 20;
 
 /// Reads one of the plugin's own files as text, refusing a symlink (the file must be the
 /// plugin's own, not something it points at) and anything bigger than [`MAX_OWN_FILE`]:
 /// `Ok(None)` when it is absent.
-pub fn read_own_file(path: &Path) -> std::io::Result<Option<String>> {
+#[expect(
+    clippy::disallowed_methods,
+    reason = "tells a symlink by its errno (`ELOOP`), which `fs_err` hides; every error made here names the path"
+)]
+pub(crate) fn read_own_file(path: &Path) -> std::io::Result<Option<String>> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let file = match std::fs::OpenOptions::new()
         .read(true)
@@ -218,13 +222,13 @@ pub fn read_own_file(path: &Path) -> std::io::Result<Option<String>> {
 
 /// The content of `.layerapi2_label`: `plugin_NAME@module`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Label {
-    pub name: PluginName,
-    pub module: String,
+pub(crate) struct Label {
+    pub(crate) name: PluginName,
+    pub(crate) module: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LabelError {
+pub(crate) enum LabelError {
     #[error("`{}` is missing: it holds the plugin name as `plugin_NAME@module`", .0.display())]
     Missing(PathBuf),
     #[error("cannot read `{}`: {}", .0.display(), .1)]
@@ -237,7 +241,7 @@ pub enum LabelError {
 
 /// Why the text of a label is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LabelTextError {
+pub(crate) enum LabelTextError {
     /// Not one `plugin_NAME@module` line.
     Malformed,
     /// The shape is right, the name breaks a rule.
@@ -245,21 +249,9 @@ pub enum LabelTextError {
 }
 
 impl Label {
-    pub fn new(name: PluginName, module: &str) -> Label {
-        Label {
-            name,
-            module: module.to_ascii_lowercase(),
-        }
-    }
-
     /// Parses `plugin_NAME@module` (blank lines and `#` comments around it are allowed), the
-    /// name checked against the rules; `None` when it is not that.
-    pub fn parse(text: &str) -> Option<Label> {
-        Label::parse_checked(text).ok()
-    }
-
-    /// [`Label::parse`], saying whether the shape or the name is wrong.
-    pub fn parse_checked(text: &str) -> Result<Label, LabelTextError> {
+    /// name checked against the rules, saying whether the shape or the name is wrong.
+    pub(crate) fn parse_checked(text: &str) -> Result<Label, LabelTextError> {
         let mut lines = text
             .lines()
             .map(str::trim)
@@ -284,7 +276,7 @@ impl Label {
 
     /// Reads and checks the label of the plugin in `dir`: the file itself (not a symlink),
     /// bounded in size.
-    pub fn read(dir: &Path) -> Result<Label, LabelError> {
+    pub(crate) fn read(dir: &Path) -> Result<Label, LabelError> {
         let path = dir.join(LABEL_FILE);
         let text = match read_own_file(&path) {
             Ok(Some(text)) => text,
@@ -313,9 +305,9 @@ impl std::fmt::Display for Label {
 }
 
 /// Reads `.plugin_format_version` if present: one line, a version of the tool that made it.
-pub fn read_format_version(dir: &Path) -> Result<Option<String>, String> {
+pub(crate) fn read_format_version(dir: &Path) -> Result<Option<String>, String> {
     let path = dir.join(FORMAT_VERSION_FILE);
-    match std::fs::read_to_string(&path) {
+    match fs_err::read_to_string(&path) {
         Ok(text) => {
             let value = text.trim();
             if value.is_empty() {
@@ -397,20 +389,20 @@ mod tests {
     fn own_files_are_not_read_through_symlinks_nor_whole_when_huge() {
         let dir = tempfile::tempdir().unwrap();
         let real = dir.path().join("real");
-        std::fs::write(&real, "text").unwrap();
+        fs_err::write(&real, "text").unwrap();
         assert_eq!(read_own_file(&real).unwrap().as_deref(), Some("text"));
         assert_eq!(read_own_file(&dir.path().join("absent")).unwrap(), None);
         let link = dir.path().join("link");
-        std::os::unix::fs::symlink(&real, &link).unwrap();
+        fs_err::os::unix::fs::symlink(&real, &link).unwrap();
         assert!(read_own_file(&link)
             .unwrap_err()
             .to_string()
             .contains("is a symlink"));
         let zero = dir.path().join("zero");
-        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        fs_err::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
         assert!(read_own_file(&zero).is_err());
         let big = dir.path().join("big");
-        let file = std::fs::File::create(&big).unwrap();
+        let file = fs_err::File::create(&big).unwrap();
         file.set_len(MAX_OWN_FILE + 1).unwrap();
         assert!(read_own_file(&big)
             .unwrap_err()
@@ -420,11 +412,15 @@ mod tests {
 
     #[test]
     fn labels() {
+        let parse = |text| Label::parse_checked(text).ok();
         assert_eq!(
-            Label::parse("plugin_foo@mfdata\n"),
-            Some(Label::new(name("foo"), "mfdata"))
+            parse("plugin_foo@mfdata\n"),
+            Some(Label {
+                name: name("foo"),
+                module: "mfdata".into()
+            })
         );
-        assert_eq!(Label::parse("plugin_a@b@mfserv"), None);
+        assert_eq!(parse("plugin_a@b@mfserv"), None);
         assert_eq!(
             Label::parse_checked("plugin_../../x@m"),
             Err(LabelTextError::BadName(NameError::BadChar {
@@ -433,12 +429,12 @@ mod tests {
                 position: 1
             }))
         );
-        assert_eq!(Label::parse("foo@mfdata"), None);
-        assert_eq!(Label::parse("plugin_foo"), None);
-        assert_eq!(Label::parse("plugin_foo@"), None);
-        assert_eq!(Label::parse("plugin_a@x\nplugin_b@x"), None);
+        assert_eq!(parse("foo@mfdata"), None);
+        assert_eq!(parse("plugin_foo"), None);
+        assert_eq!(parse("plugin_foo@"), None);
+        assert_eq!(parse("plugin_a@x\nplugin_b@x"), None);
         assert_eq!(
-            Label::new(name("x"), "MFDATA").to_string(),
+            parse("plugin_x@mfdata").unwrap().to_string(),
             "plugin_x@mfdata"
         );
     }

@@ -14,7 +14,7 @@ use crate::config::{self, Settings};
 use crate::{inspect, ui};
 
 /// The compression level when `--level` is not given (zstd's own default).
-pub const DEFAULT_LEVEL: i32 = 3;
+pub(crate) const DEFAULT_LEVEL: i32 = 3;
 
 #[derive(Serialize)]
 struct ReleaseReport<'a> {
@@ -29,7 +29,7 @@ struct ReleaseReport<'a> {
 }
 
 /// `mfplug release [DIR] [-o OUTDIR] [--level N]`.
-pub fn release(
+pub(crate) fn release(
     dir: Option<PathBuf>,
     output: Option<PathBuf>,
     level: Option<i32>,
@@ -113,7 +113,7 @@ pub fn release(
     report_packed(&packed, json)
 }
 
-pub fn report_packed(packed: &pack::Packed, json: bool) -> Result<ExitCode> {
+pub(crate) fn report_packed(packed: &pack::Packed, json: bool) -> Result<ExitCode> {
     let meta = &packed.meta;
     if json {
         ui::out_json(&ReleaseReport {
@@ -150,7 +150,7 @@ pub fn report_packed(packed: &pack::Packed, json: bool) -> Result<ExitCode> {
 }
 
 /// Whether `target` names a `.plugin` file rather than an installed plugin.
-pub fn is_file_target(target: &str) -> bool {
+pub(crate) fn is_file_target(target: &str) -> bool {
     let path = Path::new(target);
     path.is_file() || target.ends_with(".plugin") || target.contains('/')
 }
@@ -191,7 +191,7 @@ fn refused(path: &Path, e: ArchiveError) -> anyhow::Error {
 }
 
 /// Reads what `info` shows of a `.plugin` file, of either format.
-pub fn file_info(path: &Path) -> Result<FileInfo> {
+pub(crate) fn file_info(path: &Path) -> Result<FileInfo> {
     let file_size = fs_err::metadata(path)?.len();
     let limits = Limits::default();
     Ok(match format_of(path)? {
@@ -250,7 +250,7 @@ pub fn file_info(path: &Path) -> Result<FileInfo> {
 }
 
 /// `mfplug info FILE.plugin`.
-pub fn info(path: &Path, json: bool) -> Result<ExitCode> {
+pub(crate) fn info(path: &Path, json: bool) -> Result<ExitCode> {
     let info = file_info(path)?;
     if json {
         ui::out_json(&info)?;
@@ -310,7 +310,7 @@ struct VerifyReport<'a> {
 }
 
 /// `mfplug verify FILE.plugin`: every member read and checked; exit 1 on any mismatch.
-pub fn verify(path: &Path, json: bool) -> Result<ExitCode> {
+pub(crate) fn verify(path: &Path, json: bool) -> Result<ExitCode> {
     let format = format_of(path)?;
     let limits = Limits::default();
     let result: Result<(String, u64, String), ArchiveError> = match format {
@@ -375,7 +375,7 @@ pub fn verify(path: &Path, json: bool) -> Result<ExitCode> {
 }
 
 /// `mfplug convert OLD.plugin [-o OUTDIR]`: a legacy MetWork file rewritten as format 1.
-pub fn convert(path: &Path, output: Option<PathBuf>, json: bool) -> Result<ExitCode> {
+pub(crate) fn convert(path: &Path, output: Option<PathBuf>, json: bool) -> Result<ExitCode> {
     match format_of(path)? {
         FileFormat::Legacy => {}
         FileFormat::Format1 => {
@@ -396,7 +396,7 @@ pub fn convert(path: &Path, output: Option<PathBuf>, json: bool) -> Result<ExitC
 }
 
 /// Converts a legacy file into a format-1 file in `out_dir`; gives its path (install uses it).
-pub fn convert_to(path: &Path, out_dir: &Path) -> Result<PathBuf> {
+pub(crate) fn convert_to(path: &Path, out_dir: &Path) -> Result<PathBuf> {
     Ok(convert_core(path, out_dir, false)?.path)
 }
 

@@ -20,24 +20,27 @@ const HINT: Style = AnsiColor::Cyan.on_default().bold();
 const GOOD: Style = AnsiColor::Green.on_default().bold();
 
 /// Sets how much is said: negative is quiet, positive verbose.
-pub fn set_verbosity(level: i8) {
+pub(crate) fn set_verbosity(level: i8) {
     VERBOSITY.store(level, Ordering::Relaxed);
 }
 
-pub fn verbosity() -> i8 {
+pub(crate) fn verbosity() -> i8 {
     VERBOSITY.load(Ordering::Relaxed)
 }
 
 /// An error a user can act on: what went wrong, and what to do about it.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
-pub struct UserError {
-    pub message: String,
-    pub hint: Option<String>,
+pub(crate) struct UserError {
+    pub(crate) message: String,
+    pub(crate) hint: Option<String>,
 }
 
 /// An error with a hint, to return from a command.
-pub fn error_with_hint(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
+pub(crate) fn error_with_hint(
+    message: impl Into<String>,
+    hint: impl Into<String>,
+) -> anyhow::Error {
     UserError {
         message: message.into(),
         hint: Some(hint.into()),
@@ -61,7 +64,7 @@ pub fn print_error(err: &anyhow::Error) {
 }
 
 /// Prints one problem of a plugin dir, with its hint indented below it.
-pub fn print_problem(problem: &Problem) {
+pub(crate) fn print_problem(problem: &Problem) {
     let shown = match problem.severity {
         Severity::Error => true,
         Severity::Warning => verbosity() >= 0,
@@ -83,41 +86,41 @@ pub fn print_problem(problem: &Problem) {
 }
 
 /// A warning, unless `-q`.
-pub fn warn(message: impl Display) {
+pub(crate) fn warn(message: impl Display) {
     if verbosity() >= 0 {
         let _ = writeln!(anstream::stderr(), "{WARNING}warning{WARNING:#}: {message}");
     }
 }
 
 /// A status line on stderr, unless `-q`.
-pub fn status(verb: &str, message: impl Display) {
+pub(crate) fn status(verb: &str, message: impl Display) {
     if verbosity() >= 0 {
         let _ = writeln!(anstream::stderr(), "{GOOD}{verb:>12}{GOOD:#} {message}");
     }
 }
 
 /// A detail, with `-v` only.
-pub fn verbose(message: impl Display) {
+pub(crate) fn verbose(message: impl Display) {
     if verbosity() > 0 {
         let _ = writeln!(anstream::stderr(), "{message}");
     }
 }
 
 /// Plain text on stderr, unless `-q` (a template's next steps, ...).
-pub fn note(message: impl Display) {
+pub(crate) fn note(message: impl Display) {
     if verbosity() >= 0 {
         let _ = writeln!(anstream::stderr(), "{message}");
     }
 }
 
 /// Data on stdout. A closed pipe surfaces as an `io::Error` that `main` turns into exit 0.
-pub fn out(text: impl Display) -> std::io::Result<()> {
+pub(crate) fn out(text: impl Display) -> std::io::Result<()> {
     let mut stdout = anstream::stdout().lock();
     writeln!(stdout, "{text}")
 }
 
 /// A value as pretty JSON on stdout.
-pub fn out_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(crate) fn out_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     out(text)?;
     Ok(())
@@ -138,7 +141,7 @@ fn live_lock() -> std::sync::MutexGuard<'static, Option<String>> {
 }
 
 /// Sets (or, with `None`, removes) the live status line, and draws it.
-pub fn live_status(text: Option<String>) {
+pub(crate) fn live_status(text: Option<String>) {
     let mut live = live_lock();
     let mut stderr = std::io::stderr().lock();
     if live.is_some() {
@@ -153,7 +156,7 @@ pub fn live_status(text: Option<String>) {
 
 /// Runs `print` (which writes whole lines to the terminal) with the live status line out of
 /// the way, then draws it again.
-pub fn with_live_cleared<T>(print: impl FnOnce() -> T) -> T {
+pub(crate) fn with_live_cleared<T>(print: impl FnOnce() -> T) -> T {
     let live = live_lock();
     if live.is_some() {
         let _ = write!(std::io::stderr(), "{CLEAR_LINE}");
@@ -169,7 +172,7 @@ pub fn with_live_cleared<T>(print: impl FnOnce() -> T) -> T {
 
 /// One line of a child process's output (a daemon's), after its `prefix`: its stdout on our
 /// stdout, its stderr on our stderr. Shown even with `-q`: it is the child's, not ours.
-pub fn child_line(prefix: &str, line: &str, to_stderr: bool) {
+pub(crate) fn child_line(prefix: &str, line: &str, to_stderr: bool) {
     with_live_cleared(|| {
         if to_stderr {
             let _ = writeln!(anstream::stderr(), "{prefix} {line}");

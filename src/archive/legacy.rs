@@ -17,7 +17,7 @@ use super::unpack::{
 };
 
 /// The top directory of a legacy file.
-pub const TOP: &str = "metwork_plugin";
+pub(crate) const TOP: &str = "metwork_plugin";
 const METADATA: &str = ".metadata.json";
 const FILES: &str = ".files.json";
 
@@ -27,13 +27,13 @@ pub struct LegacyInfo {
     pub name: String,
     pub version: String,
     pub release: String,
-    pub summary: String,
-    pub license: String,
-    pub url: String,
-    pub maintainer: String,
-    pub vendor: String,
+    pub(crate) summary: String,
+    pub(crate) license: String,
+    pub(crate) url: String,
+    pub(crate) maintainer: String,
+    pub(crate) vendor: String,
     /// MetWork's stated hash (md5 of metadata), or empty.
-    pub hash: String,
+    pub(crate) hash: String,
     /// Files of the plugin (metadata files excluded) and their total size.
     pub files: u64,
     pub size: u64,
@@ -82,11 +82,11 @@ pub fn read(
     limits: &Limits,
     target: Option<&Path>,
 ) -> Result<LegacyInfo, ArchiveError> {
-    let file = std::fs::File::open(path).map_err(ArchiveError::Io)?;
+    let file = fs_err::File::open(path).map_err(ArchiveError::Io)?;
     let decoder = Decoded(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
     let mut tar = TarReader::new(decoder);
     if let Some(target) = target {
-        std::fs::create_dir(target).map_err(|e| ArchiveError::Write(target.to_path_buf(), e))?;
+        fs_err::create_dir(target).map_err(|e| ArchiveError::Write(target.to_path_buf(), e))?;
     }
     let mut guard = Guard::default();
     let mut metadata: Option<BTreeMap<String, Value>> = None;
@@ -163,7 +163,7 @@ pub fn read(
         match kind {
             EntryKind::Dir => {
                 if let Some(out) = out {
-                    std::fs::create_dir_all(&out)
+                    fs_err::create_dir_all(&out)
                         .map_err(|e| ArchiveError::Write(out.clone(), e))?;
                 }
             }
@@ -179,10 +179,10 @@ pub fn read(
                 info.files += 1;
                 if let Some(out) = out {
                     if let Some(parent) = out.parent() {
-                        std::fs::create_dir_all(parent)
+                        fs_err::create_dir_all(parent)
                             .map_err(|e| ArchiveError::Write(parent.to_path_buf(), e))?;
                     }
-                    std::os::unix::fs::symlink(&link, &out)
+                    fs_err::os::unix::fs::symlink(&link, &out)
                         .map_err(|e| ArchiveError::Write(out.clone(), e))?;
                 }
             }
@@ -280,13 +280,12 @@ pub fn read(
     Ok(info)
 }
 
-fn open_new(out: &Path, executable: bool) -> Result<std::fs::File, ArchiveError> {
-    use std::os::unix::fs::OpenOptionsExt;
+fn open_new(out: &Path, executable: bool) -> Result<fs_err::File, ArchiveError> {
+    use fs_err::os::unix::fs::OpenOptionsExt as _;
     if let Some(parent) = out.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| ArchiveError::Write(parent.to_path_buf(), e))?;
+        fs_err::create_dir_all(parent).map_err(|e| ArchiveError::Write(parent.to_path_buf(), e))?;
     }
-    std::fs::OpenOptions::new()
+    fs_err::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(if executable { 0o755 } else { 0o644 })

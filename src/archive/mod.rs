@@ -7,54 +7,53 @@
 //! hostile input, safely; `legacy` reads MetWork's tar.gz files. See `docs/plugin-format.md`.
 
 pub mod legacy;
-pub mod pack;
+pub(crate) mod pack;
 pub mod unpack;
 
 use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// The format number written in `PLUGIN.json`.
-pub const FORMAT: u32 = 1;
-pub const META_PATH: &str = ".mfplug/PLUGIN.json";
-pub const RECORD_PATH: &str = ".mfplug/RECORD";
+pub(crate) const FORMAT: u32 = 1;
+pub(crate) const META_PATH: &str = ".mfplug/PLUGIN.json";
+pub(crate) const RECORD_PATH: &str = ".mfplug/RECORD";
 /// The mtime of every member when `SOURCE_DATE_EPOCH` is not set: 2000-01-01T00:00:00Z, a
 /// fixed constant (not 0, which some tools read as "no time").
-pub const DEFAULT_EPOCH: u64 = 946_684_800;
+pub(crate) const DEFAULT_EPOCH: u64 = 946_684_800;
 
 /// `PLUGIN.json`: what a `.plugin` file is, readable without unpacking it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PluginMeta {
-    pub format: u32,
-    pub name: String,
-    pub version: String,
-    pub release: String,
+pub(crate) struct PluginMeta {
+    pub(crate) format: u32,
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) release: String,
     #[serde(default)]
-    pub summary: String,
+    pub(crate) summary: String,
     #[serde(default)]
-    pub license: String,
+    pub(crate) license: String,
     #[serde(default)]
-    pub maintainer: String,
+    pub(crate) maintainer: String,
     #[serde(default)]
-    pub vendor: String,
+    pub(crate) vendor: String,
     #[serde(default)]
-    pub url: String,
+    pub(crate) url: String,
     /// Seconds since the epoch: `SOURCE_DATE_EPOCH`, or [`DEFAULT_EPOCH`].
-    pub build_time: u64,
+    pub(crate) build_time: u64,
     /// `mfplug X.Y.Z`.
-    pub tool: String,
+    pub(crate) tool: String,
     /// `any`, or `linux-ARCH` when the plugin holds compiled (ELF) files.
-    pub platform: String,
+    pub(crate) platform: String,
     /// `sha256:HEX` of RECORD.
-    pub plugin_hash: String,
+    pub(crate) plugin_hash: String,
     /// Number of RECORD lines and the sum of their sizes.
-    pub files: u64,
-    pub size: u64,
+    pub(crate) files: u64,
+    pub(crate) size: u64,
     /// Symlinks whose absolute target is outside the plugin: `path -> target`.
     #[serde(default)]
-    pub external_symlinks: Vec<String>,
+    pub(crate) external_symlinks: Vec<String>,
 }
 
 /// What an entry is.
@@ -94,7 +93,7 @@ impl Kind {
 pub struct RecordEntry {
     pub path: String,
     pub kind: Kind,
-    pub size: u64,
+    pub(crate) size: u64,
     /// Hex sha256 of the content (of the target text for a symlink); empty for a dir.
     pub sha256: String,
 }
@@ -124,7 +123,7 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let mut text = String::new();
         for entry in &self.entries {
             text.push_str(&entry.to_string());
@@ -134,7 +133,7 @@ impl Record {
     }
 
     /// Parses RECORD; the error names the line that does not parse.
-    pub fn parse(text: &str) -> Result<Record, String> {
+    pub(crate) fn parse(text: &str) -> Result<Record, String> {
         let mut entries: Vec<RecordEntry> = Vec::new();
         let Some(body) = text.strip_suffix('\n').or(text.is_empty().then_some("")) else {
             return Err("RECORD does not end with a newline".into());
@@ -190,36 +189,20 @@ impl Record {
 
     /// `sha256:HEX` of the RECORD text: the plugin hash.
     pub fn plugin_hash(text: &str) -> String {
-        format!("sha256:{}", hex(&Sha256::digest(text.as_bytes())))
+        format!("sha256:{}", crate::fsx::sha256_hex(text.as_bytes()))
     }
 }
 
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    out
-}
-
-/// Hex sha256 of a file's content, read in a stream.
-pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
-    let mut file = fs_err::File::open(path)?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)?;
-    Ok(hex(&hasher.finalize()))
-}
+/// Lower-case hex of bytes, re-exported for the tests that build RECORD lines.
+pub use crate::fsx::hex;
 
 /// The file name of a release: `NAME-VERSION-RELEASE.plugin`.
-pub fn file_name(name: &str, version: &str, release: &str) -> String {
+pub(crate) fn file_name(name: &str, version: &str, release: &str) -> String {
     format!("{name}-{version}-{release}.plugin")
 }
 
 /// The stored time: `SOURCE_DATE_EPOCH` when set (and valid), else [`DEFAULT_EPOCH`].
-pub fn source_date_epoch() -> Result<u64, String> {
+pub(crate) fn source_date_epoch() -> Result<u64, String> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(value) if !value.trim().is_empty() => value.trim().parse().map_err(|_| {
             format!("`SOURCE_DATE_EPOCH` is `{value}`, not a number of seconds since 1970")
@@ -229,7 +212,7 @@ pub fn source_date_epoch() -> Result<u64, String> {
 }
 
 /// Human-readable size: `12.3 MiB`.
-pub fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -246,7 +229,7 @@ pub fn human_size(bytes: u64) -> String {
 
 /// What kind of `.plugin` file a path holds, from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileFormat {
+pub(crate) enum FileFormat {
     /// zstd: format 1.
     Format1,
     /// gzip: a legacy MetWork file.
@@ -254,10 +237,10 @@ pub enum FileFormat {
 }
 
 /// Sniffs the format of a `.plugin` file.
-pub fn sniff(path: &std::path::Path) -> std::io::Result<Option<FileFormat>> {
+pub(crate) fn sniff(path: &std::path::Path) -> std::io::Result<Option<FileFormat>> {
     use std::io::Read;
     let mut magic = [0u8; 4];
-    let mut file = std::fs::File::open(path)?;
+    let mut file = fs_err::File::open(path)?;
     let n = file.read(&mut magic)?;
     Ok(match magic.get(..n).unwrap_or_default() {
         [0x28, 0xb5, 0x2f, 0xfd] => Some(FileFormat::Format1),
@@ -270,29 +253,29 @@ pub fn sniff(path: &std::path::Path) -> std::io::Result<Option<FileFormat>> {
 
 /// The description of a `.plugin` file shown by `info` (either format).
 #[derive(Debug, Clone, Serialize)]
-pub struct FileInfo {
-    pub path: PathBuf,
+pub(crate) struct FileInfo {
+    pub(crate) path: PathBuf,
     /// `1`, or `legacy` for a MetWork file.
-    pub format: String,
-    pub name: String,
-    pub version: String,
-    pub release: String,
-    pub summary: String,
-    pub license: String,
-    pub maintainer: String,
-    pub vendor: String,
-    pub url: String,
-    pub build_time: Option<u64>,
-    pub tool: Option<String>,
-    pub platform: Option<String>,
-    pub files: u64,
+    pub(crate) format: String,
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) release: String,
+    pub(crate) summary: String,
+    pub(crate) license: String,
+    pub(crate) maintainer: String,
+    pub(crate) vendor: String,
+    pub(crate) url: String,
+    pub(crate) build_time: Option<u64>,
+    pub(crate) tool: Option<String>,
+    pub(crate) platform: Option<String>,
+    pub(crate) files: u64,
     /// Unpacked size (sum of the files).
-    pub size: u64,
+    pub(crate) size: u64,
     /// Size of the `.plugin` file itself.
-    pub file_size: u64,
+    pub(crate) file_size: u64,
     /// `sha256:...` for format 1; MetWork's own hash (md5 of metadata) for legacy files.
-    pub plugin_hash: String,
-    pub external_symlinks: Vec<String>,
+    pub(crate) plugin_hash: String,
+    pub(crate) external_symlinks: Vec<String>,
 }
 
 #[cfg(test)]

@@ -13,42 +13,44 @@ use anyhow::{bail, Context as _, Result};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use sha2::{Digest, Sha256};
 
-use super::{hex, Kind, PluginMeta, Record, RecordEntry, META_PATH, RECORD_PATH};
+use crate::fsx::{hex, sha256_hex};
+
+use super::{Kind, PluginMeta, Record, RecordEntry, META_PATH, RECORD_PATH};
 
 /// Directories of version control systems: never packed.
 const VCS_DIRS: &[&str] = &[".git", ".hg", ".svn", ".bzr", "_darcs", ".jj"];
 /// The start of the names of a release's temp files, beside its output.
 const TEMP_PREFIX: &str = ".mfplug-release-";
 /// The ignore file of a plugin dir.
-pub const RELEASEIGNORE: &str = ".releaseignore";
+pub(crate) const RELEASEIGNORE: &str = ".releaseignore";
 
 /// One thing to pack, before hashing.
 #[derive(Debug, Clone)]
-pub struct Source {
+pub(crate) struct Source {
     /// The path inside the plugin, `/`-separated.
-    pub rel: String,
-    pub abs: PathBuf,
-    pub kind: Kind,
+    pub(crate) rel: String,
+    pub(crate) abs: PathBuf,
+    pub(crate) kind: Kind,
     /// The target of a symlink.
-    pub target: Option<String>,
+    pub(crate) target: Option<String>,
 }
 
 /// Options of [`pack`].
 #[derive(Debug, Clone)]
-pub struct PackOptions {
-    pub level: i32,
+pub(crate) struct PackOptions {
+    pub(crate) level: i32,
     /// The mtime of every member.
-    pub epoch: u64,
+    pub(crate) epoch: u64,
     /// Show a progress bar (only used when the tree is large).
-    pub progress: bool,
+    pub(crate) progress: bool,
 }
 
 /// What [`pack`] wrote.
 #[derive(Debug, Clone)]
-pub struct Packed {
-    pub path: PathBuf,
-    pub meta: PluginMeta,
-    pub file_size: u64,
+pub(crate) struct Packed {
+    pub(crate) path: PathBuf,
+    pub(crate) meta: PluginMeta,
+    pub(crate) file_size: u64,
 }
 
 /// Reads `.releaseignore` at the root of `dir`, if present.
@@ -80,7 +82,7 @@ fn releaseignore(dir: &Path) -> Result<Gitignore> {
 /// starts with the first file, and sorted by member name bytes: the walk visits each dir's
 /// entries by name, a dir as if its name ended with `/` (an empty dir's member name ends
 /// with `/`).
-pub fn walk(dir: &Path, exclude: &[PathBuf], release_rules: bool) -> Result<Walk> {
+pub(crate) fn walk(dir: &Path, exclude: &[PathBuf], release_rules: bool) -> Result<Walk> {
     let ignore = if release_rules {
         releaseignore(dir)?
     } else {
@@ -130,7 +132,7 @@ fn member_order(entry: &walkdir::DirEntry) -> impl Iterator<Item = u8> + '_ {
 }
 
 /// The lazy walk of [`walk`].
-pub struct Walk {
+pub(crate) struct Walk {
     dir: PathBuf,
     is_rust: bool,
     release_rules: bool,
@@ -325,7 +327,7 @@ fn rel_text(rel: &Path) -> Result<String> {
 }
 
 /// Whether a relative symlink target, read from the link's dir, stays inside the tree.
-pub fn stays_inside(link: &Path, target: &Path) -> bool {
+pub(crate) fn stays_inside(link: &Path, target: &Path) -> bool {
     let mut depth: i64 = link.components().count() as i64 - 1;
     for component in target.components() {
         match component {
@@ -343,15 +345,15 @@ pub fn stays_inside(link: &Path, target: &Path) -> bool {
 
 /// The metadata a release starts from (the rest is computed).
 #[derive(Debug, Clone)]
-pub struct MetaBase {
-    pub name: String,
-    pub version: String,
-    pub release: String,
-    pub summary: String,
-    pub license: String,
-    pub maintainer: String,
-    pub vendor: String,
-    pub url: String,
+pub(crate) struct MetaBase {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) release: String,
+    pub(crate) summary: String,
+    pub(crate) license: String,
+    pub(crate) maintainer: String,
+    pub(crate) vendor: String,
+    pub(crate) url: String,
 }
 
 /// What tells that a file changed while it was read: its change time and its size.
@@ -633,16 +635,7 @@ fn compact(
 /// sixth of the packing.
 fn replace(file: tempfile::NamedTempFile, out: &Path) -> Result<()> {
     let is_file = fs_err::symlink_metadata(out).is_ok_and(|m| m.is_file());
-    if is_file
-        && rustix::fs::renameat_with(
-            rustix::fs::CWD,
-            file.path(),
-            rustix::fs::CWD,
-            out,
-            rustix::fs::RenameFlags::EXCHANGE,
-        )
-        .is_ok()
-    {
+    if is_file && crate::fsx::exchange(file.path(), out).is_ok() {
         // The temp path now names the old file: closing the temp file removes it.
         return file.close().context("cannot remove the previous file");
     }
@@ -842,7 +835,7 @@ fn pack_body<W: Write>(
                     .with_context(|| format!("cannot pack symlink `{}`", source.rel))?;
                 RecordEntry {
                     size: target.len() as u64,
-                    sha256: hex(&Sha256::digest(target.as_bytes())),
+                    sha256: sha256_hex(target.as_bytes()),
                     path: source.rel,
                     kind: Kind::Symlink,
                 }
@@ -884,7 +877,7 @@ fn pack_body<W: Write>(
 ///
 /// The walk runs on a thread of its own, ahead of the packing; the room is known when it ends,
 /// and what was compressed before that is spooled, then copied into place.
-pub fn pack<I>(sources: I, base: MetaBase, out: &Path, opts: &PackOptions) -> Result<Packed>
+pub(crate) fn pack<I>(sources: I, base: MetaBase, out: &Path, opts: &PackOptions) -> Result<Packed>
 where
     I: IntoIterator<Item = Result<Source>>,
     I::IntoIter: Send,
@@ -991,8 +984,8 @@ where
 /// Removes the temp files that a release killed before its end left in `dir`: those whose
 /// name holds the pid of a process that no longer runs (`.mfplug-release-PID-...`). A live
 /// release's files, and names of any other shape, are left alone.
-pub fn purge_stale_temps(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+pub(crate) fn purge_stale_temps(dir: &Path) {
+    let Ok(entries) = fs_err::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
@@ -1009,7 +1002,7 @@ pub fn purge_stale_temps(dir: &Path) {
             continue;
         }
         let path = entry.path();
-        match std::fs::remove_file(&path) {
+        match fs_err::remove_file(&path) {
             Ok(()) => crate::ui::verbose(format!(
                 "removed `{}`, left by a release that was stopped",
                 path.display()

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{hex, Kind, PluginMeta, Record, RecordEntry, META_PATH, RECORD_PATH};
+use crate::fsx::{hex, sha256_hex};
+
+use super::{Kind, PluginMeta, Record, RecordEntry, META_PATH, RECORD_PATH};
 
 /// Bounds on what a `.plugin` file may hold: a file that claims more is refused, before the
 /// bytes it claims are read. `docs/plugin-format.md` lists them.
@@ -67,7 +69,7 @@ const MAX_LINK_HOPS: usize = 40;
 
 /// mfplug's own files in a plugin: the members that may not be symlinks (install and the
 /// runtime read and write them), besides `.mfplug/` and anything under it.
-pub const METADATA_FILES: &[&str] = &[
+pub(crate) const METADATA_FILES: &[&str] = &[
     "config.ini",
     ".layerapi2_label",
     ".plugin_format_version",
@@ -81,7 +83,7 @@ pub const METADATA_FILES: &[&str] = &[
 ];
 
 /// Whether a plugin path (no trailing `/`) is one of mfplug's own metadata paths.
-pub fn is_metadata_path(path: &str) -> bool {
+pub(crate) fn is_metadata_path(path: &str) -> bool {
     path == ".mfplug" || path.starts_with(".mfplug/") || METADATA_FILES.contains(&path)
 }
 
@@ -182,14 +184,14 @@ pub enum ArchiveError {
 /// What a verified read found.
 #[derive(Debug, Clone)]
 pub struct Verified {
-    pub meta: PluginMeta,
+    pub(crate) meta: PluginMeta,
     pub record: Record,
     /// The RECORD text, as stored.
     pub record_text: String,
 }
 
 /// Wraps the decoder so that its errors read as a corrupt stream, not as an I/O failure.
-pub struct Decoded<R>(pub R);
+pub(crate) struct Decoded<R>(pub(crate) R);
 
 impl<R: Read> Read for Decoded<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -210,7 +212,7 @@ impl std::fmt::Display for CorruptMarker {
 
 impl std::error::Error for CorruptMarker {}
 
-pub fn classify(e: io::Error) -> ArchiveError {
+pub(crate) fn classify(e: io::Error) -> ArchiveError {
     let corrupt = e
         .get_ref()
         .is_some_and(|inner| inner.downcast_ref::<CorruptMarker>().is_some())
@@ -235,7 +237,7 @@ fn shown(text: &str) -> String {
 
 /// Checks a member path: relative, no `..`, no empty or `.` component, within the length and
 /// depth bounds; gives it without a trailing `/`.
-pub fn check_path(raw: &[u8], limits: &Limits) -> Result<String, ArchiveError> {
+pub(crate) fn check_path(raw: &[u8], limits: &Limits) -> Result<String, ArchiveError> {
     if raw.len() > limits.max_path {
         return Err(ArchiveError::PathTooLong {
             path: shown(&String::from_utf8_lossy(raw)),
@@ -286,24 +288,24 @@ const BLOCK: usize = 512;
 /// One member of the tar stream, its extension headers (GNU long name and link, PAX)
 /// applied.
 #[derive(Debug, Clone)]
-pub struct TarMember {
-    pub path: Vec<u8>,
-    pub link: Vec<u8>,
-    pub entry_type: u8,
-    pub size: u64,
-    pub mode: u32,
+pub(crate) struct TarMember {
+    pub(crate) path: Vec<u8>,
+    pub(crate) link: Vec<u8>,
+    pub(crate) entry_type: u8,
+    pub(crate) size: u64,
+    pub(crate) mode: u32,
 }
 
 /// What a tar entry type is, for the readers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
+pub(crate) enum EntryKind {
     File,
     Symlink,
     Dir,
 }
 
 /// The kind of an entry type, or the name of what a `.plugin` file may not hold.
-pub fn entry_kind(entry_type: u8) -> Result<EntryKind, &'static str> {
+pub(crate) fn entry_kind(entry_type: u8) -> Result<EntryKind, &'static str> {
     match entry_type {
         b'0' | b'\0' | b'7' => Ok(EntryKind::File),
         b'2' => Ok(EntryKind::Symlink),
@@ -464,7 +466,7 @@ fn parse_pax(data: &[u8], global: bool) -> Result<Pax, String> {
 
 /// The tar stream over a decoder: headers, then the data of each member, then the end,
 /// after which only zero bytes (a bounded number) may follow.
-pub struct TarReader<R> {
+pub(crate) struct TarReader<R> {
     inner: R,
     /// Data bytes of the current member not read yet, and the padding after them.
     remaining: u64,
@@ -474,7 +476,7 @@ pub struct TarReader<R> {
 }
 
 impl<R: Read> TarReader<R> {
-    pub fn new(inner: R) -> TarReader<R> {
+    pub(crate) fn new(inner: R) -> TarReader<R> {
         TarReader {
             inner,
             remaining: 0,
@@ -542,7 +544,7 @@ impl<R: Read> TarReader<R> {
     }
 
     /// Reads the data of the current member into `buf`; 0 at its end.
-    pub fn read_data(&mut self, buf: &mut [u8]) -> Result<usize, ArchiveError> {
+    pub(crate) fn read_data(&mut self, buf: &mut [u8]) -> Result<usize, ArchiveError> {
         let len = usize::try_from(self.remaining.min(buf.len() as u64)).unwrap_or(buf.len());
         if len == 0 {
             return Ok(0);
@@ -574,7 +576,10 @@ impl<R: Read> TarReader<R> {
 
     /// The next member; `None` at tar's end, once the rest of the stream is read and found
     /// to be zeros only.
-    pub fn next_member(&mut self, limits: &Limits) -> Result<Option<TarMember>, ArchiveError> {
+    pub(crate) fn next_member(
+        &mut self,
+        limits: &Limits,
+    ) -> Result<Option<TarMember>, ArchiveError> {
         let rest = self.remaining + self.padding;
         self.remaining = 0;
         self.padding = 0;
@@ -768,7 +773,7 @@ const ROOT: u32 = 0;
 /// The state of a pass over the members: every path seen, as a tree of components, which
 /// answers in time linear in the path's length whether it is new, whether an earlier symlink
 /// or file lies on it, and whether a symlink would cover an earlier member.
-pub struct Guard {
+pub(crate) struct Guard {
     nodes: Vec<Node>,
     children: HashMap<(u32, Box<str>), u32>,
     links: Vec<u32>,
@@ -801,7 +806,7 @@ impl Default for Guard {
 
 /// What is admitted into the guard.
 #[derive(Debug, Clone, Copy)]
-pub enum Admit<'a> {
+pub(crate) enum Admit<'a> {
     File,
     Dir,
     Symlink(&'a str),
@@ -832,7 +837,7 @@ impl Guard {
     }
 
     /// Whether a member of this path (no trailing `/`) was admitted.
-    pub fn contains(&self, path: &str) -> bool {
+    pub(crate) fn contains(&self, path: &str) -> bool {
         self.find(path)
             .and_then(|id| self.node(id))
             .is_some_and(|n| n.kind != NodeKind::Implied)
@@ -840,7 +845,7 @@ impl Guard {
 
     /// Checks a member against the earlier ones: no duplicate, not under an earlier symlink
     /// or file, no symlink or file over an earlier member's parent, within the bounds.
-    pub fn admit(
+    pub(crate) fn admit(
         &mut self,
         path: &str,
         what: Admit<'_>,
@@ -1040,7 +1045,7 @@ impl Guard {
     /// Every symlink resolved through the others, once all are known: an error for one that
     /// leads above the root (or loops), and the `path -> target` of those that lead outside
     /// through an absolute target, sorted.
-    pub fn external_symlinks(&self) -> Result<Vec<String>, ArchiveError> {
+    pub(crate) fn external_symlinks(&self) -> Result<Vec<String>, ArchiveError> {
         let mut memo = HashMap::new();
         let mut external = Vec::new();
         for &link in &self.links {
@@ -1089,10 +1094,10 @@ fn read_small<R: Read>(
 }
 
 /// The decoded tar stream of a format-1 file.
-type Format1Stream = TarReader<Decoded<zstd::Decoder<'static, io::BufReader<std::fs::File>>>>;
+type Format1Stream = TarReader<Decoded<zstd::Decoder<'static, io::BufReader<fs_err::File>>>>;
 
 fn open(path: &Path) -> Result<Format1Stream, ArchiveError> {
-    let file = std::fs::File::open(path).map_err(ArchiveError::Io)?;
+    let file = fs_err::File::open(path).map_err(ArchiveError::Io)?;
     let decoder = zstd::Decoder::new(file).map_err(ArchiveError::Io)?;
     Ok(TarReader::new(Decoded(decoder)))
 }
@@ -1173,7 +1178,7 @@ fn head<R: Read>(tar: &mut TarReader<R>, limits: &Limits) -> Result<Verified, Ar
 }
 
 /// The name in a `.layerapi2_label`'s text, checked against the name rules.
-pub fn label_name(text: &str, source_file: &str) -> Result<String, ArchiveError> {
+pub(crate) fn label_name(text: &str, source_file: &str) -> Result<String, ArchiveError> {
     use crate::plugin::{Label, LabelTextError};
     match Label::parse_checked(text) {
         Ok(label) => Ok(label.name.to_string()),
@@ -1201,7 +1206,7 @@ pub fn read(path: &Path, limits: &Limits, target: Option<&Path>) -> Result<Verif
         .map(|e| (e.path.as_str(), e))
         .collect();
     if let Some(target) = target {
-        std::fs::create_dir(target).map_err(|e| ArchiveError::Write(target.to_path_buf(), e))?;
+        fs_err::create_dir(target).map_err(|e| ArchiveError::Write(target.to_path_buf(), e))?;
     }
     let mut guard = Guard::default();
     let mut buf = vec![0u8; 256 * 1024];
@@ -1279,8 +1284,7 @@ pub fn read(path: &Path, limits: &Limits, target: Option<&Path>) -> Result<Verif
                         target: link,
                     });
                 }
-                if hex(&Sha256::digest(link.as_bytes())) != record.sha256
-                    || link.len() as u64 != record.size
+                if sha256_hex(link.as_bytes()) != record.sha256 || link.len() as u64 != record.size
                 {
                     return Err(mismatch(format!(
                         "its target `{}` is not the recorded one",
@@ -1289,7 +1293,7 @@ pub fn read(path: &Path, limits: &Limits, target: Option<&Path>) -> Result<Verif
                 }
                 if let Some(out) = out {
                     make_parent(&out)?;
-                    std::os::unix::fs::symlink(&link, &out)
+                    fs_err::os::unix::fs::symlink(&link, &out)
                         .map_err(|e| ArchiveError::Write(out.clone(), e))?;
                 }
             }
@@ -1301,7 +1305,7 @@ pub fn read(path: &Path, limits: &Limits, target: Option<&Path>) -> Result<Verif
                     )));
                 }
                 if let Some(out) = out {
-                    std::fs::create_dir_all(&out)
+                    fs_err::create_dir_all(&out)
                         .map_err(|e| ArchiveError::Write(out.clone(), e))?;
                 }
             }
@@ -1420,15 +1424,14 @@ pub fn read(path: &Path, limits: &Limits, target: Option<&Path>) -> Result<Verif
 
 fn make_parent(out: &Path) -> Result<(), ArchiveError> {
     if let Some(parent) = out.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| ArchiveError::Write(parent.to_path_buf(), e))?;
+        fs_err::create_dir_all(parent).map_err(|e| ArchiveError::Write(parent.to_path_buf(), e))?;
     }
     Ok(())
 }
 
-fn create_file(out: &Path, executable: bool) -> Result<std::fs::File, ArchiveError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
+fn create_file(out: &Path, executable: bool) -> Result<fs_err::File, ArchiveError> {
+    use fs_err::os::unix::fs::OpenOptionsExt as _;
+    fs_err::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(if executable { 0o755 } else { 0o644 })

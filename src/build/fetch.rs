@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use anyhow::{Context as _, Result};
 
 use super::{file_identity, Pin, ALLOW_BINARY, VENDOR_DIR};
+use crate::fsx::AtomicFile;
 use crate::index::simple::normalize;
 use crate::index::{self, simple::Location, Client};
 use crate::interpreter::Target;
@@ -18,7 +19,7 @@ use crate::ui;
 /// The index client for the plugin in `dir`: the indexes and find-links the lock was made
 /// with (its header), then flags of the requirements file, `MFPLUG_INDEX_URL`,
 /// `PIP_INDEX_URL`, pip's configuration.
-pub fn client(dir: &Path, lock_text: &str, cache: &Path) -> Result<std::sync::Arc<Client>> {
+pub(crate) fn client(dir: &Path, lock_text: &str, cache: &Path) -> Result<std::sync::Arc<Client>> {
     let sources = dir.join(SOURCES_DIR);
     let input = requirements::read(&sources.join(INPUT_FILE)).ok();
     let env = |key: &str| std::env::var(key).ok();
@@ -51,7 +52,7 @@ pub fn client(dir: &Path, lock_text: &str, cache: &Path) -> Result<std::sync::Ar
     let netrc = std::env::var_os("NETRC")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".netrc")))
-        .and_then(|p| std::fs::read_to_string(p).ok());
+        .and_then(|p| fs_err::read_to_string(p).ok());
     Ok(Client::new(index::Options {
         indexes,
         find_links,
@@ -63,18 +64,18 @@ pub fn client(dir: &Path, lock_text: &str, cache: &Path) -> Result<std::sync::Ar
 
 /// What [`vendor`] did, and what the vendor dir holds after it.
 #[derive(Debug, Default)]
-pub struct Vendored {
-    pub fetched: Vec<String>,
-    pub pruned: Vec<String>,
+pub(crate) struct Vendored {
+    pub(crate) fetched: Vec<String>,
+    pub(crate) pruned: Vec<String>,
     /// Files named after a pin whose bytes were not the lock's for that name: removed (and
     /// fetched again).
-    pub replaced: Vec<String>,
+    pub(crate) replaced: Vec<String>,
     /// Every file of the vendor dir with its sha256: each was hashed once, here.
-    pub hashes: BTreeMap<String, String>,
+    pub(crate) hashes: BTreeMap<String, String>,
 }
 
 /// The regular files of the vendor dir (dot files left out), each with its sha256.
-pub fn hash_vendor_dir(vendor_dir: &Path) -> Result<BTreeMap<String, String>> {
+pub(crate) fn hash_vendor_dir(vendor_dir: &Path) -> Result<BTreeMap<String, String>> {
     let mut hashes = BTreeMap::new();
     let entries = match fs_err::read_dir(vendor_dir) {
         Ok(entries) => entries,
@@ -85,7 +86,7 @@ pub fn hash_vendor_dir(vendor_dir: &Path) -> Result<BTreeMap<String, String>> {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if entry.file_type().is_ok_and(|t| t.is_file()) && !name.starts_with('.') {
-            let sha = crate::archive::sha256_file(&entry.path())?;
+            let sha = crate::fsx::sha256_file(&entry.path())?;
             hashes.insert(name, sha);
         }
     }
@@ -93,7 +94,7 @@ pub fn hash_vendor_dir(vendor_dir: &Path) -> Result<BTreeMap<String, String>> {
 }
 
 /// The pin a vendored file is named after (its name and version).
-pub fn pin_of<'a>(pins: &'a [Pin], filename: &str) -> Option<&'a Pin> {
+pub(crate) fn pin_of<'a>(pins: &'a [Pin], filename: &str) -> Option<&'a Pin> {
     let (name, version) = file_identity(filename)?;
     pins.iter().find(|p| p.name == name && p.version == version)
 }
@@ -101,7 +102,7 @@ pub fn pin_of<'a>(pins: &'a [Pin], filename: &str) -> Option<&'a Pin> {
 /// Whether the vendored file `name` (of sha256 `sha`, in `vendor_dir`) is one the lock names
 /// for `pin`: its bytes hash to the lock's hash for that name (or, with a lock that names no
 /// files, to one of the pin's hashes, and the content is of the kind the name says).
-pub fn is_locked_file(pin: &Pin, vendor_dir: &Path, name: &str, sha: &str) -> bool {
+pub(crate) fn is_locked_file(pin: &Pin, vendor_dir: &Path, name: &str, sha: &str) -> bool {
     file_identity(name).is_some_and(|(n, _)| n == pin.name)
         && pin.accepts(name, sha)
         && (!pin.files.is_empty() || content_fits(&vendor_dir.join(name), name))
@@ -109,7 +110,7 @@ pub fn is_locked_file(pin: &Pin, vendor_dir: &Path, name: &str, sha: &str) -> bo
 
 /// Makes the vendor dir hold, for every pin, a file the lock names (a wheel that fits when
 /// wheels are allowed, else the sdist), and nothing else.
-pub fn vendor(
+pub(crate) fn vendor(
     dir: &Path,
     lock_text: &str,
     pins: &[Pin],
@@ -277,7 +278,7 @@ fn fetch_one(
                 return Ok((file.filename.clone(), expected));
             }
             // A damaged entry: dropped, and the file downloaded again.
-            let _ = std::fs::remove_file(&stored);
+            let _ = fs_err::remove_file(&stored);
         }
         let got = match client.download_expecting(file, Some(&expected)) {
             Ok(got) => got,
@@ -304,7 +305,7 @@ fn fetch_one(
         let entry_dir = stored.parent().unwrap_or(archives);
         // The store of older builds kept `archives/SHA256` as a file: it gives way.
         if entry_dir.is_file() {
-            let _ = std::fs::remove_file(entry_dir);
+            let _ = fs_err::remove_file(entry_dir);
         }
         if fs_err::create_dir_all(entry_dir).is_ok() {
             let _ = copy_atomic(&got.path, &stored);
@@ -339,30 +340,28 @@ fn fetch_one(
 
 /// Copies `from` to `to` through a temp file beside `to` and a rename: a reader sees the old
 /// file or the new one, never half of one.
-pub fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
-    let dir = to.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a temp file in `{}`", dir.display()))?;
+pub(crate) fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
+    let mut tmp = AtomicFile::new(to)
+        .with_context(|| format!("cannot create a temp file in `{}`", dir_of(to).display()))?;
     let mut source = fs_err::File::open(from)?;
-    std::io::copy(&mut source, tmp.as_file_mut())
+    std::io::copy(&mut source, &mut tmp)
         .with_context(|| format!("cannot copy `{}` to `{}`", from.display(), to.display()))?;
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("cannot write `{}`", to.display()))?;
-    tmp.persist(to)
-        .map_err(|e| e.error)
+    tmp.commit()
         .with_context(|| format!("cannot write `{}`", to.display()))?;
     Ok(())
 }
 
+fn dir_of(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}
+
 /// [`copy_atomic`], hashing the bytes as they are copied: `to` appears only if they hash to
 /// `expected`. Gives the sha256.
-pub fn copy_verified(from: &Path, to: &Path, expected: &str) -> Result<String> {
-    let dir = to.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a temp file in `{}`", dir.display()))?;
-    let mut source = index::HashReader::new(fs_err::File::open(from)?);
-    std::io::copy(&mut source, tmp.as_file_mut())
+pub(crate) fn copy_verified(from: &Path, to: &Path, expected: &str) -> Result<String> {
+    let mut tmp = AtomicFile::new(to)
+        .with_context(|| format!("cannot create a temp file in `{}`", dir_of(to).display()))?;
+    let mut source = crate::fsx::HashReader::new(fs_err::File::open(from)?);
+    std::io::copy(&mut source, &mut tmp)
         .with_context(|| format!("cannot copy `{}` to `{}`", from.display(), to.display()))?;
     let actual = source.finish();
     if !actual.eq_ignore_ascii_case(expected) {
@@ -374,21 +373,17 @@ pub fn copy_verified(from: &Path, to: &Path, expected: &str) -> Result<String> {
             "the file changed: remove it and run the command again",
         ));
     }
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("cannot write `{}`", to.display()))?;
-    tmp.persist(to)
-        .map_err(|e| e.error)
+    tmp.commit()
         .with_context(|| format!("cannot write `{}`", to.display()))?;
     Ok(actual)
 }
 
 /// Whether a file's first bytes are those of the kind its name says: a zip for `.whl` and
 /// `.zip`, gzip for `.tar.gz` and `.tgz`, bzip2 for `.tar.bz2`.
-pub fn content_fits(path: &Path, name: &str) -> bool {
+pub(crate) fn content_fits(path: &Path, name: &str) -> bool {
     let mut head = [0u8; 4];
     let read =
-        std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
+        fs_err::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
     if read.is_err() {
         return false;
     }

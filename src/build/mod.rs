@@ -6,12 +6,12 @@
 //! one for what did not change), which then takes `local/`'s place by one atomic exchange. A
 //! second build with nothing changed reads three small files and stops.
 
-pub mod fetch;
-pub mod node;
-pub mod rust;
-pub mod sdist;
-pub mod venv;
-pub mod wheel;
+pub(crate) mod fetch;
+pub(crate) mod node;
+pub(crate) mod rust;
+pub(crate) mod sdist;
+pub(crate) mod venv;
+pub(crate) mod wheel;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -21,38 +21,37 @@ use std::sync::Mutex;
 use anyhow::{bail, Context as _, Result};
 use clap::Parser as _;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::archive::{hex, sha256_file};
 use crate::config::Settings;
+use crate::fsx::{sha256_file, sha256_hex};
 use crate::index::simple::normalize;
 use crate::interpreter;
 use crate::lock::{INPUT_FILE, LOCK_FILE, SOURCES_DIR};
 use crate::{inspect, ui};
 
 /// The vendor dir, under the sources dir (the name MetWork uses).
-pub const VENDOR_DIR: &str = "src";
+pub(crate) const VENDOR_DIR: &str = "src";
 /// The env, and the record of what is in it.
-pub const LOCAL: &str = "local";
+pub(crate) const LOCAL: &str = "local";
 const STATE_FILE: &str = ".mfplug-build.json";
 /// `allow_binary_packages`: absent, build every package from its sdist; empty, use wheels for
 /// all; a list of names, wheels for those only (MetWork's rule).
-pub const ALLOW_BINARY: &str = "allow_binary_packages";
+pub(crate) const ALLOW_BINARY: &str = "allow_binary_packages";
 
 /// One locked package: `name==version` and the hashes of its files.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pin {
-    pub name: String,
-    pub version: String,
-    pub hashes: Vec<String>,
+pub(crate) struct Pin {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) hashes: Vec<String>,
     /// The lock's `# file:` lines: each file's name and sha256. Empty for a lock made before
     /// they were written (any of `hashes` then goes, for a file whose content is of its kind).
-    pub files: BTreeMap<String, String>,
+    pub(crate) files: BTreeMap<String, String>,
 }
 
 impl Pin {
     /// Whether `sha` is what the lock wants for the file `filename` of this pin.
-    pub fn accepts(&self, filename: &str, sha: &str) -> bool {
+    pub(crate) fn accepts(&self, filename: &str, sha: &str) -> bool {
         if self.files.is_empty() {
             self.hashes.iter().any(|h| h.eq_ignore_ascii_case(sha))
         } else {
@@ -63,13 +62,13 @@ impl Pin {
     }
 
     /// The hash the lock gives for `filename`: its `# file:` line, else (an older lock) none.
-    pub fn hash_of(&self, filename: &str) -> Option<&str> {
+    pub(crate) fn hash_of(&self, filename: &str) -> Option<&str> {
         self.files.get(filename).map(String::as_str)
     }
 }
 
 /// Reads the pins of a lockfile (pip's format: continuation lines, `--hash=sha256:` options).
-pub fn parse_pins(text: &str) -> Result<Vec<Pin>> {
+pub(crate) fn parse_pins(text: &str) -> Result<Vec<Pin>> {
     // Logical lines, each with the `# file:` lines that follow it.
     let mut logical: Vec<(String, BTreeMap<String, String>)> = Vec::new();
     let mut current = String::new();
@@ -135,7 +134,7 @@ pub fn parse_pins(text: &str) -> Result<Vec<Pin>> {
 }
 
 /// The name and version of a distribution file name (wheel or sdist).
-pub fn file_identity(filename: &str) -> Option<(String, String)> {
+pub(crate) fn file_identity(filename: &str) -> Option<(String, String)> {
     if let Some(stem) = filename.strip_suffix(".whl") {
         let mut parts = stem.split('-');
         let name = parts.next()?;
@@ -162,7 +161,7 @@ struct State {
 
 /// Names, sizes and mtimes of the vendor dir: what tells, without hashing, that it changed.
 fn vendor_stamp(vendor: &Path) -> String {
-    let mut lines: Vec<String> = std::fs::read_dir(vendor)
+    let mut lines: Vec<String> = fs_err::read_dir(vendor)
         .map(|entries| {
             entries
                 .flatten()
@@ -184,12 +183,12 @@ fn vendor_stamp(vendor: &Path) -> String {
         })
         .unwrap_or_default();
     lines.sort();
-    hex(&Sha256::digest(lines.join("\n").as_bytes()))
+    sha256_hex(lines.join("\n").as_bytes())
 }
 
 /// `allow_binary_packages` read as MetWork does.
 fn allow_binary(sources: &Path) -> Option<Vec<String>> {
-    let text = std::fs::read_to_string(sources.join(ALLOW_BINARY)).ok()?;
+    let text = fs_err::read_to_string(sources.join(ALLOW_BINARY)).ok()?;
     Some(
         text.lines()
             .map(|l| l.split('#').next().unwrap_or_default().trim())
@@ -201,25 +200,25 @@ fn allow_binary(sources: &Path) -> Option<Vec<String>> {
 
 /// What a build of `local/` did.
 #[derive(Debug, Clone)]
-pub struct Built {
-    pub packages: usize,
-    pub installed: Vec<String>,
-    pub removed: Vec<String>,
-    pub noop: bool,
+pub(crate) struct Built {
+    pub(crate) packages: usize,
+    pub(crate) installed: Vec<String>,
+    pub(crate) removed: Vec<String>,
+    pub(crate) noop: bool,
 }
 
 /// A hold on the build of one plugin dir: a second build of it waits.
 struct BuildLock {
-    _file: std::fs::File,
+    _file: fs_err::File,
 }
 
 fn build_lock(dir: &Path, cache: &Path) -> Result<BuildLock> {
     let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let key = hex(&Sha256::digest(abs.to_string_lossy().as_bytes()));
+    let key = sha256_hex(abs.to_string_lossy().as_bytes());
     let locks = cache.join("locks");
     fs_err::create_dir_all(&locks)?;
     let path = locks.join(format!("build-{}.lock", key.get(..16).unwrap_or(&key)));
-    let file = std::fs::File::options()
+    let file = fs_err::File::options()
         .create(true)
         .truncate(false)
         .write(true)
@@ -245,22 +244,27 @@ fn target(dir: &Path, settings: &Settings, cache: &Path) -> Result<interpreter::
     let probe = interpreter::probe(&path, Some(cache)).map_err(|e| {
         ui::error_with_hint(format!("cannot use the interpreter `{python}`: {e}"), hint)
     })?;
-    interpreter::Target::new(path, probe, None, None)
+    interpreter::Target::new(probe, None, None)
         .map_err(|e| ui::error_with_hint(e.to_string(), hint))
 }
 
 /// Builds `local/` of the plugin in `dir` from its lock and vendor dir, offline, for an env
 /// that will live at `prefix/local` (the dir itself, or where install moves it).
-pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings, offline: bool) -> Result<Built> {
+pub(crate) fn build_local(
+    dir: &Path,
+    prefix: &Path,
+    settings: &Settings,
+    offline: bool,
+) -> Result<Built> {
     let cache = crate::index::default_cache_dir();
     let _lock = build_lock(dir, &cache)?;
     let sources = dir.join(SOURCES_DIR);
     let lock_path = sources.join(LOCK_FILE);
     let lock_text = fs_err::read_to_string(&lock_path)?;
-    let lock_sha = hex(&Sha256::digest(lock_text.as_bytes()));
+    let lock_sha = sha256_hex(lock_text.as_bytes());
     let vendor = sources.join(VENDOR_DIR);
     let local = dir.join(LOCAL);
-    let old_state: Option<State> = std::fs::read_to_string(local.join(STATE_FILE))
+    let old_state: Option<State> = fs_err::read_to_string(local.join(STATE_FILE))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
     let allow = allow_binary(&sources);
@@ -458,8 +462,7 @@ pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings, offline: bool
             }
         }
     }
-    let prompt = dir
-        .canonicalize()
+    let prompt = fs_err::canonicalize(dir)
         .ok()
         .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "local".into());
@@ -530,16 +533,9 @@ pub fn build_local(dir: &Path, prefix: &Path, settings: &Settings, offline: bool
 
     // Swap: one exchange with the old env, or one rename.
     let exchanged = if local.exists() {
-        rustix::fs::renameat_with(
-            rustix::fs::CWD,
-            &root,
-            rustix::fs::CWD,
-            &local,
-            rustix::fs::RenameFlags::EXCHANGE,
-        )
-        .map_err(std::io::Error::from)
+        crate::fsx::exchange(&root, &local)
     } else {
-        std::fs::rename(&root, &local)
+        fs_err::rename(&root, &local)
     };
     exchanged.with_context(|| format!("cannot move the new env to `{}`", local.display()))?;
     drop(staging);
@@ -563,12 +559,12 @@ fn clone_tree(from: &Path, to: &Path) -> Result<()> {
             fs_err::create_dir_all(&target)?;
         } else if kind.is_symlink() {
             let link = fs_err::read_link(entry.path())?;
-            std::os::unix::fs::symlink(link, &target)?;
-        } else if std::fs::hard_link(entry.path(), &target).is_err() {
+            fs_err::os::unix::fs::symlink(link, &target)?;
+        } else if fs_err::hard_link(entry.path(), &target).is_err() {
             fs_err::copy(entry.path(), &target)?;
         }
     }
-    let _ = std::fs::remove_file(to.join(STATE_FILE));
+    let _ = fs_err::remove_file(to.join(STATE_FILE));
     Ok(())
 }
 
@@ -600,20 +596,20 @@ pub(crate) fn run_tool(
 }
 
 /// Whether a plugin dir is a Python plugin: it has a requirements input or a lock.
-pub fn is_python(dir: &Path) -> bool {
+pub(crate) fn is_python(dir: &Path) -> bool {
     let sources = dir.join(SOURCES_DIR);
     sources.join(INPUT_FILE).is_file() || sources.join(LOCK_FILE).is_file()
 }
 
 /// The kinds of a plugin, in the order their builders run: Python, Node, Rust.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Python,
     Node,
     Rust,
 }
 
-pub fn kinds(dir: &Path) -> Vec<Kind> {
+pub(crate) fn kinds(dir: &Path) -> Vec<Kind> {
     let mut out = Vec::new();
     if is_python(dir) {
         out.push(Kind::Python);
@@ -628,7 +624,7 @@ pub fn kinds(dir: &Path) -> Vec<Kind> {
 }
 
 /// `mfplug build [DIR] [--offline] [--compile]`: every builder of the plugin, in order.
-pub fn run(
+pub(crate) fn run(
     dir: Option<PathBuf>,
     offline: bool,
     compile: bool,
@@ -671,7 +667,7 @@ fn python(dir: &Path, offline: bool, compile: bool, settings: &Settings) -> Resu
     let lock_path = dir.join(SOURCES_DIR).join(LOCK_FILE);
     let input_path = dir.join(SOURCES_DIR).join(INPUT_FILE);
     let stale = match (
-        std::fs::read_to_string(&lock_path),
+        fs_err::read_to_string(&lock_path),
         crate::lock::requirements::read(&input_path),
     ) {
         (Err(_), _) => true,
@@ -742,7 +738,11 @@ fn python(dir: &Path, offline: bool, compile: bool, settings: &Settings) -> Resu
 
 /// `mfplug lock`: every lock of the plugin (Python through `lock`, then `package-lock.json`,
 /// then `Cargo.lock`); with `--check`, every one is checked and reported.
-pub fn lock(args: crate::cli::LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> {
+pub(crate) fn lock(
+    args: crate::cli::LockArgs,
+    settings: &Settings,
+    json: bool,
+) -> Result<ExitCode> {
     let dir = inspect::plugin_dir(args.dir.clone())?;
     let kinds = kinds(&dir);
     let (check, offline) = (args.check, args.offline);
@@ -777,10 +777,10 @@ pub fn lock(args: crate::cli::LockArgs, settings: &Settings, json: bool) -> Resu
 }
 
 /// `mfplug clean [DIR] [--super]`: generated files only, each one said.
-pub fn clean(dir: Option<PathBuf>, super_clean: bool) -> Result<ExitCode> {
+pub(crate) fn clean(dir: Option<PathBuf>, super_clean: bool) -> Result<ExitCode> {
     let dir = inspect::plugin_dir(dir)?;
     let mut targets: Vec<PathBuf> = vec![dir.join(LOCAL), dir.join("node_modules")];
-    if let Ok(entries) = std::fs::read_dir(&dir) {
+    if let Ok(entries) = fs_err::read_dir(&dir) {
         for entry in entries.flatten() {
             if entry
                 .file_name()
@@ -816,7 +816,7 @@ pub fn clean(dir: Option<PathBuf>, super_clean: bool) -> Result<ExitCode> {
     }
     let mut removed = 0;
     for target in targets {
-        let Ok(meta) = std::fs::symlink_metadata(&target) else {
+        let Ok(meta) = fs_err::symlink_metadata(&target) else {
             continue;
         };
         if meta.is_dir() {

@@ -8,10 +8,10 @@ use anyhow::{Context as _, Result};
 
 use crate::ui;
 
-pub const MANIFEST: &str = "package.json";
-pub const LOCK: &str = "package-lock.json";
+pub(crate) const MANIFEST: &str = "package.json";
+pub(crate) const LOCK: &str = "package-lock.json";
 
-pub fn is_node(dir: &Path) -> bool {
+pub(crate) fn is_node(dir: &Path) -> bool {
     dir.join(MANIFEST).is_file()
 }
 
@@ -29,8 +29,8 @@ fn npm(dir: &Path, args: &[&str]) -> Result<()> {
 
 /// Why the lock is stale, or `None` when it is fresh: it must exist and record the
 /// dependencies `package.json` asks for.
-pub fn stale(dir: &Path) -> Result<Option<String>> {
-    let Ok(lock_text) = std::fs::read_to_string(dir.join(LOCK)) else {
+pub(crate) fn stale(dir: &Path) -> Result<Option<String>> {
+    let Ok(lock_text) = fs_err::read_to_string(dir.join(LOCK)) else {
         return Ok(Some(format!("`{LOCK}` is missing")));
     };
     let manifest: serde_json::Value =
@@ -62,7 +62,7 @@ pub fn stale(dir: &Path) -> Result<Option<String>> {
 }
 
 /// `package-lock.json` from `package.json` (`npm install --package-lock-only`).
-pub fn lock(dir: &Path, offline: bool) -> Result<()> {
+pub(crate) fn lock(dir: &Path, offline: bool) -> Result<()> {
     let mut args = vec!["install", "--package-lock-only", "--no-audit", "--no-fund"];
     if offline {
         args.push("--offline");
@@ -73,7 +73,7 @@ pub fn lock(dir: &Path, offline: bool) -> Result<()> {
 }
 
 /// `node_modules/` from the lock (`npm ci`), relocking first when it is stale.
-pub fn build(dir: &Path, offline: bool) -> Result<()> {
+pub(crate) fn build(dir: &Path, offline: bool) -> Result<()> {
     if let Some(why) = stale(dir)? {
         if offline {
             return Err(ui::error_with_hint(
@@ -85,7 +85,7 @@ pub fn build(dir: &Path, offline: bool) -> Result<()> {
     }
     let lock_text = fs_err::read_to_string(dir.join(LOCK))?;
     // npm keeps a copy of the lock it installed in `node_modules/.package-lock.json`.
-    let installed = std::fs::read_to_string(dir.join("node_modules/.package-lock.json")).ok();
+    let installed = fs_err::read_to_string(dir.join("node_modules/.package-lock.json")).ok();
     let same = installed.as_deref().is_some_and(|i| {
         let strip = |t: &str| {
             // (`get_mut`, not `v["packages"]`: indexing a JSON array by a key panics, and

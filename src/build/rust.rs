@@ -10,12 +10,12 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::ui;
 
-pub const MANIFEST: &str = "Cargo.toml";
-pub const LOCK: &str = "Cargo.lock";
+pub(crate) const MANIFEST: &str = "Cargo.toml";
+pub(crate) const LOCK: &str = "Cargo.lock";
 /// Where `cargo vendor` puts the crates, inside the plugin.
-pub const VENDOR: &str = "rust_vendor";
+pub(crate) const VENDOR: &str = "rust_vendor";
 
-pub fn is_rust(dir: &Path) -> bool {
+pub(crate) fn is_rust(dir: &Path) -> bool {
     dir.join(MANIFEST).is_file()
 }
 
@@ -36,7 +36,7 @@ fn run(dir: &Path, args: &[&str]) -> Result<()> {
 }
 
 /// Why `Cargo.lock` is stale, or `None`: it must exist and satisfy `Cargo.toml`.
-pub fn stale(dir: &Path) -> Result<Option<String>> {
+pub(crate) fn stale(dir: &Path) -> Result<Option<String>> {
     if !dir.join(LOCK).is_file() {
         return Ok(Some(format!("`{LOCK}` is missing")));
     }
@@ -60,7 +60,7 @@ pub fn stale(dir: &Path) -> Result<Option<String>> {
 }
 
 /// `Cargo.lock`: made when absent (`cargo generate-lockfile`), kept otherwise.
-pub fn lock(dir: &Path, offline: bool) -> Result<()> {
+pub(crate) fn lock(dir: &Path, offline: bool) -> Result<()> {
     if dir.join(LOCK).is_file() {
         ui::status("Fresh", format!("`{}` is kept", dir.join(LOCK).display()));
         return Ok(());
@@ -76,7 +76,7 @@ pub fn lock(dir: &Path, offline: bool) -> Result<()> {
 
 /// Whether the lock names crates that come from a registry or git (not paths).
 fn has_remote_crates(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join(LOCK)).is_ok_and(|t| t.contains("\nsource = "))
+    fs_err::read_to_string(dir.join(LOCK)).is_ok_and(|t| t.contains("\nsource = "))
 }
 
 /// Vendors the crates into the plugin and points cargo at them (`.cargo/config.toml`).
@@ -94,7 +94,7 @@ fn vendor(dir: &Path) -> Result<()> {
     }
     let snippet = String::from_utf8_lossy(&output.stdout).into_owned();
     let config = dir.join(".cargo/config.toml");
-    let current = std::fs::read_to_string(&config).unwrap_or_default();
+    let current = fs_err::read_to_string(&config).unwrap_or_default();
     if !current.contains("vendored-sources") {
         fs_err::create_dir_all(dir.join(".cargo"))?;
         let text = if current.is_empty() {
@@ -112,7 +112,7 @@ fn vendor(dir: &Path) -> Result<()> {
 }
 
 /// Builds the binaries and installs them into `bin/`.
-pub fn build(dir: &Path, offline: bool) -> Result<Vec<String>> {
+pub(crate) fn build(dir: &Path, offline: bool) -> Result<Vec<String>> {
     if let Some(why) = stale(dir)? {
         if offline {
             return Err(ui::error_with_hint(

@@ -19,7 +19,7 @@ use crate::interpreter::Target;
 use crate::ui;
 
 /// Where the build requirements are vendored, inside the vendor dir.
-pub const BUILD_DIR: &str = ".build";
+pub(crate) const BUILD_DIR: &str = ".build";
 
 const HOOKS: &str = r#"
 import importlib, json, os, sys
@@ -45,7 +45,7 @@ fn build_system(src: &Path) -> Result<(Vec<String>, String, Vec<String>)> {
         "setuptools.build_meta:__legacy__".to_owned(),
         Vec::new(),
     );
-    let Ok(text) = std::fs::read_to_string(src.join("pyproject.toml")) else {
+    let Ok(text) = fs_err::read_to_string(src.join("pyproject.toml")) else {
         return Ok(default);
     };
     let doc: toml::Value = toml::from_str(&text).context("invalid `pyproject.toml`")?;
@@ -126,14 +126,14 @@ fn install_requirements(
         }
     }
     let mut found = false;
-    for entry in std::fs::read_dir(build_vendor)
+    for entry in fs_err::read_dir(build_vendor)
         .into_iter()
         .flatten()
         .flatten()
     {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.ends_with(".whl") && target.accepts_wheel(&name) {
-            let sha = crate::archive::sha256_file(&entry.path())?;
+            let sha = crate::fsx::sha256_file(&entry.path())?;
             let unpacked = wheel::unpack_cached(&entry.path(), &sha, cache)?;
             wheel::install(&unpacked, layout)?;
             found = true;
@@ -187,12 +187,12 @@ fn hook(
         );
     }
     let text = fs_err::read_to_string(out.join(".mfplug-hook-result"))?;
-    let _ = std::fs::remove_file(out.join(".mfplug-hook-result"));
+    let _ = fs_err::remove_file(out.join(".mfplug-hook-result"));
     Ok(serde_json::from_str(&text)?)
 }
 
 /// Builds (or finds in the cache) the wheel of the sdist at `path`; gives its path.
-pub fn build_wheel(
+pub(crate) fn build_wheel(
     path: &Path,
     sha256: &str,
     target: &Arc<Target>,
@@ -267,14 +267,14 @@ pub fn build_wheel(
         .tempdir_in(&parent)?;
     fs_err::copy(out.join(name), staging.path().join(name))?;
     let staging = staging.keep();
-    if std::fs::rename(&staging, &built).is_err() {
-        let _ = std::fs::remove_dir_all(&staging);
+    if fs_err::rename(&staging, &built).is_err() {
+        let _ = fs_err::remove_dir_all(&staging);
     }
     find_wheel(&built).context("the built wheel vanished from the cache")
 }
 
 fn find_wheel(dir: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(dir)
+    fs_err::read_dir(dir)
         .ok()?
         .flatten()
         .map(|e| e.path())

@@ -9,13 +9,13 @@ use anyhow::Result;
 
 /// What a virtualenv needs to know of its interpreter.
 #[derive(Debug, Clone)]
-pub struct Base {
+pub(crate) struct Base {
     /// The interpreter's real executable.
-    pub executable: std::path::PathBuf,
+    pub(crate) executable: std::path::PathBuf,
     /// `X.Y.Z`.
-    pub full_version: String,
+    pub(crate) full_version: String,
     /// `X.Y`.
-    pub version: String,
+    pub(crate) version: String,
 }
 
 const ACTIVATE: &str = r#"# This file must be used with "source bin/activate" *from bash or sh*; it cannot be run.
@@ -105,7 +105,7 @@ rehash
 "#;
 
 /// Creates the env at `root`, for `prefix`, named `prompt` in activated shells.
-pub fn create(root: &Path, prefix: &Path, base: &Base, prompt: &str) -> Result<()> {
+pub(crate) fn create(root: &Path, prefix: &Path, base: &Base, prompt: &str) -> Result<()> {
     let bin = root.join("bin");
     fs_err::create_dir_all(&bin)?;
     fs_err::create_dir_all(
@@ -115,7 +115,7 @@ pub fn create(root: &Path, prefix: &Path, base: &Base, prompt: &str) -> Result<(
     )?;
     fs_err::create_dir_all(root.join("include"))?;
     if !root.join("lib64").exists() {
-        std::os::unix::fs::symlink("lib", root.join("lib64"))?;
+        fs_err::os::unix::fs::symlink("lib", root.join("lib64"))?;
     }
     let home = base
         .executable
@@ -137,8 +137,8 @@ pub fn create(root: &Path, prefix: &Path, base: &Base, prompt: &str) -> Result<(
         format!("python{}", base.version),
     ] {
         let link = bin.join(&name);
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&base.executable, &link)?;
+        let _ = fs_err::remove_file(&link);
+        fs_err::os::unix::fs::symlink(&base.executable, &link)?;
     }
     let venv = prefix.display().to_string();
     for (name, template) in [

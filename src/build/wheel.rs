@@ -15,17 +15,17 @@ use sha2::{Digest, Sha256};
 
 /// Where a wheel's files go in a virtualenv.
 #[derive(Debug, Clone)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// The env dir being written (maybe a temp dir).
-    pub root: PathBuf,
+    pub(crate) root: PathBuf,
     /// The dir the env will live at (for shebangs).
-    pub prefix: PathBuf,
+    pub(crate) prefix: PathBuf,
     /// `X.Y`.
-    pub python_version: String,
+    pub(crate) python_version: String,
 }
 
 impl Layout {
-    pub fn site_packages(&self) -> PathBuf {
+    pub(crate) fn site_packages(&self) -> PathBuf {
         self.root
             .join("lib")
             .join(format!("python{}", self.python_version))
@@ -42,7 +42,7 @@ impl Layout {
 }
 
 /// Unpacks the wheel at `path` (whose sha256 is `sha256`) into the cache, once.
-pub fn unpack_cached(path: &Path, sha256: &str, cache: &Path) -> Result<PathBuf> {
+pub(crate) fn unpack_cached(path: &Path, sha256: &str, cache: &Path) -> Result<PathBuf> {
     let target = cache.join("wheels").join(sha256);
     if target.join(".complete").is_file() {
         return Ok(target);
@@ -87,15 +87,15 @@ pub fn unpack_cached(path: &Path, sha256: &str, cache: &Path) -> Result<PathBuf>
     }
     fs_err::write(temp.path().join(".complete"), "")?;
     let temp = temp.keep();
-    match std::fs::rename(&temp, &target) {
+    match fs_err::rename(&temp, &target) {
         Ok(()) => Ok(target),
         // Another process unpacked it first: use theirs.
         Err(_) if target.join(".complete").is_file() => {
-            let _ = std::fs::remove_dir_all(&temp);
+            let _ = fs_err::remove_dir_all(&temp);
             Ok(target)
         }
         Err(e) => {
-            let _ = std::fs::remove_dir_all(&temp);
+            let _ = fs_err::remove_dir_all(&temp);
             Err(anyhow::Error::new(e).context(format!("cannot write `{}`", target.display())))
         }
     }
@@ -118,8 +118,8 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
     if let Some(parent) = to.parent() {
         fs_err::create_dir_all(parent)?;
     }
-    let _ = std::fs::remove_file(to);
-    if std::fs::hard_link(from, to).is_err() {
+    let _ = fs_err::remove_file(to);
+    if fs_err::hard_link(from, to).is_err() {
         fs_err::copy(from, to)?;
     }
     Ok(())
@@ -151,13 +151,12 @@ fn record_line(path: &str, bytes: &[u8]) -> String {
 
 /// [`record_line`] of a file, hashed as it streams (a wheel's member can weigh gigabytes).
 fn record_line_of_file(path: &str, file: &Path) -> Result<String> {
-    let mut hasher = Sha256::new();
-    let size = std::io::copy(&mut fs_err::File::open(file)?, &mut hasher)
+    let (size, digest) = crate::fsx::digest_file(file)
         .with_context(|| format!("cannot read `{}`", file.display()))?;
     Ok(format!(
         "{},sha256={},{size}",
         csv_field(path),
-        b64(&hasher.finalize())
+        b64(&digest)
     ))
 }
 
@@ -226,12 +225,12 @@ fn script(shebang: &str, module: &str, attr: &str) -> String {
 }
 
 fn write_executable(path: &Path, text: &[u8]) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use fs_err::os::unix::fs::OpenOptionsExt as _;
     if let Some(parent) = path.parent() {
         fs_err::create_dir_all(parent)?;
     }
-    let _ = std::fs::remove_file(path);
-    let mut file = std::fs::OpenOptions::new()
+    let _ = fs_err::remove_file(path);
+    let mut file = fs_err::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o755)
@@ -242,7 +241,7 @@ fn write_executable(path: &Path, text: &[u8]) -> Result<()> {
 }
 
 /// Installs an unpacked wheel into the env of `layout`; gives the `.dist-info` dir name.
-pub fn install(unpacked: &Path, layout: &Layout) -> Result<String> {
+pub(crate) fn install(unpacked: &Path, layout: &Layout) -> Result<String> {
     let site = layout.site_packages();
     let info = dist_info(unpacked)?;
     let info_name = info.to_string_lossy().into_owned();
@@ -315,7 +314,7 @@ pub fn install(unpacked: &Path, layout: &Layout) -> Result<String> {
     }
 
     let entry_points_path = unpacked.join(&info).join("entry_points.txt");
-    if let Ok(text) = std::fs::read_to_string(&entry_points_path) {
+    if let Ok(text) = fs_err::read_to_string(&entry_points_path) {
         for (name, module, attr) in entry_points(&text) {
             if name.is_empty() || name.contains('/') {
                 continue;
@@ -335,13 +334,13 @@ pub fn install(unpacked: &Path, layout: &Layout) -> Result<String> {
     record.push(format!("{info_name}/RECORD,,"));
     record.sort();
     let record_path = site.join(&info).join("RECORD");
-    let _ = std::fs::remove_file(&record_path);
+    let _ = fs_err::remove_file(&record_path);
     fs_err::write(&record_path, record.join("\n") + "\n")?;
     Ok(info_name)
 }
 
 /// Removes an installed distribution from an env, by its RECORD (the way `pip uninstall` does).
-pub fn uninstall(layout: &Layout, info_name: &str) -> Result<()> {
+pub(crate) fn uninstall(layout: &Layout, info_name: &str) -> Result<()> {
     let site = layout.site_packages();
     let record_path = site.join(info_name).join("RECORD");
     let text = fs_err::read_to_string(&record_path)?;
@@ -356,17 +355,17 @@ pub fn uninstall(layout: &Layout, info_name: &str) -> Result<()> {
             continue;
         }
         let full = site.join(path);
-        let _ = std::fs::remove_file(&full);
+        let _ = fs_err::remove_file(&full);
         if let Some(parent) = full.parent() {
             dirs.insert(parent.to_path_buf(), ());
         }
     }
-    let _ = std::fs::remove_dir_all(site.join(info_name));
+    let _ = fs_err::remove_dir_all(site.join(info_name));
     // Remove the dirs the package left empty, deepest first.
     for dir in dirs.keys().rev() {
         let mut dir = dir.as_path();
         while dir.starts_with(&site) && dir != site {
-            if std::fs::remove_dir(dir).is_err() {
+            if fs_err::remove_dir(dir).is_err() {
                 break;
             }
             dir = dir.parent().unwrap_or(&site);

@@ -16,11 +16,11 @@ use std::fmt;
 pub struct ParseError {
     /// 1-based line number.
     pub line: usize,
-    pub kind: ParseErrorKind,
+    pub(crate) kind: ParseErrorKind,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ParseErrorKind {
+pub(crate) enum ParseErrorKind {
     #[error("`{0}` is outside any section")]
     MissingSectionHeader(String),
     #[error("invalid section header `{0}`")]
@@ -51,11 +51,11 @@ impl fmt::Display for ParseError {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
     pub name: String,
-    pub variant: Option<String>,
+    pub(crate) variant: Option<String>,
 }
 
 impl Key {
-    pub fn plain(name: &str) -> Key {
+    pub(crate) fn plain(name: &str) -> Key {
         Key {
             name: name.to_owned(),
             variant: None,
@@ -63,7 +63,7 @@ impl Key {
     }
 
     /// Splits `name[VARIANT]`; `None` when the brackets are malformed.
-    pub fn parse(text: &str) -> Option<Key> {
+    pub(crate) fn parse(text: &str) -> Option<Key> {
         let text = text.trim();
         match text.split_once('[') {
             None if !text.contains(']') => Some(Key::plain(text)),
@@ -104,7 +104,7 @@ pub struct Entry {
     /// The value: continuation lines joined with `\n`, surrounding blanks removed.
     pub value: String,
     /// 1-based line of the key.
-    pub line: usize,
+    pub(crate) line: usize,
     /// The original lines with their line endings, or `None` once the value was changed
     /// (then it is written afresh).
     raw: Option<Vec<String>>,
@@ -127,7 +127,7 @@ enum Item {
 pub struct Section {
     pub name: String,
     /// 1-based line of the header; 0 for a section added by [`Document::set`].
-    pub line: usize,
+    pub(crate) line: usize,
     /// The header line as written, line ending included.
     header: String,
     items: Vec<Item>,
@@ -148,7 +148,7 @@ impl Section {
         })
     }
 
-    pub fn get(&self, key: &Key) -> Option<&Entry> {
+    pub(crate) fn get(&self, key: &Key) -> Option<&Entry> {
         self.entries().find(|e| &e.key == key)
     }
 }
@@ -407,7 +407,7 @@ impl Document {
         &self.sections
     }
 
-    pub fn section(&self, name: &str) -> Option<&Section> {
+    pub(crate) fn section(&self, name: &str) -> Option<&Section> {
         self.sections.get(*self.by_name.get(name)?)
     }
 

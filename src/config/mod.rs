@@ -8,7 +8,7 @@
 //! collected, so that `mfplug check` can report them all at once.
 
 pub mod ini;
-pub mod schema;
+pub(crate) mod schema;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -35,7 +35,7 @@ pub struct Settings {
 
 impl Settings {
     /// Settings from the process environment.
-    pub fn from_env(module: &str, home: Option<PathBuf>) -> Settings {
+    pub(crate) fn from_env(module: &str, home: Option<PathBuf>) -> Settings {
         let env: BTreeMap<String, String> = std::env::vars().collect();
         let config_name = env
             .get("MFCONFIG")
@@ -52,7 +52,7 @@ impl Settings {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Severity {
+pub(crate) enum Severity {
     Error,
     Warning,
     /// Shown with `-v` only: a variable that renders empty, as in MetWork.
@@ -62,13 +62,13 @@ pub enum Severity {
 /// One problem of a plugin dir, with where it is and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
-    pub severity: Severity,
-    pub file: Option<PathBuf>,
+    pub(crate) severity: Severity,
+    pub(crate) file: Option<PathBuf>,
     pub line: Option<usize>,
     pub section: Option<String>,
-    pub key: Option<String>,
+    pub(crate) key: Option<String>,
     pub message: String,
-    pub hint: Option<String>,
+    pub(crate) hint: Option<String>,
 }
 
 impl Problem {
@@ -141,7 +141,7 @@ impl fmt::Display for Problem {
 
 /// Where a value comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// A line of a file (`config.ini` or an override layer).
     File { path: PathBuf, line: usize },
     /// The schema's default.
@@ -151,20 +151,20 @@ pub enum Origin {
 /// One effective key: its rendered value, the text it was rendered from and its origin.
 #[derive(Debug, Clone, Serialize)]
 pub struct Setting {
-    pub value: String,
-    pub raw: String,
-    pub variant: Option<String>,
-    pub origin: Origin,
+    pub(crate) value: String,
+    pub(crate) raw: String,
+    pub(crate) variant: Option<String>,
+    pub(crate) origin: Origin,
 }
 
 /// The effective configuration of a plugin dir.
 #[derive(Debug, Clone)]
 pub struct PluginConfig {
-    pub dir: PathBuf,
-    pub label: Label,
+    pub(crate) dir: PathBuf,
+    pub(crate) label: Label,
     /// The files read, lowest layer first.
-    pub layers: Vec<PathBuf>,
-    pub config_name: String,
+    pub(crate) layers: Vec<PathBuf>,
+    pub(crate) config_name: String,
     /// Sections in file order (private `_` sections left out), keys in file order then
     /// defaults.
     pub sections: IndexMap<String, IndexMap<String, Setting>>,
@@ -175,25 +175,25 @@ pub struct PluginConfig {
 }
 
 impl PluginConfig {
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.label.name
     }
 
-    pub fn get(&self, section: &str, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, section: &str, key: &str) -> Option<&str> {
         Some(self.sections.get(section)?.get(key)?.value.as_str())
     }
 
-    pub fn version(&self) -> &str {
+    pub(crate) fn version(&self) -> &str {
         self.get("general", "_version").unwrap_or_default()
     }
 
-    pub fn release(&self) -> &str {
+    pub(crate) fn release(&self) -> &str {
         self.get("general", "_release").unwrap_or("1")
     }
 }
 
 /// The override layers of the runtime home, lowest first, for a plugin named `name`.
-pub fn override_paths(home: &Path, name: &str) -> [PathBuf; 2] {
+pub(crate) fn override_paths(home: &Path, name: &str) -> [PathBuf; 2] {
     [
         home.join("config")
             .join("plugins")
@@ -203,16 +203,16 @@ pub fn override_paths(home: &Path, name: &str) -> [PathBuf; 2] {
 }
 
 /// The most a layer (`config.ini`, an override file) may take.
-pub const MAX_FILE_BYTES: usize = 16 << 20;
+pub(crate) const MAX_FILE_BYTES: usize = 16 << 20;
 /// The most a value may take once rendered: far above any real value, low enough that a
 /// file whose keys each render the one above twice ("billion laughs") stops at once.
-pub const MAX_VALUE_BYTES: usize = 1 << 20;
+pub(crate) const MAX_VALUE_BYTES: usize = 1 << 20;
 /// The most all the values of a plugin may take once rendered.
-pub const MAX_RENDERED_BYTES: usize = 16 << 20;
+pub(crate) const MAX_RENDERED_BYTES: usize = 16 << 20;
 /// The template steps (minijinja fuel) one value may take: a real value takes a handful.
-pub const MAX_STEPS_PER_VALUE: u64 = 100_000;
+pub(crate) const MAX_STEPS_PER_VALUE: u64 = 100_000;
 /// The template steps all the values of a plugin may take.
-pub const MAX_STEPS: u64 = 10_000_000;
+pub(crate) const MAX_STEPS: u64 = 10_000_000;
 
 /// A raw merged value: the text and where it was written.
 #[derive(Debug, Clone)]
@@ -397,7 +397,7 @@ enum ReadError {
 /// The text of `path`, reading at most [`MAX_FILE_BYTES`] and one byte.
 fn read_bounded(path: &Path) -> Result<String, ReadError> {
     use std::io::Read as _;
-    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let file = fs_err::File::open(path).map_err(ReadError::Io)?;
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
@@ -561,7 +561,7 @@ fn has_template(value: &str) -> bool {
 /// Picks, among the variants of a key, the one for `config_name`: `key[VARIANT]` matches when
 /// the name is `VARIANT` or starts with `VARIANT_` (case-insensitively); the longest match
 /// wins, then the plain key. Returns the index of the chosen candidate.
-pub fn select_variant<'a>(
+pub(crate) fn select_variant<'a>(
     config_name: &str,
     variants: impl IntoIterator<Item = Option<&'a str>>,
 ) -> Option<usize> {
@@ -646,7 +646,7 @@ fn resolve(
 }
 
 /// The name of the variable generated for `[section] key`.
-pub fn variable_name(module: &str, section: &str, key: &str) -> String {
+pub(crate) fn variable_name(module: &str, section: &str, key: &str) -> String {
     let mut name = format!("{module}_CURRENT_PLUGIN_{section}_{key}").to_ascii_uppercase();
     name = name
         .chars()
@@ -945,7 +945,7 @@ impl std::io::Write for Capped {
 
 /// Replaces `_cmd_and_args` placeholders: `{plugin_name}`, `{plugin_dir}` and the process
 /// name (`{extra_name}`, `{app_name}` or `{step_name}`, after the section's prefix).
-pub fn fill_placeholders(
+pub(crate) fn fill_placeholders(
     value: &str,
     plugin_name: &str,
     plugin_dir: &str,

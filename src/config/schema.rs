@@ -7,7 +7,7 @@
 
 /// How a value is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Any text (`null` reads as the empty string).
     Text,
     /// A non-negative integer.
@@ -20,10 +20,10 @@ pub enum Kind {
 
 /// A known key: its name, how it is read and its default, if it has one.
 #[derive(Debug, Clone, Copy)]
-pub struct KeySpec {
-    pub name: &'static str,
-    pub kind: Kind,
-    pub default: Option<&'static str>,
+pub(crate) struct KeySpec {
+    pub(crate) name: &'static str,
+    pub(crate) kind: Kind,
+    pub(crate) default: Option<&'static str>,
 }
 
 const fn key(name: &'static str, kind: Kind, default: Option<&'static str>) -> KeySpec {
@@ -34,7 +34,7 @@ const fn key(name: &'static str, kind: Kind, default: Option<&'static str>) -> K
     }
 }
 
-pub const GENERAL: &[KeySpec] = &[
+pub(crate) const GENERAL: &[KeySpec] = &[
     key("_version", Kind::Version, None),
     key("_release", Kind::Version, Some("1")),
     key("_summary", Kind::Text, Some("")),
@@ -48,7 +48,7 @@ pub const GENERAL: &[KeySpec] = &[
 ];
 
 /// Keys of `[extra_daemon_*]`, `[app_*]` and `[step_*]` sections.
-pub const PROCESS: &[KeySpec] = &[
+pub(crate) const PROCESS: &[KeySpec] = &[
     key("_cmd_and_args", Kind::Text, None),
     key("numprocesses", Kind::Int, Some("1")),
     key("graceful_timeout", Kind::Int, Some("10")),
@@ -64,7 +64,7 @@ pub const PROCESS: &[KeySpec] = &[
 
 /// What a section is, from its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SectionKind {
+pub(crate) enum SectionKind {
     General,
     /// `[custom]` and `[custom*]`: free keys, all text.
     Custom,
@@ -80,13 +80,13 @@ pub enum SectionKind {
 }
 
 /// The prefixes of process sections, and the `_cmd_and_args` placeholder naming the process.
-pub const PROCESS_PREFIXES: &[(&str, &str)] = &[
+pub(crate) const PROCESS_PREFIXES: &[(&str, &str)] = &[
     ("extra_daemon_", "extra_name"),
     ("app_", "app_name"),
     ("step_", "step_name"),
 ];
 
-pub fn section_kind(name: &str) -> SectionKind {
+pub(crate) fn section_kind(name: &str) -> SectionKind {
     if name.starts_with('_') {
         SectionKind::Private
     } else if name == "general" {
@@ -107,7 +107,7 @@ pub fn section_kind(name: &str) -> SectionKind {
 }
 
 /// The known keys of a section kind; `None` when the section takes free keys.
-pub fn known_keys(kind: SectionKind) -> Option<&'static [KeySpec]> {
+pub(crate) fn known_keys(kind: SectionKind) -> Option<&'static [KeySpec]> {
     match kind {
         SectionKind::General => Some(GENERAL),
         SectionKind::ExtraDaemon | SectionKind::ModuleProcess => Some(PROCESS),
@@ -116,12 +116,12 @@ pub fn known_keys(kind: SectionKind) -> Option<&'static [KeySpec]> {
 }
 
 /// The spec of `key` in a section of `kind`, if the key is known there.
-pub fn key_spec(kind: SectionKind, key: &str) -> Option<&'static KeySpec> {
+pub(crate) fn key_spec(kind: SectionKind, key: &str) -> Option<&'static KeySpec> {
     known_keys(kind)?.iter().find(|k| k.name == key)
 }
 
 /// Whether `key` may appear in a section of `kind`.
-pub fn key_allowed(kind: SectionKind, key: &str) -> bool {
+pub(crate) fn key_allowed(kind: SectionKind, key: &str) -> bool {
     match kind {
         SectionKind::General | SectionKind::ExtraDaemon => key_spec(kind, key).is_some(),
         SectionKind::Custom | SectionKind::ModuleProcess | SectionKind::SwitchRules => true,
@@ -132,7 +132,7 @@ pub fn key_allowed(kind: SectionKind, key: &str) -> bool {
 
 /// Why a value does not fit its kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CoerceError {
+pub(crate) enum CoerceError {
     #[error("`{0}` is not a non-negative integer")]
     NotInt(String),
     #[error("`{0}` is not a valid version: use only a-z, 0-9, `-`, `_` and `.`")]
@@ -140,7 +140,7 @@ pub enum CoerceError {
 }
 
 /// Reads `value` as `kind` and gives its normal form (`1`/`0` for booleans).
-pub fn coerce(kind: Kind, value: &str) -> Result<String, CoerceError> {
+pub(crate) fn coerce(kind: Kind, value: &str) -> Result<String, CoerceError> {
     let value = value.trim();
     if value == "null" {
         return match kind {
@@ -172,7 +172,7 @@ pub fn coerce(kind: Kind, value: &str) -> Result<String, CoerceError> {
 }
 
 /// MetWork's boolean reading: `1 true yes y t` in any case.
-pub fn parse_bool(value: &str) -> bool {
+pub(crate) fn parse_bool(value: &str) -> bool {
     matches!(
         value.trim().to_ascii_lowercase().as_str(),
         "1" | "true" | "yes" | "y" | "t"
@@ -184,7 +184,7 @@ pub fn parse_bool(value: &str) -> bool {
 const MAX_SUGGESTED_LEN: usize = 64;
 
 /// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(
+pub(crate) fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
@@ -201,7 +201,7 @@ pub fn did_you_mean<'a>(
 
 /// A suggestion for an unknown section name: a known name, or a known prefix put in front of
 /// what looks like the section's own name (`extra_deamon_foo` gives `extra_daemon_foo`).
-pub fn suggest_section(name: &str) -> Option<String> {
+pub(crate) fn suggest_section(name: &str) -> Option<String> {
     if name.len() > MAX_SUGGESTED_LEN {
         return None;
     }

@@ -12,9 +12,9 @@ fn plugin(config: &str) -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("src");
     let home = tmp.path().join("home");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(".layerapi2_label"), "plugin_foo@mfplug\n").unwrap();
-    std::fs::write(dir.join("config.ini"), config).unwrap();
+    fs_err::create_dir_all(&dir).unwrap();
+    fs_err::write(dir.join(".layerapi2_label"), "plugin_foo@mfplug\n").unwrap();
+    fs_err::write(dir.join("config.ini"), config).unwrap();
     Fixture {
         _tmp: tmp,
         dir,
@@ -35,8 +35,8 @@ fn settings(fx: &Fixture, config_name: &str) -> Settings {
 
 fn write_override(fx: &Fixture, which: usize, text: &str) -> PathBuf {
     let path = override_paths(&fx.home, "foo")[which].clone();
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, text).unwrap();
+    fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+    fs_err::write(&path, text).unwrap();
     path
 }
 
@@ -256,7 +256,7 @@ fn coercion_errors_name_the_key_even_for_unselected_variants() {
 #[test]
 fn missing_pieces_are_all_reported() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join(".plugin_format_version"), "\n").unwrap();
+    fs_err::write(tmp.path().join(".plugin_format_version"), "\n").unwrap();
     let s = Settings {
         module: "MFPLUG".into(),
         config_name: "GENERIC".into(),

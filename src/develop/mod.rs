@@ -6,8 +6,8 @@
 //! signal thread) on one channel, and sleeps until the next event or deadline: idle, it does
 //! not wake up at all.
 
-pub mod supervise;
-pub mod watch;
+pub(crate) mod supervise;
+pub(crate) mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,18 +22,18 @@ use supervise::{Exited, Supervisor};
 use watch::{Debounce, Filter};
 
 /// The debounce when `--debounce` is not given.
-pub const DEFAULT_DEBOUNCE_MS: u64 = 300;
+pub(crate) const DEFAULT_DEBOUNCE_MS: u64 = 300;
 
 /// How long after a removal inside the plugin dir the dir itself is looked at.
 const CHECK_DIR_AFTER: Duration = Duration::from_millis(100);
 
 /// What `mfplug develop` was asked.
 #[derive(Debug, Clone)]
-pub struct Options {
-    pub dir: Option<PathBuf>,
-    pub no_watch: bool,
-    pub debounce: Duration,
-    pub force: bool,
+pub(crate) struct Options {
+    pub(crate) dir: Option<PathBuf>,
+    pub(crate) no_watch: bool,
+    pub(crate) debounce: Duration,
+    pub(crate) force: bool,
 }
 
 /// Everything the event loop waits for.
@@ -44,7 +44,7 @@ enum Event {
 }
 
 /// `mfplug develop [DIR] [--no-watch] [--debounce MS] [--force]`.
-pub fn develop(options: &Options, home: &Path, settings: &Settings) -> Result<ExitCode> {
+pub(crate) fn develop(options: &Options, home: &Path, settings: &Settings) -> Result<ExitCode> {
     let dir = inspect::plugin_dir(options.dir.clone())?;
     let dir = fs_err::canonicalize(&dir)?;
     let config = load(&dir, settings)?;
@@ -85,7 +85,7 @@ fn load(dir: &Path, settings: &Settings) -> Result<PluginConfig> {
 /// Links `home/plugins/NAME` to `dir`. A devlink (a symlink) is replaced; an installed plugin
 /// (a real dir) is refused, or with `force` moved aside to `home/displaced/NAME.SECONDS`, never
 /// deleted. The link is made beside its place and renamed over it: it is never missing.
-pub fn devlink(
+pub(crate) fn devlink(
     home: &Path,
     name: &crate::plugin::PluginName,
     dir: &Path,
@@ -132,8 +132,8 @@ pub fn devlink(
         Err(e) => return Err(e.into()),
     }
     let temp = plugins.join(format!(".{name}.devlink.{}", std::process::id()));
-    let _ = std::fs::remove_file(&temp);
-    std::os::unix::fs::symlink(dir, &temp)
+    let _ = fs_err::remove_file(&temp);
+    fs_err::os::unix::fs::symlink(dir, &temp)
         .with_context(|| format!("cannot create the link `{}`", temp.display()))?;
     fs_err::rename(&temp, &link)?;
     Ok(link)
@@ -417,7 +417,7 @@ fn run(
 fn prepare(config: &PluginConfig, settings: &Settings) -> Result<Prepared> {
     let env = env::plugin_env(config, &settings.env)?;
     if let Some(tmp) = env.get("TMPDIR") {
-        let _ = std::fs::create_dir_all(tmp);
+        let _ = fs_err::create_dir_all(tmp);
     }
     Ok((supervise::specs(config), env))
 }

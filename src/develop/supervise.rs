@@ -22,20 +22,20 @@ use crate::config::PluginConfig;
 use crate::ui;
 
 /// The first delay before restarting a daemon that died; it doubles at each quick exit.
-pub const BACKOFF_START: Duration = Duration::from_millis(500);
-pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+pub(crate) const BACKOFF_START: Duration = Duration::from_millis(500);
+pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// A daemon that stayed up this long was fine: its backoff starts over.
-pub const STABLE_AFTER: Duration = Duration::from_secs(10);
+pub(crate) const STABLE_AFTER: Duration = Duration::from_secs(10);
 /// After this many quick exits in a row a daemon is held until the next change.
-pub const MAX_QUICK_EXITS: u32 = 5;
+pub(crate) const MAX_QUICK_EXITS: u32 = 5;
 
 /// The most copies of one daemon `develop` runs: `numprocesses` above is refused (each copy
 /// is a process and two threads).
-pub const MAX_COPIES: usize = 256;
+pub(crate) const MAX_COPIES: usize = 256;
 
 /// `now + delay`, or as far as an `Instant` goes when a delay from `config.ini` (a
 /// `graceful_timeout` or `max_age` of billions of years) would overflow it.
-pub fn later(now: Instant, delay: Duration) -> Instant {
+pub(crate) fn later(now: Instant, delay: Duration) -> Instant {
     const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
     now.checked_add(delay)
         .or_else(|| now.checked_add(CENTURY))
@@ -44,29 +44,29 @@ pub fn later(now: Instant, delay: Duration) -> Instant {
 
 /// The `rlimit_*` keys; 0 leaves the limit as it is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Limits {
-    pub address_space: u64,
-    pub open_files: u64,
-    pub stack: u64,
-    pub file_size: u64,
+pub(crate) struct Limits {
+    pub(crate) address_space: u64,
+    pub(crate) open_files: u64,
+    pub(crate) stack: u64,
+    pub(crate) file_size: u64,
 }
 
 /// One `[extra_daemon_NAME]` section, read.
 #[derive(Debug, Clone)]
-pub struct DaemonSpec {
+pub(crate) struct DaemonSpec {
     /// `NAME`, from the section name.
-    pub name: String,
+    pub(crate) name: String,
     /// `_cmd_and_args` split with shell quoting rules, or why it cannot be.
-    pub argv: Result<Vec<String>, String>,
-    pub numprocesses: usize,
-    pub graceful_timeout: Duration,
+    pub(crate) argv: Result<Vec<String>, String>,
+    pub(crate) numprocesses: usize,
+    pub(crate) graceful_timeout: Duration,
     /// 0: no limit.
-    pub max_age: Duration,
-    pub limits: Limits,
+    pub(crate) max_age: Duration,
+    pub(crate) limits: Limits,
 }
 
 /// The daemons of a plugin, in file order.
-pub fn specs(config: &PluginConfig) -> Vec<DaemonSpec> {
+pub(crate) fn specs(config: &PluginConfig) -> Vec<DaemonSpec> {
     let mut out = Vec::new();
     for (section, keys) in &config.sections {
         let Some(name) = section.strip_prefix("extra_daemon_") else {
@@ -119,9 +119,9 @@ pub fn specs(config: &PluginConfig) -> Vec<DaemonSpec> {
 
 /// What the supervisor tells the event loop: a child it started has exited.
 #[derive(Debug)]
-pub struct Exited {
-    pub serial: u64,
-    pub status: ExitStatus,
+pub(crate) struct Exited {
+    pub(crate) serial: u64,
+    pub(crate) status: ExitStatus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,7 +164,7 @@ struct Instance {
 }
 
 /// The running daemons of one plugin.
-pub struct Supervisor<E> {
+pub(crate) struct Supervisor<E> {
     plugin: String,
     dir: PathBuf,
     log_dir: PathBuf,
@@ -175,11 +175,11 @@ pub struct Supervisor<E> {
     wrap: fn(Exited) -> E,
     next_serial: u64,
     /// Restarts after a daemon died or aged out (not those after a change).
-    pub restarts: u64,
+    pub(crate) restarts: u64,
 }
 
 impl<E: Send + 'static> Supervisor<E> {
-    pub fn new(
+    pub(crate) fn new(
         plugin: &str,
         dir: &Path,
         log_dir: &Path,
@@ -201,7 +201,7 @@ impl<E: Send + 'static> Supervisor<E> {
     }
 
     /// Replaces the daemons to run and their env; only when nothing runs.
-    pub fn set(&mut self, specs: Vec<DaemonSpec>, env: BTreeMap<String, String>) {
+    pub(crate) fn set(&mut self, specs: Vec<DaemonSpec>, env: BTreeMap<String, String>) {
         debug_assert!(self.is_idle());
         self.instances = specs
             .iter()
@@ -221,31 +221,20 @@ impl<E: Send + 'static> Supervisor<E> {
     }
 
     /// How many copies are to run.
-    pub fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.instances.len()
     }
 
     /// How many copies run now.
-    pub fn up(&self) -> usize {
+    pub(crate) fn up(&self) -> usize {
         self.instances
             .iter()
             .filter(|i| matches!(i.state, State::Running { .. }))
             .count()
     }
 
-    /// The pids of the running copies, leaders of their process groups.
-    pub fn pids(&self) -> Vec<i32> {
-        self.instances
-            .iter()
-            .filter_map(|i| match i.state {
-                State::Running { pid, .. } | State::Stopping { pid, .. } => Some(pid),
-                _ => None,
-            })
-            .collect()
-    }
-
     /// Whether no process of ours is running or stopping.
-    pub fn is_idle(&self) -> bool {
+    pub(crate) fn is_idle(&self) -> bool {
         self.instances.iter().all(|i| {
             !matches!(
                 i.state,
@@ -255,7 +244,7 @@ impl<E: Send + 'static> Supervisor<E> {
     }
 
     /// Starts every copy that is not running (idle, waiting or held), with a fresh backoff.
-    pub fn start_all(&mut self) {
+    pub(crate) fn start_all(&mut self) {
         for index in 0..self.instances.len() {
             let instance = &mut self.instances[index];
             if matches!(
@@ -270,14 +259,14 @@ impl<E: Send + 'static> Supervisor<E> {
     }
 
     /// Asks every copy to stop: SIGTERM to its group now, SIGKILL after its `graceful_timeout`.
-    pub fn stop_all(&mut self, now: Instant) {
+    pub(crate) fn stop_all(&mut self, now: Instant) {
         for index in 0..self.instances.len() {
             self.stop(index, now, Then::Stop);
         }
     }
 
     /// SIGKILL to every group still there (a second Ctrl-C).
-    pub fn kill_all(&mut self) {
+    pub(crate) fn kill_all(&mut self) {
         for instance in &mut self.instances {
             match &mut instance.state {
                 State::Running { pid, .. } | State::Stopping { pid, .. } => {
@@ -314,7 +303,7 @@ impl<E: Send + 'static> Supervisor<E> {
     }
 
     /// The next time [`Supervisor::tick`] has something to do.
-    pub fn deadline(&self) -> Option<Instant> {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
         self.instances
             .iter()
             .filter_map(|i| match i.state {
@@ -348,7 +337,7 @@ impl<E: Send + 'static> Supervisor<E> {
     }
 
     /// Does what is due at `now`: SIGKILL after a grace, a restart after a backoff or for age.
-    pub fn tick(&mut self, now: Instant) {
+    pub(crate) fn tick(&mut self, now: Instant) {
         for index in 0..self.instances.len() {
             let age_limit = self.age_limit(&self.instances[index]);
             let label = self.label(index);
@@ -387,7 +376,7 @@ impl<E: Send + 'static> Supervisor<E> {
     }
 
     /// A child has exited: a stop is complete, or a daemon died and waits for its backoff.
-    pub fn exited(&mut self, exited: &Exited, now: Instant) {
+    pub(crate) fn exited(&mut self, exited: &Exited, now: Instant) {
         let Some(index) = self.instances.iter().position(|i| match i.state {
             State::Running { serial, .. } | State::Stopping { serial, .. } => {
                 serial == exited.serial
@@ -536,7 +525,7 @@ fn describe(status: ExitStatus) -> String {
 /// The most of a daemon's output held before it is passed on: a longer line (a binary blob,
 /// a `\r` progress bar, anything without a newline) goes out in pieces of this size, each on
 /// a line of its own, so that memory stays bounded whatever the daemon writes.
-pub const MAX_CHUNK: usize = 64 * 1024;
+pub(crate) const MAX_CHUNK: usize = 64 * 1024;
 
 /// Copies a child's output, line by line, to the terminal after `prefix` and to the log; a
 /// line longer than [`MAX_CHUNK`] is passed on in pieces. The log gets the bytes as written
@@ -665,7 +654,7 @@ fn find_program(name: &str, path: Option<&str>, dir: &Path) -> std::io::Result<P
             Path::new(entry)
         };
         let candidate = dir.join(base).join(name);
-        if let Ok(meta) = std::fs::metadata(&candidate) {
+        if let Ok(meta) = fs_err::metadata(&candidate) {
             if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
                 return Ok(candidate);
             }

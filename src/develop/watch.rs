@@ -13,13 +13,13 @@ use notify::{RecursiveMode, Watcher as _};
 
 use crate::config::{Problem, Severity};
 
-pub const INCLUDES_FILE: &str = ".autorestart_includes";
-pub const EXCLUDES_FILE: &str = ".autorestart_excludes";
+pub(crate) const INCLUDES_FILE: &str = ".autorestart_includes";
+pub(crate) const EXCLUDES_FILE: &str = ".autorestart_excludes";
 /// The input of `mfplug lock`: a change to it means relock and rebuild, not just a restart.
-pub const REQUIREMENTS_FILE: &str = "python3_virtualenv_sources/requirements-to-freeze.txt";
+pub(crate) const REQUIREMENTS_FILE: &str = "python3_virtualenv_sources/requirements-to-freeze.txt";
 
 /// MetWork's includes, used when the plugin has no `.autorestart_includes`.
-pub const DEFAULT_INCLUDES: &[&str] = &[
+pub(crate) const DEFAULT_INCLUDES: &[&str] = &[
     "*.py",
     "*.ini",
     "*.js",
@@ -32,7 +32,7 @@ pub const DEFAULT_INCLUDES: &[&str] = &[
 ];
 
 /// MetWork's excludes, used when the plugin has no `.autorestart_excludes`.
-pub const DEFAULT_EXCLUDES: &[&str] = &[
+pub(crate) const DEFAULT_EXCLUDES: &[&str] = &[
     "/local",
     "/python3_virtualenv_sources",
     "/node_sources",
@@ -43,12 +43,12 @@ pub const DEFAULT_EXCLUDES: &[&str] = &[
 /// Always excluded, whatever the files say: version control and editors' temporary files
 /// (vim's swap files and its `4913` write probe, emacs's backups and lock files).
 /// mfplug's own temp files (`.mfplug-local-*` of a build, `.mfplug-release-*`) are never a change.
-pub const ALWAYS_EXCLUDED: &[&str] =
+pub(crate) const ALWAYS_EXCLUDED: &[&str] =
     &[".git/", "*.swp", "*.swx", "*~", ".#*", "4913", "/.mfplug-*"];
 
 /// Which paths of the plugin dir count as a change.
 #[derive(Debug)]
-pub struct Filter {
+pub(crate) struct Filter {
     includes: Gitignore,
     excludes: Gitignore,
     always: Gitignore,
@@ -57,7 +57,7 @@ pub struct Filter {
 impl Filter {
     /// Reads the two files of `dir` (or takes the defaults); a malformed line is a warning
     /// naming the file and line, and the other lines still apply.
-    pub fn load(dir: &Path) -> (Filter, Vec<Problem>) {
+    pub(crate) fn load(dir: &Path) -> (Filter, Vec<Problem>) {
         let mut problems = Vec::new();
         let includes = patterns(dir, INCLUDES_FILE, DEFAULT_INCLUDES, &mut problems);
         let excludes = patterns(dir, EXCLUDES_FILE, DEFAULT_EXCLUDES, &mut problems);
@@ -73,7 +73,7 @@ impl Filter {
     }
 
     /// Whether a change to `relative` (a path inside the plugin dir) counts.
-    pub fn counts(&self, relative: &Path, is_dir: bool) -> bool {
+    pub(crate) fn counts(&self, relative: &Path, is_dir: bool) -> bool {
         let excluded = |g: &Gitignore| g.matched_path_or_any_parents(relative, is_dir).is_ignore();
         excluded(&self.includes) && !excluded(&self.excludes) && !excluded(&self.always)
     }
@@ -125,13 +125,13 @@ fn problem(file: &Path, line: Option<usize>, message: String) -> Problem {
 }
 
 /// A watch on the plugin dir; dropping it stops the watching.
-pub struct DirWatcher {
+pub(crate) struct DirWatcher {
     _watcher: notify::RecommendedWatcher,
 }
 
 /// Watches `dir` recursively and sends every event through `send` (called on the watcher's
 /// thread).
-pub fn watch<T: Send + 'static>(
+pub(crate) fn watch<T: Send + 'static>(
     dir: &Path,
     events: Sender<T>,
     wrap: fn(notify::Result<notify::Event>) -> T,
@@ -161,7 +161,7 @@ pub fn watch<T: Send + 'static>(
 
 /// Whether an event is a change (a file created, written, renamed, removed, or its metadata
 /// changed), not a read.
-pub fn is_change(event: &notify::Event) -> bool {
+pub(crate) fn is_change(event: &notify::Event) -> bool {
     use notify::EventKind;
     match event.kind {
         EventKind::Access(_) => false,
@@ -176,62 +176,56 @@ pub fn is_change(event: &notify::Event) -> bool {
 /// Turns bursts of changes into one: the deadline moves with every change, so the action
 /// comes `delay` after the last change of a burst.
 #[derive(Debug)]
-pub struct Debounce {
+pub(crate) struct Debounce {
     delay: Duration,
     deadline: Option<Instant>,
     last: Option<PathBuf>,
-    count: usize,
 }
 
 /// A burst of changes that is over.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Burst {
+pub(crate) struct Burst {
     /// The last path that changed.
-    pub last: PathBuf,
-    pub count: usize,
+    pub(crate) last: PathBuf,
 }
 
 impl Debounce {
-    pub fn new(delay: Duration) -> Debounce {
+    pub(crate) fn new(delay: Duration) -> Debounce {
         Debounce {
             delay,
             deadline: None,
             last: None,
-            count: 0,
         }
     }
 
-    pub fn change(&mut self, path: PathBuf, now: Instant) {
+    pub(crate) fn change(&mut self, path: PathBuf, now: Instant) {
         self.deadline = Some(super::supervise::later(now, self.delay));
         self.last = Some(path);
-        self.count += 1;
     }
 
     /// Moves the deadline without a change of its own (a new dir, looked into when due).
-    pub fn poke(&mut self, now: Instant) {
+    pub(crate) fn poke(&mut self, now: Instant) {
         self.deadline = Some(super::supervise::later(now, self.delay));
     }
 
     /// A change found when the burst is due: it joins the burst without moving the deadline.
-    pub fn join(&mut self, path: PathBuf) {
+    pub(crate) fn join(&mut self, path: PathBuf) {
         self.last = Some(path);
-        self.count += 1;
     }
 
-    pub fn is_due(&self, now: Instant) -> bool {
+    pub(crate) fn is_due(&self, now: Instant) -> bool {
         self.deadline.is_some_and(|d| now >= d)
     }
 
-    pub fn deadline(&self) -> Option<Instant> {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
         self.deadline
     }
 
     /// The burst, once `now` is past its deadline.
-    pub fn take(&mut self, now: Instant) -> Option<Burst> {
+    pub(crate) fn take(&mut self, now: Instant) -> Option<Burst> {
         if self.deadline.is_some_and(|d| now >= d) {
             self.deadline = None;
-            let count = std::mem::take(&mut self.count);
-            self.last.take().map(|last| Burst { last, count })
+            self.last.take().map(|last| Burst { last })
         } else {
             None
         }
@@ -245,10 +239,10 @@ mod tests {
     fn filter(includes: Option<&str>, excludes: Option<&str>) -> (Filter, Vec<Problem>) {
         let dir = tempfile::tempdir().unwrap();
         if let Some(text) = includes {
-            std::fs::write(dir.path().join(INCLUDES_FILE), text).unwrap();
+            fs_err::write(dir.path().join(INCLUDES_FILE), text).unwrap();
         }
         if let Some(text) = excludes {
-            std::fs::write(dir.path().join(EXCLUDES_FILE), text).unwrap();
+            fs_err::write(dir.path().join(EXCLUDES_FILE), text).unwrap();
         }
         Filter::load(dir.path())
     }
@@ -310,7 +304,6 @@ mod tests {
         }
         assert_eq!(d.take(start + Duration::from_millis(120)), None);
         let burst = d.take(start + Duration::from_millis(149)).unwrap();
-        assert_eq!(burst.count, 50);
         assert_eq!(burst.last, PathBuf::from("f49"));
         assert_eq!(d.take(start + Duration::from_secs(9)), None);
     }

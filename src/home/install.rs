@@ -11,27 +11,27 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
-use sha2::{Digest, Sha256};
 
 use super::{override_file, plugin_dir, stage_pause, write_own_file, HomeLock, InstallRecord};
 use crate::archive::unpack::{self, Limits};
-use crate::archive::{self, hex, FileFormat, PluginMeta};
+use crate::archive::{self, FileFormat, PluginMeta};
 use crate::config::{self, ini::Document, Settings};
+use crate::fsx::sha256_hex;
 use crate::plugin::{read_own_file, Label, PluginName, CONFIG_FILE, LABEL_FILE};
 use crate::ui;
 
 /// What `install` is asked to do.
 #[derive(Debug, Clone)]
-pub struct InstallOptions {
-    pub file: PathBuf,
-    pub new_name: Option<PluginName>,
-    pub force: bool,
-    pub provisioned: bool,
+pub(crate) struct InstallOptions {
+    pub(crate) file: PathBuf,
+    pub(crate) new_name: Option<PluginName>,
+    pub(crate) force: bool,
+    pub(crate) provisioned: bool,
 }
 
 /// What changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     Installed,
     Upgraded(String),
     Downgraded(String),
@@ -39,18 +39,18 @@ pub enum Action {
 }
 
 #[derive(Debug, Clone)]
-pub struct Installed {
-    pub name: PluginName,
-    pub meta: PluginMeta,
-    pub action: Action,
+pub(crate) struct Installed {
+    pub(crate) name: PluginName,
+    pub(crate) meta: PluginMeta,
+    pub(crate) action: Action,
     /// A message about the override file, when the admin's was kept.
-    pub override_note: Option<String>,
+    pub(crate) override_note: Option<String>,
 }
 
 /// Compares two versions: runs of digits as numbers, other runs as text, separators
 /// (`.`, `-`, `_`) only separate. `1.10` > `1.9`, `1.0` = `1.0.0`, `1.0a` < `1.0b`,
 /// a number beats a word (`1.0.1` > `1.0.rc1`). See `docs/home.md`.
-pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+pub(crate) fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
     use std::cmp::Ordering;
     fn parts(v: &str) -> Vec<Result<u64, String>> {
         let mut out = Vec::new();
@@ -110,13 +110,13 @@ pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// `VERSION-RELEASE` compared as versions, version first.
-pub fn compare_full(a: (&str, &str), b: (&str, &str)) -> std::cmp::Ordering {
+pub(crate) fn compare_full(a: (&str, &str), b: (&str, &str)) -> std::cmp::Ordering {
     compare_versions(a.0, b.0).then_with(|| compare_versions(a.1, b.1))
 }
 
 /// The commented copy of `config.ini` that install writes as the admin's override file: every
 /// section but `[general]` and private ones, every key not starting with `_`, commented out.
-pub fn override_template(name: &PluginName, config_text: &str) -> String {
+pub(crate) fn override_template(name: &PluginName, config_text: &str) -> String {
     let (doc, _) = Document::parse(config_text);
     let mut out = format!(
         "# Overrides of the `{name}` plugin's configuration, for the administrator.\n\
@@ -154,9 +154,9 @@ pub fn override_template(name: &PluginName, config_text: &str) -> String {
 
 /// Runs `postinstall` (or `preuninstall`) of the plugin in `dir`, in its env, if it is there;
 /// a hook that is a symlink is refused (it must be the plugin's own file).
-pub fn run_hook(dir: &Path, hook: &str, settings: &Settings) -> Result<()> {
+pub(crate) fn run_hook(dir: &Path, hook: &str, settings: &Settings) -> Result<()> {
     let path = dir.join(hook);
-    match std::fs::symlink_metadata(&path) {
+    match fs_err::symlink_metadata(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => {
             return Err(anyhow::Error::new(e).context(format!("cannot read `{}`", path.display())))
@@ -186,7 +186,7 @@ pub fn run_hook(dir: &Path, hook: &str, settings: &Settings) -> Result<()> {
     })?;
     let env = crate::env::plugin_env(&config, &settings.env)?;
     if let Some(tmp) = env.get("TMPDIR") {
-        let _ = std::fs::create_dir_all(tmp);
+        let _ = fs_err::create_dir_all(tmp);
     }
     let output = Command::new(&path)
         .current_dir(dir)
@@ -225,7 +225,7 @@ struct Saved {
 
 impl Saved {
     fn take(path: PathBuf) -> Result<Saved> {
-        let before = match std::fs::read(&path) {
+        let before = match fs_err::read(&path) {
             Ok(bytes) => Some(bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => {
@@ -240,12 +240,12 @@ impl Saved {
     fn restore(&self) {
         let result = match &self.before {
             Some(bytes) => {
-                if std::fs::read(&self.path).is_ok_and(|now| now == *bytes) {
+                if fs_err::read(&self.path).is_ok_and(|now| now == *bytes) {
                     return;
                 }
-                crate::lock::write_atomic(&self.path, bytes)
+                crate::fsx::write_atomic(&self.path, bytes)
             }
-            None => match std::fs::remove_file(&self.path) {
+            None => match fs_err::remove_file(&self.path) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                 other => other,
             },
@@ -279,12 +279,12 @@ struct RemoveOnDrop(PathBuf);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = fs_err::remove_dir_all(&self.0);
     }
 }
 
 /// Installs a `.plugin` file into the home.
-pub fn install(
+pub(crate) fn install(
     home: &Path,
     settings: &Settings,
     opts: &InstallOptions,
@@ -295,7 +295,7 @@ pub fn install(
 }
 
 /// [`install`] with the home's lock already held (provisioning installs several files).
-pub fn install_locked(
+pub(crate) fn install_locked(
     home: &Path,
     settings: &Settings,
     opts: &InstallOptions,
@@ -371,7 +371,7 @@ pub fn install_locked(
             .map_err(|e| fails(anyhow::Error::new(e)))?;
         // mfplug's own dir is mfplug's: a file that ships one (a dir or a link) is refused
         // before anything runs.
-        if std::fs::symlink_metadata(staged.join(super::RECORD_DIR)).is_ok() {
+        if fs_err::symlink_metadata(staged.join(super::RECORD_DIR)).is_ok() {
             return Err(fails(ui::error_with_hint(
                 format!(
                     "the file ships `{}`, where mfplug keeps the install record",
@@ -468,15 +468,15 @@ pub fn install_locked(
         undo.saved.push(saved);
         undo.saved.push(Saved::take(new_path.clone())?);
         let mut note = None;
-        let template_sha = hex(&Sha256::digest(template.as_bytes()));
+        let template_sha = sha256_hex(template.as_bytes());
         let override_sha = match &before {
             None => {
-                crate::lock::write_atomic(&path, template.as_bytes())
+                crate::fsx::write_atomic(&path, template.as_bytes())
                     .with_context(|| format!("cannot write `{}`", path.display()))?;
                 Some(template_sha)
             }
             Some(bytes) => {
-                let current = hex(&Sha256::digest(bytes));
+                let current = sha256_hex(bytes);
                 let pristine = previous
                     .as_ref()
                     .and_then(|r| r.override_sha256.as_deref())
@@ -484,12 +484,12 @@ pub fn install_locked(
                     || current == template_sha;
                 if pristine {
                     if current != template_sha {
-                        crate::lock::write_atomic(&path, template.as_bytes())
+                        crate::fsx::write_atomic(&path, template.as_bytes())
                             .with_context(|| format!("cannot write `{}`", path.display()))?;
                     }
                     Some(template_sha)
                 } else {
-                    crate::lock::write_atomic(&new_path, template.as_bytes())
+                    crate::fsx::write_atomic(&new_path, template.as_bytes())
                         .with_context(|| format!("cannot write `{}`", new_path.display()))?;
                     note = Some(format!(
                         "kept your edited `{}`; the plugin's new defaults are in `{}`",
@@ -575,7 +575,7 @@ pub fn install_locked(
         Ok(done) => done,
         Err(e) => {
             undo.undo();
-            let _ = std::fs::remove_dir_all(&staged);
+            let _ = fs_err::remove_dir_all(&staged);
             let e = super::explain_disk_full(e, &home.join("plugins"));
             return Err(e.context(format!("failed to install `{}`", opts.file.display())));
         }
@@ -583,31 +583,24 @@ pub fn install_locked(
 
     // Stage `commit`: one rename, or one atomic exchange with the installed version.
     let commit = if previous.is_some() || target.exists() {
-        rustix::fs::renameat_with(
-            rustix::fs::CWD,
-            &staged,
-            rustix::fs::CWD,
-            &target,
-            rustix::fs::RenameFlags::EXCHANGE,
-        )
-        .map_err(std::io::Error::from)
+        crate::fsx::exchange(&staged, &target)
     } else {
-        std::fs::rename(&staged, &target)
+        fs_err::rename(&staged, &target)
     };
     if let Err(e) = commit {
         undo.undo();
-        let _ = std::fs::remove_dir_all(&staged);
+        let _ = fs_err::remove_dir_all(&staged);
         return Err(anyhow::Error::new(e).context(format!(
             "failed to install `{}`: cannot move it into `{}`",
             opts.file.display(),
             target.display()
         )));
     }
-    let _ = super::sync_dir(&home.join("plugins"));
+    let _ = crate::fsx::sync_dir(&home.join("plugins"));
     stage_pause("commit");
     // After an exchange the old version sits in the staging path.
     if staged.exists() {
-        let _ = std::fs::remove_dir_all(&staged);
+        let _ = fs_err::remove_dir_all(&staged);
     }
     let action = match &previous {
         None => Action::Installed,
@@ -633,7 +626,7 @@ pub fn install_locked(
 
 /// Renders the plugin's `crontab` with its variables (and the environment); `None` when it
 /// has none.
-pub fn render_crontab(
+pub(crate) fn render_crontab(
     dir: &Path,
     variables: &indexmap::IndexMap<String, String>,
 ) -> Result<Option<String>> {

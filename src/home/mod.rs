@@ -8,11 +8,11 @@
 //! exchange for an upgrade), so a reader, or a crash, only ever sees the old plugin or the new
 //! one.
 
-pub mod install;
-pub mod ops;
-pub mod provision;
+pub(crate) mod install;
+pub(crate) mod ops;
+pub(crate) mod provision;
 
-use std::fs::File;
+use fs_err::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ use crate::ui;
 
 /// The home: `--home`/`MFPLUG_HOME` (clap reads both), else `$XDG_DATA_HOME/mfplug`, else
 /// `~/.local/share/mfplug`.
-pub fn resolve(flag: Option<&Path>) -> PathBuf {
+pub(crate) fn resolve(flag: Option<&Path>) -> PathBuf {
     if let Some(dir) = flag {
         return dir.to_path_buf();
     }
@@ -39,49 +39,49 @@ pub fn resolve(flag: Option<&Path>) -> PathBuf {
 
 /// Where an installed (or devlinked) plugin named `name` lives: always one entry of
 /// `plugins/`, since a [`PluginName`] has no `/`, no `.` and no `..`.
-pub fn plugin_dir(home: &Path, name: &PluginName) -> PathBuf {
+pub(crate) fn plugin_dir(home: &Path, name: &PluginName) -> PathBuf {
     home.join("plugins").join(name.as_str())
 }
 
-pub fn staging_dir(home: &Path) -> PathBuf {
+pub(crate) fn staging_dir(home: &Path) -> PathBuf {
     home.join("plugins").join(".staging")
 }
 
 /// The admin's override file of a plugin: one entry of `config/plugins/`.
-pub fn override_file(home: &Path, name: &PluginName) -> PathBuf {
+pub(crate) fn override_file(home: &Path, name: &PluginName) -> PathBuf {
     home.join("config")
         .join("plugins")
         .join(format!("{name}.ini"))
 }
 
 /// Where the install record lives inside an installed plugin.
-pub const RECORD_DIR: &str = ".mfplug";
-pub const INSTALL_FILE: &str = ".mfplug/INSTALL.json";
+pub(crate) const RECORD_DIR: &str = ".mfplug";
+pub(crate) const INSTALL_FILE: &str = ".mfplug/INSTALL.json";
 
 /// What install writes beside the plugin's files: where it came from and what it was.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct InstallRecord {
-    pub meta: PluginMeta,
+pub(crate) struct InstallRecord {
+    pub(crate) meta: PluginMeta,
     /// The `.plugin` file installed, as given.
-    pub source: String,
+    pub(crate) source: String,
     /// Seconds since 1970.
-    pub installed_at: u64,
+    pub(crate) installed_at: u64,
     /// The name in the file, when installed under another one (`--new-name`).
-    pub original_name: Option<PluginName>,
+    pub(crate) original_name: Option<PluginName>,
     /// sha256 of the override file install wrote, to tell later whether the admin edited it.
-    pub override_sha256: Option<String>,
+    pub(crate) override_sha256: Option<String>,
     /// Whether provisioning installed it (and may prune it).
     #[serde(default)]
-    pub provisioned: bool,
+    pub(crate) provisioned: bool,
     /// Files that install made beside the RECORD's (`postinstall`'s), which `verify` expects.
     #[serde(default)]
-    pub install_files: Vec<String>,
+    pub(crate) install_files: Vec<String>,
 }
 
 impl InstallRecord {
     /// Reads `.mfplug/INSTALL.json` of an installed plugin (not through a symlink, bounded),
     /// its names checked.
-    pub fn read(dir: &Path) -> Result<InstallRecord> {
+    pub(crate) fn read(dir: &Path) -> Result<InstallRecord> {
         let path = dir.join(INSTALL_FILE);
         let text = crate::plugin::read_own_file(&path)?.ok_or_else(|| {
             std::io::Error::new(
@@ -129,7 +129,7 @@ fn nofollow_error(path: &Path, e: rustix::io::Errno) -> anyhow::Error {
 /// without following a link and `name` is created new (`O_EXCL`, so an existing entry,
 /// link or not, is refused), or with `replace` written beside it and renamed over it (a
 /// link there is replaced, never followed).
-pub fn write_own_file(dir: &Path, name: &str, bytes: &[u8], replace: bool) -> Result<()> {
+pub(crate) fn write_own_file(dir: &Path, name: &str, bytes: &[u8], replace: bool) -> Result<()> {
     use rustix::fs::{openat, renameat, Mode, OFlags};
     use std::io::Write as _;
     let dirfd = open_dir_nofollow(dir)?;
@@ -155,7 +155,7 @@ pub fn write_own_file(dir: &Path, name: &str, bytes: &[u8], replace: bool) -> Re
             nofollow_error(&dir.join(created), e)
         }
     })?;
-    let mut file = File::from(fd);
+    let mut file = std::fs::File::from(fd);
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write `{}`", dir.join(created).display()))?;
@@ -169,7 +169,7 @@ pub fn write_own_file(dir: &Path, name: &str, bytes: &[u8], replace: bool) -> Re
 
 /// Makes `dir/name` as a new dir of mfplug's own: an entry already there (a dir, a file or a
 /// link the plugin shipped) is refused.
-pub fn create_own_dir(dir: &Path, name: &str) -> Result<PathBuf> {
+pub(crate) fn create_own_dir(dir: &Path, name: &str) -> Result<PathBuf> {
     let dirfd = open_dir_nofollow(dir)?;
     let path = dir.join(name);
     rustix::fs::mkdirat(&dirfd, name, rustix::fs::Mode::from_raw_mode(0o755)).map_err(|e| {
@@ -190,7 +190,7 @@ pub fn create_own_dir(dir: &Path, name: &str) -> Result<PathBuf> {
 }
 
 /// Whether an error comes from a full disk (or a full quota) anywhere in its chain.
-pub fn disk_full(err: &anyhow::Error) -> bool {
+pub(crate) fn disk_full(err: &anyhow::Error) -> bool {
     fn io_full(e: &std::io::Error) -> bool {
         matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
             || e.kind() == std::io::ErrorKind::StorageFull
@@ -212,7 +212,7 @@ pub fn disk_full(err: &anyhow::Error) -> bool {
 }
 
 /// `err` said as a full disk, naming `dir`, when it is one; else `err` itself.
-pub fn explain_disk_full(err: anyhow::Error, dir: &Path) -> anyhow::Error {
+pub(crate) fn explain_disk_full(err: anyhow::Error, dir: &Path) -> anyhow::Error {
     if !disk_full(&err) {
         return err;
     }
@@ -229,17 +229,14 @@ pub fn explain_disk_full(err: anyhow::Error, dir: &Path) -> anyhow::Error {
 
 /// An exclusive hold on the home: one writer at a time.
 #[derive(Debug)]
-pub struct HomeLock {
+pub(crate) struct HomeLock {
     _file: File,
 }
-
-/// How long a writer waits for another one by default before it gives up.
-pub const DEFAULT_WAIT: Duration = Duration::from_secs(0);
 
 impl HomeLock {
     /// Takes the home's lock, waiting up to `wait` for another writer; then purges what a
     /// crashed writer left in `.staging/`.
-    pub fn acquire(home: &Path, wait: Option<Duration>) -> Result<HomeLock> {
+    pub(crate) fn acquire(home: &Path, wait: Option<Duration>) -> Result<HomeLock> {
         for dir in ["plugins", "config/plugins", "provision", "log", "tmp"] {
             fs_err::create_dir_all(home.join(dir))?;
         }
@@ -284,15 +281,15 @@ impl HomeLock {
 }
 
 /// The prefix of the temp dirs `repackage` makes in `plugins/`.
-pub const REPACKAGE_PREFIX: &str = ".mfplug-repackage-";
+pub(crate) const REPACKAGE_PREFIX: &str = ".mfplug-repackage-";
 
 /// Removes what an interrupted writer left in `.staging/` (the old or the new copy of a
 /// plugin, never the committed one) and what a killed `repackage` left in `plugins/` (its
 /// temp dirs no live `repackage` holds).
-pub fn purge_staging(home: &Path) -> Result<()> {
+pub(crate) fn purge_staging(home: &Path) -> Result<()> {
     purge_repackage(home)?;
     let staging = staging_dir(home);
-    let entries = match std::fs::read_dir(&staging) {
+    let entries = match fs_err::read_dir(&staging) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => {
@@ -306,9 +303,9 @@ pub fn purge_staging(home: &Path) -> Result<()> {
         let path = entry.path();
         ui::verbose(format!("removing leftover `{}`", path.display()));
         let result = if entry.file_type()?.is_dir() {
-            std::fs::remove_dir_all(&path)
+            fs_err::remove_dir_all(&path)
         } else {
-            std::fs::remove_file(&path)
+            fs_err::remove_file(&path)
         };
         result.with_context(|| format!("cannot remove leftover `{}`", path.display()))?;
     }
@@ -317,27 +314,27 @@ pub fn purge_staging(home: &Path) -> Result<()> {
 
 /// A `repackage`'s hold on its temp dir: a lock on the dir, which the purge tests.
 #[derive(Debug)]
-pub struct RepackageWork {
+pub(crate) struct RepackageWork {
     dir: tempfile::TempDir,
     _hold: File,
 }
 
 impl RepackageWork {
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 }
 
 /// A temp dir in `plugins/` for `repackage`, held (locked) while it lives, so that a writer's
 /// purge removes it only once its `repackage` is gone (killed).
-pub fn repackage_work(home: &Path) -> Result<RepackageWork> {
+pub(crate) fn repackage_work(home: &Path) -> Result<RepackageWork> {
     let plugins = home.join("plugins");
     fs_err::create_dir_all(&plugins)?;
     let dir = tempfile::Builder::new()
         .prefix(REPACKAGE_PREFIX)
         .tempdir_in(&plugins)
         .with_context(|| format!("cannot create a temp dir in `{}`", plugins.display()))?;
-    let hold = fs_err::File::open(dir.path())?.into_parts().0;
+    let hold = fs_err::File::open(dir.path())?;
     hold.try_lock()
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("cannot lock `{}`", dir.path().display()))?;
@@ -346,7 +343,7 @@ pub fn repackage_work(home: &Path) -> Result<RepackageWork> {
 
 fn purge_repackage(home: &Path) -> Result<()> {
     let plugins = home.join("plugins");
-    let Ok(entries) = std::fs::read_dir(&plugins) else {
+    let Ok(entries) = fs_err::read_dir(&plugins) else {
         return Ok(());
     };
     for entry in entries.flatten() {
@@ -367,11 +364,11 @@ fn purge_repackage(home: &Path) -> Result<()> {
                 continue;
             }
             ui::verbose(format!("removing leftover `{}`", path.display()));
-            std::fs::remove_dir_all(&path)
+            fs_err::remove_dir_all(&path)
                 .with_context(|| format!("cannot remove leftover `{}`", path.display()))?;
         } else {
             ui::verbose(format!("removing leftover `{}`", path.display()));
-            std::fs::remove_file(&path)
+            fs_err::remove_file(&path)
                 .with_context(|| format!("cannot remove leftover `{}`", path.display()))?;
         }
     }
@@ -379,13 +376,13 @@ fn purge_repackage(home: &Path) -> Result<()> {
 }
 
 /// A fresh dir in `.staging/` for `name`, for one step of a change.
-pub fn staging_path(home: &Path, name: &PluginName, what: &str) -> Result<PathBuf> {
+pub(crate) fn staging_path(home: &Path, name: &PluginName, what: &str) -> Result<PathBuf> {
     staging_work(home, &format!("{name}.{what}"))
 }
 
 /// A fresh dir in `.staging/` for work that has no plugin name yet (`what`: a word of
 /// mfplug's, such as `convert`).
-pub fn staging_work(home: &Path, what: &str) -> Result<PathBuf> {
+pub(crate) fn staging_work(home: &Path, what: &str) -> Result<PathBuf> {
     let staging = staging_dir(home);
     fs_err::create_dir_all(&staging)?;
     let dir = tempfile::Builder::new()
@@ -399,16 +396,16 @@ pub fn staging_work(home: &Path, what: &str) -> Result<PathBuf> {
 }
 
 /// Whether `plugins/NAME` is a devlink (a symlink to a source dir).
-pub fn is_devlink(home: &Path, name: &PluginName) -> bool {
-    std::fs::symlink_metadata(plugin_dir(home, name)).is_ok_and(|m| m.file_type().is_symlink())
+pub(crate) fn is_devlink(home: &Path, name: &PluginName) -> bool {
+    fs_err::symlink_metadata(plugin_dir(home, name)).is_ok_and(|m| m.file_type().is_symlink())
 }
 
 /// The names of the installed and devlinked plugins, sorted; an entry of `plugins/` that is
 /// not a plugin name (mfplug's own `.staging`, `x.plugin`) or not a dir or a link (a stray
 /// file) is left out.
-pub fn installed_names(home: &Path) -> Result<Vec<PluginName>> {
+pub(crate) fn installed_names(home: &Path) -> Result<Vec<PluginName>> {
     let dir = home.join("plugins");
-    let entries = match std::fs::read_dir(&dir) {
+    let entries = match fs_err::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
@@ -427,15 +424,8 @@ pub fn installed_names(home: &Path) -> Result<Vec<PluginName>> {
     Ok(names)
 }
 
-/// Syncs a dir so that a rename in it survives a crash.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|f| f.sync_all())
-        .with_context(|| format!("cannot sync `{}`", dir.display()))
-}
-
 /// Seconds since 1970, now.
-pub fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -443,7 +433,7 @@ pub fn now() -> u64 {
 
 /// A test-only switch: `MFPLUG_TEST_STAGE_DELAY_MS` pauses after each stage of a change, so
 /// that crash tests can kill mfplug at every point of it.
-pub fn stage_pause(stage: &str) {
+pub(crate) fn stage_pause(stage: &str) {
     if let Some(ms) = std::env::var("MFPLUG_TEST_STAGE_DELAY_MS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
@@ -493,16 +483,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         let target = outside.path().join("victim");
-        std::fs::write(&target, "keep\n").unwrap();
-        std::os::unix::fs::symlink(&target, dir.path().join("link")).unwrap();
+        fs_err::write(&target, "keep\n").unwrap();
+        fs_err::os::unix::fs::symlink(&target, dir.path().join("link")).unwrap();
         assert!(write_own_file(dir.path(), "link", b"x", false).is_err());
         write_own_file(dir.path(), "link", b"new\n", true).unwrap();
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep\n");
+        assert_eq!(fs_err::read_to_string(&target).unwrap(), "keep\n");
         assert_eq!(
-            std::fs::read_to_string(dir.path().join("link")).unwrap(),
+            fs_err::read_to_string(dir.path().join("link")).unwrap(),
             "new\n"
         );
-        std::os::unix::fs::symlink(outside.path(), dir.path().join("linked-dir")).unwrap();
+        fs_err::os::unix::fs::symlink(outside.path(), dir.path().join("linked-dir")).unwrap();
         let err = write_own_file(&dir.path().join("linked-dir"), "f", b"x", false).unwrap_err();
         assert!(err.to_string().contains("symlink"), "{err}");
         assert!(create_own_dir(dir.path(), "linked-dir").is_err());
@@ -510,6 +500,6 @@ mod tests {
         let made = create_own_dir(dir.path(), ".mfplug").unwrap();
         write_own_file(&made, "RECORD", b"r", false).unwrap();
         assert!(write_own_file(&made, "RECORD", b"again", false).is_err());
-        assert_eq!(std::fs::read(made.join("RECORD")).unwrap(), b"r");
+        assert_eq!(fs_err::read(made.join("RECORD")).unwrap(), b"r");
     }
 }

@@ -12,13 +12,14 @@ use serde::Serialize;
 use super::install::{self, Action, InstallOptions};
 use super::{is_devlink, override_file, plugin_dir, stage_pause, HomeLock, InstallRecord};
 use crate::archive::pack::{self, MetaBase, PackOptions};
-use crate::archive::{self, hex, Kind, Record, RECORD_PATH};
+use crate::archive::{self, Kind, Record, RECORD_PATH};
 use crate::config::{self, ini::Document, Settings};
+use crate::fsx::sha256_hex;
 use crate::plugin::{read_own_file, PluginName, CONFIG_FILE};
 use crate::ui;
 
 /// `mfplug install FILE [--new-name N] [--force]`.
-pub fn install_cmd(
+pub(crate) fn install_cmd(
     home: &Path,
     settings: &Settings,
     opts: &InstallOptions,
@@ -58,17 +59,17 @@ pub fn install_cmd(
 
 /// Whether the override file is still the one install wrote (not edited by the admin).
 fn override_pristine(home: &Path, name: &PluginName, record: Option<&InstallRecord>) -> bool {
-    let Ok(bytes) = std::fs::read(override_file(home, name)) else {
+    let Ok(bytes) = fs_err::read(override_file(home, name)) else {
         return true;
     };
-    let current = hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let current = sha256_hex(&bytes);
     record
         .and_then(|r| r.override_sha256.as_deref())
         .is_some_and(|s| s == current)
 }
 
 /// `mfplug uninstall NAME [--clean]`.
-pub fn uninstall(
+pub(crate) fn uninstall(
     home: &Path,
     settings: &Settings,
     name: &PluginName,
@@ -104,22 +105,22 @@ pub fn uninstall(
     // purged by the next writer after a crash).
     let trash = super::staging_path(home, name, "removed")?;
     fs_err::rename(&dir, &trash)?;
-    let _ = super::sync_dir(&home.join("plugins"));
+    let _ = crate::fsx::sync_dir(&home.join("plugins"));
     stage_pause("remove");
     fs_err::remove_dir_all(&trash)?;
     // What it made at run time: its temp dir and its daemons' logs.
-    let _ = std::fs::remove_dir_all(home.join("tmp").join(name.as_str()));
-    if let Ok(entries) = std::fs::read_dir(home.join("log")) {
+    let _ = fs_err::remove_dir_all(home.join("tmp").join(name.as_str()));
+    if let Ok(entries) = fs_err::read_dir(home.join("log")) {
         let prefix = format!("extra_{name}_");
         for entry in entries.flatten() {
             if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = std::fs::remove_file(entry.path());
+                let _ = fs_err::remove_file(entry.path());
             }
         }
     }
     let path = override_file(home, name);
     let new_copy = path.with_extension("ini.new");
-    let _ = std::fs::remove_file(&new_copy);
+    let _ = fs_err::remove_file(&new_copy);
     if path.exists() {
         if clean || override_pristine(home, name, record.as_ref()) {
             fs_err::remove_file(&path)?;
@@ -176,7 +177,7 @@ fn list_entry(home: &Path, name: &PluginName, settings: &Settings) -> ListEntry 
 }
 
 /// `mfplug list`.
-pub fn list(home: &Path, settings: &Settings, json: bool) -> Result<ExitCode> {
+pub(crate) fn list(home: &Path, settings: &Settings, json: bool) -> Result<ExitCode> {
     let entries: Vec<ListEntry> = super::installed_names(home)?
         .iter()
         .map(|name| list_entry(home, name, settings))
@@ -215,7 +216,7 @@ pub fn list(home: &Path, settings: &Settings, json: bool) -> Result<ExitCode> {
 }
 
 /// `2026-11-25 10:59:25 UTC` from seconds since 1970 (civil-from-days, no time zone data).
-pub fn format_time(secs: u64) -> String {
+pub(crate) fn format_time(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let z = days + 719_468;
@@ -237,7 +238,12 @@ pub fn format_time(secs: u64) -> String {
 }
 
 /// `mfplug info NAME`.
-pub fn info(home: &Path, settings: &Settings, name: &PluginName, json: bool) -> Result<ExitCode> {
+pub(crate) fn info(
+    home: &Path,
+    settings: &Settings,
+    name: &PluginName,
+    json: bool,
+) -> Result<ExitCode> {
     let dir = crate::env::installed_dir(home, name)?;
     let entry = list_entry(home, name, settings);
     let record = InstallRecord::read(&dir).ok();
@@ -342,7 +348,7 @@ struct VerifyReport {
 /// An install commits by exchanging dirs, so another copy has another inode.
 fn identity(dir: &Path) -> Option<(u64, u64, String)> {
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(dir).ok()?;
+    let meta = fs_err::metadata(dir).ok()?;
     let record = read_own_file(&dir.join(super::INSTALL_FILE)).ok()??;
     Some((meta.dev(), meta.ino(), record))
 }
@@ -354,7 +360,7 @@ const VERIFY_ATTEMPTS: usize = 20;
 /// It reports on one copy of the plugin: when an install replaced it meanwhile (its dir's
 /// identity changed), it looks again, so that it sees the old plugin or the new one, never a
 /// mix.
-pub fn verify(home: &Path, name: &PluginName, json: bool) -> Result<ExitCode> {
+pub(crate) fn verify(home: &Path, name: &PluginName, json: bool) -> Result<ExitCode> {
     let dir = crate::env::installed_dir(home, name)?;
     if is_devlink(home, name) {
         return Err(ui::error_with_hint(
@@ -439,7 +445,7 @@ fn verify_copy(dir: &Path, name: &PluginName) -> Result<(VerifyReport, usize)> {
     for entry in &record.entries {
         known.insert(entry.path.clone());
         let path = dir.join(&entry.path);
-        let meta = match std::fs::symlink_metadata(&path) {
+        let meta = match fs_err::symlink_metadata(&path) {
             Ok(meta) => meta,
             Err(_) => {
                 report.missing.push(entry.path.clone());
@@ -448,20 +454,16 @@ fn verify_copy(dir: &Path, name: &PluginName) -> Result<(VerifyReport, usize)> {
         };
         let same = match entry.kind {
             Kind::Dir => meta.is_dir(),
-            Kind::Symlink => std::fs::read_link(&path)
+            Kind::Symlink => fs_err::read_link(&path)
                 .ok()
-                .and_then(|t| {
-                    t.to_str().map(|t| {
-                        hex(&<sha2::Sha256 as sha2::Digest>::digest(t.as_bytes())) == entry.sha256
-                    })
-                })
+                .and_then(|t| t.to_str().map(|t| sha256_hex(t.as_bytes()) == entry.sha256))
                 .unwrap_or(false),
             Kind::File { executable } => {
                 use std::os::unix::fs::PermissionsExt;
                 meta.is_file()
                     && meta.len() == entry.size
                     && (meta.permissions().mode() & 0o111 != 0) == executable
-                    && crate::archive::sha256_file(&path).is_ok_and(|h| h == entry.sha256)
+                    && crate::fsx::sha256_file(&path).is_ok_and(|h| h == entry.sha256)
             }
         };
         if !same {
@@ -488,7 +490,7 @@ fn verify_copy(dir: &Path, name: &PluginName) -> Result<(VerifyReport, usize)> {
 
 /// `mfplug repackage NAME [-o OUTDIR]`: the installed plugin, under its installed name, with
 /// the effective configuration (the override layers merged into `config.ini`).
-pub fn repackage(
+pub(crate) fn repackage(
     home: &Path,
     settings: &Settings,
     name: &PluginName,
@@ -564,11 +566,11 @@ const CRON_BEGIN: &str =
 const CRON_END: &str = "# END mfplug plugins";
 
 /// The merged crontab of the installed plugins: each plugin's rendered `crontab`.
-pub fn merged_crontab(home: &Path, settings: &Settings) -> Result<String> {
+pub(crate) fn merged_crontab(home: &Path, settings: &Settings) -> Result<String> {
     let mut out = String::new();
     for name in super::installed_names(home)? {
         let dir = plugin_dir(home, &name);
-        if std::fs::symlink_metadata(dir.join("crontab")).is_err() {
+        if fs_err::symlink_metadata(dir.join("crontab")).is_err() {
             continue;
         }
         let config = match config::load(&dir, settings) {
@@ -648,7 +650,7 @@ fn no_crontab_yet(stderr: &str) -> bool {
 }
 
 /// `mfplug crontab [--apply]`.
-pub fn crontab(home: &Path, settings: &Settings, apply: bool) -> Result<ExitCode> {
+pub(crate) fn crontab(home: &Path, settings: &Settings, apply: bool) -> Result<ExitCode> {
     let merged = merged_crontab(home, settings)?;
     if !apply {
         if !merged.is_empty() {

@@ -26,12 +26,12 @@ use crate::plugin::PluginName;
 use crate::ui;
 
 #[derive(Debug, Clone)]
-pub struct ProvisionOptions {
-    pub watch: bool,
-    pub interval: Duration,
-    pub prune: bool,
-    pub wait: Duration,
-    pub json: bool,
+pub(crate) struct ProvisionOptions {
+    pub(crate) watch: bool,
+    pub(crate) interval: Duration,
+    pub(crate) prune: bool,
+    pub(crate) wait: Duration,
+    pub(crate) json: bool,
 }
 
 /// One line of the report.
@@ -66,7 +66,7 @@ type Seen = BTreeMap<PathBuf, (u64, SystemTime)>;
 
 fn scan(dir: &Path) -> Seen {
     let mut out = BTreeMap::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
+    if let Ok(entries) = fs_err::read_dir(dir) {
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "plugin") {
@@ -164,7 +164,7 @@ fn apply_file(home: &Path, settings: &Settings, file: &Path) -> Event {
 /// Checks the provisioned override files against their plugins.
 fn check_overrides(home: &Path, settings: &Settings) -> Vec<Event> {
     let mut events = Vec::new();
-    let Ok(entries) = std::fs::read_dir(home.join("provision")) else {
+    let Ok(entries) = fs_err::read_dir(home.join("provision")) else {
         return events;
     };
     for entry in entries.flatten() {
@@ -357,7 +357,11 @@ fn pass(
 }
 
 /// `mfplug provision [--watch] [--interval SECS] [--prune]`.
-pub fn provision(home: &Path, settings: &Settings, opts: &ProvisionOptions) -> Result<ExitCode> {
+pub(crate) fn provision(
+    home: &Path,
+    settings: &Settings,
+    opts: &ProvisionOptions,
+) -> Result<ExitCode> {
     let dir = home.join("provision");
     fs_err::create_dir_all(&dir)?;
     if !opts.watch {

@@ -9,19 +9,19 @@ use serde::{Deserialize, Serialize};
 
 /// What a response said about caching it.
 #[derive(Debug, Clone, Default)]
-pub struct Policy {
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
+pub(crate) struct Policy {
+    pub(crate) etag: Option<String>,
+    pub(crate) last_modified: Option<String>,
     /// `max-age`, in seconds; `None` when absent.
-    pub max_age: Option<u64>,
+    pub(crate) max_age: Option<u64>,
     /// `no-cache`: revalidate every time.
-    pub no_cache: bool,
+    pub(crate) no_cache: bool,
     /// `no-store`: do not keep the response.
-    pub no_store: bool,
+    pub(crate) no_store: bool,
 }
 
 impl Policy {
-    pub fn from_response(response: &ureq::Response) -> Policy {
+    pub(crate) fn from_response(response: &ureq::Response) -> Policy {
         let mut policy = Policy {
             etag: response.header("etag").map(str::to_owned),
             last_modified: response.header("last-modified").map(str::to_owned),
@@ -45,15 +45,15 @@ impl Policy {
 
 /// A cached page's headers; its body lives beside it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Entry {
-    pub url: String,
-    pub content_type: String,
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
-    pub max_age: Option<u64>,
-    pub no_cache: bool,
+pub(crate) struct Entry {
+    pub(crate) url: String,
+    pub(crate) content_type: String,
+    pub(crate) etag: Option<String>,
+    pub(crate) last_modified: Option<String>,
+    pub(crate) max_age: Option<u64>,
+    pub(crate) no_cache: bool,
     /// When the page was stored or last revalidated, in seconds since the epoch.
-    pub stored: u64,
+    pub(crate) stored: u64,
 }
 
 fn now() -> u64 {
@@ -64,7 +64,7 @@ fn now() -> u64 {
 }
 
 impl Entry {
-    pub fn new(url: &str, content_type: &str, policy: &Policy) -> Entry {
+    pub(crate) fn new(url: &str, content_type: &str, policy: &Policy) -> Entry {
         Entry {
             url: url.to_owned(),
             content_type: content_type.to_owned(),
@@ -77,7 +77,7 @@ impl Entry {
     }
 
     /// Whether the page may be used without asking the server.
-    pub fn is_fresh(&self) -> bool {
+    pub(crate) fn is_fresh(&self) -> bool {
         !self.no_cache
             && self
                 .max_age
@@ -85,7 +85,7 @@ impl Entry {
     }
 
     /// Takes in what a `304` said.
-    pub fn refresh(&mut self, policy: &Policy) {
+    pub(crate) fn refresh(&mut self, policy: &Policy) {
         if policy.etag.is_some() {
             self.etag.clone_from(&policy.etag);
         }
@@ -97,16 +97,16 @@ impl Entry {
         self.stored = now();
     }
 
-    pub fn load(dir: &Path, key: &str) -> Option<(Entry, Vec<u8>)> {
+    pub(crate) fn load(dir: &Path, key: &str) -> Option<(Entry, Vec<u8>)> {
         let entry =
-            serde_json::from_slice(&std::fs::read(dir.join(format!("{key}.json"))).ok()?).ok()?;
-        let body = std::fs::read(dir.join(format!("{key}.body"))).ok()?;
+            serde_json::from_slice(&fs_err::read(dir.join(format!("{key}.json"))).ok()?).ok()?;
+        let body = fs_err::read(dir.join(format!("{key}.body"))).ok()?;
         Some((entry, body))
     }
 
     /// Saves the entry (and the body when given: the body first, so that a crash leaves
     /// either the old pair or a new body the old headers do not validate).
-    pub fn save(&self, dir: &Path, key: &str, body: Option<&[u8]>) {
+    pub(crate) fn save(&self, dir: &Path, key: &str, body: Option<&[u8]>) {
         if let Some(body) = body {
             store(&dir.join(format!("{key}.body")), body);
         }
@@ -119,13 +119,13 @@ impl Entry {
 /// Writes a cache file atomically (temp file and rename, so a reader never sees half of
 /// one), without `fsync`: after a crash the entry may be missing, never torn, and the cache
 /// is an optimisation, so a failure is ignored.
-pub fn store(path: &Path, bytes: &[u8]) {
+pub(crate) fn store(path: &Path, bytes: &[u8]) {
     let Some(parent) = path.parent() else { return };
-    let _ = std::fs::create_dir_all(parent);
-    let Ok(mut tmp) = tempfile::NamedTempFile::new_in(parent) else {
+    let _ = fs_err::create_dir_all(parent);
+    let Ok(mut tmp) = crate::fsx::AtomicFile::new(path) else {
         return;
     };
     if std::io::Write::write_all(&mut tmp, bytes).is_ok() {
-        let _ = tmp.persist(path);
+        let _ = tmp.commit_unsynced();
     }
 }

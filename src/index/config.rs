@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// Where the primary index URL came from, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UrlSource {
+pub(crate) enum UrlSource {
     Flag,
     RequirementsFile,
     Env(&'static str),
@@ -26,7 +26,7 @@ impl std::fmt::Display for UrlSource {
 }
 
 /// The pip configuration files, highest precedence first.
-pub fn pip_conf_files(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
+pub(crate) fn pip_conf_files(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
     let mut files = Vec::new();
     if let Some(file) = env("PIP_CONFIG_FILE") {
         if file != "os.devnull" && file != "/dev/null" {
@@ -48,7 +48,7 @@ pub fn pip_conf_files(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
 }
 
 /// The CA bundle pip would use: `PIP_CERT`, else `cert` of the first pip.conf that sets it.
-pub fn discover_cert(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+pub(crate) fn discover_cert(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     if let Some(cert) = env("PIP_CERT").filter(|c| !c.is_empty()) {
         return Some(PathBuf::from(cert));
     }
@@ -60,7 +60,7 @@ pub fn discover_cert(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
 
 /// One key of the `[global]` (or `[install]`) section of a pip.conf.
 fn read_pip_conf_key(path: &Path, wanted: &str) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = fs_err::read_to_string(path).ok()?;
     let mut section = String::new();
     for line in text.lines() {
         let trimmed = line.trim();
@@ -81,8 +81,8 @@ fn read_pip_conf_key(path: &Path, wanted: &str) -> Option<String> {
 }
 
 /// `index-url` and `extra-index-url` of the `[global]` section of a pip.conf.
-pub fn read_pip_conf(path: &Path) -> Option<(Option<String>, Vec<String>)> {
-    let text = std::fs::read_to_string(path).ok()?;
+pub(crate) fn read_pip_conf(path: &Path) -> Option<(Option<String>, Vec<String>)> {
+    let text = fs_err::read_to_string(path).ok()?;
     let mut section = String::new();
     let mut index = None;
     let mut extra = Vec::new();
@@ -123,7 +123,7 @@ pub fn read_pip_conf(path: &Path) -> Option<(Option<String>, Vec<String>)> {
 }
 
 /// The primary index URL and where it came from, plus the extra ones, by precedence.
-pub fn discover(
+pub(crate) fn discover(
     flag: Option<&str>,
     from_file: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
@@ -163,7 +163,7 @@ pub fn discover(
 }
 
 /// The URL without its `user:password@`, for messages and the lockfile.
-pub fn strip_credentials(url: &str) -> String {
+pub(crate) fn strip_credentials(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
             let _ = parsed.set_username("");
@@ -175,7 +175,7 @@ pub fn strip_credentials(url: &str) -> String {
 }
 
 /// Credentials for a host from a netrc file: `machine HOST login USER password PASS`.
-pub fn netrc_lookup(text: &str, host: &str) -> Option<(String, String)> {
+pub(crate) fn netrc_lookup(text: &str, host: &str) -> Option<(String, String)> {
     let tokens: Vec<&str> = text.split_whitespace().collect();
     let mut i = 0;
     let mut default = None;
@@ -222,7 +222,7 @@ mod tests {
     fn precedence() {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("pip.conf");
-        std::fs::write(
+        fs_err::write(
             &conf,
             "[global]\nindex-url = http://conf/simple\nextra-index-url =\n    http://x1/simple\n    http://x2/simple\n",
         )
@@ -250,7 +250,7 @@ mod tests {
     fn cert() {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("pip.conf");
-        std::fs::write(&conf, "[global]\ncert = /etc/corp-ca.pem\n").unwrap();
+        fs_err::write(&conf, "[global]\ncert = /etc/corp-ca.pem\n").unwrap();
         let conf_s = conf.display().to_string();
         let env = |k: &str| (k == "PIP_CONFIG_FILE").then(|| conf_s.clone());
         assert_eq!(discover_cert(&env), Some(PathBuf::from("/etc/corp-ca.pem")));

@@ -9,14 +9,14 @@ use pep508_rs::Requirement;
 
 /// What the resolver needs from a release's metadata.
 #[derive(Debug, Clone)]
-pub struct Metadata {
-    pub requires_dist: Vec<Requirement>,
-    pub requires_python: Option<VersionSpecifiers>,
+pub(crate) struct Metadata {
+    pub(crate) requires_dist: Vec<Requirement>,
+    pub(crate) requires_python: Option<VersionSpecifiers>,
 }
 
 /// Parses core metadata text (RFC 822 headers; the body after the first blank line is the
 /// description and is not read).
-pub fn parse(text: &str) -> Result<Metadata, String> {
+pub(crate) fn parse(text: &str) -> Result<Metadata, String> {
     let mut requires_dist = Vec::new();
     let mut requires_python = None;
     let mut fields: Vec<(String, String)> = Vec::new();
@@ -59,7 +59,7 @@ pub fn parse(text: &str) -> Result<Metadata, String> {
 
 /// Whether core metadata says its `Requires-Dist` is `Dynamic` (metadata 2.2): an sdist's
 /// `PKG-INFO` then does not promise the wheel's requirements.
-pub fn dynamic_requirements(text: &str) -> bool {
+pub(crate) fn dynamic_requirements(text: &str) -> bool {
     text.lines().take_while(|l| !l.is_empty()).any(|l| {
         l.split_once(':').is_some_and(|(k, v)| {
             k.trim().eq_ignore_ascii_case("dynamic")
@@ -85,7 +85,7 @@ fn read_member(member: impl Read, name: &str) -> Result<String, String> {
 }
 
 /// The `*.dist-info/METADATA` of a wheel (read from a file: a wheel is never held whole).
-pub fn from_wheel(file: impl Read + std::io::Seek) -> Result<String, String> {
+pub(crate) fn from_wheel(file: impl Read + std::io::Seek) -> Result<String, String> {
     let mut archive = zip::ZipArchive::new(file).map_err(|e| format!("not a zip file: {e}"))?;
     let name = archive
         .file_names()
@@ -101,7 +101,10 @@ pub fn from_wheel(file: impl Read + std::io::Seek) -> Result<String, String> {
 /// Before metadata 2.2, setuptools left `Requires-Dist` out of an sdist's `PKG-INFO` and wrote
 /// the requirements to `NAME.egg-info/requires.txt`: when `PKG-INFO` has none and that file
 /// exists, its requirements are added as `Requires-Dist` headers.
-pub fn from_sdist(filename: &str, file: impl Read + std::io::Seek) -> Result<String, String> {
+pub(crate) fn from_sdist(
+    filename: &str,
+    file: impl Read + std::io::Seek,
+) -> Result<String, String> {
     let depth = |path: &str| path.trim_start_matches("./").matches('/').count();
     let is_pkg_info = |path: &str| path.ends_with("/PKG-INFO") && depth(path) == 1;
     let is_requires = |path: &str| path.ends_with(".egg-info/requires.txt") && depth(path) == 2;

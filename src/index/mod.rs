@@ -6,10 +6,10 @@
 //! Everything is memoised per run and can be prefetched on a pool of threads, so that the
 //! resolver never waits for one package at a time.
 
-pub mod cache;
-pub mod config;
-pub mod metadata;
-pub mod simple;
+pub(crate) mod cache;
+pub(crate) mod config;
+pub(crate) mod metadata;
+pub(crate) mod simple;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,10 +18,11 @@ use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use pep508_rs::PackageName;
-use sha2::{Digest, Sha256};
 
-pub use metadata::Metadata;
-pub use simple::{DistFile, Location};
+use crate::fsx::{sha256_hex, AtomicFile, HashReader};
+
+pub(crate) use metadata::Metadata;
+pub(crate) use simple::{DistFile, Location};
 
 /// The `Accept` header of PEP 691: JSON preferred, HTML accepted.
 const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
@@ -33,18 +34,8 @@ const PAGE_LIMIT: u64 = 256 * 1024 * 1024;
 /// The most a core metadata file may weigh.
 const METADATA_LIMIT: u64 = 16 * 1024 * 1024;
 
-/// Hex sha256 of bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
-}
-
 #[derive(Debug, thiserror::Error)]
-pub enum IndexError {
+pub(crate) enum IndexError {
     #[error("cannot reach `{url}`")]
     Unreachable {
         url: String,
@@ -97,7 +88,7 @@ pub enum IndexError {
 
 impl IndexError {
     /// What to do about it, for a command that fetches files (`build`).
-    pub fn hint(&self) -> &'static str {
+    pub(crate) fn hint(&self) -> &'static str {
         match self {
             IndexError::Status {
                 status: 401 | 403, ..
@@ -116,22 +107,22 @@ impl IndexError {
 }
 
 type Shared<T> = Arc<OnceLock<Result<Arc<T>, Arc<IndexError>>>>;
-pub type Job = Box<dyn FnOnce() + Send>;
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
 /// How the client is set up.
 #[derive(Debug, Clone, Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// Index URLs, primary first (credentials allowed in them).
-    pub indexes: Vec<String>,
-    pub find_links: Vec<PathBuf>,
+    pub(crate) indexes: Vec<String>,
+    pub(crate) find_links: Vec<PathBuf>,
     /// `$XDG_CACHE_HOME/mfplug`.
-    pub cache_dir: PathBuf,
-    pub offline: bool,
+    pub(crate) cache_dir: PathBuf,
+    pub(crate) offline: bool,
     /// The text of `~/.netrc`, if any.
-    pub netrc: Option<String>,
+    pub(crate) netrc: Option<String>,
 }
 
-pub struct Client {
+pub(crate) struct Client {
     agent: ureq::Agent,
     options: Options,
     pages: Mutex<HashMap<String, Shared<Vec<DistFile>>>>,
@@ -150,9 +141,9 @@ struct Body {
 
 /// A downloaded file, checked: where it is and its sha256.
 #[derive(Debug, Clone)]
-pub struct Downloaded {
-    pub path: PathBuf,
-    pub sha256: String,
+pub(crate) struct Downloaded {
+    pub(crate) path: PathBuf,
+    pub(crate) sha256: String,
 }
 
 /// A mutex's guard, also after a thread panicked holding it: the maps it guards are memos
@@ -163,54 +154,16 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// A reader that hashes what passes through it (as uv's `HashReader`), and remembers whether
-/// the inner reader failed (a network error) rather than the writer (a disk error).
-pub struct HashReader<R> {
-    inner: R,
-    hasher: Sha256,
-    pub failed: bool,
-}
-
-impl<R: std::io::Read> HashReader<R> {
-    pub fn new(inner: R) -> HashReader<R> {
-        HashReader {
-            inner,
-            hasher: Sha256::new(),
-            failed: false,
-        }
-    }
-
-    /// The hex sha256 of everything read.
-    pub fn finish(self) -> String {
-        crate::archive::hex(&self.hasher.finalize())
-    }
-}
-
-impl<R: std::io::Read> std::io::Read for HashReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self.inner.read(buf) {
-            Ok(n) => {
-                self.hasher.update(buf.get(..n).unwrap_or_default());
-                Ok(n)
-            }
-            Err(e) => {
-                self.failed = true;
-                Err(e)
-            }
-        }
-    }
-}
-
 /// The sha256 of a file, streamed.
 fn hash_file(path: &Path) -> Result<String, IndexError> {
-    crate::archive::sha256_file(path).map_err(|source| IndexError::Io {
+    crate::fsx::sha256_file(path).map_err(|source| IndexError::Io {
         path: path.to_path_buf(),
         source,
     })
 }
 
-fn open(path: &Path) -> Result<std::fs::File, IndexError> {
-    std::fs::File::open(path).map_err(|source| IndexError::Io {
+fn open(path: &Path) -> Result<fs_err::File, IndexError> {
+    fs_err::File::open(path).map_err(|source| IndexError::Io {
         path: path.to_path_buf(),
         source,
     })
@@ -219,7 +172,7 @@ fn open(path: &Path) -> Result<std::fs::File, IndexError> {
 /// A text file of at most `limit` bytes.
 fn read_text(path: &Path, limit: u64) -> Result<String, String> {
     let file =
-        std::fs::File::open(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        fs_err::File::open(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut std::io::Read::take(file, limit + 1), &mut bytes)
         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
@@ -254,7 +207,7 @@ fn read_limited(
 }
 
 impl Client {
-    pub fn new(options: Options) -> Arc<Client> {
+    pub(crate) fn new(options: Options) -> Arc<Client> {
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(10))
             .timeout_read(Duration::from_secs(60))
@@ -273,17 +226,12 @@ impl Client {
     }
 
     /// How many HTTP requests went out so far.
-    pub fn requests(&self) -> usize {
+    pub(crate) fn requests(&self) -> usize {
         self.requests.load(Ordering::Relaxed)
     }
 
-    /// Whether a project's page was asked for already.
-    pub fn has_project(&self, name: &PackageName) -> bool {
-        lock(&self.pages).contains_key(name.as_ref())
-    }
-
     /// Runs `job` on the pool.
-    pub fn spawn(self: &Arc<Self>, job: Job) {
+    pub(crate) fn spawn(self: &Arc<Self>, job: Job) {
         let mut jobs = lock(&self.jobs);
         let sender = jobs.get_or_insert_with(|| {
             let (tx, rx) = mpsc::channel::<Job>();
@@ -304,7 +252,7 @@ impl Client {
     }
 
     /// Fetches a project's page in the background.
-    pub fn prefetch_project(self: &Arc<Self>, name: &PackageName) {
+    pub(crate) fn prefetch_project(self: &Arc<Self>, name: &PackageName) {
         let key = name.to_string();
         if lock(&self.pages).contains_key(&key) {
             return;
@@ -316,18 +264,9 @@ impl Client {
         }));
     }
 
-    /// Fetches a file's metadata in the background.
-    pub fn prefetch_metadata(self: &Arc<Self>, file: &DistFile) {
-        let client = Arc::clone(self);
-        let file = file.clone();
-        self.spawn(Box::new(move || {
-            let _ = client.metadata(&file);
-        }));
-    }
-
     /// Computes the sha256 of files in the background (downloading those the index gives no
     /// hash for).
-    pub fn prefetch_hash(self: &Arc<Self>, file: &DistFile) {
+    pub(crate) fn prefetch_hash(self: &Arc<Self>, file: &DistFile) {
         if file.sha256.is_some() {
             return;
         }
@@ -339,7 +278,10 @@ impl Client {
     }
 
     /// Every distribution file of a project, from every index and `--find-links` dir.
-    pub fn project(&self, name: &PackageName) -> Result<Arc<Vec<DistFile>>, Arc<IndexError>> {
+    pub(crate) fn project(
+        &self,
+        name: &PackageName,
+    ) -> Result<Arc<Vec<DistFile>>, Arc<IndexError>> {
         let cell = {
             let mut pages = lock(&self.pages);
             Arc::clone(pages.entry(name.to_string()).or_default())
@@ -393,7 +335,7 @@ impl Client {
                 files.extend(listed);
                 continue;
             }
-            let entries = std::fs::read_dir(dir).map_err(|source| IndexError::Io {
+            let entries = fs_err::read_dir(dir).map_err(|source| IndexError::Io {
                 path: dir.clone(),
                 source,
             })?;
@@ -423,7 +365,7 @@ impl Client {
     }
 
     /// The names of the projects of the primary index (its root page), for "did you mean".
-    pub fn project_names(&self) -> Result<Vec<String>, IndexError> {
+    pub(crate) fn project_names(&self) -> Result<Vec<String>, IndexError> {
         let Some(index) = self.options.indexes.first() else {
             return Ok(Vec::new());
         };
@@ -458,7 +400,7 @@ impl Client {
     }
 
     /// The core metadata of a distribution file.
-    pub fn metadata(&self, file: &DistFile) -> Result<Arc<Metadata>, Arc<IndexError>> {
+    pub(crate) fn metadata(&self, file: &DistFile) -> Result<Arc<Metadata>, Arc<IndexError>> {
         let cell = {
             let mut map = lock(&self.metadata);
             Arc::clone(map.entry(file.location.to_string()).or_default())
@@ -609,9 +551,9 @@ impl Client {
 
     /// Drops a file from the download cache (one that turned out not to be what the lock
     /// wants).
-    pub fn forget(&self, file: &DistFile) {
+    pub(crate) fn forget(&self, file: &DistFile) {
         if let Location::Url(url) = &file.location {
-            let _ = std::fs::remove_file(self.files_cache(url));
+            let _ = fs_err::remove_file(self.files_cache(url));
         }
     }
 
@@ -623,7 +565,7 @@ impl Client {
     }
 
     /// The sha256 of a file: the index's, or computed from the file.
-    pub fn sha256(&self, file: &DistFile) -> Result<Arc<String>, Arc<IndexError>> {
+    pub(crate) fn sha256(&self, file: &DistFile) -> Result<Arc<String>, Arc<IndexError>> {
         if let Some(hash) = &file.sha256 {
             return Ok(Arc::new(hash.to_ascii_lowercase()));
         }
@@ -641,13 +583,13 @@ impl Client {
 
     /// A distribution file on disk, checked against the index's hash: a `--find-links` file
     /// where it is, a URL's in the download cache (streamed there, never held in memory).
-    pub fn download(&self, file: &DistFile) -> Result<Downloaded, IndexError> {
+    pub(crate) fn download(&self, file: &DistFile) -> Result<Downloaded, IndexError> {
         self.download_expecting(file, file.sha256.as_deref())
     }
 
     /// [`Client::download`], checked against `expected` (the lock's hash for that file) when
     /// given, else against the index's.
-    pub fn download_expecting(
+    pub(crate) fn download_expecting(
         &self,
         file: &DistFile,
         expected: Option<&str>,
@@ -686,7 +628,7 @@ impl Client {
                     });
                 }
                 // Not what is wanted (another file at a reused URL, or a damaged cache).
-                _ => drop(std::fs::remove_file(&cache_file)),
+                _ => drop(fs_err::remove_file(&cache_file)),
             }
         }
         if self.options.offline {
@@ -729,9 +671,9 @@ impl Client {
         };
         let dir = cache_file.parent().unwrap_or(Path::new("."));
         fs_err::create_dir_all(dir).map_err(io(dir))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
+        let mut tmp = AtomicFile::new(cache_file).map_err(io(dir))?;
         let mut reader = HashReader::new(response.into_reader());
-        std::io::copy(&mut reader, tmp.as_file_mut()).map_err(|source| {
+        std::io::copy(&mut reader, &mut tmp).map_err(|source| {
             if reader.failed {
                 IndexError::Read {
                     url: config::strip_credentials(url),
@@ -754,10 +696,8 @@ impl Client {
                 });
             }
         }
-        tmp.persist(cache_file).map_err(|e| IndexError::Io {
-            path: cache_file.to_path_buf(),
-            source: e.error,
-        })?;
+        // Verified by its hash when it is read again: a cache, not synced.
+        tmp.commit_unsynced().map_err(io(cache_file))?;
         Ok(Downloaded {
             path: cache_file.to_path_buf(),
             sha256: actual,
@@ -1079,7 +1019,7 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 /// `$XDG_CACHE_HOME/mfplug`, else `~/.cache/mfplug`.
-pub fn default_cache_dir() -> PathBuf {
+pub(crate) fn default_cache_dir() -> PathBuf {
     std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 /// Where a file can be read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
+pub(crate) enum Location {
     Url(String),
     Path(std::path::PathBuf),
 }
@@ -24,26 +24,26 @@ impl std::fmt::Display for Location {
 
 /// One distribution file of a project, as the index lists it.
 #[derive(Debug, Clone)]
-pub struct DistFile {
-    pub filename: String,
-    pub location: Location,
+pub(crate) struct DistFile {
+    pub(crate) filename: String,
+    pub(crate) location: Location,
     /// The sha256 the index gives, if any.
-    pub sha256: Option<String>,
-    pub requires_python: Option<String>,
-    pub yanked: bool,
+    pub(crate) sha256: Option<String>,
+    pub(crate) requires_python: Option<String>,
+    pub(crate) yanked: bool,
     /// PEP 658: the metadata file exists (`FILE.metadata`), with its sha256 when given.
-    pub metadata: Option<Option<String>>,
-    pub version: Version,
-    pub is_wheel: bool,
+    pub(crate) metadata: Option<Option<String>>,
+    pub(crate) version: Version,
+    pub(crate) is_wheel: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct ParseError(pub String);
+pub(crate) struct ParseError(pub(crate) String);
 
 /// The version carried by a distribution file name of project `name`, and whether it is a
 /// wheel; `None` for files that are not distributions of this project.
-pub fn parse_filename(name: &PackageName, filename: &str) -> Option<(Version, bool)> {
+pub(crate) fn parse_filename(name: &PackageName, filename: &str) -> Option<(Version, bool)> {
     if let Some(stem) = filename.strip_suffix(".whl") {
         let mut parts = stem.split('-');
         let dist = parts.next()?;
@@ -80,7 +80,7 @@ fn tail(text: &str, from: usize) -> &str {
 }
 
 /// PEP 503 normalisation.
-pub fn normalize(name: &str) -> String {
+pub(crate) fn normalize(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut last_sep = false;
     for c in name.chars() {
@@ -132,7 +132,7 @@ fn json_metadata(value: &serde_json::Value) -> Option<Option<String>> {
 }
 
 /// Parses a PEP 691 JSON page.
-pub fn parse_json(
+pub(crate) fn parse_json(
     name: &PackageName,
     base: &url::Url,
     body: &[u8],
@@ -173,7 +173,7 @@ fn strip_fragment(mut url: url::Url) -> String {
 }
 
 /// Parses a PEP 503 HTML page: every `<a>` with its attributes.
-pub fn parse_html(
+pub(crate) fn parse_html(
     name: &PackageName,
     base: &url::Url,
     body: &[u8],

@@ -13,7 +13,7 @@ const INPUT_KEY: &str = "# input-sha256: ";
 /// The comment line naming which file a hash is for: `# file: NAME sha256:HEX`. pip reads it
 /// as a comment; `mfplug build` vendors a file only if its bytes have the hash given for its
 /// name, so that a wheel's bytes are never accepted under an sdist's name (or the reverse).
-pub const FILE_KEY: &str = "# file: ";
+pub(crate) const FILE_KEY: &str = "# file: ";
 
 /// One pinned package.
 #[derive(Debug, Clone)]
@@ -87,7 +87,7 @@ pub fn render(header: &Header, pins: &[Pin]) -> String {
 }
 
 /// A `# file: NAME sha256:HEX` line's name and hash.
-pub fn file_line(line: &str) -> Option<(String, String)> {
+pub(crate) fn file_line(line: &str) -> Option<(String, String)> {
     let rest = line.trim_start().strip_prefix(FILE_KEY)?;
     let (filename, hash) = rest.trim().split_once(' ')?;
     let hash = hash.trim().strip_prefix("sha256:")?;

@@ -8,7 +8,7 @@
 
 pub mod lockfile;
 pub mod requirements;
-pub mod resolve;
+pub(crate) mod resolve;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -27,20 +27,9 @@ use crate::interpreter::{self, Target};
 use crate::{inspect, ui};
 
 /// Where the input and the lock live in a plugin dir.
-pub const SOURCES_DIR: &str = "python3_virtualenv_sources";
-pub const INPUT_FILE: &str = "requirements-to-freeze.txt";
-pub const LOCK_FILE: &str = "requirements3.txt";
-
-/// Writes `bytes` to `path` through a temp file in the same dir and a rename, so that a reader
-/// (or a crash) sees the old file or the new one, never half of one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
+pub(crate) const SOURCES_DIR: &str = "python3_virtualenv_sources";
+pub(crate) const INPUT_FILE: &str = "requirements-to-freeze.txt";
+pub(crate) const LOCK_FILE: &str = "requirements3.txt";
 
 #[derive(Serialize)]
 struct CheckReport {
@@ -65,7 +54,7 @@ struct PackageReport {
 }
 
 /// `mfplug lock [DIR]`.
-pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> {
+pub(crate) fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> {
     let start = Instant::now();
     let dir = inspect::plugin_dir(args.dir.clone())?;
     let sources = dir.join(SOURCES_DIR);
@@ -93,7 +82,7 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
         with_cause(e.to_string(), std::error::Error::source(&e), hint.to_owned())
     })?;
     let input_sha256 = input.sha256();
-    let previous_text = std::fs::read_to_string(&lock_path).ok();
+    let previous_text = fs_err::read_to_string(&lock_path).ok();
     let previous = previous_text
         .as_deref()
         .map(lockfile::parse)
@@ -158,7 +147,7 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
     let netrc = std::env::var_os("NETRC")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".netrc")))
-        .and_then(|p| std::fs::read_to_string(p).ok());
+        .and_then(|p| fs_err::read_to_string(p).ok());
     let client = index::Client::new(index::Options {
         indexes: indexes.clone(),
         find_links: find_links.clone(),
@@ -266,7 +255,7 @@ pub fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> 
     };
     let text = lockfile::render(&header, &pins);
     if previous_text.as_deref() != Some(text.as_str()) {
-        write_atomic(&lock_path, text.as_bytes())
+        crate::fsx::write_atomic(&lock_path, text.as_bytes())
             .with_context(|| format!("cannot write `{}`", lock_path.display()))?;
     }
     let elapsed = start.elapsed();
@@ -406,7 +395,6 @@ fn find_target(python: &str, cache_dir: &Path, args: &LockArgs) -> Result<Target
         )
     })?;
     Target::new(
-        path,
         probe,
         args.python_version.as_deref(),
         args.platform.as_deref(),

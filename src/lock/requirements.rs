@@ -31,10 +31,10 @@ pub enum RequirementsError {
 }
 
 /// The most a requirements file may weigh (the largest real ones are a few KiB).
-pub const MAX_SIZE: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_SIZE: u64 = 16 * 1024 * 1024;
 /// The most files one read may go through, counting a file included twice twice (ten files
 /// that each include the next one twice would otherwise read one file a thousand times).
-pub const MAX_FILES: usize = 256;
+pub(crate) const MAX_FILES: usize = 256;
 
 /// A requirement and the line it comes from.
 #[derive(Debug, Clone)]
@@ -70,7 +70,7 @@ impl Input {
             all.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
             all.extend_from_slice(bytes);
         }
-        crate::index::sha256_hex(&all)
+        crate::fsx::sha256_hex(&all)
     }
 }
 
@@ -89,7 +89,7 @@ fn read_into(
     input: &mut Input,
     stack: &mut Vec<PathBuf>,
 ) -> Result<(), RequirementsError> {
-    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let canonical = fs_err::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     if stack.contains(&canonical) {
         return Err(RequirementsError::Cycle {
             path: path.to_path_buf(),
@@ -232,9 +232,9 @@ fn read_into(
 
 /// Why a PEP 508 requirement does not parse: the message, and the character it starts at.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadRequirement {
-    pub message: String,
-    pub start: usize,
+pub(crate) struct BadRequirement {
+    pub(crate) message: String,
+    pub(crate) start: usize,
 }
 
 impl std::fmt::Display for BadRequirement {
@@ -254,7 +254,7 @@ fn is_name_char(c: char) -> bool {
 /// that ends with `.`, `-` or `_` before some other character (`a-{`, `a[x-]`: "validation
 /// should match PEP 508 parsing"), and a character that is not ASCII after a marker
 /// (`a; extra == 'x'é`: a byte index inside a character).
-pub fn parse_requirement(text: &str) -> Result<Requirement, BadRequirement> {
+pub(crate) fn parse_requirement(text: &str) -> Result<Requirement, BadRequirement> {
     let bad = |start: usize, message: &str| BadRequirement {
         message: message.to_owned(),
         start,
@@ -336,7 +336,7 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, RequirementsError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(read_error)?;
+    let file = fs_err::File::open(path).map_err(read_error)?;
     let meta = file.metadata().map_err(read_error)?;
     if !meta.is_file() || meta.len() > MAX_SIZE {
         return Err(RequirementsError::TooBig {
@@ -413,14 +413,14 @@ mod tests {
     #[test]
     fn pip_syntax() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
+        fs_err::write(
             dir.path().join("req.txt"),
             "# comment\nfoo[bar]>=1.0 ; python_version >= '3' # trailing\n--index-url http://i/simple\n\
              baz \\\n  ==2.0 --hash=sha256:00\n-rmore.txt\n-c cons.txt\n--pre\n",
         )
         .unwrap();
-        std::fs::write(dir.path().join("more.txt"), "qux\n").unwrap();
-        std::fs::write(dir.path().join("cons.txt"), "qux<3\n").unwrap();
+        fs_err::write(dir.path().join("more.txt"), "qux\n").unwrap();
+        fs_err::write(dir.path().join("cons.txt"), "qux<3\n").unwrap();
         let input = read(&dir.path().join("req.txt")).unwrap();
         let names: Vec<String> = input
             .requirements
@@ -438,7 +438,7 @@ mod tests {
     #[test]
     fn byte_order_mark() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
+        fs_err::write(
             dir.path().join("req.txt"),
             "\u{feff}foo\r\nbar \\\r\n  >=1\r\n",
         )
@@ -491,7 +491,7 @@ mod tests {
                 "an extra's name must end with a letter or a digit",
             ),
         ] {
-            std::fs::write(dir.path().join("req.txt"), text).unwrap();
+            fs_err::write(dir.path().join("req.txt"), text).unwrap();
             let err = read(&dir.path().join("req.txt")).unwrap_err();
             let shown = format!("{err}: {:?}", std::error::Error::source(&err));
             assert!(shown.contains(wanted), "{text:?}: {shown}");
@@ -502,30 +502,30 @@ mod tests {
     fn devices_big_files_and_include_bombs_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let req = dir.path().join("req.txt");
-        std::fs::write(&req, "-r /dev/zero\n").unwrap();
+        fs_err::write(&req, "-r /dev/zero\n").unwrap();
         let err = read(&req).unwrap_err();
         assert!(err.to_string().contains("is not a regular file"), "{err}");
         // Each file includes the next one four times: 4^6 reads without the bound.
         for k in 0..6 {
             let next = format!("f{}.txt", k + 1);
-            std::fs::write(
+            fs_err::write(
                 dir.path().join(format!("f{k}.txt")),
                 format!("-r {next}\n-r {next}\n-r {next}\n-r {next}\n"),
             )
             .unwrap();
         }
-        std::fs::write(dir.path().join("f6.txt"), "a\n").unwrap();
+        fs_err::write(dir.path().join("f6.txt"), "a\n").unwrap();
         let err = read(&dir.path().join("f0.txt")).unwrap_err();
         assert!(err.to_string().contains("more than 256 reads"), "{err}");
         // Within the bounds, as before.
-        std::fs::write(&req, "-r f5.txt\n").unwrap();
+        fs_err::write(&req, "-r f5.txt\n").unwrap();
         assert_eq!(read(&req).unwrap().requirements.len(), 4);
     }
 
     #[test]
     fn malformed_line_has_a_position() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("req.txt"), "ok\n  foo >= \n").unwrap();
+        fs_err::write(dir.path().join("req.txt"), "ok\n  foo >= \n").unwrap();
         let err = read(&dir.path().join("req.txt")).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("req.txt:2:"), "{text}");

@@ -381,12 +381,13 @@ fn r5_lock_failures_are_clear_and_leave_the_lock_alone() {
     assert!(err.contains("requirements-to-freeze.txt:2:"), "{err}");
     assert!(err.contains("expected version"), "{err}");
 
-    // A missing included file, with the system's reason.
+    // A missing included file, with the system's reason, which names the file too (fs_err).
     ctx.write(INPUT, "-r nowhere.txt\n");
     let err = failing(&ctx, lock(&ctx, &index, &[]));
     assert!(err.contains("cannot read `"), "{err}");
     assert!(
-        err.contains("Caused by: No such file or directory"),
+        err.contains("Caused by: failed to open file `")
+            && err.contains("nowhere.txt`: No such file or directory"),
         "{err}"
     );
 

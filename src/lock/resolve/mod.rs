@@ -7,7 +7,7 @@
 //! exact pin; `Requires-Python` and markers are evaluated for the target. Pages and metadata
 //! of every dependency are prefetched on the index client's pool as soon as they are known.
 
-pub mod report;
+pub(crate) mod report;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,7 +21,7 @@ use crate::interpreter::Target;
 
 /// A node of the resolution.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Pkg {
+pub(crate) enum Pkg {
     Root,
     Name(PackageName),
     Extra(PackageName, ExtraName),
@@ -38,7 +38,7 @@ impl std::fmt::Display for Pkg {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
+pub(crate) enum ResolveError {
     #[error(transparent)]
     Index(Arc<IndexError>),
     /// An index error while looking at a package, with what required it.
@@ -56,22 +56,22 @@ pub enum ResolveError {
 }
 
 /// What the resolver is asked.
-pub struct Request<'a> {
-    pub requirements: &'a [Requirement],
-    pub constraints: &'a [Requirement],
+pub(crate) struct Request<'a> {
+    pub(crate) requirements: &'a [Requirement],
+    pub(crate) constraints: &'a [Requirement],
     /// Pins to keep when they still fit (the previous lock, less what is upgraded).
-    pub preferences: HashMap<PackageName, Version>,
-    pub pre: bool,
+    pub(crate) preferences: HashMap<PackageName, Version>,
+    pub(crate) pre: bool,
 }
 
 /// A resolved package: its version, the files that fit the target, and who needs it.
 #[derive(Debug, Clone)]
-pub struct Resolved {
-    pub name: PackageName,
-    pub version: Version,
-    pub files: Vec<DistFile>,
+pub(crate) struct Resolved {
+    pub(crate) name: PackageName,
+    pub(crate) version: Version,
+    pub(crate) files: Vec<DistFile>,
     /// Names of the packages that require it; `None` stands for the requirements file.
-    pub via: BTreeSet<Option<String>>,
+    pub(crate) via: BTreeSet<Option<String>>,
 }
 
 struct Provider<'a> {
@@ -90,7 +90,7 @@ struct Provider<'a> {
 }
 
 /// Whether a file fits the target: a wheel with a matching tag, or an sdist.
-pub fn fits(target: &Target, file: &DistFile) -> bool {
+pub(crate) fn fits(target: &Target, file: &DistFile) -> bool {
     if file.is_wheel && !target.accepts_wheel(&file.filename) {
         return false;
     }
@@ -104,7 +104,7 @@ pub fn fits(target: &Target, file: &DistFile) -> bool {
 }
 
 /// The files of `version` that fit the target, yanked ones only when `allow_yanked`.
-pub fn fitting_files<'f>(
+pub(crate) fn fitting_files<'f>(
     target: &Target,
     files: &'f [DistFile],
     version: &Version,
@@ -368,7 +368,7 @@ impl DependencyProvider for Provider<'_> {
 }
 
 /// Resolves the request for the target: every package of the closure with its files.
-pub fn resolve(
+pub(crate) fn resolve(
     client: &Arc<Client>,
     target: &Arc<Target>,
     request: &Request<'_>,

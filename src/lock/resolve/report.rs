@@ -9,18 +9,18 @@ use super::Pkg;
 
 /// Formats with the index's pages and the target at hand, to say which versions exist and why
 /// those in range were left out.
-pub struct Formatter {
-    pub client: std::sync::Arc<crate::index::Client>,
-    pub target: std::sync::Arc<crate::interpreter::Target>,
-    pub pre: bool,
+pub(crate) struct Formatter {
+    pub(crate) client: std::sync::Arc<crate::index::Client>,
+    pub(crate) target: std::sync::Arc<crate::interpreter::Target>,
+    pub(crate) pre: bool,
     /// Packages whose pre-releases a specifier allowed.
-    pub pre_named: std::collections::HashSet<pep508_rs::PackageName>,
+    pub(crate) pre_named: std::collections::HashSet<pep508_rs::PackageName>,
 }
 
 impl Formatter {
     /// ` (the index has 1.0, 1.1, 2.0; 2.1rc1 is a pre-release, ...)`: the newest versions of a
     /// package, and why the versions of `set` that exist were not usable.
-    pub fn available(&self, pkg: &Pkg, set: &Range<Version>) -> String {
+    pub(crate) fn available(&self, pkg: &Pkg, set: &Range<Version>) -> String {
         let (Pkg::Name(name) | Pkg::Extra(name, _)) = pkg else {
             return String::new();
         };
@@ -61,7 +61,7 @@ impl Formatter {
 }
 
 /// A version set in PEP 440 words: `==1.0`, `>=1, <2`, `<1 or >=2`.
-pub fn format_range(range: &Range<Version>) -> String {
+pub(crate) fn format_range(range: &Range<Version>) -> String {
     use std::ops::Bound::*;
     if range == &Range::full() {
         return String::new();
