@@ -56,19 +56,10 @@ impl Develop {
         let out = root.join("develop.out");
         let err = root.join("develop.err");
         let starts = root.join("starts");
-        let child = Command::new(env!("CARGO_BIN_EXE_mfplug"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", root.join("user"))
-            .env("MFPLUG_HOME", &ctx.home)
-            .env("NO_COLOR", "1")
-            .env("COLUMNS", "100")
-            .env("LANG", "C.UTF-8")
-            .env("STARTS", &starts)
-            .envs(toolchain_env())
-            .current_dir(&ctx.work)
-            .arg("develop")
+        let child = ctx
+            .command(["develop"])
             .args(args)
+            .env("STARTS", &starts)
             .stdin(Stdio::null())
             .stdout(File::create(&out).unwrap())
             .stderr(stderr)
@@ -406,7 +397,7 @@ fn no_watch_only_links() {
     ----- stdout -----
 
     ----- stderr -----
-          Linked `[TEMP_DIR]/home/plugins/demo` -> `[TEMP_DIR]/work/p`
+          Linked `[HOME]/plugins/demo` -> `[TEMP_DIR]/work/p`
     ");
     let link = ctx.home.join("plugins/demo");
     assert_eq!(std::fs::read_link(&link).unwrap(), dir);
@@ -432,7 +423,7 @@ fn an_installed_plugin_is_not_replaced_without_force() {
     ----- stdout -----
 
     ----- stderr -----
-    error: `demo` is installed in `[TEMP_DIR]/home/plugins/demo` and is not a devlink
+    error: `demo` is installed in `[HOME]/plugins/demo` and is not a devlink
 
     hint: `--force` moves the installed plugin aside (to `displaced/` in the home) and links this dir in its place
     ");
@@ -658,20 +649,6 @@ fn a_requirements_change_relocks_rebuilds_then_restarts() {
     assert!(dev.stop().success(), "{}", dev.stderr());
 }
 
-/// Where rustup and cargo live: under the real home, which the test's `HOME` hides.
-fn toolchain_env() -> Vec<(&'static str, std::ffi::OsString)> {
-    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
-    [("RUSTUP_HOME", ".rustup"), ("CARGO_HOME", ".cargo")]
-        .into_iter()
-        .map(|(var, default)| {
-            (
-                var,
-                std::env::var_os(var).unwrap_or_else(|| home.join(default).into()),
-            )
-        })
-        .collect()
-}
-
 /// A Rust plugin: built before the daemons start, and rebuilt into `bin/` before the restart
 /// that a change of its source causes.
 #[test]
@@ -714,11 +691,11 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status:\n{status}"))
 }
 
-/// r14: a daemon writing 300 MB with no newline (a binary blob, a `\r` progress bar) is passed
+/// A daemon writing 300 MB with no newline (a binary blob, a `\r` progress bar) is passed
 /// on in bounded pieces: develop's peak RSS stays far below the line's size (it was 610 MB),
 /// and every byte reaches the log.
 #[test]
-fn r14_a_300_mb_line_is_logged_whole_in_bounded_memory() {
+fn a_300_mb_line_is_logged_whole_in_bounded_memory() {
     const SIZE: u64 = 300_000_000;
     for tool in ["head", "tr", "wc", "awk", "grep"] {
         crate::support::require_tool(tool, "apt-get install -y coreutils gawk grep");
@@ -818,11 +795,11 @@ fn wait_for_long(mut condition: impl FnMut() -> bool) -> bool {
     condition()
 }
 
-/// r14: timeouts and counts from `config.ini` never overflow: a `graceful_timeout` and a
+/// Timeouts and counts from `config.ini` never overflow: a `graceful_timeout` and a
 /// `max_age` of 2^64 - 1 seconds (they panicked `develop` on the first stop), and a
 /// `numprocesses` of a hundred thousand, refused with the limit named.
 #[test]
-fn r14_huge_timeouts_and_counts_do_not_panic_develop() {
+fn huge_timeouts_and_counts_do_not_panic_develop() {
     let ctx = TestContext::new();
     plugin(
         &ctx,
