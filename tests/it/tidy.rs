@@ -180,3 +180,44 @@ fn no_ignored_tests() {
         }
     }
 }
+
+/// The snapshot filters replace what changes from run to run, and only that: the runtime home,
+/// the cache dir, the temp root, wall-clock times, durations, mfplug's version (not a
+/// plugin's `0.1.0`).
+#[test]
+fn snapshot_filters_hide_what_changes_from_run_to_run() {
+    let ctx = crate::support::TestContext::new();
+    let root = ctx.root().display().to_string();
+    let text = format!(
+        "home {home}/plugins/foo\n\
+         cache {root}/user/.cache/mfplug/wheels and {root}/cache/mfplug/pages\n\
+         work {root}/work/p, raw {raw}/work\n\
+         built 2026-12-02 06:45:50 UTC, at 2026-12-02T06:45:50.123Z\n\
+         Built `local/`: 2 packages in 0.04 s; GET x -> 200 (12 ms); took 3s\n\
+         {{\"elapsed_ms\": 1234}}\n\
+         tool: mfplug {version}, agent mfplug/{version}\n\
+         {version}\n\
+         plugin foo 0.1.0, 3 packages, 2 errors\n",
+        home = ctx.home.display(),
+        raw = ctx.tmp.path().display(),
+        version = env!("CARGO_PKG_VERSION"),
+    );
+    let filters = ctx.filters();
+    let filters: Vec<(&str, &str)> = filters
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    insta::with_settings!({ filters => filters }, {
+        insta::assert_snapshot!(text, @r#"
+        home [HOME]/plugins/foo
+        cache [CACHE_DIR]/wheels and [CACHE_DIR]/pages
+        work [TEMP_DIR]/work/p, raw [TEMP_DIR]/work
+        built [TIME], at [TIME]
+        Built `local/`: 2 packages in [ELAPSED]; GET x -> 200 ([ELAPSED]); took [ELAPSED]
+        {"elapsed_ms": [ELAPSED]}
+        tool: mfplug [VERSION], agent mfplug/[VERSION]
+        [VERSION]
+        plugin foo 0.1.0, 3 packages, 2 errors
+        "#);
+    });
+}
