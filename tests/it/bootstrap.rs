@@ -276,24 +276,72 @@ fn rust_template_builds_with_cargo() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("rplug"));
 }
 
+/// The `bin` template's script, run as its comments say (`mfplug wrapper b -- b`, its
+/// settings from `[custom]` through the plugin env): it greets with the configured greeting
+/// and the plugin's name; with `--daemon` it beats every `interval` seconds and stops cleanly
+/// on SIGTERM.
 #[test]
 fn bin_template_script_runs() {
+    use std::io::{BufRead, BufReader};
     let ctx = TestContext::new();
     ctx.cmd(["bootstrap", "create", "-t", "bin", "b"])
         .assert()
         .success();
-    let script = ctx.work.join("b/bin/b");
     assert!(listing(&ctx.work.join("b")).contains("bin/b (executable)"));
-    let out = std::process::Command::new(&script)
-        .env("MFPLUG_CURRENT_PLUGIN_NAME", "b")
-        .output()
-        .unwrap();
+    let config = ctx.read("b/config.ini");
+    assert!(config.contains("\ngreeting = hello\n"), "{config}");
+    ctx.write(
+        "b/config.ini",
+        &config
+            .replace("\ngreeting = hello\n", "\ngreeting = bonjour\n")
+            .replace("\ninterval = 5\n", "\ninterval = 0.1\n"),
+    );
+    std::fs::create_dir_all(ctx.home.join("plugins")).unwrap();
+    std::os::unix::fs::symlink(ctx.work.join("b"), ctx.home.join("plugins/b")).unwrap();
+    // Found on the plugin env's PATH, from another dir.
+    let out = ctx.cmd(["wrapper", "b", "--", "b"]).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains('b'));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "bonjour from the b plugin\n"
+    );
+    assert_eq!(
+        ctx.cmd(["wrapper", "b", "--", "b", "--nope"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
+
+    let mut daemon = ctx
+        .command(["wrapper", "b", "--", "b", "--daemon"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(daemon.stdout.take().unwrap()).lines();
+    let mut next = || lines.next().unwrap().unwrap();
+    assert_eq!(next(), "bonjour from the b plugin");
+    assert!(next().starts_with("b daemon started (pid "));
+    assert_eq!(next(), "b heartbeat 1 (every 0.1s)");
+    assert_eq!(next(), "b heartbeat 2 (every 0.1s)");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = daemon.wait().unwrap();
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert!(status.success(), "{status}: {rest:?}");
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some("b daemon stopping"),
+        "{rest:?}"
+    );
 }
 
 fn assert_nothing_created(ctx: &TestContext, before: &[String]) {

@@ -152,15 +152,18 @@ fn build_offline_installs_wheels_without_pip() {
             .arg(&python)
             .args(args))
     };
-    let (ok, text) = pip(&["list"]);
+    let (ok, text) = pip(&["list", "--format", "freeze"]);
     assert!(ok, "{text}");
-    assert!(text.contains("tool") && text.contains("dep"), "{text}");
-    let (ok, text) = pip(&["show", "-f", "tool"]);
+    let listed: Vec<&str> = text.lines().filter(|l| l.contains("==")).collect();
+    assert!(listed.contains(&"tool==1.0"), "{text}");
+    assert!(listed.contains(&"dep==2.0"), "{text}");
+    // `-v` shows the installer that `INSTALLER` names; `-f`, the files of `RECORD`.
+    let (ok, text) = pip(&["show", "-v", "-f", "tool"]);
     assert!(ok, "{text}");
-    assert!(
-        text.contains("Installer: mfplug") || text.contains("Version: 1.0"),
-        "{text}"
-    );
+    let fields: Vec<&str> = text.lines().map(str::trim).collect();
+    assert!(fields.contains(&"Version: 1.0"), "{text}");
+    assert!(fields.contains(&"Installer: mfplug"), "{text}");
+    assert!(fields.contains(&"tool/__init__.py"), "{text}");
     let (ok, text) = pip(&["uninstall", "-y", "tool"]);
     assert!(ok, "{text}");
     assert!(!local.join("bin/tool").exists());
@@ -432,13 +435,22 @@ fn build_fetches_vendors_prunes_and_rebuilds_offline() {
 /// An sdist whose PEP 517 backend is in the sdist itself (`backend-path`), with no build
 /// requirements: built offline with the target interpreter, cached by the sdist's hash.
 fn sdist(name: &str, version: &str, fail: bool) -> (String, Vec<u8>) {
+    logged_sdist(name, version, fail, None)
+}
+
+/// [`sdist`], whose backend appends a line to `log` (when given) each time it builds.
+fn logged_sdist(name: &str, version: &str, fail: bool, log: Option<&Path>) -> (String, Vec<u8>) {
     let top = format!("{name}-{version}");
+    let log = log.map(|p| p.display().to_string()).unwrap_or_default();
     let backend = format!(
         r#"import os, zipfile
-NAME, VERSION = {name:?}, {version:?}
+NAME, VERSION, LOG = {name:?}, {version:?}, {log:?}
 def get_requires_for_build_wheel(config_settings=None):
     return []
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    if LOG:
+        with open(LOG, "a") as f:
+            f.write(f"built {{NAME}}\n")
     if {fail}:
         raise RuntimeError("the backend refuses to build")
     filename = f"{{NAME}}-{{VERSION}}-py3-none-any.whl"
@@ -480,7 +492,10 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 #[test]
 fn sdists_are_built_with_pep_517_when_wheels_are_not_allowed() {
     let ctx = TestContext::new();
-    python_plugin(&ctx, "p", "sdpkg\n", &[sdist("sdpkg", "1.0", false)]);
+    let builds = ctx.root().join("builds.log");
+    let (sdist_name, sdist_bytes) = logged_sdist("sdpkg", "1.0", false, Some(&builds));
+    let sdist_sha = crate::index::sha256(&sdist_bytes);
+    python_plugin(&ctx, "p", "sdpkg\n", &[(sdist_name, sdist_bytes)]);
     // No `allow_binary_packages`: every package is built from its sdist, as in MetWork.
     std::fs::remove_file(
         ctx.work
@@ -505,20 +520,38 @@ fn sdists_are_built_with_pep_517_when_wheels_are_not_allowed() {
     );
     assert!(ok, "{text}");
     assert_eq!(text.trim(), "from sdist");
-    // The wheel is cached by the sdist's hash: a fresh env does not build again.
+    assert_eq!(std::fs::read_to_string(&builds).unwrap(), "built sdpkg\n");
+    // The wheel is cached by the sdist's hash: a fresh env installs it without running the
+    // backend again.
+    let cached = cache.join("mfplug/built").join(&sdist_sha);
+    let wheels: Vec<String> = std::fs::read_dir(&cached)
+        .unwrap_or_else(|e| panic!("{}: {e}", cached.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(wheels, ["sdpkg-1.0-py3-none-any.whl"]);
     ctx.cmd(["clean", "p"]).assert().success();
+    assert!(!ctx.work.join("p/local").exists());
     let out = ctx
         .cmd(["build", "p", "--offline"])
         .env("XDG_CACHE_HOME", &cache)
         .output()
         .unwrap();
-    assert!(out.status.success());
     assert!(
-        std::fs::read_dir(cache.join("mfplug/built"))
-            .unwrap()
-            .count()
-            >= 1
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    assert_eq!(
+        std::fs::read_to_string(&builds).unwrap(),
+        "built sdpkg\n",
+        "the backend ran again"
+    );
+    let (ok, text) = run(
+        std::process::Command::new(ctx.work.join("p/local/bin/python"))
+            .args(["-c", "import sdpkg; print(sdpkg.BUILT)"]),
+    );
+    assert!(ok, "{text}");
+    assert_eq!(text.trim(), "from sdist");
 
     // A failing backend: its output tail is shown, the old env stays.
     let ctx2 = TestContext::new();
@@ -535,16 +568,77 @@ fn sdists_are_built_with_pep_517_when_wheels_are_not_allowed() {
     assert!(!ctx2.work.join("p/local").exists());
 }
 
-/// Two builds of the same plugin at once: the second waits for the first, and both succeed.
+/// A build of a plugin dir that another build holds waits, says so, and touches nothing
+/// until the hold is released (the hold is taken here, on the lock file a first build left in
+/// the cache, so that the wait does not hang on a race); then two builds at once both succeed.
 #[test]
 fn concurrent_builds_wait_for_each_other() {
     let ctx = TestContext::new();
     python_plugin(&ctx, "p", "tool\n", &[wheel("tool", "1.0", true)]);
+    succeed(&mut ctx.cmd(["build", "p", "--offline"]));
+    ctx.cmd(["clean", "p"]).assert().success();
+    let locks_dir = ctx.root().join("user/.cache/mfplug/locks");
+    let locks: Vec<std::fs::File> = std::fs::read_dir(&locks_dir)
+        .unwrap()
+        .map(|e| {
+            std::fs::File::options()
+                .write(true)
+                .open(e.unwrap().path())
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        !locks.is_empty(),
+        "the build left no lock in {}",
+        locks_dir.display()
+    );
+    for lock in &locks {
+        lock.lock().unwrap();
+    }
+    let log = ctx.root().join("build.err");
+    let mut waiting = ctx
+        .command(["build", "p", "--offline"])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let said = || std::fs::read_to_string(&log).unwrap_or_default();
+    let start = std::time::Instant::now();
+    while !said().contains("Waiting") {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "the second build did not wait:\n{}",
+            said()
+        );
+        assert!(
+            waiting.try_wait().unwrap().is_none(),
+            "it ended:\n{}",
+            said()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        said().contains("for another `mfplug build` of `p`"),
+        "{}",
+        said()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(waiting.try_wait().unwrap().is_none(), "{}", said());
+    assert!(
+        !ctx.work.join("p/local").exists(),
+        "it built while held:\n{}",
+        said()
+    );
+    drop(locks);
+    assert!(waiting.wait().unwrap().success(), "{}", said());
+    let (ok, text) = run(&mut std::process::Command::new(
+        ctx.work.join("p/local/bin/tool"),
+    ));
+    assert!(ok, "{text}");
+
+    // Two at once, neither held by the test: both succeed, one env.
+    ctx.cmd(["clean", "p"]).assert().success();
     let spawn = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_mfplug"))
-            .args(["build", "p", "--offline"])
-            .current_dir(&ctx.work)
-            .env("HOME", ctx.root().join("user"))
+        ctx.command(["build", "p", "--offline"])
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap()
@@ -784,19 +878,8 @@ fn a_wrong_file_in_the_vendor_dir_is_refused_offline_and_replaced_online() {
 /// KiB, `getrusage(RUSAGE_CHILDREN)` after it exits); gives its stderr and success too.
 fn peak_rss_kib(ctx: &TestContext, args: &[&str], env: &[(&str, &Path)]) -> (bool, String, u64) {
     let script = "import resource, subprocess, sys\nr = subprocess.run(sys.argv[1:])\nprint(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)\n";
-    let mut cmd = std::process::Command::new("python3");
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", ctx.root().join("user"))
-        .env("MFPLUG_HOME", &ctx.home)
-        .env("NO_COLOR", "1")
-        .env("LANG", "C.UTF-8")
-        .current_dir(&ctx.work)
-        .args(["-c", script, env!("CARGO_BIN_EXE_mfplug")])
-        .args(args);
-    if let Some(root) = std::env::var_os("PYENV_ROOT") {
-        cmd.env("PYENV_ROOT", root);
-    }
+    let mut cmd = ctx.command_under("python3", ["-c", script]);
+    cmd.args(args);
     for (key, value) in env {
         cmd.env(key, value);
     }
@@ -946,21 +1029,15 @@ while True:
         i += 16 + length
 print(r.returncode, json.dumps(counts))
 "#;
-    let mut cmd = std::process::Command::new("python3");
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", ctx.root().join("user"))
-        .env("MFPLUG_HOME", &ctx.home)
-        .env("NO_COLOR", "1")
-        .env("LANG", "C.UTF-8")
-        .current_dir(&ctx.work)
-        .args(["-c", script])
-        .arg(watched)
-        .arg(env!("CARGO_BIN_EXE_mfplug"))
-        .args(args);
-    if let Some(root) = std::env::var_os("PYENV_ROOT") {
-        cmd.env("PYENV_ROOT", root);
-    }
+    let mut cmd = ctx.command_under(
+        "python3",
+        [
+            std::ffi::OsStr::new("-c"),
+            script.as_ref(),
+            watched.as_os_str(),
+        ],
+    );
+    cmd.args(args);
     for (key, value) in env {
         cmd.env(key, value);
     }

@@ -310,10 +310,10 @@ fn laughs(levels: usize) -> String {
     text
 }
 
-/// r14: "billion laughs": 30 and 40 levels (a value of 100 GiB and 100 PiB) are refused at
+/// "billion laughs": 30 and 40 levels (a value of 100 GiB and 100 PiB) are refused at
 /// the level that passes 1 MiB, under a 1 GiB address space (today's code aborts there).
 #[test]
-fn r14_a_value_doubling_at_each_key_is_refused_with_bounded_memory() {
+fn a_value_doubling_at_each_key_is_refused_with_bounded_memory() {
     let ctx = TestContext::new();
     for levels in [30, 40] {
         custom_plugin(&ctx, "laugh", &laughs(levels));
@@ -346,9 +346,9 @@ fn r14_a_value_doubling_at_each_key_is_refused_with_bounded_memory() {
     assert!(crate::support::stderr(&out).contains("`a14` renders to more than 1 MiB"));
 }
 
-/// r14: the values of a file together are bounded too: 40 keys that each copy a 800 KiB value.
+/// The values of a file together are bounded too: 40 keys that each copy a 800 KiB value.
 #[test]
-fn r14_the_rendered_configuration_is_bounded_as_a_whole() {
+fn the_rendered_configuration_is_bounded_as_a_whole() {
     let ctx = TestContext::new();
     let mut custom = laughs(13);
     for i in 0..40 {
@@ -373,9 +373,9 @@ fn r14_the_rendered_configuration_is_bounded_as_a_whole() {
     );
 }
 
-/// r14: a template that loops for ages is stopped after a bounded number of steps.
+/// A template that loops for ages is stopped after a bounded number of steps.
 #[test]
-fn r14_a_template_that_loops_for_ages_is_stopped() {
+fn a_template_that_loops_for_ages_is_stopped() {
     let ctx = TestContext::new();
     custom_plugin(
         &ctx,
@@ -396,10 +396,10 @@ fn r14_a_template_that_loops_for_ages_is_stopped() {
     assert!(stderr.contains("a value may take 100000 steps"), "{stderr}");
 }
 
-/// r14: parsing, merging, checking and rendering are linear: 100 000 sections (2.5 MB) are
+/// Parsing, merging, checking and rendering are linear: 100 000 sections (2.5 MB) are
 /// checked in seconds (before: minutes), and a duplicate at the very end is still found.
 #[test]
-fn r14_a_file_of_100_000_sections_is_checked() {
+fn a_file_of_100_000_sections_is_checked() {
     let ctx = TestContext::new();
     let mut text = String::from("[general]\n_version = 1.0.0\n\n");
     for i in 0..100_000 {
@@ -430,13 +430,13 @@ fn r14_a_file_of_100_000_sections_is_checked() {
         .contains("section `[custom_7]` is already defined on line 18"));
 }
 
-/// r14: `.ci/run` on a fresh machine. It runs here against a PATH of shims: `apt-get` and
+/// `.ci/run` on a fresh machine. It runs here against a PATH of shims: `apt-get` and
 /// `sudo` record what they are asked, `id` says a user, `rustc` and `cargo` say a version;
 /// only the core tools of the shell are real. It installs exactly what is missing, in one `apt-get
 /// install --no-install-recommends`, then nothing once all is there; an old rustc is refused
 /// with `rustup update stable` named.
 #[test]
-fn r14_ci_run_installs_what_is_missing_and_checks_rustc() {
+fn ci_run_installs_what_is_missing_and_checks_rustc() {
     use std::os::unix::fs::symlink;
     let ctx = TestContext::new();
     let repo = ctx.root().join("repo");
@@ -532,11 +532,11 @@ fn r14_ci_run_installs_what_is_missing_and_checks_rustc() {
     assert_eq!(out.status.code(), Some(1), "versions compare as numbers");
 }
 
-/// r14: a `config.ini` that never ends (a symlink to `/dev/zero`) or that is bigger than
+/// A `config.ini` that never ends (a symlink to `/dev/zero`) or that is bigger than
 /// 16 MiB is refused after reading 16 MiB, not read until memory runs out; one that is not
 /// UTF-8 names the byte.
 #[test]
-fn r14_an_endless_or_huge_or_binary_config_ini_is_refused() {
+fn an_endless_or_huge_or_binary_config_ini_is_refused() {
     let ctx = TestContext::new();
     ctx.write("zero/.layerapi2_label", "plugin_zero@mfplug\n");
     std::os::unix::fs::symlink("/dev/zero", ctx.work.join("zero/config.ini")).unwrap();
@@ -577,10 +577,10 @@ fn r14_an_endless_or_huge_or_binary_config_ini_is_refused() {
     ");
 }
 
-/// r14: a 40 KB section name and a 200 KB key name are reported at once (the "did you mean"
+/// A 40 KB section name and a 200 KB key name are reported at once (the "did you mean"
 /// compared every prefix of the name with the known ones: minutes for this file).
 #[test]
-fn r14_long_unknown_names_are_reported_at_once() {
+fn long_unknown_names_are_reported_at_once() {
     let ctx = TestContext::new();
     let section = "a_".repeat(20_000);
     let key = "q".repeat(200_000);

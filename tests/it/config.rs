@@ -97,7 +97,7 @@ fn config_errors() {
     ----- stdout -----
 
     ----- stderr -----
-    error: `nothing` is neither a plugin dir nor a plugin installed in `[TEMP_DIR]/home`
+    error: `nothing` is neither a plugin dir nor a plugin installed in `[HOME]`
 
     hint: give a plugin dir, or the name of an installed plugin (`--home` chooses the home)
     ");

@@ -78,13 +78,21 @@ fn install_list_info_verify_uninstall() {
         .unwrap();
     assert_eq!(stdout(&out).trim(), "hello foo blue");
 
-    // The override file: a commented copy without [general] and `_` keys.
+    // The override file: a commented copy without [general] and `_` keys, whole (each
+    // `contains` of a piece passed with a `[general]` section left in).
     let overrides = std::fs::read_to_string(ctx.home.join("config/plugins/foo.ini")).unwrap();
-    assert!(
-        overrides.contains("[custom]\n# color = blue\n# size = 3\n"),
-        "{overrides}"
+    assert_eq!(
+        overrides,
+        "# Overrides of the `foo` plugin's configuration, for the administrator.\n\
+         # Uncomment a key and change its value to override the plugin's default;\n\
+         # `mfplug config foo` shows the result. Keys starting with `_` cannot be\n\
+         # overridden. This file is kept when the plugin is upgraded or uninstalled\n\
+         # (unless `mfplug uninstall --clean`).\n\
+         \n\
+         [custom]\n\
+         # color = blue\n\
+         # size = 3\n"
     );
-    assert!(!overrides.contains("_version"));
 
     ctx.cmd(["uninstall", "foo"]).assert().success();
     assert!(!dir.exists());
@@ -505,6 +513,9 @@ fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// A `.plugin` copied into `provision/` in two steps: the watcher sees the first half, says it
+/// waits for it (it does not verify), tries nothing and installs nothing; the whole file is
+/// then installed, once, with no failure reported on the way.
 #[test]
 fn provision_watch_installs_complete_files_only() {
     let ctx = TestContext::new();
@@ -512,23 +523,39 @@ fn provision_watch_installs_complete_files_only() {
     std::fs::create_dir_all(&provision).unwrap();
     let file = plugin_file(&ctx, "foo", "1.0.0", &[]);
     let bytes = std::fs::read(&file).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mfplug"))
-        .args(["provision", "--watch", "--interval", "0.2"])
-        .env("MFPLUG_HOME", &ctx.home)
-        .env("NO_COLOR", "1")
-        .stderr(std::process::Stdio::null())
+    let log = ctx.root().join("watch.log");
+    let mut child = ctx
+        .command(["provision", "--watch", "--interval", "0.1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    // A half-copied file: written in two steps, the first one invalid.
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    // A half-copied file, which holds still long enough to be looked at.
     let target = provision.join("foo.plugin");
     std::fs::write(&target, &bytes[..bytes.len() / 2]).unwrap();
-    std::thread::sleep(Duration::from_millis(150));
+    wait_for(
+        "the watcher to wait for the half file",
+        Duration::from_secs(20),
+        || log_text().contains("does not verify"),
+    );
+    // Another two looks at the same half file: still nothing tried.
+    std::thread::sleep(Duration::from_millis(300));
+    let text = log_text();
+    assert!(!ctx.home.join("plugins/foo").exists(), "{text}");
+    assert_eq!(text.matches("Waiting").count(), 1, "{text}");
     std::fs::write(&target, &bytes).unwrap();
     wait_for("the watched install", Duration::from_secs(20), || {
-        ctx.home.join("plugins/foo/.mfplug/INSTALL.json").is_file()
+        log_text().contains("Provisioned")
     });
+    // Two more looks at the installed file: applied once.
+    std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap();
     child.wait().unwrap();
+    let text = log_text();
+    assert!(!text.contains("error"), "{text}");
+    assert_eq!(text.matches("Provisioned").count(), 1, "{text}");
+    assert!(text.contains("installed 1.0.0-1"), "{text}");
     ctx.cmd(["verify", "foo"]).assert().success();
 }
 
@@ -537,10 +564,9 @@ fn one_writer_at_a_time() {
     let ctx = TestContext::new();
     let file = plugin_file(&ctx, "foo", "1.0.0", &[]);
     let other = plugin_file(&ctx, "bar", "1.0.0", &[]);
-    let mut slow = std::process::Command::new(env!("CARGO_BIN_EXE_mfplug"))
-        .arg("install")
+    let mut slow = ctx
+        .command(["install"])
         .arg(&file)
-        .env("MFPLUG_HOME", &ctx.home)
         .env("MFPLUG_TEST_STAGE_DELAY_MS", "300")
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -599,9 +625,8 @@ fn crashes_leave_the_old_or_the_new_plugin() {
             if what != "install" {
                 ctx.cmd(["install"]).arg(&v1).assert().success();
             }
-            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mfplug"))
-                .args(&args)
-                .env("MFPLUG_HOME", &ctx.home)
+            let mut child = ctx
+                .command(&args)
                 .env("MFPLUG_TEST_STAGE_DELAY_MS", delay.to_string())
                 .stderr(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
@@ -767,10 +792,10 @@ fn snapshot(dir: &std::path::Path) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
-/// r14: a NAME argument that is not a plugin name is a usage error (exit 2, the rule named)
+/// A NAME argument that is not a plugin name is a usage error (exit 2, the rule named)
 /// and touches nothing: not a dir beside the home, not the admin's overrides.
 #[test]
-fn r14_names_that_are_not_plugin_names_touch_nothing() {
+fn names_that_are_not_plugin_names_touch_nothing() {
     let ctx = TestContext::new();
     let file = plugin_file(&ctx, "foo", "1.0.0", &[]);
     ctx.cmd(["install"]).arg(&file).assert().success();
@@ -836,10 +861,10 @@ fn r14_names_that_are_not_plugin_names_touch_nothing() {
     ctx.cmd(["verify", "foo"]).assert().success();
 }
 
-/// r14: a plugin cannot be named `-rf`: a name starting with `-` could not be given to
+/// A plugin cannot be named `-rf`: a name starting with `-` could not be given to
 /// `verify` or `uninstall`.
 #[test]
-fn r14_a_leading_dash_is_refused_in_labels_and_files() {
+fn a_leading_dash_is_refused_in_labels_and_files() {
     let ctx = TestContext::new();
     ctx.write("dash/.layerapi2_label", "plugin_-rf@mfplug\n");
     ctx.write("dash/config.ini", "[general]\n_version = 1.0.0\n");
@@ -858,10 +883,10 @@ fn r14_a_leading_dash_is_refused_in_labels_and_files() {
     assert!(staging_is_empty(&ctx));
 }
 
-/// r14: a file whose PLUGIN.json names another plugin than its label is refused (it would be
+/// A file whose PLUGIN.json names another plugin than its label is refused (it would be
 /// installed under one name and run as the other, the admin's overrides of no effect).
 #[test]
-fn r14_plugin_json_and_label_must_name_the_same_plugin() {
+fn plugin_json_and_label_must_name_the_same_plugin() {
     let ctx = TestContext::new();
     let file = crafted(&ctx, "two.plugin", "alpha", &basics("beta"));
     let out = ctx.cmd(["install"]).arg(&file).output().unwrap();
@@ -878,9 +903,9 @@ fn r14_plugin_json_and_label_must_name_the_same_plugin() {
     assert!(staging_is_empty(&ctx));
 }
 
-/// r14: install never writes its record through a `.mfplug` link the file ships.
+/// Install never writes its record through a `.mfplug` link the file ships.
 #[test]
-fn r14_install_never_writes_its_record_through_a_shipped_link() {
+fn install_never_writes_its_record_through_a_shipped_link() {
     let ctx = TestContext::new();
     let outside = ctx.root().join("any-dir");
     std::fs::create_dir_all(&outside).unwrap();
@@ -922,10 +947,10 @@ ln -s '{}' .mfplug
     assert!(staging_is_empty(&ctx));
 }
 
-/// r14: `install --new-name` never rewrites the label or config.ini through links the file
+/// `install --new-name` never rewrites the label or config.ini through links the file
 /// ships, even when the install then fails.
 #[test]
-fn r14_new_name_never_writes_through_shipped_links() {
+fn new_name_never_writes_through_shipped_links() {
     let ctx = TestContext::new();
     let outside = ctx.root().join("outside");
     std::fs::create_dir_all(&outside).unwrap();
@@ -978,10 +1003,10 @@ fn r14_new_name_never_writes_through_shipped_links() {
     }
 }
 
-/// r14: install reads the plugin's own `crontab` and runs its `postinstall` only from the
+/// Install reads the plugin's own `crontab` and runs its `postinstall` only from the
 /// plugin's files, never through a link to something else.
 #[test]
-fn r14_install_never_reads_its_plugins_files_through_links() {
+fn install_never_reads_its_plugins_files_through_links() {
     let ctx = TestContext::new();
     let outside = ctx.root().join("outside");
     std::fs::create_dir_all(&outside).unwrap();
@@ -1028,10 +1053,10 @@ fn r14_install_never_reads_its_plugins_files_through_links() {
     assert!(!stdout(&out).contains("not-the-plugins-job"));
 }
 
-/// r14: `crontab --apply` keeps the user's lines: only `crontab -l`'s "no crontab for USER"
+/// `crontab --apply` keeps the user's lines: only `crontab -l`'s "no crontab for USER"
 /// means an empty table; any other failure aborts with the table untouched.
 #[test]
-fn r14_crontab_apply_never_drops_the_users_lines() {
+fn crontab_apply_never_drops_the_users_lines() {
     let ctx = TestContext::new();
     ctx.cmd(["install"])
         .arg(plugin_file(&ctx, "foo", "1.0.0", &[]))
@@ -1092,11 +1117,11 @@ fn r14_crontab_apply_never_drops_the_users_lines() {
     assert!(text.contains("# plugin foo\n"), "{text}");
 }
 
-/// r14: a failure after the `config` stage (here a crontab template error, which `check`
+/// A failure after the `config` stage (here a crontab template error, which `check`
 /// and `release` accept) leaves the admin's override file exactly as it was: absent on a
 /// first install, the pristine copy of the old version on an upgrade.
 #[test]
-fn r14_a_late_failure_puts_the_override_file_back() {
+fn a_late_failure_puts_the_override_file_back() {
     let ctx = TestContext::new();
     let broken = [
         ("crontab", "*/5 * * * * {{ MFPLUG_CURRENT_PLUGIN_NAME\n"),
@@ -1137,10 +1162,10 @@ fn r14_a_late_failure_puts_the_override_file_back() {
     assert!(staging_is_empty(&ctx));
 }
 
-/// r14: a killed `repackage` leaves a full-size temp dir in `plugins/`: the next writer
+/// A killed `repackage` leaves a full-size temp dir in `plugins/`: the next writer
 /// purges it, as it purges `.staging/`, while a live one's is left alone.
 #[test]
-fn r14_a_killed_repackage_leaves_nothing_for_long() {
+fn a_killed_repackage_leaves_nothing_for_long() {
     let ctx = TestContext::new();
     ctx.cmd(["install"])
         .arg(plugin_file(&ctx, "foo", "1.0.0", &[]))
@@ -1178,10 +1203,10 @@ fn r14_a_killed_repackage_leaves_nothing_for_long() {
     assert_eq!(names, ["foo"], "{names:?}");
 }
 
-/// r14: `provision --prune` never removes a plugin whose `.plugin` is still in `provision/`
+/// `provision --prune` never removes a plugin whose `.plugin` is still in `provision/`
 /// but cannot be read (empty, half-copied, corrupt): a present file never counts as gone.
 #[test]
-fn r14_prune_keeps_a_plugin_whose_file_is_present_but_unreadable() {
+fn prune_keeps_a_plugin_whose_file_is_present_but_unreadable() {
     let ctx = TestContext::new();
     let provision = ctx.home.join("provision");
     std::fs::create_dir_all(&provision).unwrap();
@@ -1217,11 +1242,11 @@ fn r14_prune_keeps_a_plugin_whose_file_is_present_but_unreadable() {
     assert!(!ctx.home.join("plugins/foo").exists());
 }
 
-/// r14: `provision --watch --prune` during a slow, stalling upgrade copy: the running plugin
+/// `provision --watch --prune` during a slow, stalling upgrade copy: the running plugin
 /// is never uninstalled, the copy is said to be waiting (not a failure per look), and the
 /// upgrade applies once the file is whole.
 #[test]
-fn r14_watch_waits_for_a_stalled_copy_and_never_prunes_it() {
+fn watch_waits_for_a_stalled_copy_and_never_prunes_it() {
     let ctx = TestContext::new();
     let provision = ctx.home.join("provision");
     std::fs::create_dir_all(&provision).unwrap();
@@ -1246,10 +1271,7 @@ fn r14_watch_waits_for_a_stalled_copy_and_never_prunes_it() {
         }
     }
     let watcher = Watcher(
-        std::process::Command::new(env!("CARGO_BIN_EXE_mfplug"))
-            .args(["provision", "--watch", "--prune", "--interval", "0.1"])
-            .env("MFPLUG_HOME", &ctx.home)
-            .env("NO_COLOR", "1")
+        ctx.command(["provision", "--watch", "--prune", "--interval", "0.1"])
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -1287,10 +1309,10 @@ fn r14_watch_waits_for_a_stalled_copy_and_never_prunes_it() {
     ctx.cmd(["verify", "foo"]).assert().success();
 }
 
-/// r14: `verify NAME` while upgrades run sees the old plugin or the new one, never a mix of
+/// `verify NAME` while upgrades run sees the old plugin or the new one, never a mix of
 /// both reported as modified files.
 #[test]
-fn r14_verify_during_upgrades_sees_one_plugin() {
+fn verify_during_upgrades_sees_one_plugin() {
     let ctx = TestContext::new();
     let files = |version: &str| -> Vec<(String, String)> {
         (0..150)
@@ -1309,17 +1331,17 @@ fn r14_verify_during_upgrades_sees_one_plugin() {
     let v1 = plugin_file(&ctx, "foo", "1.0.0", &v1_refs);
     let v2 = plugin_file(&ctx, "foo", "2.0.0", &v2_refs);
     ctx.cmd(["install"]).arg(&v1).assert().success();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let upgrader = {
-        let (home, stop) = (ctx.home.clone(), stop.clone());
-        std::thread::spawn(move || {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut runs = 0;
+    let mut bad = Vec::new();
+    let upgrades = std::thread::scope(|scope| {
+        let upgrader = scope.spawn(|| {
             let mut done = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) || done < 10 {
                 let file = if done % 2 == 0 { &v2 } else { &v1 };
-                let out = std::process::Command::new(env!("CARGO_BIN_EXE_mfplug"))
-                    .args(["-q", "install", "--force", "--wait", "30"])
+                let out = ctx
+                    .command(["-q", "install", "--force", "--wait", "30"])
                     .arg(file)
-                    .env("MFPLUG_HOME", &home)
                     .output()
                     .unwrap();
                 assert!(out.status.success(), "{}", stderr(&out));
@@ -1329,21 +1351,19 @@ fn r14_verify_during_upgrades_sees_one_plugin() {
                 }
             }
             done
-        })
-    };
-    let mut runs = 0;
-    let mut bad = Vec::new();
-    while !upgrader.is_finished() {
-        let out = ctx.cmd(["verify", "foo"]).output().unwrap();
-        runs += 1;
-        if !out.status.success() {
-            bad.push(format!("{}{}", stdout(&out), stderr(&out)));
+        });
+        while !upgrader.is_finished() {
+            let out = ctx.cmd(["verify", "foo"]).output().unwrap();
+            runs += 1;
+            if !out.status.success() {
+                bad.push(format!("{}{}", stdout(&out), stderr(&out)));
+            }
+            if runs >= 60 {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
         }
-        if runs >= 60 {
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-    let upgrades = upgrader.join().unwrap();
+        upgrader.join().unwrap()
+    });
     assert!(
         upgrades >= 10 && runs >= 5,
         "{upgrades} upgrades, {runs} verifies"
@@ -1356,10 +1376,10 @@ fn r14_verify_during_upgrades_sees_one_plugin() {
     );
 }
 
-/// r14: what is in `plugins/` without being a plugin (a stray file, an entry that is not a
+/// What is in `plugins/` without being a plugin (a stray file, an entry that is not a
 /// plugin name) is not listed, nor given jobs, nor pruned.
 #[test]
-fn r14_list_shows_plugins_only() {
+fn list_shows_plugins_only() {
     let ctx = TestContext::new();
     ctx.cmd(["install"])
         .arg(plugin_file(&ctx, "foo", "1.0.0", &[]))

@@ -237,8 +237,9 @@ fn node_plugin_lock_build_clean_release() {
 }
 
 /// A registry dependency, from a registry the test serves on 127.0.0.1: locked with its
-/// `resolved` URL and integrity, installed by `npm ci`, found by the plugin's env; then, with
-/// the registry gone, `build --offline` installs it again from npm's cache.
+/// `resolved` URL and integrity, installed by `npm ci`, found by the plugin's env; then
+/// `build --offline` installs it again from npm's cache without asking the registry (and fails
+/// with an empty cache).
 #[test]
 fn node_plugin_with_a_registry_dependency() {
     require_command("npm", &["--version"], "apt-get install nodejs npm");
@@ -266,6 +267,7 @@ fn node_plugin_with_a_registry_dependency() {
         lock.contains(&format!("{}is-number/-/is-number-7.0.0.tgz", registry.url)),
         "{lock}"
     );
+    assert!(lock.contains("\"integrity\": \"sha512-"), "{lock}");
     let requests = registry.requests.lock().unwrap().clone();
     assert!(
         requests
@@ -292,15 +294,38 @@ fn node_plugin_with_a_registry_dependency() {
         stderr(&out)
     );
 
-    // The registry gone: offline, npm's cache is enough.
-    drop(registry);
+    // Offline, npm's cache is enough and the registry is never asked, though it still
+    // answers: with an empty cache the build fails, asking nothing; with the cache of the
+    // first build it succeeds, asking nothing.
     ctx.cmd(["clean", "n"]).assert().success();
+    assert!(!ctx.work.join("n/node_modules").exists());
+    let asked = registry.requests.lock().unwrap().len();
+    let empty_cache: Vec<(&str, std::ffi::OsString)> = env
+        .iter()
+        .map(|(k, v)| match *k {
+            "npm_config_cache" => (*k, ctx.root().join("empty-npm-cache").into()),
+            _ => (*k, v.clone()),
+        })
+        .collect();
+    let out = ctx
+        .cmd(["build", "n", "--offline"])
+        .envs(empty_cache)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!ctx.work.join("n/node_modules/is-number").exists());
     let out = ctx
         .cmd(["build", "n", "--offline"])
         .envs(env)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+    let requests = registry.requests.lock().unwrap().clone();
+    assert_eq!(
+        requests.len(),
+        asked,
+        "offline builds asked the registry: {requests:?}"
+    );
     let out = ctx.cmd(check).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "true false");
 }

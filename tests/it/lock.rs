@@ -53,7 +53,7 @@ fn run(cmd: &mut assert_cmd::Command) -> std::process::Output {
 }
 
 #[test]
-fn r5_lock_markers_extras_and_install_with_pip() {
+fn lock_markers_extras_and_install_with_pip() {
     let ctx = TestContext::new();
     let index = Index::start(
         Mode::Html,
@@ -129,7 +129,7 @@ fn r5_lock_markers_extras_and_install_with_pip() {
 }
 
 #[test]
-fn r5_lock_json_index_with_metadata_files() {
+fn lock_json_index_with_metadata_files() {
     let ctx = TestContext::new();
     let mut old_sdist = release("d", "1.0", &["e"]).sdist();
     old_sdist.egg_info = true;
@@ -172,7 +172,7 @@ fn r5_lock_json_index_with_metadata_files() {
 }
 
 #[test]
-fn r5_lock_exact_pin_matches_a_local_build_not_a_post_release() {
+fn lock_exact_pin_matches_a_local_build_not_a_post_release() {
     let ctx = TestContext::new();
     let index = Index::start(
         Mode::Html,
@@ -195,7 +195,7 @@ fn r5_lock_exact_pin_matches_a_local_build_not_a_post_release() {
 }
 
 #[test]
-fn r5_lock_prereleases_only_when_asked() {
+fn lock_prereleases_only_when_asked() {
     let ctx = TestContext::new();
     let index = Index::start(
         Mode::Html,
@@ -222,7 +222,7 @@ fn r5_lock_prereleases_only_when_asked() {
 }
 
 #[test]
-fn r5_lock_skips_yanked_unless_pinned_and_honours_requires_python() {
+fn lock_skips_yanked_unless_pinned_and_honours_requires_python() {
     let ctx = TestContext::new();
     let index = Index::start(
         Mode::Json,
@@ -260,7 +260,7 @@ fn r5_lock_skips_yanked_unless_pinned_and_honours_requires_python() {
 }
 
 #[test]
-fn r5_lock_conflict_is_explained() {
+fn lock_conflict_is_explained() {
     let ctx = TestContext::new();
     let index = Index::start(
         Mode::Html,
@@ -281,7 +281,7 @@ fn r5_lock_conflict_is_explained() {
 }
 
 #[test]
-fn r5_lock_keeps_pins_and_upgrades_one_package() {
+fn lock_keeps_pins_and_upgrades_one_package() {
     let ctx = TestContext::new();
     let index = Index::start(
         Mode::Html,
@@ -309,7 +309,7 @@ fn r5_lock_keeps_pins_and_upgrades_one_package() {
 }
 
 #[test]
-fn r5_lock_check_fresh_and_stale() {
+fn lock_check_fresh_and_stale() {
     let ctx = TestContext::new();
     let index = Index::start(Mode::Html, &[release("a", "1.0", &[])]);
     ctx.write(INPUT, "a\n");
@@ -333,7 +333,7 @@ fn r5_lock_check_fresh_and_stale() {
 }
 
 #[test]
-fn r5_lock_offline_uses_the_cache() {
+fn lock_offline_uses_the_cache() {
     let ctx = TestContext::new();
     let index = Index::start(
         Mode::Html,
@@ -366,7 +366,7 @@ fn failing(ctx: &TestContext, mut cmd: assert_cmd::Command) -> String {
 }
 
 #[test]
-fn r5_lock_failures_are_clear_and_leave_the_lock_alone() {
+fn lock_failures_are_clear_and_leave_the_lock_alone() {
     let ctx = TestContext::new();
     let index = Index::start(
         Mode::Html,
@@ -465,7 +465,7 @@ fn r5_lock_failures_are_clear_and_leave_the_lock_alone() {
 }
 
 #[test]
-fn r5_lock_index_url_from_environment_and_pip_conf() {
+fn lock_index_url_from_environment_and_pip_conf() {
     let ctx = TestContext::new();
     let index = Index::start(Mode::Html, &[release("a", "1.0", &[])]);
     ctx.write(INPUT, "a\n");
@@ -497,7 +497,7 @@ fn r5_lock_index_url_from_environment_and_pip_conf() {
 }
 
 #[test]
-fn r5_lock_http_cache_revalidates_and_honours_max_age() {
+fn lock_http_cache_revalidates_and_honours_max_age() {
     let ctx = TestContext::new();
     let index = Index::start(
         Mode::Json,
@@ -531,7 +531,7 @@ fn r5_lock_http_cache_revalidates_and_honours_max_age() {
 }
 
 #[test]
-fn r5_lock_credentials_from_netrc() {
+fn lock_credentials_from_netrc() {
     let ctx = TestContext::new();
     let index = Index::start(Mode::Html, &[release("a", "1.0", &[])]);
     // base64("user:s3cret")
@@ -556,7 +556,7 @@ fn r5_lock_credentials_from_netrc() {
 }
 
 #[test]
-fn r5_lock_interpreter_from_config_ini() {
+fn lock_interpreter_from_config_ini() {
     let ctx = TestContext::new();
     let index = Index::start(Mode::Html, &[release("a", "1.0", &[])]);
     ctx.write("plugin/.layerapi2_label", "plugin_demo@mfplug\n");
@@ -576,7 +576,7 @@ fn r5_lock_interpreter_from_config_ini() {
 }
 
 #[test]
-fn r5_lock_reads_wheel_metadata_with_range_requests() {
+fn lock_reads_wheel_metadata_with_range_requests() {
     let ctx = TestContext::new();
     // A wheel bigger than one range block, so that only parts of it are read.
     let mut big = release("big", "1.0", &["b"]);
@@ -610,7 +610,7 @@ fn r5_lock_reads_wheel_metadata_with_range_requests() {
 }
 
 #[test]
-fn r5_lock_retries_transient_errors() {
+fn lock_retries_transient_errors() {
     let ctx = TestContext::new();
     let index = Index::start(
         Mode::Flaky,
@@ -624,7 +624,7 @@ fn r5_lock_retries_transient_errors() {
 }
 
 #[test]
-fn r5_lock_from_find_links_alone() {
+fn lock_from_find_links_alone() {
     let ctx = TestContext::new();
     let index = Index::start(
         Mode::Html,
@@ -647,7 +647,7 @@ fn r5_lock_from_find_links_alone() {
 }
 
 #[test]
-fn r5_lock_constraints_and_included_files_count_for_staleness() {
+fn lock_constraints_and_included_files_count_for_staleness() {
     let ctx = TestContext::new();
     let index = Index::start(
         Mode::Html,
@@ -682,7 +682,7 @@ fn r5_lock_constraints_and_included_files_count_for_staleness() {
 }
 
 #[test]
-fn r5_lock_probes_the_interpreter_once() {
+fn lock_probes_the_interpreter_once() {
     let ctx = TestContext::new();
     let index = Index::start(Mode::Html, &[release("a", "1.0", &[])]);
     ctx.write(INPUT, "a\n");
@@ -720,7 +720,7 @@ fn r5_lock_probes_the_interpreter_once() {
 }
 
 #[test]
-fn r5_lock_requires_python_from_metadata_and_extra_indexes() {
+fn lock_requires_python_from_metadata_and_extra_indexes() {
     let ctx = TestContext::new();
     let mut too_new = release("a", "2.0", &[]).requires_python(">=3.99");
     too_new.hide_requires_python = true;
@@ -746,7 +746,7 @@ fn r5_lock_requires_python_from_metadata_and_extra_indexes() {
 }
 
 #[test]
-fn r5_lock_of_no_requirement_needs_no_index() {
+fn lock_of_no_requirement_needs_no_index() {
     let ctx = TestContext::new();
     ctx.write(INPUT, "# nothing yet\n");
     let output = run(&mut ctx.cmd(["lock", "plugin"]));
@@ -758,7 +758,7 @@ fn r5_lock_of_no_requirement_needs_no_index() {
 }
 
 #[test]
-fn r5_lock_find_links_pages_and_no_index() {
+fn lock_find_links_pages_and_no_index() {
     let ctx = TestContext::new();
     let index = Index::start(
         Mode::Html,

@@ -1,8 +1,13 @@
 //! Test support: a temp dir with a work dir and a runtime home, a hermetic `mfplug` command,
-//! and `mfplug_snapshot!`, which snapshots exit code, stdout and stderr with temp paths
-//! filtered to `[TEMP_DIR]`.
+//! and `mfplug_snapshot!`, which snapshots exit code, stdout and stderr with what changes from
+//! run to run filtered (`[TEMP_DIR]`, `[HOME]`, `[CACHE_DIR]`, `[TIME]`, `[ELAPSED]`,
+//! `[VERSION]`).
 
 use std::path::{Path, PathBuf};
+
+/// The built binary: spawn it only through [`TestContext`] (`cmd`, `command`,
+/// `command_under`), which clear the environment.
+const MFPLUG: &str = env!("CARGO_BIN_EXE_mfplug");
 
 pub struct TestContext {
     pub tmp: tempfile::TempDir,
@@ -47,9 +52,37 @@ impl TestContext {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_mfplug"));
+        assert_cmd::Command::from_std(self.command(args))
+    }
+
+    /// [`TestContext::cmd`] as a `std::process::Command`, for a test that spawns mfplug and
+    /// acts while it runs (kills it, races it, feeds it, closes its pipes).
+    pub fn command<I, S>(&self, args: I) -> std::process::Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = std::process::Command::new(MFPLUG);
         self.hermetic(&mut cmd);
         cmd.args(args);
+        cmd
+    }
+
+    /// `PROGRAM ARGS MFPLUG` in the environment of [`TestContext::cmd`]: mfplug run by a
+    /// wrapper that measures it (a shell limiting its memory, a python3 script counting its
+    /// peak RSS or its opens), which then gets mfplug's own arguments. `PYENV_ROOT` is kept,
+    /// so that a `python3` shim of pyenv still finds its interpreter.
+    pub fn command_under<I, S>(&self, program: &str, args: I) -> std::process::Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = std::process::Command::new(program);
+        self.hermetic(&mut cmd);
+        if let Some(root) = std::env::var_os("PYENV_ROOT") {
+            cmd.env("PYENV_ROOT", root);
+        }
+        cmd.args(args).arg(MFPLUG);
         cmd
     }
 
@@ -61,17 +94,14 @@ impl TestContext {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        let mut cmd = assert_cmd::Command::new("sh");
-        self.hermetic(&mut cmd);
-        cmd.arg("-c")
-            .arg(format!("ulimit -v {} && exec \"$0\" \"$@\"", mib * 1024))
-            .arg(env!("CARGO_BIN_EXE_mfplug"))
-            .args(args);
-        cmd
+        let limit = format!("ulimit -v {} && exec \"$0\" \"$@\"", mib * 1024);
+        let mut cmd = self.command_under("sh", ["-c", &limit]);
+        cmd.args(args);
+        assert_cmd::Command::from_std(cmd)
     }
 
     /// The environment and current dir of [`TestContext::cmd`].
-    fn hermetic(&self, cmd: &mut assert_cmd::Command) {
+    fn hermetic(&self, cmd: &mut std::process::Command) {
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.root().join("user"))
@@ -91,21 +121,56 @@ impl TestContext {
         }
     }
 
-    /// Filters for snapshots: the temp root becomes `[TEMP_DIR]`.
+    /// Filters for snapshots, in the order they apply: the runtime home becomes `[HOME]`, the
+    /// cache dir (`~/.cache/mfplug` or `$XDG_CACHE_HOME/mfplug` under the temp root)
+    /// `[CACHE_DIR]`, the rest of the temp root `[TEMP_DIR]`; wall-clock timestamps
+    /// (`2026-12-02 06:45:50 UTC`, RFC 3339) `[TIME]`; durations (`in 0.12s`, `12 ms`,
+    /// `"elapsed_ms": 12`) `[ELAPSED]`; mfplug's own version `[VERSION]`.
     pub fn filters(&self) -> Vec<(String, String)> {
         let root = self.root();
-        let mut filters = vec![(
-            regex_escape(&root.display().to_string()),
-            "[TEMP_DIR]".to_owned(),
-        )];
-        let raw = self.tmp.path().display().to_string();
-        if raw != root.display().to_string() {
-            filters.push((regex_escape(&raw), "[TEMP_DIR]".to_owned()));
+        let raw = self.tmp.path().to_path_buf();
+        let mut roots = vec![root.clone()];
+        if raw != root {
+            roots.push(raw);
+        }
+        let mut filters = Vec::new();
+        for (under, name) in [
+            ("home", "[HOME]"),
+            ("user/.cache/mfplug", "[CACHE_DIR]"),
+            ("cache/mfplug", "[CACHE_DIR]"),
+        ] {
+            for root in &roots {
+                let path = root.join(under).display().to_string();
+                filters.push((format!("{}\\b", regex_escape(&path)), name.to_owned()));
+            }
+        }
+        for root in &roots {
+            filters.push((
+                regex_escape(&root.display().to_string()),
+                "[TEMP_DIR]".to_owned(),
+            ));
         }
         filters.push((
-            regex_escape(env!("CARGO_PKG_VERSION")),
-            "[VERSION]".to_owned(),
+            r"\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?( ?UTC|Z|[+-]\d{2}:\d{2})?"
+                .to_owned(),
+            "[TIME]".to_owned(),
         ));
+        filters.push((
+            r#""elapsed_ms": ?\d+"#.to_owned(),
+            r#""elapsed_ms": [ELAPSED]"#.to_owned(),
+        ));
+        filters.push((
+            r"\b\d+(\.\d+)? ?(ms|s)\b".to_owned(),
+            "[ELAPSED]".to_owned(),
+        ));
+        // After `mfplug` (`tool: mfplug 0.1.0`, a user agent), or a line of its own
+        // (`.plugin_format_version`); not any `0.1.0`, which a plugin's version may be.
+        let version = regex_escape(env!("CARGO_PKG_VERSION"));
+        filters.push((
+            format!(r"\bmfplug([ /@]v?){version}\b"),
+            "mfplug${1}[VERSION]".to_owned(),
+        ));
+        filters.push((format!(r"(?m)^{version}$"), "[VERSION]".to_owned()));
         filters
     }
 }

@@ -1,6 +1,7 @@
 //! Tidy checks inside `cargo test`: every module says why it exists, the architecture doc
-//! names every module, no test is ignored, and the module graph and the map's invariants hold
-//! (the checker of `cargo xtask tidy`, included from `xtask/src/tidy.rs`, so `cargo test` and
+//! names every module, no test is ignored, the binary runs only through `TestContext`, no test
+//! is named after a review round, and the module graph and the map's invariants hold (the
+//! checker of `cargo xtask tidy`, included from `xtask/src/tidy.rs`, so `cargo test` and
 //! `cargo xtask ci` check the same).
 
 use std::path::{Path, PathBuf};
@@ -33,6 +34,25 @@ fn every_module_starts_with_a_doc_comment() {
                 file.display()
             );
         }
+    }
+}
+
+/// Every run of the built binary goes through `TestContext` (`cmd`, `command`,
+/// `command_under`), which clears the environment: a raw spawn would inherit the runner's
+/// `MFPLUG_HOME`, `XDG_CACHE_HOME`, `PIP_INDEX_URL`... and test the machine, not mfplug.
+#[test]
+fn the_binary_is_run_only_through_the_test_context() {
+    let needle = ["CARGO_BIN_EXE", "_mfplug"].concat();
+    for file in rust_files(&root().join("tests")) {
+        if file.ends_with("tests/it/support.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            !text.contains(&needle),
+            "{} runs mfplug itself: use `ctx.cmd(...)`, `ctx.command(...)` or `ctx.command_under(...)`",
+            file.display()
+        );
     }
 }
 
@@ -126,6 +146,27 @@ fn module_graph_has_no_new_cycle_and_the_maps_invariants_hold() {
     );
 }
 
+/// A test's name says what it guards: no `r5_`-style prefix (the round of review that asked
+/// for it, which says nothing to the next reader).
+#[test]
+fn no_test_is_named_after_a_review_round() {
+    for file in rust_files(&root().join("tests")) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            let Some(name) = line.trim_start().strip_prefix("fn r") else {
+                continue;
+            };
+            let digits = name.chars().take_while(char::is_ascii_digit).count();
+            assert!(
+                digits == 0 || !name[digits..].starts_with('_'),
+                "{}:{}: `fn r{name}`: name the test after what it guards",
+                file.display(),
+                number + 1
+            );
+        }
+    }
+}
+
 #[test]
 fn no_ignored_tests() {
     let needle = ["#[", "ignore"].concat();
@@ -135,4 +176,45 @@ fn no_ignored_tests() {
             assert!(!text.contains(&needle), "{} ignores a test", file.display());
         }
     }
+}
+
+/// The snapshot filters replace what changes from run to run, and only that: the runtime home,
+/// the cache dir, the temp root, wall-clock times, durations, mfplug's version (not a
+/// plugin's `0.1.0`).
+#[test]
+fn snapshot_filters_hide_what_changes_from_run_to_run() {
+    let ctx = crate::support::TestContext::new();
+    let root = ctx.root().display().to_string();
+    let text = format!(
+        "home {home}/plugins/foo\n\
+         cache {root}/user/.cache/mfplug/wheels and {root}/cache/mfplug/pages\n\
+         work {root}/work/p, raw {raw}/work\n\
+         built 2026-12-02 06:45:50 UTC, at 2026-12-02T06:45:50.123Z\n\
+         Built `local/`: 2 packages in 0.04 s; GET x -> 200 (12 ms); took 3s\n\
+         {{\"elapsed_ms\": 1234}}\n\
+         tool: mfplug {version}, agent mfplug/{version}\n\
+         {version}\n\
+         plugin foo 0.1.0, 3 packages, 2 errors\n",
+        home = ctx.home.display(),
+        raw = ctx.tmp.path().display(),
+        version = env!("CARGO_PKG_VERSION"),
+    );
+    let filters = ctx.filters();
+    let filters: Vec<(&str, &str)> = filters
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    insta::with_settings!({ filters => filters }, {
+        insta::assert_snapshot!(text, @r#"
+        home [HOME]/plugins/foo
+        cache [CACHE_DIR]/wheels and [CACHE_DIR]/pages
+        work [TEMP_DIR]/work/p, raw [TEMP_DIR]/work
+        built [TIME], at [TIME]
+        Built `local/`: 2 packages in [ELAPSED]; GET x -> 200 ([ELAPSED]); took [ELAPSED]
+        {"elapsed_ms": [ELAPSED]}
+        tool: mfplug [VERSION], agent mfplug/[VERSION]
+        [VERSION]
+        plugin foo 0.1.0, 3 packages, 2 errors
+        "#);
+    });
 }
