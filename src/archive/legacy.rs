@@ -12,8 +12,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::unpack::{
-    check_path, entry_kind, is_metadata_path, label_name, Admit, ArchiveError, Decoded, EntryKind,
-    Guard, Limits, TarMember, TarReader,
+    check_path, entry_kind, is_metadata_path, label_name, read_small, Admit, ArchiveError, Decoded,
+    EntryKind, Guard, Limits, TarReader,
 };
 
 /// The top directory of a legacy file.
@@ -47,32 +47,6 @@ fn text(meta: &BTreeMap<String, Value>, key: &str) -> String {
         Some(Value::Number(n)) => n.to_string(),
         _ => String::new(),
     }
-}
-
-/// Reads a small member whole: refused (naming the bound) beyond `limit` bytes, never cut.
-fn small<R: std::io::Read>(
-    tar: &mut TarReader<R>,
-    member: &TarMember,
-    limit: u64,
-    what: &str,
-) -> Result<String, ArchiveError> {
-    if member.size > limit {
-        return Err(ArchiveError::TooLarge {
-            path: what.to_owned(),
-            size: member.size,
-            limit,
-        });
-    }
-    let mut data = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = tar.read_data(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        data.extend_from_slice(buf.get(..n).unwrap_or_default());
-    }
-    String::from_utf8(data).map_err(|_| ArchiveError::NotAPlugin(format!("`{what}` is not UTF-8")))
 }
 
 /// Reads (and with `target`, extracts without the `metwork_plugin/` prefix and the metadata
@@ -143,7 +117,7 @@ pub fn read(
         guard.admit(&rel, admitted, member.size, limits)?;
         match (rel.as_str(), kind) {
             (METADATA, EntryKind::File) => {
-                let text = small(&mut tar, &member, limits.max_meta, METADATA)?;
+                let text = read_small(&mut tar, &member, limits.max_meta, METADATA)?;
                 metadata = Some(
                     serde_json::from_str(&text)
                         .map_err(|e| ArchiveError::BadMeta(format!("`{METADATA}`: {e}")))?,
@@ -151,7 +125,7 @@ pub fn read(
                 continue;
             }
             (FILES, EntryKind::File) => {
-                let text = small(&mut tar, &member, limits.max_record, FILES)?;
+                let text = read_small(&mut tar, &member, limits.max_record, FILES)?;
                 let list: Vec<String> = serde_json::from_str(&text)
                     .map_err(|e| ArchiveError::BadMeta(format!("`{FILES}`: {e}")))?;
                 listed = Some(list);
@@ -191,7 +165,7 @@ pub fn read(
                 info.size += size;
                 let executable = member.mode & 0o111 != 0;
                 if rel == crate::plugin::LABEL_FILE || rel == crate::plugin::CONFIG_FILE {
-                    let text = small(&mut tar, &member, limits.max_meta, &rel)?;
+                    let text = read_small(&mut tar, &member, limits.max_meta, &rel)?;
                     if let Some(out) = &out {
                         write_file(out, text.as_bytes(), executable)?;
                     }

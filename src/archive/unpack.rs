@@ -1071,9 +1071,9 @@ impl Guard {
     }
 }
 
-/// Reads a small member whole, refusing it beyond `limit` bytes (named) and when it is not
-/// UTF-8.
-fn read_small<R: Read>(
+/// Reads a small member whole, refusing it beyond `limit` bytes (named, never cut) and when
+/// it is not UTF-8. The legacy reader reads its metadata files with it too.
+pub(super) fn read_small<R: Read>(
     tar: &mut TarReader<R>,
     member: &TarMember,
     limit: u64,
