@@ -24,21 +24,7 @@ pub const TARGET: Target = Target {
 };
 
 fn name() -> BoxedStrategy<String> {
-    prop_oneof![
-        prop::sample::select(vec![
-            "requests",
-            "Foo.Bar",
-            "foo_bar",
-            "a",
-            "x-y-z",
-            "Django",
-            "zope.interface",
-            "idna",
-        ])
-        .prop_map(str::to_owned),
-        "[a-z0-9]([a-z0-9._-]{0,10}[a-z0-9])?",
-    ]
-    .boxed()
+    super::package_name("[a-z0-9]([a-z0-9._-]{0,10}[a-z0-9])?")
 }
 
 fn version() -> BoxedStrategy<String> {

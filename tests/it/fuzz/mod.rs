@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use proptest::strategy::{BoxedStrategy, Strategy, ValueTree};
+use proptest::strategy::{BoxedStrategy, Strategy};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use sha2::Digest;
 
@@ -172,8 +172,23 @@ fn fail(target: &Target, reason: &str, input: &[u8]) -> ! {
     );
 }
 
-/// Draws one input from a strategy: for targets whose strategies are built from others'.
-#[allow(dead_code)]
-pub fn sample(strategy: &BoxedStrategy<Vec<u8>>, runner: &mut TestRunner) -> Vec<u8> {
-    strategy.new_tree(runner).expect("a value").current()
+/// A package name: a real one, or one matching `pattern` (the requirements and lockfile
+/// targets differ in the case they allow).
+pub fn package_name(pattern: &'static str) -> BoxedStrategy<String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        prop::sample::select(vec![
+            "requests",
+            "Foo.Bar",
+            "foo_bar",
+            "a",
+            "x-y-z",
+            "Django",
+            "zope.interface",
+            "idna",
+        ])
+        .prop_map(str::to_owned),
+        pattern,
+    ]
+    .boxed()
 }

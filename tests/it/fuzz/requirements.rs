@@ -32,21 +32,7 @@ const NAMES: [&str; 4] = [
 ];
 
 fn name() -> BoxedStrategy<String> {
-    prop_oneof![
-        prop::sample::select(vec![
-            "requests",
-            "Foo.Bar",
-            "foo_bar",
-            "a",
-            "x-y-z",
-            "Django",
-            "zope.interface",
-            "idna",
-        ])
-        .prop_map(str::to_owned),
-        "[A-Za-z0-9]([A-Za-z0-9._-]{0,10}[A-Za-z0-9])?",
-    ]
-    .boxed()
+    super::package_name("[A-Za-z0-9]([A-Za-z0-9._-]{0,10}[A-Za-z0-9])?")
 }
 
 fn specifier() -> BoxedStrategy<String> {
