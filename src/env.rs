@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 
 use crate::config::{self, PluginConfig, Settings};
-use crate::plugin::{Label, PluginName, LABEL_FILE};
+use crate::plugin::{PluginName, LABEL_FILE};
 use crate::{home, ui};
 
 pub(crate) const EXTRA_ENV_FILE: &str = ".layerapi2_extra_env";
@@ -125,26 +125,6 @@ pub(crate) fn installed_dir(home: &Path, name: &PluginName) -> Result<PathBuf> {
     }
 }
 
-/// The plugin of the current dir: the nearest dir, going up, that holds a `.layerapi2_label`.
-pub(crate) fn current_plugin_dir() -> Result<PathBuf> {
-    let cwd = std::env::current_dir().context("cannot read the current dir")?;
-    let mut dir = cwd.as_path();
-    loop {
-        if dir.join(LABEL_FILE).is_file() && Label::read(dir).is_ok() {
-            return Ok(dir.to_path_buf());
-        }
-        match dir.parent() {
-            Some(parent) => dir = parent,
-            None => {
-                return Err(ui::error_with_hint(
-                    format!("`{}` is not inside a plugin dir", cwd.display()),
-                    "give a plugin name (`mfplug env NAME`), or run it from a plugin dir",
-                ))
-            }
-        }
-    }
-}
-
 fn load(dir: &Path, settings: &Settings) -> Result<PluginConfig> {
     config::load(dir, settings).map_err(|problems| {
         for problem in &problems {
@@ -203,7 +183,7 @@ pub(crate) fn shell(
 ) -> Result<ExitCode> {
     let dir = match name {
         Some(name) => installed_dir(home, name)?,
-        None => current_plugin_dir()?,
+        None => crate::plugin::find_dir(None)?,
     };
     let shell = settings
         .env

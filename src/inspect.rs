@@ -12,23 +12,6 @@ use serde::Serialize;
 use crate::config::{self, PluginConfig, Problem, Settings, Severity};
 use crate::{bootstrap, home, ui};
 
-/// The plugin dir a command works on: the given one or the current dir, which must exist.
-pub(crate) fn plugin_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
-    let dir = dir.unwrap_or_else(|| PathBuf::from("."));
-    match fs_err::metadata(&dir) {
-        Ok(meta) if meta.is_dir() => Ok(dir),
-        Ok(_) => Err(ui::error_with_hint(
-            format!("`{}` is not a directory", dir.display()),
-            "give the plugin's directory, the one holding `config.ini`",
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ui::error_with_hint(
-            format!("plugin dir `{}` does not exist", dir.display()),
-            "give the plugin's directory, the one holding `config.ini`",
-        )),
-        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot read `{}`", dir.display()))),
-    }
-}
-
 #[derive(Serialize)]
 struct CheckReport<'a> {
     dir: &'a Path,
@@ -43,7 +26,7 @@ struct CheckReport<'a> {
 
 /// `mfplug check [DIR]`: every problem of the plugin dir, exit 1 if any is an error.
 pub(crate) fn check(dir: Option<PathBuf>, settings: &Settings, json: bool) -> Result<ExitCode> {
-    let dir = plugin_dir(dir)?;
+    let dir = crate::plugin::find_dir(dir)?;
     let (config, problems) = match config::load(&dir, settings) {
         Ok(config) => {
             let warnings = config.warnings.clone();
@@ -123,7 +106,7 @@ pub(crate) fn config(
     json: bool,
 ) -> Result<ExitCode> {
     let dir = match target {
-        None => plugin_dir(None)?,
+        None => crate::plugin::find_dir(None)?,
         Some(target) => {
             // A dir first; else a valid name of an installed plugin. A value that is not a
             // name is only ever a path, never joined under the home.

@@ -36,6 +36,7 @@ pub(crate) mod inspect;
 pub(crate) mod interpreter;
 pub mod lock;
 pub mod plugin;
+pub(crate) mod pool;
 pub(crate) mod release;
 pub(crate) mod ui;
 

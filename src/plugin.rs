@@ -159,6 +159,69 @@ fn check_name(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// Why no plugin dir was found for a command.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DirError {
+    #[error("`{0}` is not a directory")]
+    NotADir(PathBuf),
+    #[error("plugin dir `{0}` does not exist")]
+    Missing(PathBuf),
+    #[error("`{0}` is not inside a plugin dir: neither it nor a parent holds `config.ini` or `.layerapi2_label`")]
+    NotInside(PathBuf),
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl DirError {
+    /// What to do about it, for the command to print.
+    pub(crate) fn hint(&self) -> &'static str {
+        match self {
+            DirError::NotADir(_) | DirError::Missing(_) => {
+                "give the plugin's directory, the one holding `config.ini`"
+            }
+            DirError::NotInside(_) => {
+                "run it from a plugin dir (or one of its subdirs), or give the dir; `mfplug bootstrap create NAME` starts one"
+            }
+            DirError::Io { .. } => "check the permissions of the dir",
+        }
+    }
+}
+
+/// The plugin dir a command works on, as cargo finds `Cargo.toml`: the given dir, which must
+/// exist; else the nearest dir from the current one going up that holds `config.ini` or
+/// `.layerapi2_label`.
+pub(crate) fn find_dir(dir: Option<PathBuf>) -> Result<PathBuf, DirError> {
+    if let Some(dir) = dir {
+        return match fs_err::metadata(&dir) {
+            Ok(meta) if meta.is_dir() => Ok(dir),
+            Ok(_) => Err(DirError::NotADir(dir)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(DirError::Missing(dir)),
+            Err(e) => Err(DirError::Io {
+                path: dir,
+                source: e,
+            }),
+        };
+    }
+    let cwd = std::env::current_dir().map_err(|source| DirError::Io {
+        path: PathBuf::from("."),
+        source,
+    })?;
+    let found = cwd.ancestors().find(|dir| {
+        [CONFIG_FILE, LABEL_FILE]
+            .iter()
+            .any(|file| fs_err::symlink_metadata(dir.join(file)).is_ok_and(|m| m.is_file()))
+    });
+    match found {
+        // The current dir itself is given as `.`, as a user would write it.
+        Some(dir) if dir == cwd => Ok(PathBuf::from(".")),
+        Some(dir) => Ok(dir.to_path_buf()),
+        None => Err(DirError::NotInside(cwd)),
+    }
+}
+
 /// The most mfplug reads of a plugin's own small files (`.layerapi2_label`, `config.ini`,
 /// `crontab`, `postinstall`'s first bytes): far above any real one, far below memory.
 pub(crate) const MAX_OWN_FILE: u64 = 8 << 20;

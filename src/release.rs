@@ -11,7 +11,7 @@ use crate::archive::pack::{self, MetaBase, PackOptions};
 use crate::archive::unpack::{self, ArchiveError, Limits};
 use crate::archive::{self, legacy, FileFormat, FileInfo};
 use crate::config::{self, Settings};
-use crate::{inspect, ui};
+use crate::ui;
 
 /// The compression level when `--level` is not given (zstd's own default).
 pub(crate) const DEFAULT_LEVEL: i32 = 3;
@@ -36,7 +36,7 @@ pub(crate) fn release(
     settings: &Settings,
     json: bool,
 ) -> Result<ExitCode> {
-    let dir = inspect::plugin_dir(dir)?;
+    let dir = crate::plugin::find_dir(dir)?;
     let level = level.unwrap_or(DEFAULT_LEVEL);
     if !(1..=22).contains(&level) {
         return Err(ui::error_with_hint(

@@ -58,6 +58,10 @@ pub fn print_error(err: &anyhow::Error) {
     if let Some(hint) = err.chain().find_map(|e| {
         e.downcast_ref::<UserError>()
             .and_then(|u| u.hint.as_deref())
+            .or_else(|| {
+                e.downcast_ref::<crate::plugin::DirError>()
+                    .map(|d| d.hint())
+            })
     }) {
         let _ = writeln!(stderr, "\n{HINT}hint{HINT:#}: {hint}");
     }
@@ -182,4 +186,95 @@ pub(crate) fn child_line(prefix: &str, line: &str, to_stderr: bool) {
             let _ = stdout.flush();
         }
     });
+}
+
+/// How a stage reports a long step (files packed, files fetched, requests made) without
+/// knowing how it is shown: the command hands it a [`Bar`] on a terminal, [`NoProgress`]
+/// elsewhere and in tests.
+#[allow(
+    dead_code,
+    reason = "the stages move to it one by one (issue 15); remove when all do"
+)]
+pub(crate) trait Progress: Sync {
+    /// The total is now known: a count becomes a bar.
+    fn set_total(&self, total: u64);
+    /// `n` more units are done.
+    fn advance(&self, n: u64);
+    /// What is being done now, beside the count.
+    fn message(&self, text: &str);
+    /// The step is over: the bar goes away.
+    fn finish(&self);
+}
+
+/// Progress nobody sees.
+#[allow(
+    dead_code,
+    reason = "the stages move to it one by one (issue 15); remove when all do"
+)]
+pub(crate) struct NoProgress;
+
+impl Progress for NoProgress {
+    fn set_total(&self, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn message(&self, _: &str) {}
+    fn finish(&self) {}
+}
+
+/// A progress line on a terminal's stderr, `LABEL [=====>   ] 3/10 message`: a spinner and a
+/// count until the total is known. Hidden when stderr is not a terminal or with `-q`.
+pub(crate) struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    /// A bar labelled `label` (`Fetching`), of `total` units if known.
+    pub(crate) fn new(label: &str, total: Option<u64>) -> Bar {
+        use std::io::IsTerminal;
+        if verbosity() < 0 || !std::io::stderr().is_terminal() {
+            return Bar(indicatif::ProgressBar::hidden());
+        }
+        let bar = match total {
+            Some(total) => indicatif::ProgressBar::new(total),
+            None => indicatif::ProgressBar::no_length(),
+        };
+        bar.set_prefix(label.to_owned());
+        Bar::style(&bar, total.is_some());
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        Bar(bar)
+    }
+
+    fn style(bar: &indicatif::ProgressBar, counted: bool) {
+        let template = if counted {
+            "{prefix:>12.green.bold} [{bar:30}] {pos}/{len} {msg}"
+        } else {
+            "{prefix:>12.green.bold} {spinner} {pos} {msg} ({elapsed})"
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(template)
+                .map(|style| style.progress_chars("=> "))
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+    }
+}
+
+impl Progress for Bar {
+    fn set_total(&self, total: u64) {
+        if !self.0.is_hidden() {
+            Bar::style(&self.0, true);
+            self.0.set_length(total);
+        }
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn message(&self, text: &str) {
+        self.0.set_message(text.to_owned());
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
 }

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use anyhow::{Context as _, Result};
 
@@ -154,28 +153,10 @@ pub(crate) fn vendor(
     if !missing.is_empty() {
         let client = client(dir, lock_text, cache)?;
         let archives = cache.join("archives");
-        let progress = progress_bar(missing.len());
-        let results: Mutex<Vec<Result<(String, String)>>> = Mutex::new(Vec::new());
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        std::thread::scope(|scope| {
-            for _ in 0..4.min(missing.len()) {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(pin) = missing.get(i) else { break };
-                    progress.set_message(pin.name.clone());
-                    let result = fetch_one(&client, pin, target, allow, &vendor_dir, &archives);
-                    progress.inc(1);
-                    results
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push(result);
-                });
-            }
+        let progress = ui::Bar::new("Fetching", Some(missing.len() as u64));
+        let results = fetch_all(&missing, &progress, |pin| {
+            fetch_one(&client, pin, target, allow, &vendor_dir, &archives)
         });
-        progress.finish_and_clear();
-        let results = results
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for result in results {
             let (name, sha) = result?;
             present.insert(name.clone(), sha);
@@ -398,17 +379,18 @@ pub(crate) fn content_fits(path: &Path, name: &str) -> bool {
     }
 }
 
-/// A bar of the files fetched, on a terminal only.
-fn progress_bar(total: usize) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if ui::verbosity() < 0 || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("    Fetching [{bar:30}] {pos}/{len} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar
+/// Fetches every missing pin on a few threads, reporting each one done to `progress`.
+fn fetch_all<R: Send>(
+    missing: &[&Pin],
+    progress: &dyn ui::Progress,
+    fetch: impl Fn(&Pin) -> R + Sync,
+) -> Vec<R> {
+    let results = crate::pool::map(missing, 4, |pin| {
+        progress.message(&pin.name);
+        let result = fetch(pin);
+        progress.advance(1);
+        result
+    });
+    progress.finish();
+    results
 }

@@ -16,7 +16,6 @@ pub(crate) mod wheel;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Mutex;
 
 use anyhow::{bail, Context as _, Result};
 use clap::Parser as _;
@@ -27,7 +26,7 @@ use crate::fsx::{sha256_file, sha256_hex};
 use crate::index::simple::normalize;
 use crate::interpreter;
 use crate::lock::{INPUT_FILE, LOCK_FILE, SOURCES_DIR};
-use crate::{inspect, ui};
+use crate::ui;
 
 /// The vendor dir, under the sources dir (the name MetWork uses).
 pub(crate) const VENDOR_DIR: &str = "src";
@@ -472,51 +471,20 @@ pub(crate) fn build_local(
         .iter()
         .filter(|(p, _, _)| !keep.contains_key(&p.name))
         .collect();
-    let results: Mutex<Vec<(String, String, String)>> = Mutex::new(Vec::new());
-    let errors: Mutex<Vec<anyhow::Error>> = Mutex::new(Vec::new());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(8);
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((pin, path, sha)) = todo.get(i) else {
-                    break;
-                };
-                let result = wheel::unpack_cached(path, sha, &cache)
-                    .and_then(|unpacked| wheel::install(&unpacked, &layout))
-                    .with_context(|| {
-                        format!(
-                            "cannot install `{}`",
-                            path.file_name().unwrap_or_default().to_string_lossy()
-                        )
-                    });
-                match result {
-                    Ok(info) => results
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push((pin.name.clone(), sha.clone(), info)),
-                    Err(e) => errors
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push(e),
-                }
-            });
-        }
+    let outcomes = crate::pool::map(&todo, crate::pool::cpu_threads(8), |(pin, path, sha)| {
+        wheel::unpack_cached(path, sha, &cache)
+            .and_then(|unpacked| wheel::install(&unpacked, &layout))
+            .with_context(|| {
+                format!(
+                    "cannot install `{}`",
+                    path.file_name().unwrap_or_default().to_string_lossy()
+                )
+            })
+            .map(|info| (pin.name.clone(), sha.clone(), info))
     });
-    let errors = errors
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(e) = errors.into_iter().next() {
-        return Err(e);
-    }
+    let results = outcomes.into_iter().collect::<Result<Vec<_>>>()?;
     let mut installed = Vec::new();
     let mut packages = keep;
-    let results = results
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     for (name, sha, info) in results {
         installed.push(name.clone());
         packages.insert(name, (sha, info));
@@ -630,7 +598,7 @@ pub(crate) fn run(
     compile: bool,
     settings: &Settings,
 ) -> Result<ExitCode> {
-    let dir = inspect::plugin_dir(dir)?;
+    let dir = crate::plugin::find_dir(dir)?;
     let kinds = kinds(&dir);
     if kinds.is_empty() {
         ui::status(
@@ -743,7 +711,7 @@ pub(crate) fn lock(
     settings: &Settings,
     json: bool,
 ) -> Result<ExitCode> {
-    let dir = inspect::plugin_dir(args.dir.clone())?;
+    let dir = crate::plugin::find_dir(args.dir.clone())?;
     let kinds = kinds(&dir);
     let (check, offline) = (args.check, args.offline);
     let mut code = ExitCode::SUCCESS;
@@ -778,7 +746,7 @@ pub(crate) fn lock(
 
 /// `mfplug clean [DIR] [--super]`: generated files only, each one said.
 pub(crate) fn clean(dir: Option<PathBuf>, super_clean: bool) -> Result<ExitCode> {
-    let dir = inspect::plugin_dir(dir)?;
+    let dir = crate::plugin::find_dir(dir)?;
     let mut targets: Vec<PathBuf> = vec![dir.join(LOCAL), dir.join("node_modules")];
     if let Ok(entries) = fs_err::read_dir(&dir) {
         for entry in entries.flatten() {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, Result};
 
 use crate::config::{self, PluginConfig, Settings};
-use crate::{env, home, inspect, ui};
+use crate::{env, home, ui};
 use supervise::{Exited, Supervisor};
 use watch::{Debounce, Filter};
 
@@ -45,7 +45,7 @@ enum Event {
 
 /// `mfplug develop [DIR] [--no-watch] [--debounce MS] [--force]`.
 pub(crate) fn develop(options: &Options, home: &Path, settings: &Settings) -> Result<ExitCode> {
-    let dir = inspect::plugin_dir(options.dir.clone())?;
+    let dir = crate::plugin::find_dir(options.dir.clone())?;
     let dir = fs_err::canonicalize(&dir)?;
     let config = load(&dir, settings)?;
     let name = config.label.name.clone();

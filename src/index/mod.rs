@@ -14,7 +14,7 @@ pub(crate) mod simple;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use pep508_rs::PackageName;
@@ -107,7 +107,7 @@ impl IndexError {
 }
 
 type Shared<T> = Arc<OnceLock<Result<Arc<T>, Arc<IndexError>>>>;
-pub(crate) type Job = Box<dyn FnOnce() + Send>;
+pub(crate) use crate::pool::Job;
 
 /// How the client is set up.
 #[derive(Debug, Clone, Default)]
@@ -129,7 +129,7 @@ pub(crate) struct Client {
     metadata: Mutex<HashMap<String, Shared<Metadata>>>,
     hashes: Mutex<HashMap<String, Shared<String>>>,
     requests: AtomicUsize,
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    jobs: crate::pool::Background,
 }
 
 /// A response body with what the caller needs to interpret it.
@@ -221,7 +221,7 @@ impl Client {
             metadata: Mutex::default(),
             hashes: Mutex::default(),
             requests: AtomicUsize::new(0),
-            jobs: Mutex::new(None),
+            jobs: crate::pool::Background::new(WORKERS),
         })
     }
 
@@ -232,23 +232,7 @@ impl Client {
 
     /// Runs `job` on the pool.
     pub(crate) fn spawn(self: &Arc<Self>, job: Job) {
-        let mut jobs = lock(&self.jobs);
-        let sender = jobs.get_or_insert_with(|| {
-            let (tx, rx) = mpsc::channel::<Job>();
-            let rx = Arc::new(Mutex::new(rx));
-            for _ in 0..WORKERS {
-                let rx = Arc::clone(&rx);
-                std::thread::spawn(move || loop {
-                    let job = lock(&rx).recv();
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => break,
-                    }
-                });
-            }
-            tx
-        });
-        let _ = sender.send(job);
+        self.jobs.spawn(job);
     }
 
     /// Fetches a project's page in the background.

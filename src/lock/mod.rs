@@ -24,7 +24,7 @@ use crate::cli::LockArgs;
 use crate::config::Settings;
 use crate::index::{self, IndexError};
 use crate::interpreter::{self, Target};
-use crate::{inspect, ui};
+use crate::ui;
 
 /// Where the input and the lock live in a plugin dir.
 pub(crate) const SOURCES_DIR: &str = "python3_virtualenv_sources";
@@ -56,7 +56,7 @@ struct PackageReport {
 /// `mfplug lock [DIR]`.
 pub(crate) fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> {
     let start = Instant::now();
-    let dir = inspect::plugin_dir(args.dir.clone())?;
+    let dir = crate::plugin::find_dir(args.dir.clone())?;
     let sources = dir.join(SOURCES_DIR);
     let input_path = sources.join(INPUT_FILE);
     let lock_path = sources.join(LOCK_FILE);
