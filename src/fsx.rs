@@ -201,6 +201,20 @@ impl<R: Read> Read for HashReader<R> {
     }
 }
 
+/// Writes a cache file atomically (temp file and rename, so a reader never sees half of
+/// one), without `fsync`: after a crash the entry may be missing, never torn, and the cache
+/// is an optimisation, so a failure is ignored.
+pub(crate) fn store_cache_file(path: &Path, bytes: &[u8]) {
+    let Some(parent) = path.parent() else { return };
+    let _ = fs_err::create_dir_all(parent);
+    let Ok(mut tmp) = AtomicFile::new(path) else {
+        return;
+    };
+    if std::io::Write::write_all(&mut tmp, bytes).is_ok() {
+        let _ = tmp.commit_unsynced();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -227,7 +227,7 @@ pub(crate) fn probe(path: &Path, cache_dir: Option<&Path>) -> Result<Probe, Inte
         };
         // The cache is an optimisation: failing to write it is not an error.
         if let Ok(text) = serde_json::to_vec(&entry) {
-            crate::index::cache::store(file, &text);
+            crate::fsx::store_cache_file(file, &text);
         }
     }
     Ok(probe)

@@ -88,7 +88,7 @@ fn install_requirements(
         let parsed: Vec<pep508_rs::Requirement> = requirements
             .iter()
             .map(|r| {
-                crate::lock::requirements::parse_requirement(r)
+                crate::index::requirement::parse_requirement(r)
                     .map_err(|e| anyhow::anyhow!("invalid build requirement `{r}`: {e}"))
             })
             .collect::<Result<_>>()?;

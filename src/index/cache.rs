@@ -108,24 +108,10 @@ impl Entry {
     /// either the old pair or a new body the old headers do not validate).
     pub(crate) fn save(&self, dir: &Path, key: &str, body: Option<&[u8]>) {
         if let Some(body) = body {
-            store(&dir.join(format!("{key}.body")), body);
+            crate::fsx::store_cache_file(&dir.join(format!("{key}.body")), body);
         }
         if let Ok(json) = serde_json::to_vec(self) {
-            store(&dir.join(format!("{key}.json")), &json);
+            crate::fsx::store_cache_file(&dir.join(format!("{key}.json")), &json);
         }
-    }
-}
-
-/// Writes a cache file atomically (temp file and rename, so a reader never sees half of
-/// one), without `fsync`: after a crash the entry may be missing, never torn, and the cache
-/// is an optimisation, so a failure is ignored.
-pub(crate) fn store(path: &Path, bytes: &[u8]) {
-    let Some(parent) = path.parent() else { return };
-    let _ = fs_err::create_dir_all(parent);
-    let Ok(mut tmp) = crate::fsx::AtomicFile::new(path) else {
-        return;
-    };
-    if std::io::Write::write_all(&mut tmp, bytes).is_ok() {
-        let _ = tmp.commit_unsynced();
     }
 }

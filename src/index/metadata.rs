@@ -38,7 +38,7 @@ pub(crate) fn parse(text: &str) -> Result<Metadata, String> {
     for (key, value) in fields {
         match key.as_str() {
             "requires-dist" => {
-                let req = crate::lock::requirements::parse_requirement(&value)
+                let req = super::requirement::parse_requirement(&value)
                     .map_err(|e| format!("bad `Requires-Dist: {value}`: {e}"))?;
                 requires_dist.push(req);
             }

@@ -9,6 +9,7 @@
 pub(crate) mod cache;
 pub(crate) mod config;
 pub(crate) mod metadata;
+pub(crate) mod requirement;
 pub(crate) mod simple;
 
 use std::collections::HashMap;
@@ -481,7 +482,7 @@ impl Client {
                     });
                 }
             }
-            cache::store(&cache_file, &bytes);
+            crate::fsx::store_cache_file(&cache_file, &bytes);
             return Ok(Ranged::No);
         }
         let start = total.saturating_sub(bytes.len() as u64);
@@ -521,7 +522,7 @@ impl Client {
             });
         match read {
             Ok(_) => {
-                cache::store(&metadata_cache, text.as_bytes());
+                crate::fsx::store_cache_file(&metadata_cache, text.as_bytes());
                 Ok(Ranged::Text(text))
             }
             Err(e) => {
