@@ -83,6 +83,31 @@ pub fn read(path: &Path) -> Result<Input, RequirementsError> {
     Ok(input)
 }
 
+/// The file being read: where it is, how it is shown, and whether its lines constrain.
+struct Source<'a> {
+    path: &'a Path,
+    /// The dir its includes and find-links are relative to.
+    dir: PathBuf,
+    /// Its name relative to the first file's dir, for origins.
+    shown: String,
+    /// Read through `-c`: its requirements are constraints.
+    constraint: bool,
+}
+
+impl Source<'_> {
+    /// A `Malformed` error at `line:column` of this file.
+    fn malformed(&self, line: usize, column: usize, message: String) -> RequirementsError {
+        RequirementsError::Malformed {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+            message,
+        }
+    }
+}
+
+/// Reads one file into `input` (recursing into its includes); `stack` holds the files
+/// being read, to refuse a cycle.
 fn read_into(
     path: &Path,
     base: &Path,
@@ -90,6 +115,35 @@ fn read_into(
     input: &mut Input,
     stack: &mut Vec<PathBuf>,
 ) -> Result<(), RequirementsError> {
+    let (source, text) = enter(path, base, constraint, input, stack)?;
+    for (number, line) in logical_lines(&text) {
+        let line = expand_env(&line, &|name| std::env::var(name).ok());
+        let line = strip_comment(&line);
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let column = line.len() - line.trim_start().len() + 1;
+        if trimmed.starts_with('-') {
+            read_option(&source, (number, column), trimmed, base, input, stack)?;
+        } else {
+            read_requirement(&source, (number, column), trimmed, input)?;
+        }
+    }
+    stack.pop();
+    Ok(())
+}
+
+/// Checks that `path` may be read (no cycle, not too many files), reads it, records its
+/// bytes in `input.files`, pushes it on `stack`, and returns it with its text (without a
+/// UTF-8 byte order mark, as some editors write).
+fn enter<'a>(
+    path: &'a Path,
+    base: &Path,
+    constraint: bool,
+    input: &mut Input,
+    stack: &mut Vec<PathBuf>,
+) -> Result<(Source<'a>, String), RequirementsError> {
     let canonical = fs_err::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     if stack.contains(&canonical) {
         return Err(RequirementsError::Cycle {
@@ -107,21 +161,23 @@ fn read_into(
         .unwrap_or(path)
         .display()
         .to_string();
-    input.files.push((shown.clone(), bytes.clone()));
-    stack.push(canonical);
-    // A UTF-8 byte order mark, as some editors write, is not part of the first line.
     let text = String::from_utf8_lossy(&bytes)
         .trim_start_matches('\u{feff}')
         .to_owned();
-    let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let malformed = |line: usize, column: usize, message: String| RequirementsError::Malformed {
-        path: path.to_path_buf(),
-        line,
-        column,
-        message,
+    input.files.push((shown.clone(), bytes));
+    stack.push(canonical);
+    let source = Source {
+        path,
+        dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        shown,
+        constraint,
     };
+    Ok((source, text))
+}
 
-    // Join `\` continuations, remembering the line each logical line starts on.
+/// The logical lines of `text` (`\` continuations joined), each with the number of the
+/// line it starts on.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
     let mut logical: Vec<(usize, String)> = Vec::new();
     let mut pending: Option<(usize, String)> = None;
     for (i, raw) in text.lines().enumerate() {
@@ -137,97 +193,101 @@ fn read_into(
     if let Some(p) = pending {
         logical.push(p);
     }
+    logical
+}
 
-    for (number, line) in logical {
-        let line = expand_env(&line, &|name| std::env::var(name).ok());
-        // A comment starts a line or follows whitespace.
-        let line = match line.match_indices('#').find_map(|(i, _)| {
+/// `line` without its comment: a `#` that starts the line or follows whitespace.
+fn strip_comment(line: &str) -> &str {
+    line.match_indices('#')
+        .find_map(|(i, _)| {
             let before = line.get(..i)?;
             (i == 0 || before.ends_with(char::is_whitespace)).then_some(before)
-        }) {
-            Some(before) => before,
-            None => line.as_str(),
-        };
-        let trimmed = line.trim();
-        if trimmed.is_empty() {
-            continue;
+        })
+        .unwrap_or(line)
+}
+
+/// Applies an option line (`-r`, `-c`, index options, `--pre`, ...) at `(line, column)`.
+fn read_option(
+    source: &Source<'_>,
+    (number, column): (usize, usize),
+    trimmed: &str,
+    base: &Path,
+    input: &mut Input,
+    stack: &mut Vec<PathBuf>,
+) -> Result<(), RequirementsError> {
+    let (option, value) = split_option(trimmed);
+    let need = |value: Option<&str>| {
+        value
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| source.malformed(number, column, format!("`{option}` needs a value")))
+    };
+    match option {
+        "-r" | "--requirement" => {
+            let file = source.dir.join(need(value)?);
+            read_into(&file, base, source.constraint, input, stack)?;
         }
-        let column = line.len() - line.trim_start().len() + 1;
-        if trimmed.starts_with('-') {
-            let (option, value) = split_option(trimmed);
-            let need = |value: Option<&str>| {
-                value
-                    .filter(|v| !v.is_empty())
-                    .map(str::to_owned)
-                    .ok_or_else(|| malformed(number, column, format!("`{option}` needs a value")))
-            };
-            match option {
-                "-r" | "--requirement" => {
-                    let file = dir.join(need(value)?);
-                    read_into(&file, base, constraint, input, stack)?;
-                }
-                "-c" | "--constraint" => {
-                    let file = dir.join(need(value)?);
-                    read_into(&file, base, true, input, stack)?;
-                }
-                "-i" | "--index-url" => input.index_url = Some(need(value)?),
-                "--extra-index-url" => input.extra_index_urls.push(need(value)?),
-                "-f" | "--find-links" => {
-                    let value = need(value)?;
-                    let is_url = value.starts_with("http://") || value.starts_with("https://");
-                    input.find_links.push(if is_url {
-                        PathBuf::from(value)
-                    } else {
-                        dir.join(value)
-                    });
-                }
-                "--no-index" => input.no_index = true,
-                "--pre" => input.pre = true,
-                "--no-binary" | "--only-binary" | "--prefer-binary" | "--trusted-host" => {}
-                "-e" | "--editable" => {
-                    return Err(malformed(
-                        number,
-                        column,
-                        "editable requirements cannot be locked: give a name and a version"
-                            .to_owned(),
-                    ))
-                }
-                other => {
-                    return Err(malformed(
-                        number,
-                        column,
-                        format!("unknown option `{other}`"),
-                    ))
-                }
-            }
-            continue;
+        "-c" | "--constraint" => {
+            let file = source.dir.join(need(value)?);
+            read_into(&file, base, true, input, stack)?;
         }
-        // Per-requirement options (`--hash=...`, `--config-settings ...`) do not change what
-        // is resolved: the lock computes its own hashes.
-        let trimmed = match trimmed.split_once(" --") {
-            Some((requirement, _)) => requirement.trim_end(),
-            None => trimmed,
-        };
-        let requirement = parse_requirement(trimmed).map_err(|e| {
-            // `e.start` counts characters: the column is that many characters in.
-            let chars = trimmed.chars().count();
-            malformed(
+        "-i" | "--index-url" => input.index_url = Some(need(value)?),
+        "--extra-index-url" => input.extra_index_urls.push(need(value)?),
+        "-f" | "--find-links" => {
+            let value = need(value)?;
+            let is_url = value.starts_with("http://") || value.starts_with("https://");
+            input.find_links.push(if is_url {
+                PathBuf::from(value)
+            } else {
+                source.dir.join(value)
+            });
+        }
+        "--no-index" => input.no_index = true,
+        "--pre" => input.pre = true,
+        "--no-binary" | "--only-binary" | "--prefer-binary" | "--trusted-host" => {}
+        "-e" | "--editable" => {
+            return Err(source.malformed(
                 number,
-                column + e.start.min(chars),
-                format!("{} in `{trimmed}`", e.message),
-            )
-        })?;
-        let located = Located {
-            requirement,
-            origin: format!("{shown}:{number}"),
-        };
-        if constraint {
-            input.constraints.push(located);
-        } else {
-            input.requirements.push(located);
+                column,
+                "editable requirements cannot be locked: give a name and a version".to_owned(),
+            ))
         }
+        other => return Err(source.malformed(number, column, format!("unknown option `{other}`"))),
     }
-    stack.pop();
+    Ok(())
+}
+
+/// Parses a requirement line at `(line, column)` into the requirements or constraints.
+fn read_requirement(
+    source: &Source<'_>,
+    (number, column): (usize, usize),
+    trimmed: &str,
+    input: &mut Input,
+) -> Result<(), RequirementsError> {
+    // Per-requirement options (`--hash=...`, `--config-settings ...`) do not change what
+    // is resolved: the lock computes its own hashes.
+    let trimmed = match trimmed.split_once(" --") {
+        Some((requirement, _)) => requirement.trim_end(),
+        None => trimmed,
+    };
+    let requirement = parse_requirement(trimmed).map_err(|e| {
+        // `e.start` counts characters: the column is that many characters in.
+        let chars = trimmed.chars().count();
+        source.malformed(
+            number,
+            column + e.start.min(chars),
+            format!("{} in `{trimmed}`", e.message),
+        )
+    })?;
+    let located = Located {
+        requirement,
+        origin: format!("{}:{number}", source.shown),
+    };
+    if source.constraint {
+        input.constraints.push(located);
+    } else {
+        input.requirements.push(located);
+    }
     Ok(())
 }
 

@@ -373,24 +373,11 @@ pub(crate) fn resolve(
     target: &Arc<Target>,
     request: &Request<'_>,
 ) -> Result<Vec<Resolved>, ResolveError> {
-    let mut constraints: HashMap<PackageName, Range<Version>> = HashMap::new();
-    for c in request.constraints {
-        if !c.evaluate_markers(&target.markers, &[]) {
-            continue;
-        }
-        if let Some(VersionOrUrl::VersionSpecifier(specifiers)) = &c.version_or_url {
-            let range = version_range(specifiers);
-            constraints
-                .entry(c.name.clone())
-                .and_modify(|r| *r = r.intersection(&range))
-                .or_insert(range);
-        }
-    }
     let provider = Provider {
         client: Arc::clone(client),
         target: Arc::clone(target),
         root: request.requirements.to_vec(),
-        constraints,
+        constraints: constraint_ranges(target, request.constraints),
         preferences: &request.preferences,
         pre: request.pre,
         pre_named: Mutex::default(),
@@ -409,81 +396,129 @@ pub(crate) fn resolve(
             provider.prefetcher.go(&req.name, req.extras.clone());
         }
     }
-    let solution = match pubgrub::resolve(&provider, Pkg::Root, Version::new([0])) {
-        Ok(solution) => solution,
-        Err(pubgrub::PubGrubError::NoSolution(mut tree)) => {
-            tree.collapse_no_versions();
-            let formatter = report::Formatter {
-                client: Arc::clone(client),
-                target: Arc::clone(target),
-                pre: request.pre,
-                pre_named: provider
-                    .pre_named
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone(),
-            };
-            let text = match &tree {
-                // A root requirement nothing fits: PubGrub's tree is a single fact then.
-                pubgrub::DerivationTree::External(pubgrub::External::FromDependencyOf(
-                    _,
-                    _,
-                    dep,
-                    range,
-                )) => {
-                    let term = format!("`{dep}{}`", report::format_range(range));
-                    let available = formatter.available(dep, range);
-                    format!(
-                        "Because you require {term} and there is no usable version of {term}{available}, your requirements cannot be satisfied."
-                    )
-                }
-                _ => <pubgrub::DefaultStringReporter as pubgrub::Reporter<_, _, _>>::report_with_formatter(
-                    &tree,
-                    &formatter,
-                ),
-            };
-            return Err(ResolveError::NoSolution(text));
+    let solution = pubgrub::resolve(&provider, Pkg::Root, Version::new([0]))
+        .map_err(|e| resolve_error(&provider, e))?;
+    collect(client, target, request, &solution)
+}
+
+/// The constraints that apply to the target, one range per name (the intersection of all
+/// that name it).
+fn constraint_ranges(
+    target: &Target,
+    constraints: &[Requirement],
+) -> HashMap<PackageName, Range<Version>> {
+    let mut ranges: HashMap<PackageName, Range<Version>> = HashMap::new();
+    for c in constraints {
+        if !c.evaluate_markers(&target.markers, &[]) {
+            continue;
         }
-        Err(pubgrub::PubGrubError::ErrorChoosingVersion {
+        if let Some(VersionOrUrl::VersionSpecifier(specifiers)) = &c.version_or_url {
+            let range = version_range(specifiers);
+            ranges
+                .entry(c.name.clone())
+                .and_modify(|r| *r = r.intersection(&range))
+                .or_insert(range);
+        }
+    }
+    ranges
+}
+
+/// What a failed PubGrub run means: no solution (explained), an index error (with what
+/// required the package), or the provider's own error.
+fn resolve_error(
+    provider: &Provider<'_>,
+    error: pubgrub::PubGrubError<Provider<'_>>,
+) -> ResolveError {
+    match error {
+        pubgrub::PubGrubError::NoSolution(tree) => no_solution(provider, tree),
+        pubgrub::PubGrubError::ErrorChoosingVersion {
             package,
             source: ResolveError::Index(source),
-        }) => {
-            let name = match &package {
-                Pkg::Name(name) | Pkg::Extra(name, _) => Some(name),
-                Pkg::Root => None,
-            };
-            let by = name.and_then(|n| {
-                provider
-                    .required_by
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get(n)
-                    .cloned()
-            });
-            return Err(match by {
-                Some((Pkg::Root, _)) => ResolveError::Required {
-                    required_by: "`requirements-to-freeze.txt`".to_owned(),
-                    source,
-                },
-                Some((parent, version)) => ResolveError::Required {
-                    required_by: match version {
-                        Some(v) => format!("`{parent}=={v}`"),
-                        None => format!("`{parent}`"),
-                    },
-                    source,
-                },
-                None => ResolveError::Index(source),
-            });
-        }
-        Err(pubgrub::PubGrubError::ErrorRetrievingDependencies { source, .. })
-        | Err(pubgrub::PubGrubError::ErrorChoosingVersion { source, .. }) => return Err(source),
-        Err(e) => return Err(ResolveError::Other(e.to_string())),
-    };
+        } => index_error(provider, &package, source),
+        pubgrub::PubGrubError::ErrorRetrievingDependencies { source, .. }
+        | pubgrub::PubGrubError::ErrorChoosingVersion { source, .. } => source,
+        e => ResolveError::Other(e.to_string()),
+    }
+}
 
-    // Who requires whom, from the metadata of the chosen versions (all cached by now).
+/// Explains PubGrub's derivation tree in words.
+fn no_solution(
+    provider: &Provider<'_>,
+    mut tree: pubgrub::DerivationTree<Pkg, Range<Version>, String>,
+) -> ResolveError {
+    tree.collapse_no_versions();
+    let formatter = report::Formatter {
+        client: Arc::clone(&provider.client),
+        target: Arc::clone(&provider.target),
+        pre: provider.pre,
+        pre_named: provider
+            .pre_named
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone(),
+    };
+    let text = match &tree {
+        // A root requirement nothing fits: PubGrub's tree is a single fact then.
+        pubgrub::DerivationTree::External(pubgrub::External::FromDependencyOf(
+            _,
+            _,
+            dep,
+            range,
+        )) => {
+            let term = format!("`{dep}{}`", report::format_range(range));
+            let available = formatter.available(dep, range);
+            format!(
+                "Because you require {term} and there is no usable version of {term}{available}, your requirements cannot be satisfied."
+            )
+        }
+        _ => <pubgrub::DefaultStringReporter as pubgrub::Reporter<_, _, _>>::report_with_formatter(
+            &tree, &formatter,
+        ),
+    };
+    ResolveError::NoSolution(text)
+}
+
+/// An index error while choosing a version of `package`, with what required it.
+fn index_error(provider: &Provider<'_>, package: &Pkg, source: Arc<IndexError>) -> ResolveError {
+    let name = match package {
+        Pkg::Name(name) | Pkg::Extra(name, _) => Some(name),
+        Pkg::Root => None,
+    };
+    let by = name.and_then(|n| {
+        provider
+            .required_by
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(n)
+            .cloned()
+    });
+    match by {
+        Some((Pkg::Root, _)) => ResolveError::Required {
+            required_by: "`requirements-to-freeze.txt`".to_owned(),
+            source,
+        },
+        Some((parent, version)) => ResolveError::Required {
+            required_by: match version {
+                Some(v) => format!("`{parent}=={v}`"),
+                None => format!("`{parent}`"),
+            },
+            source,
+        },
+        None => ResolveError::Index(source),
+    }
+}
+
+/// The chosen packages with their fitting files (their hashes prefetched) and who requires
+/// them, from the metadata of the chosen versions (all cached by now).
+fn collect(
+    client: &Arc<Client>,
+    target: &Target,
+    request: &Request<'_>,
+    solution: &pubgrub::SelectedDependencies<Provider<'_>>,
+) -> Result<Vec<Resolved>, ResolveError> {
     let mut extras: BTreeMap<PackageName, Vec<ExtraName>> = BTreeMap::new();
     let mut versions: BTreeMap<PackageName, Version> = BTreeMap::new();
-    for (pkg, version) in &solution {
+    for (pkg, version) in solution {
         match pkg {
             Pkg::Root => {}
             Pkg::Name(name) => {
