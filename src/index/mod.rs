@@ -472,19 +472,27 @@ impl Client {
         let bytes = read_limited(response, url, RANGE_BLOCK)?;
         if total == bytes.len() as u64 {
             // The whole file, as a 206: check it and keep it.
-            let actual = sha256_hex(&bytes);
-            if let Some(expected) = sha256 {
-                if !actual.eq_ignore_ascii_case(expected) {
-                    return Err(IndexError::HashMismatch {
-                        url: config::strip_credentials(url),
-                        expected: expected.to_owned(),
-                        actual,
-                    });
-                }
-            }
+            check_digest(
+                || config::strip_credentials(url),
+                &sha256_hex(&bytes),
+                sha256,
+            )?;
             crate::fsx::store_cache_file(&cache_file, &bytes);
             return Ok(Ranged::No);
         }
+        Ok(self.metadata_from_zip_tail(url, total, bytes, &metadata_cache))
+    }
+
+    /// Reads a wheel's `METADATA` through range requests, starting from its last `tail`
+    /// bytes (of `total`), and caches it at `metadata_cache`; `Ranged::No` when the zip
+    /// cannot be read that way (the caller then downloads it whole).
+    fn metadata_from_zip_tail(
+        &self,
+        url: &str,
+        total: u64,
+        bytes: Vec<u8>,
+        metadata_cache: &Path,
+    ) -> Ranged {
         let start = total.saturating_sub(bytes.len() as u64);
         let reader = RangeReader {
             client: self,
@@ -500,7 +508,7 @@ impl Client {
                 crate::ui::verbose(format!(
                     "range reads of `{shown}` failed ({e}): reading it whole"
                 ));
-                return Ok(Ranged::No);
+                return Ranged::No;
             }
         };
         let Some(name) = archive
@@ -508,7 +516,7 @@ impl Client {
             .find(|n| n.ends_with(".dist-info/METADATA") && n.matches('/').count() == 1)
             .map(str::to_owned)
         else {
-            return Ok(Ranged::No);
+            return Ranged::No;
         };
         let mut text = String::new();
         let read = archive
@@ -522,14 +530,14 @@ impl Client {
             });
         match read {
             Ok(_) => {
-                crate::fsx::store_cache_file(&metadata_cache, text.as_bytes());
-                Ok(Ranged::Text(text))
+                crate::fsx::store_cache_file(metadata_cache, text.as_bytes());
+                Ranged::Text(text)
             }
             Err(e) => {
                 crate::ui::verbose(format!(
                     "range reads of `{shown}` failed ({e}): reading it whole"
                 ));
-                Ok(Ranged::No)
+                Ranged::No
             }
         }
     }
@@ -582,15 +590,7 @@ impl Client {
         match &file.location {
             Location::Path(path) => {
                 let actual = hash_file(path)?;
-                if let Some(expected) = expected {
-                    if !actual.eq_ignore_ascii_case(expected) {
-                        return Err(IndexError::HashMismatch {
-                            url: path.display().to_string(),
-                            expected: expected.to_owned(),
-                            actual,
-                        });
-                    }
-                }
+                check_digest(|| path.display().to_string(), &actual, expected)?;
                 Ok(Downloaded {
                     path: path.clone(),
                     sha256: actual,
@@ -672,15 +672,7 @@ impl Client {
             }
         })?;
         let actual = reader.finish();
-        if let Some(expected) = expected {
-            if !actual.eq_ignore_ascii_case(expected) {
-                return Err(IndexError::HashMismatch {
-                    url: config::strip_credentials(url),
-                    expected: expected.to_owned(),
-                    actual,
-                });
-            }
-        }
+        check_digest(|| config::strip_credentials(url), &actual, expected)?;
         // Verified by its hash when it is read again: a cache, not synced.
         tmp.commit_unsynced().map_err(io(cache_file))?;
         Ok(Downloaded {
@@ -958,6 +950,23 @@ enum Ranged {
 enum Sent {
     Response(Box<ureq::Response>),
     NotModified,
+}
+
+/// Checks a file's sha256 against the one the index gave, when it gave one; `shown` names
+/// the file in the error.
+fn check_digest(
+    shown: impl FnOnce() -> String,
+    actual: &str,
+    expected: Option<&str>,
+) -> Result<(), IndexError> {
+    match expected {
+        Some(expected) if !actual.eq_ignore_ascii_case(expected) => Err(IndexError::HashMismatch {
+            url: shown(),
+            expected: expected.to_owned(),
+            actual: actual.to_owned(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn backoff(attempt: u32) -> Duration {

@@ -186,22 +186,7 @@ pub(crate) fn parse_html(
             "not a PEP 503 HTML page: no `<a>` links and no `<html>`".to_owned(),
         ));
     }
-    // A `<base href>` changes what relative links are relative to.
-    let mut base = base.clone();
-    if let Some(start) = lower.find("<base ") {
-        let end = tail(&lower, start)
-            .find('>')
-            .map(|e| start + e)
-            .unwrap_or(text.len());
-        if let Some(href) = attributes(part(text, start + 5, end))
-            .into_iter()
-            .find(|(k, _)| k == "href")
-        {
-            if let Ok(b) = base.join(&href.1) {
-                base = b;
-            }
-        }
-    }
+    let base = html_base(text, &lower, base);
     let mut files = Vec::new();
     let mut pos = 0;
     // `lower` is `text` with ASCII letters lowered: the same bytes at the same offsets.
@@ -221,42 +206,71 @@ pub(crate) fn parse_html(
         let attrs = attributes(part(text, start + 2, tag_end));
         let filename = unescape(part(text, tag_end + 1, close).trim());
         pos = close + 4;
-        let get = |key: &str| attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
-        let Some(href) = get("href") else { continue };
-        let url = base
-            .join(&href)
-            .map_err(|e| ParseError(format!("bad link `{href}`: {e}")))?;
-        let filename = if filename.is_empty() {
-            url.path_segments()
-                .and_then(|mut s| s.next_back())
-                .unwrap_or_default()
-                .to_owned()
-        } else {
-            filename
-        };
-        let Some((version, is_wheel)) = parse_filename(name, &filename) else {
-            continue;
-        };
-        let sha256 = url
-            .fragment()
-            .and_then(|f| f.strip_prefix("sha256="))
-            .map(str::to_owned);
-        let metadata = get("data-core-metadata")
-            .or_else(|| get("data-dist-info-metadata"))
-            .filter(|v| v != "false")
-            .map(|v| v.strip_prefix("sha256=").map(str::to_owned));
-        files.push(DistFile {
-            filename,
-            location: Location::Url(strip_fragment(url)),
-            sha256,
-            requires_python: get("data-requires-python").filter(|s| !s.trim().is_empty()),
-            yanked: get("data-yanked").is_some(),
-            metadata,
-            version,
-            is_wheel,
-        });
+        files.extend(link_file(name, &base, &attrs, filename)?);
     }
     Ok(files)
+}
+
+/// What relative links of a page are relative to: its `<base href>` when it has one.
+fn html_base(text: &str, lower: &str, base: &url::Url) -> url::Url {
+    let Some(start) = lower.find("<base ") else {
+        return base.clone();
+    };
+    let end = tail(lower, start)
+        .find('>')
+        .map(|e| start + e)
+        .unwrap_or(text.len());
+    attributes(part(text, start + 5, end))
+        .into_iter()
+        .find(|(k, _)| k == "href")
+        .and_then(|(_, href)| base.join(&href).ok())
+        .unwrap_or_else(|| base.clone())
+}
+
+/// The file one `<a>` links to (its text the file name, else the URL's last segment), or
+/// `None` for a link without `href` or to a file not of `name`.
+fn link_file(
+    name: &PackageName,
+    base: &url::Url,
+    attrs: &[(String, String)],
+    filename: String,
+) -> Result<Option<DistFile>, ParseError> {
+    let get = |key: &str| attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let Some(href) = get("href") else {
+        return Ok(None);
+    };
+    let url = base
+        .join(&href)
+        .map_err(|e| ParseError(format!("bad link `{href}`: {e}")))?;
+    let filename = if filename.is_empty() {
+        url.path_segments()
+            .and_then(|mut s| s.next_back())
+            .unwrap_or_default()
+            .to_owned()
+    } else {
+        filename
+    };
+    let Some((version, is_wheel)) = parse_filename(name, &filename) else {
+        return Ok(None);
+    };
+    let sha256 = url
+        .fragment()
+        .and_then(|f| f.strip_prefix("sha256="))
+        .map(str::to_owned);
+    let metadata = get("data-core-metadata")
+        .or_else(|| get("data-dist-info-metadata"))
+        .filter(|v| v != "false")
+        .map(|v| v.strip_prefix("sha256=").map(str::to_owned));
+    Ok(Some(DistFile {
+        filename,
+        location: Location::Url(strip_fragment(url)),
+        sha256,
+        requires_python: get("data-requires-python").filter(|s| !s.trim().is_empty()),
+        yanked: get("data-yanked").is_some(),
+        metadata,
+        version,
+        is_wheel,
+    }))
 }
 
 /// The attributes of a tag's inside, names lower-cased, values unescaped.
