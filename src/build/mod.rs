@@ -37,100 +37,8 @@ const STATE_FILE: &str = ".mfplug-build.json";
 /// all; a list of names, wheels for those only (MetWork's rule).
 pub(crate) const ALLOW_BINARY: &str = "allow_binary_packages";
 
-/// One locked package: `name==version` and the hashes of its files.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Pin {
-    pub(crate) name: String,
-    pub(crate) version: String,
-    pub(crate) hashes: Vec<String>,
-    /// The lock's `# file:` lines: each file's name and sha256. Empty for a lock made before
-    /// they were written (any of `hashes` then goes, for a file whose content is of its kind).
-    pub(crate) files: BTreeMap<String, String>,
-}
-
-impl Pin {
-    /// Whether `sha` is what the lock wants for the file `filename` of this pin.
-    pub(crate) fn accepts(&self, filename: &str, sha: &str) -> bool {
-        if self.files.is_empty() {
-            self.hashes.iter().any(|h| h.eq_ignore_ascii_case(sha))
-        } else {
-            self.files
-                .get(filename)
-                .is_some_and(|h| h.eq_ignore_ascii_case(sha))
-        }
-    }
-
-    /// The hash the lock gives for `filename`: its `# file:` line, else (an older lock) none.
-    pub(crate) fn hash_of(&self, filename: &str) -> Option<&str> {
-        self.files.get(filename).map(String::as_str)
-    }
-}
-
-/// Reads the pins of a lockfile (pip's format: continuation lines, `--hash=sha256:` options).
-pub(crate) fn parse_pins(text: &str) -> Result<Vec<Pin>> {
-    // Logical lines, each with the `# file:` lines that follow it.
-    let mut logical: Vec<(String, BTreeMap<String, String>)> = Vec::new();
-    let mut current = String::new();
-    for line in text.lines() {
-        if let Some((filename, sha)) = crate::lock::lockfile::file_line(line) {
-            if current.trim().is_empty() {
-                if let Some((_, files)) = logical.last_mut() {
-                    files.insert(filename, sha.to_ascii_lowercase());
-                }
-            }
-            continue;
-        }
-        let line = match line.split_once(" #") {
-            Some((code, _)) => code,
-            None if line.trim_start().starts_with('#') => "",
-            None => line,
-        };
-        if let Some(stripped) = line.trim_end().strip_suffix('\\') {
-            current.push_str(stripped);
-            current.push(' ');
-            continue;
-        }
-        current.push_str(line);
-        if !current.trim().is_empty() {
-            logical.push((std::mem::take(&mut current), BTreeMap::new()));
-        }
-        current.clear();
-    }
-    let mut pins = Vec::new();
-    for (line, files) in logical {
-        let mut words = line.split_whitespace();
-        let Some(spec) = words.next() else { continue };
-        if spec.starts_with('-') {
-            continue;
-        }
-        let spec = spec.split(';').next().unwrap_or(spec);
-        let Some((name, version)) = spec.split_once("==") else {
-            bail!("`{spec}` in the lock is not pinned as `name==version`; run `mfplug lock`");
-        };
-        let name = name.split('[').next().unwrap_or(name);
-        let hashes: Vec<String> = line
-            .split_whitespace()
-            .filter_map(|w| w.strip_prefix("--hash=sha256:"))
-            .map(str::to_owned)
-            .collect();
-        if hashes.is_empty() {
-            bail!("`{name}=={version}` in the lock has no `--hash=sha256:`; run `mfplug lock`");
-        }
-        if let Some((filename, _)) = files
-            .iter()
-            .find(|(_, sha)| !hashes.iter().any(|h| h.eq_ignore_ascii_case(sha)))
-        {
-            bail!("the lock's `# file: {filename}` line for `{name}=={version}` gives a hash its `--hash` options do not; run `mfplug lock`");
-        }
-        pins.push(Pin {
-            name: normalize(name),
-            version: version.trim().to_owned(),
-            hashes,
-            files,
-        });
-    }
-    Ok(pins)
-}
+/// One locked package, as the lockfile's strict reader gives it.
+pub(crate) use crate::lock::lockfile::LockedPin as Pin;
 
 /// The name and version of a distribution file name (wheel or sdist).
 pub(crate) fn file_identity(filename: &str) -> Option<(String, String)> {
@@ -297,8 +205,8 @@ pub(crate) fn build_local(
         }
     }
 
-    let pins =
-        parse_pins(&lock_text).with_context(|| format!("cannot read `{}`", lock_path.display()))?;
+    let pins = crate::lock::lockfile::read_pins(&lock_text)
+        .with_context(|| format!("cannot read `{}`", lock_path.display()))?;
     // Every vendored file, hashed once: by the fetch online, here offline.
     let vendored = if offline {
         fetch::hash_vendor_dir(&vendor)?
@@ -817,26 +725,5 @@ mod tests {
             Some(("foo-bar".into(), "1.0".into()))
         );
         assert_eq!(file_identity("readme.txt"), None);
-    }
-
-    #[test]
-    fn pins() {
-        let text = "# header\n\nfoo==1.0 \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\n    # via -r x\nBar_Baz[x]==2.0 --hash=sha256:cc ; python_version >= '3'\n";
-        let pins = parse_pins(text).unwrap();
-        assert_eq!(pins.len(), 2);
-        assert_eq!(pins[0].hashes, vec!["aa", "bb"]);
-        assert_eq!(pins[1].name, "bar-baz");
-        assert!(pins[0].files.is_empty());
-        let text = "foo==1.0 \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\n    # via x\n    # file: foo-1.0.tar.gz sha256:bb\n    # file: foo-1.0-py3-none-any.whl sha256:aa\n";
-        let pins = parse_pins(text).unwrap();
-        assert!(pins[0].accepts("foo-1.0.tar.gz", "bb"));
-        assert!(!pins[0].accepts("foo-1.0.tar.gz", "aa"));
-        assert!(!pins[0].accepts("foo-1.0-py3-none-any.whl", "bb"));
-        assert!(!pins[0].accepts("foo-1.0.zip", "aa"));
-        assert!(
-            parse_pins("foo==1 --hash=sha256:aa\n    # file: foo-1.tar.gz sha256:cc\n").is_err()
-        );
-        assert!(parse_pins("foo>=1 --hash=sha256:aa\n").is_err());
-        assert!(parse_pins("foo==1\n").is_err());
     }
 }

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use pep440_rs::Version;
 use pep508_rs::PackageName;
 
+use crate::index::simple::normalize;
+
 /// The header line recording the input's hash.
 const INPUT_KEY: &str = "# input-sha256: ";
 /// The comment line naming which file a hash is for: `# file: NAME sha256:HEX`. pip reads it
@@ -159,6 +161,119 @@ fn hash_options(line: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_owned)
 }
 
+/// Why [`read_pins`] refuses a lockfile; each names the pin (or file) at fault.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PinsError {
+    #[error("`{spec}` in the lock is not pinned as `name==version`; run `mfplug lock`")]
+    NotPinned { spec: String },
+    #[error("`{pin}` in the lock has no `--hash=sha256:`; run `mfplug lock`")]
+    NoHash { pin: String },
+    #[error("the lock's `# file: {filename}` line for `{pin}` gives a hash its `--hash` options do not; run `mfplug lock`")]
+    UnlistedFileHash { filename: String, pin: String },
+}
+
+/// One locked package: `name==version` and the hashes of its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LockedPin {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) hashes: Vec<String>,
+    /// The lock's `# file:` lines: each file's name and sha256. Empty for a lock made before
+    /// they were written (any of `hashes` then goes, for a file whose content is of its kind).
+    pub(crate) files: BTreeMap<String, String>,
+}
+
+impl LockedPin {
+    /// Whether `sha` is what the lock wants for the file `filename` of this pin.
+    pub(crate) fn accepts(&self, filename: &str, sha: &str) -> bool {
+        if self.files.is_empty() {
+            self.hashes.iter().any(|h| h.eq_ignore_ascii_case(sha))
+        } else {
+            self.files
+                .get(filename)
+                .is_some_and(|h| h.eq_ignore_ascii_case(sha))
+        }
+    }
+
+    /// The hash the lock gives for `filename`: its `# file:` line, else (an older lock) none.
+    pub(crate) fn hash_of(&self, filename: &str) -> Option<&str> {
+        self.files.get(filename).map(String::as_str)
+    }
+}
+
+/// Reads the pins of a lockfile strictly, for `mfplug build` (pip's format: continuation lines, `--hash=sha256:` options).
+pub(crate) fn read_pins(text: &str) -> Result<Vec<LockedPin>, PinsError> {
+    // Logical lines, each with the `# file:` lines that follow it.
+    let mut logical: Vec<(String, BTreeMap<String, String>)> = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        if let Some((filename, sha)) = file_line(line) {
+            if current.trim().is_empty() {
+                if let Some((_, files)) = logical.last_mut() {
+                    files.insert(filename, sha.to_ascii_lowercase());
+                }
+            }
+            continue;
+        }
+        let line = match line.split_once(" #") {
+            Some((code, _)) => code,
+            None if line.trim_start().starts_with('#') => "",
+            None => line,
+        };
+        if let Some(stripped) = line.trim_end().strip_suffix('\\') {
+            current.push_str(stripped);
+            current.push(' ');
+            continue;
+        }
+        current.push_str(line);
+        if !current.trim().is_empty() {
+            logical.push((std::mem::take(&mut current), BTreeMap::new()));
+        }
+        current.clear();
+    }
+    let mut pins = Vec::new();
+    for (line, files) in logical {
+        let mut words = line.split_whitespace();
+        let Some(spec) = words.next() else { continue };
+        if spec.starts_with('-') {
+            continue;
+        }
+        let spec = spec.split(';').next().unwrap_or(spec);
+        let Some((name, version)) = spec.split_once("==") else {
+            return Err(PinsError::NotPinned {
+                spec: spec.to_owned(),
+            });
+        };
+        let name = name.split('[').next().unwrap_or(name);
+        let hashes: Vec<String> = line
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix("--hash=sha256:"))
+            .map(str::to_owned)
+            .collect();
+        if hashes.is_empty() {
+            return Err(PinsError::NoHash {
+                pin: format!("{name}=={version}"),
+            });
+        }
+        if let Some((filename, _)) = files
+            .iter()
+            .find(|(_, sha)| !hashes.iter().any(|h| h.eq_ignore_ascii_case(sha)))
+        {
+            return Err(PinsError::UnlistedFileHash {
+                filename: filename.clone(),
+                pin: format!("{name}=={version}"),
+            });
+        }
+        pins.push(LockedPin {
+            name: normalize(name),
+            version: version.trim().to_owned(),
+            hashes,
+            files,
+        });
+    }
+    Ok(pins)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,5 +331,26 @@ mod tests {
             previous.files[&a],
             [("a-1.0-py3-none-any.whl".to_owned(), "33".to_owned())]
         );
+    }
+
+    #[test]
+    fn pins() {
+        let text = "# header\n\nfoo==1.0 \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\n    # via -r x\nBar_Baz[x]==2.0 --hash=sha256:cc ; python_version >= '3'\n";
+        let pins = read_pins(text).unwrap();
+        assert_eq!(pins.len(), 2);
+        assert_eq!(pins[0].hashes, vec!["aa", "bb"]);
+        assert_eq!(pins[1].name, "bar-baz");
+        assert!(pins[0].files.is_empty());
+        let text = "foo==1.0 \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\n    # via x\n    # file: foo-1.0.tar.gz sha256:bb\n    # file: foo-1.0-py3-none-any.whl sha256:aa\n";
+        let pins = read_pins(text).unwrap();
+        assert!(pins[0].accepts("foo-1.0.tar.gz", "bb"));
+        assert!(!pins[0].accepts("foo-1.0.tar.gz", "aa"));
+        assert!(!pins[0].accepts("foo-1.0-py3-none-any.whl", "bb"));
+        assert!(!pins[0].accepts("foo-1.0.zip", "aa"));
+        assert!(
+            read_pins("foo==1 --hash=sha256:aa\n    # file: foo-1.tar.gz sha256:cc\n").is_err()
+        );
+        assert!(read_pins("foo>=1 --hash=sha256:aa\n").is_err());
+        assert!(read_pins("foo==1\n").is_err());
     }
 }
