@@ -40,20 +40,8 @@ pub(crate) const ALLOW_BINARY: &str = "allow_binary_packages";
 /// One locked package, as the lockfile's strict reader gives it.
 pub(crate) use crate::lock::lockfile::LockedPin as Pin;
 
-/// The name and version of a distribution file name (wheel or sdist).
-pub(crate) fn file_identity(filename: &str) -> Option<(String, String)> {
-    if let Some(stem) = filename.strip_suffix(".whl") {
-        let mut parts = stem.split('-');
-        let name = parts.next()?;
-        let version = parts.next()?;
-        return Some((normalize(name), version.to_owned()));
-    }
-    let stem = [".tar.gz", ".zip", ".tar.bz2", ".tgz"]
-        .iter()
-        .find_map(|ext| filename.strip_suffix(ext))?;
-    let (name, version) = stem.rsplit_once('-')?;
-    Some((normalize(name), version.to_owned()))
-}
+/// The name and version of a distribution file name: `index::simple`'s one parser.
+pub(crate) use crate::index::simple::file_identity;
 
 /// What is in `local/`, written last by a build: the no-op check compares it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -707,23 +695,4 @@ pub(crate) fn clean(dir: Option<PathBuf>, super_clean: bool) -> Result<ExitCode>
         ui::status("Clean", format!("`{}`: nothing to remove", dir.display()));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_and_files() {
-        assert_eq!(normalize("Foo.Bar__baz"), "foo-bar-baz");
-        assert_eq!(
-            file_identity("foo_bar-1.0-py3-none-any.whl"),
-            Some(("foo-bar".into(), "1.0".into()))
-        );
-        assert_eq!(
-            file_identity("foo-bar-1.0.tar.gz"),
-            Some(("foo-bar".into(), "1.0".into()))
-        );
-        assert_eq!(file_identity("readme.txt"), None);
-    }
 }

@@ -41,31 +41,78 @@ pub(crate) struct DistFile {
 #[error("{0}")]
 pub(crate) struct ParseError(pub(crate) String);
 
-/// The version carried by a distribution file name of project `name`, and whether it is a
-/// wheel; `None` for files that are not distributions of this project.
-pub(crate) fn parse_filename(name: &PackageName, filename: &str) -> Option<(Version, bool)> {
+/// The extensions of an sdist (or a legacy source archive).
+const SDIST_EXTENSIONS: [&str; 4] = [".tar.gz", ".zip", ".tar.bz2", ".tgz"];
+
+/// A distribution file name cut at its extension: the one parser of `NAME-VER-...whl` and
+/// `NAME-VER.tar.gz` names that [`parse_filename`] and [`file_identity`] share.
+enum Cut<'a> {
+    /// A wheel: its first two `-` parts, and how many parts it has (5 or 6 when valid).
+    Wheel {
+        dist: &'a str,
+        version: &'a str,
+        parts: usize,
+    },
+    /// An sdist: the name without its extension (`NAME-VER`, where NAME may hold `-`).
+    Sdist { stem: &'a str },
+}
+
+/// Cuts `filename` (see [`Cut`]); `None` for a file that is no distribution.
+fn cut(filename: &str) -> Option<Cut<'_>> {
     if let Some(stem) = filename.strip_suffix(".whl") {
         let mut parts = stem.split('-');
         let dist = parts.next()?;
         let version = parts.next()?;
-        if stem.split('-').count() < 5 || normalize(dist) != name.as_ref() {
-            return None;
-        }
-        return version.parse().ok().map(|v| (v, true));
+        return Some(Cut::Wheel {
+            dist,
+            version,
+            parts: stem.split('-').count(),
+        });
     }
-    let stem = [".tar.gz", ".zip", ".tar.bz2", ".tgz"]
+    let stem = SDIST_EXTENSIONS
         .iter()
         .find_map(|ext| filename.strip_suffix(ext))?;
-    // Legacy sdist names may hold `-` in the project name: split where the prefix is the name.
-    for (i, _) in stem.match_indices('-') {
-        let (Some(dist), Some(version)) = (stem.get(..i), stem.get(i + 1..)) else {
-            continue;
-        };
-        if normalize(dist) == name.as_ref() {
-            return version.parse().ok().map(|v| (v, false));
+    Some(Cut::Sdist { stem })
+}
+
+/// The version carried by a distribution file name of project `name`, and whether it is a
+/// wheel; `None` for files that are not distributions of this project.
+pub(crate) fn parse_filename(name: &PackageName, filename: &str) -> Option<(Version, bool)> {
+    match cut(filename)? {
+        Cut::Wheel {
+            dist,
+            version,
+            parts,
+        } => {
+            if parts < 5 || normalize(dist) != name.as_ref() {
+                return None;
+            }
+            version.parse().ok().map(|v| (v, true))
+        }
+        Cut::Sdist { stem } => {
+            // Legacy sdist names may hold `-` in the project name: split where the prefix is
+            // the name.
+            for (i, _) in stem.match_indices('-') {
+                let (Some(dist), Some(version)) = (stem.get(..i), stem.get(i + 1..)) else {
+                    continue;
+                };
+                if normalize(dist) == name.as_ref() {
+                    return version.parse().ok().map(|v| (v, false));
+                }
+            }
+            None
         }
     }
-    None
+}
+
+/// The normalised name and the version of a distribution file name (wheel or sdist), for a
+/// file whose project is not known (an sdist's name is split at its last `-`).
+pub(crate) fn file_identity(filename: &str) -> Option<(String, String)> {
+    let (name, version) = match cut(filename)? {
+        Cut::Wheel { dist, version, .. } => (dist, version),
+        Cut::Sdist { stem } => stem.rsplit_once('-')?,
+    };
+    Some((normalize(name), version.to_owned()))
 }
 
 /// `text[from..to]`, or `""` where that is not a range of whole characters (never the case
@@ -369,6 +416,20 @@ fn unescape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_and_files() {
+        assert_eq!(normalize("Foo.Bar__baz"), "foo-bar-baz");
+        assert_eq!(
+            file_identity("foo_bar-1.0-py3-none-any.whl"),
+            Some(("foo-bar".into(), "1.0".into()))
+        );
+        assert_eq!(
+            file_identity("foo-bar-1.0.tar.gz"),
+            Some(("foo-bar".into(), "1.0".into()))
+        );
+        assert_eq!(file_identity("readme.txt"), None);
+    }
 
     #[test]
     fn html_page() {
