@@ -215,9 +215,32 @@ pub(crate) fn store_cache_file(path: &Path, bytes: &[u8]) {
     }
 }
 
+/// Standard base64 with padding (RFC 4648 §4), as HTTP basic credentials want.
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// URL-safe base64 without padding (RFC 4648 §5), as a wheel's RECORD wants its hashes.
+pub(crate) fn base64_urlsafe(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_standard_and_urlsafe() {
+        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64_urlsafe(b""), "");
+        assert_eq!(base64_urlsafe(b"f"), "Zg");
+        assert_eq!(base64_urlsafe(b"fo"), "Zm8");
+        assert_eq!(base64_urlsafe(b"foo"), "Zm9v");
+        assert_eq!(base64_urlsafe(&[0xfb, 0xff]), "-_8");
+    }
 
     #[test]
     fn hex_of_bytes() {

@@ -125,26 +125,11 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// URL-safe base64 without padding, as RECORD wants its hashes.
-fn b64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
 fn record_line(path: &str, bytes: &[u8]) -> String {
     format!(
         "{},sha256={},{}",
         csv_field(path),
-        b64(&Sha256::digest(bytes)),
+        crate::fsx::base64_urlsafe(&Sha256::digest(bytes)),
         bytes.len()
     )
 }
@@ -156,7 +141,7 @@ fn record_line_of_file(path: &str, file: &Path) -> Result<String> {
     Ok(format!(
         "{},sha256={},{size}",
         csv_field(path),
-        b64(&digest)
+        crate::fsx::base64_urlsafe(&digest)
     ))
 }
 
@@ -377,15 +362,6 @@ pub(crate) fn uninstall(layout: &Layout, info_name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_urlsafe_no_pad() {
-        assert_eq!(b64(b""), "");
-        assert_eq!(b64(b"f"), "Zg");
-        assert_eq!(b64(b"fo"), "Zm8");
-        assert_eq!(b64(b"foo"), "Zm9v");
-        assert_eq!(b64(&[0xfb, 0xff]), "-_8");
-    }
 
     #[test]
     fn relative_paths() {

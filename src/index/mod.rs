@@ -850,7 +850,7 @@ impl Client {
         };
         Some(format!(
             "Basic {}",
-            base64(format!("{user}:{password}").as_bytes())
+            crate::fsx::base64(format!("{user}:{password}").as_bytes())
         ))
     }
 }
@@ -973,43 +973,11 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(100 * 4u64.saturating_pow(attempt.saturating_sub(1)))
 }
 
+/// `%XX` escapes decoded (an invalid one kept as it is), as userinfo in a URL is written.
 fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while let Some(&byte) = bytes.get(i) {
-        if byte == b'%' {
-            let digits = bytes
-                .get(i + 1..i + 3)
-                .and_then(|d| std::str::from_utf8(d).ok());
-            if let Some(b) = digits.and_then(|d| u8::from_str_radix(d, 16).ok()) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(byte);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let at = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
-        let n = (at(0) << 16) | (at(1) << 8) | at(2);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                let sextet = ((n >> (18 - 6 * i)) & 63) as usize;
-                out.push(char::from(ALPHABET.get(sextet).copied().unwrap_or(b'=')));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// `$XDG_CACHE_HOME/mfplug`, else `~/.cache/mfplug`.
@@ -1028,8 +996,6 @@ mod tests {
 
     #[test]
     fn encodings() {
-        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
-        assert_eq!(base64(b"ab"), "YWI=");
         assert_eq!(percent_decode("a%40b"), "a@b");
         assert_eq!(
             sha256_hex(b""),
