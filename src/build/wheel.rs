@@ -232,7 +232,6 @@ pub(crate) fn install(unpacked: &Path, layout: &Layout) -> Result<String> {
     let info_name = info.to_string_lossy().into_owned();
     let data_name = info_name.replace(".dist-info", ".data");
     let mut record: Vec<String> = Vec::new();
-    let mut written: Vec<PathBuf> = Vec::new();
 
     for entry in walkdir::WalkDir::new(unpacked)
         .min_depth(1)
@@ -250,42 +249,12 @@ pub(crate) fn install(unpacked: &Path, layout: &Layout) -> Result<String> {
         {
             continue;
         }
-        let (target, is_script) =
-            if let Some(rest) = rel_text.strip_prefix(&format!("{data_name}/")) {
-                let (kind, inner) = rest.split_once('/').unwrap_or((rest, ""));
-                match kind {
-                    "purelib" | "platlib" => (site.join(inner), false),
-                    "scripts" => (layout.bin().join(inner), true),
-                    "headers" => {
-                        let dist = info_name.split('-').next().unwrap_or_default();
-                        (
-                            layout
-                                .root
-                                .join("include/site")
-                                .join(format!("python{}", layout.python_version))
-                                .join(dist)
-                                .join(inner),
-                            false,
-                        )
-                    }
-                    "data" => (layout.root.join(inner), false),
-                    other => bail!("unknown `.data` directory `{other}` in the wheel"),
-                }
-            } else {
-                (site.join(rel), false)
-            };
+        let (target, is_script) = match rel_text.strip_prefix(&format!("{data_name}/")) {
+            Some(rest) => data_target(rest, &info_name, layout)?,
+            None => (site.join(rel), false),
+        };
         if is_script {
-            let mut bytes = fs_err::read(entry.path())?;
-            // `#!python` (and `#!pythonw`) means "the env's interpreter" (PEP 427).
-            if bytes.starts_with(b"#!python") {
-                let end = bytes
-                    .iter()
-                    .position(|b| *b == b'\n')
-                    .unwrap_or(bytes.len());
-                let mut fixed = layout.shebang().into_bytes();
-                fixed.extend_from_slice(&bytes[end..]);
-                bytes = fixed;
-            }
+            let bytes = script_with_shebang(entry.path(), layout)?;
             write_executable(&target, &bytes)?;
             record.push(record_line(&relative_to_site(&site, &target), &bytes));
         } else {
@@ -295,24 +264,8 @@ pub(crate) fn install(unpacked: &Path, layout: &Layout) -> Result<String> {
                 entry.path(),
             )?);
         }
-        written.push(target);
     }
-
-    let entry_points_path = unpacked.join(&info).join("entry_points.txt");
-    if let Ok(text) = fs_err::read_to_string(&entry_points_path) {
-        for (name, module, attr) in entry_points(&text) {
-            if name.is_empty() || name.contains('/') {
-                continue;
-            }
-            let path = layout.bin().join(&name);
-            let text = script(&layout.shebang(), &module, &attr);
-            write_executable(&path, text.as_bytes())?;
-            record.push(record_line(
-                &relative_to_site(&site, &path),
-                text.as_bytes(),
-            ));
-        }
-    }
+    write_entry_point_scripts(&unpacked.join(&info), layout, &mut record)?;
     let installer = site.join(&info).join("INSTALLER");
     fs_err::write(&installer, "mfplug\n")?;
     record.push(record_line(&format!("{info_name}/INSTALLER"), b"mfplug\n"));
@@ -322,6 +275,68 @@ pub(crate) fn install(unpacked: &Path, layout: &Layout) -> Result<String> {
     let _ = fs_err::remove_file(&record_path);
     fs_err::write(&record_path, record.join("\n") + "\n")?;
     Ok(info_name)
+}
+
+/// Where a file of the wheel's `.data` dir goes (`rest` is its path inside that dir), and
+/// whether it is a script.
+fn data_target(rest: &str, info_name: &str, layout: &Layout) -> Result<(PathBuf, bool)> {
+    let (kind, inner) = rest.split_once('/').unwrap_or((rest, ""));
+    Ok(match kind {
+        "purelib" | "platlib" => (layout.site_packages().join(inner), false),
+        "scripts" => (layout.bin().join(inner), true),
+        "headers" => {
+            let dist = info_name.split('-').next().unwrap_or_default();
+            (
+                layout
+                    .root
+                    .join("include/site")
+                    .join(format!("python{}", layout.python_version))
+                    .join(dist)
+                    .join(inner),
+                false,
+            )
+        }
+        "data" => (layout.root.join(inner), false),
+        other => bail!("unknown `.data` directory `{other}` in the wheel"),
+    })
+}
+
+/// A script's bytes, its `#!python` (or `#!pythonw`) line replaced by the env's
+/// interpreter (PEP 427).
+fn script_with_shebang(path: &Path, layout: &Layout) -> Result<Vec<u8>> {
+    let bytes = fs_err::read(path)?;
+    if !bytes.starts_with(b"#!python") {
+        return Ok(bytes);
+    }
+    let end = bytes
+        .iter()
+        .position(|b| *b == b'\n')
+        .unwrap_or(bytes.len());
+    let mut fixed = layout.shebang().into_bytes();
+    fixed.extend_from_slice(&bytes[end..]);
+    Ok(fixed)
+}
+
+/// Writes a script in the env's `bin/` for each console or GUI entry point of the
+/// dist-info dir `info`, recording each.
+fn write_entry_point_scripts(info: &Path, layout: &Layout, record: &mut Vec<String>) -> Result<()> {
+    let site = layout.site_packages();
+    let Ok(text) = fs_err::read_to_string(info.join("entry_points.txt")) else {
+        return Ok(());
+    };
+    for (name, module, attr) in entry_points(&text) {
+        if name.is_empty() || name.contains('/') {
+            continue;
+        }
+        let path = layout.bin().join(&name);
+        let text = script(&layout.shebang(), &module, &attr);
+        write_executable(&path, text.as_bytes())?;
+        record.push(record_line(
+            &relative_to_site(&site, &path),
+            text.as_bytes(),
+        ));
+    }
+    Ok(())
 }
 
 /// Removes an installed distribution from an env, by its RECORD (the way `pip uninstall` does).
