@@ -64,43 +64,51 @@ pub(crate) fn parse_requirement(text: &str) -> Result<Requirement, BadRequiremen
         i += 1;
     }
     if chars.get(i) == Some(&'[') {
-        let open = i;
-        let close = chars
-            .iter()
-            .skip(open)
-            .position(|c| *c == ']')
-            .map(|p| p + open);
-        if let Some(close) = close {
-            let mut item_start = open + 1;
-            for at in open + 1..=close {
-                if chars.get(at).is_some_and(|c| *c == ',' || *c == ']') {
-                    let item: String = chars
-                        .get(item_start..at)
-                        .unwrap_or_default()
-                        .iter()
-                        .collect();
-                    let item = item.trim();
-                    let first_ok = item
-                        .chars()
-                        .next()
-                        .is_some_and(|c| c.is_ascii_alphanumeric());
-                    let last_bad = item
-                        .chars()
-                        .last()
-                        .is_some_and(|c| !c.is_ascii_alphanumeric());
-                    if first_ok && item.chars().all(is_name_char) && last_bad {
-                        return Err(bad(
-                            item_start,
-                            "an extra's name must end with a letter or a digit",
-                        ));
-                    }
-                    item_start = at + 1;
-                }
-            }
-        }
+        check_extras(&chars, i)?;
     }
     Requirement::from_str(text).map_err(|e| BadRequirement {
         message: e.message.to_string(),
         start: e.start,
     })
+}
+
+/// Refuses an extra (of the `[...]` that opens at `open`) whose name ends with `.`, `-` or
+/// `_`, which `pep508_rs` would panic on; an unclosed `[` is left to `pep508_rs`.
+fn check_extras(chars: &[char], open: usize) -> Result<(), BadRequirement> {
+    let Some(close) = chars
+        .iter()
+        .skip(open)
+        .position(|c| *c == ']')
+        .map(|p| p + open)
+    else {
+        return Ok(());
+    };
+    let mut item_start = open + 1;
+    for at in open + 1..=close {
+        if !chars.get(at).is_some_and(|c| *c == ',' || *c == ']') {
+            continue;
+        }
+        let item: String = chars
+            .get(item_start..at)
+            .unwrap_or_default()
+            .iter()
+            .collect();
+        let item = item.trim();
+        let first_ok = item
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+        let last_bad = item
+            .chars()
+            .last()
+            .is_some_and(|c| !c.is_ascii_alphanumeric());
+        if first_ok && item.chars().all(is_name_char) && last_bad {
+            return Err(BadRequirement {
+                message: "an extra's name must end with a letter or a digit".to_owned(),
+                start: item_start,
+            });
+        }
+        item_start = at + 1;
+    }
+    Ok(())
 }

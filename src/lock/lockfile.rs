@@ -203,7 +203,21 @@ impl LockedPin {
 
 /// Reads the pins of a lockfile strictly, for `mfplug build` (pip's format: continuation lines, `--hash=sha256:` options).
 pub(crate) fn read_pins(text: &str) -> Result<Vec<LockedPin>, PinsError> {
-    // Logical lines, each with the `# file:` lines that follow it.
+    let mut pins = Vec::new();
+    for (line, files) in pin_lines(text) {
+        let mut words = line.split_whitespace();
+        let Some(spec) = words.next() else { continue };
+        if spec.starts_with('-') {
+            continue;
+        }
+        pins.push(read_pin(spec, &line, files)?);
+    }
+    Ok(pins)
+}
+
+/// The logical lines of a lockfile (`\` continuations joined, comments dropped), each with
+/// the `# file:` lines that follow it.
+fn pin_lines(text: &str) -> Vec<(String, BTreeMap<String, String>)> {
     let mut logical: Vec<(String, BTreeMap<String, String>)> = Vec::new();
     let mut current = String::new();
     for line in text.lines() {
@@ -231,47 +245,48 @@ pub(crate) fn read_pins(text: &str) -> Result<Vec<LockedPin>, PinsError> {
         }
         current.clear();
     }
-    let mut pins = Vec::new();
-    for (line, files) in logical {
-        let mut words = line.split_whitespace();
-        let Some(spec) = words.next() else { continue };
-        if spec.starts_with('-') {
-            continue;
-        }
-        let spec = spec.split(';').next().unwrap_or(spec);
-        let Some((name, version)) = spec.split_once("==") else {
-            return Err(PinsError::NotPinned {
-                spec: spec.to_owned(),
-            });
-        };
-        let name = name.split('[').next().unwrap_or(name);
-        let hashes: Vec<String> = line
-            .split_whitespace()
-            .filter_map(|w| w.strip_prefix("--hash=sha256:"))
-            .map(str::to_owned)
-            .collect();
-        if hashes.is_empty() {
-            return Err(PinsError::NoHash {
-                pin: format!("{name}=={version}"),
-            });
-        }
-        if let Some((filename, _)) = files
-            .iter()
-            .find(|(_, sha)| !hashes.iter().any(|h| h.eq_ignore_ascii_case(sha)))
-        {
-            return Err(PinsError::UnlistedFileHash {
-                filename: filename.clone(),
-                pin: format!("{name}=={version}"),
-            });
-        }
-        pins.push(LockedPin {
-            name: normalize(name),
-            version: version.trim().to_owned(),
-            hashes,
-            files,
+    logical
+}
+
+/// One pin from its logical line (whose first word is `spec`) and its `# file:` lines:
+/// pinned with `==`, with hashes, and every file's hash among them.
+fn read_pin(
+    spec: &str,
+    line: &str,
+    files: BTreeMap<String, String>,
+) -> Result<LockedPin, PinsError> {
+    let spec = spec.split(';').next().unwrap_or(spec);
+    let Some((name, version)) = spec.split_once("==") else {
+        return Err(PinsError::NotPinned {
+            spec: spec.to_owned(),
+        });
+    };
+    let name = name.split('[').next().unwrap_or(name);
+    let hashes: Vec<String> = line
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("--hash=sha256:"))
+        .map(str::to_owned)
+        .collect();
+    if hashes.is_empty() {
+        return Err(PinsError::NoHash {
+            pin: format!("{name}=={version}"),
         });
     }
-    Ok(pins)
+    if let Some((filename, _)) = files
+        .iter()
+        .find(|(_, sha)| !hashes.iter().any(|h| h.eq_ignore_ascii_case(sha)))
+    {
+        return Err(PinsError::UnlistedFileHash {
+            filename: filename.clone(),
+            pin: format!("{name}=={version}"),
+        });
+    }
+    Ok(LockedPin {
+        name: normalize(name),
+        version: version.trim().to_owned(),
+        hashes,
+        files,
+    })
 }
 
 #[cfg(test)]
