@@ -284,20 +284,16 @@ impl Drop for RemoveOnDrop {
 
 /// One named step of a pipeline and its compensation: `run` does the step, `undo` puts back
 /// what it did (also when `run` failed half-way, so an `undo` copes with partial work).
-pub(crate) struct Stage<C> {
+struct Stage<C> {
     /// Its name: the crash-safety point (`stage_pause`) reached once it has run.
-    pub(crate) name: &'static str,
-    pub(crate) run: fn(&mut C) -> Result<()>,
-    pub(crate) undo: fn(&mut C),
+    name: &'static str,
+    run: fn(&mut C) -> Result<()>,
+    undo: fn(&mut C),
 }
 
 impl<C> Stage<C> {
     /// The stage `name`, done by `run` and undone by `undo`.
-    pub(crate) const fn new(
-        name: &'static str,
-        run: fn(&mut C) -> Result<()>,
-        undo: fn(&mut C),
-    ) -> Stage<C> {
+    const fn new(name: &'static str, run: fn(&mut C) -> Result<()>, undo: fn(&mut C)) -> Stage<C> {
         Stage { name, run, undo }
     }
 }
@@ -305,7 +301,7 @@ impl<C> Stage<C> {
 /// Runs `stages` in order, pausing after each at its crash-safety point. When one fails, its
 /// own `undo` and those of the stages before it run, last first, the later stages never run,
 /// and the error is handed back.
-pub(crate) fn run_stages<C>(stages: &[Stage<C>], ctx: &mut C) -> Result<()> {
+fn run_stages<C>(stages: &[Stage<C>], ctx: &mut C) -> Result<()> {
     for (done, stage) in stages.iter().enumerate() {
         if let Err(e) = (stage.run)(ctx) {
             for undone in stages.iter().take(done + 1).rev() {
@@ -388,6 +384,13 @@ impl InstallCtx<'_> {
     /// What `verify` found; an error if it has not run.
     fn verified(&self) -> Result<&unpack::Verified> {
         self.verified
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("the install stage `verify` has not run"))
+    }
+
+    /// The label `verify` read; an error if it has not run.
+    fn label(&self) -> Result<&Label> {
+        self.label
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("the install stage `verify` has not run"))
     }
@@ -583,10 +586,7 @@ fn rename(ctx: &mut InstallCtx) -> Result<()> {
     if ctx.name == ctx.original {
         return Ok(());
     }
-    let label = ctx
-        .label
-        .as_ref()
-        .ok_or_else(|| anyhow::anyhow!("the install stage `verify` has not run"))?;
+    let label = ctx.label()?;
     let new = Label {
         name: ctx.name.clone(),
         module: label.module.clone(),
