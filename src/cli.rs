@@ -474,17 +474,26 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             interval,
             prune,
             wait,
-        } => home::provision::provision(
-            &home,
-            &settings(global, &home),
-            &home::provision::ProvisionOptions {
-                watch,
-                interval,
-                prune,
-                wait: wait.duration(),
-                json: global.json,
-            },
-        ),
+        } => {
+            let json = global.json;
+            let report = home::provision::provision(
+                &home,
+                &settings(global, &home),
+                &home::provision::ProvisionOptions {
+                    watch,
+                    interval,
+                    prune,
+                    wait: wait.duration(),
+                    json,
+                    on_round: &|round| home::provision::render(round, json),
+                },
+            )?;
+            Ok(if home::provision::render(&report, json)? {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(crate::cli::EXIT_FAILURE)
+            })
+        }
         Command::Convert { file, output } => release::convert(&file, output, global.json),
         Command::Build {
             dir,

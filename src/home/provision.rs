@@ -11,7 +11,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
@@ -25,31 +24,57 @@ use crate::config::Settings;
 use crate::plugin::PluginName;
 use crate::ui;
 
-#[derive(Debug, Clone)]
-pub(crate) struct ProvisionOptions {
+/// What `provision` is asked to do.
+pub(crate) struct ProvisionOptions<'a> {
     pub(crate) watch: bool,
     pub(crate) interval: Duration,
     pub(crate) prune: bool,
     pub(crate) wait: Duration,
+    /// Whether the caller renders the report as JSON: then no status line is printed as an
+    /// event happens.
     pub(crate) json: bool,
+    /// With `watch`, called with the report of each round that had something to say (the
+    /// watch never returns but by an error).
+    pub(crate) on_round: &'a dyn Fn(&ProvisionReport) -> Result<bool>,
 }
+
+/// What an event says happened, as the report's `action` says it.
+const FAILED: &str = "failed";
 
 /// One line of the report.
 #[derive(Debug, Clone, Serialize)]
-struct Event {
-    file: Option<PathBuf>,
-    name: Option<PluginName>,
-    action: &'static str,
-    detail: String,
+pub(crate) struct Event {
+    pub(crate) file: Option<PathBuf>,
+    pub(crate) name: Option<PluginName>,
+    /// `Provisioned`, `Unchanged`, `Skipped`, `Pruned`, `Kept`, `Waiting` or `failed`.
+    pub(crate) action: &'static str,
+    pub(crate) detail: String,
 }
 
-fn report(event: &Event, json: bool) {
-    if json {
-        if let Ok(line) = serde_json::to_string(event) {
-            let _ = ui::out(line);
+/// What a provisioning pass (or a watch round) did, event by event in the order they
+/// happened: installs, replacements, the override layers that fail, prunes, failures.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct ProvisionReport {
+    pub(crate) events: Vec<Event>,
+}
+
+impl ProvisionReport {
+    /// Adds `event`, said as a status line now unless the caller renders JSON.
+    fn push(&mut self, event: Event, json: bool) {
+        if !json {
+            progress(&event);
         }
-        return;
+        self.events.push(event);
     }
+
+    /// Whether everything applied: no event is a failure.
+    pub(crate) fn ok(&self) -> bool {
+        self.events.iter().all(|e| e.action != FAILED)
+    }
+}
+
+/// Says `event` as a status line (an error line for a failure), as it happens.
+fn progress(event: &Event) {
     let what = event
         .name
         .as_deref()
@@ -57,11 +82,12 @@ fn report(event: &Event, json: bool) {
         .or_else(|| event.file.as_ref().map(|f| format!("`{}`", f.display())))
         .unwrap_or_default();
     match event.action {
-        "failed" => ui::print_error(&anyhow::anyhow!("{what}: {}", event.detail)),
+        FAILED => ui::print_error(&anyhow::anyhow!("{what}: {}", event.detail)),
         action => ui::status(action, format!("{what}: {}", event.detail)),
     }
 }
 
+/// The `.plugin` files of a dir with their size and mtime.
 type Seen = BTreeMap<PathBuf, (u64, SystemTime)>;
 
 fn scan(dir: &Path) -> Seen {
@@ -158,7 +184,7 @@ fn apply_file(home: &Path, settings: &Settings, file: &Path) -> Event {
         }
         Ok(event(Some(done.name), "Provisioned", detail))
     })();
-    result.unwrap_or_else(|e| event(None, "failed", format!("{e:#}")))
+    result.unwrap_or_else(|e| event(None, FAILED, format!("{e:#}")))
 }
 
 /// Checks the provisioned override files against their plugins.
@@ -197,7 +223,7 @@ fn check_overrides(home: &Path, settings: &Settings) -> Vec<Event> {
             events.push(Event {
                 file: Some(path),
                 name: Some(name),
-                action: "failed",
+                action: FAILED,
                 detail,
             });
         }
@@ -306,7 +332,7 @@ fn prune(home: &Path, settings: &Settings, present: &[Present]) -> Vec<Event> {
             Err(e) => Event {
                 file: None,
                 name: Some(name),
-                action: "failed",
+                action: FAILED,
                 detail: format!("{e:#}"),
             },
         });
@@ -328,50 +354,43 @@ fn verifies(file: &Path) -> Result<()> {
     Ok(())
 }
 
-/// One pass over the provisioning dir; gives whether everything applied.
+/// One pass over the provisioning dir, holding the home's lock: `files` applied, the override
+/// layers checked, and with `--prune` the plugins whose file left pruned.
 fn pass(
     home: &Path,
     settings: &Settings,
     files: &[PathBuf],
     opts: &ProvisionOptions,
-) -> Result<bool> {
+) -> Result<ProvisionReport> {
     let _lock = HomeLock::acquire(home, Some(opts.wait))?;
-    let mut ok = true;
+    let mut report = ProvisionReport::default();
     for file in files {
-        let event = apply_file(home, settings, file);
-        ok &= event.action != "failed";
-        report(&event, opts.json);
+        report.push(apply_file(home, settings, file), opts.json);
     }
     for event in check_overrides(home, settings) {
-        ok = false;
-        report(&event, opts.json);
+        report.push(event, opts.json);
     }
     if opts.prune {
         let all: Vec<PathBuf> = scan(&home.join("provision")).into_keys().collect();
         for event in prune(home, settings, &present(&all)) {
-            ok &= event.action != "failed";
-            report(&event, opts.json);
+            report.push(event, opts.json);
         }
     }
-    Ok(ok)
+    Ok(report)
 }
 
-/// `mfplug provision [--watch] [--interval SECS] [--prune]`.
+/// `mfplug provision [--watch] [--interval SECS] [--prune]`: one pass, or (`--watch`) a
+/// round every interval until an error, each round's report handed to `opts.on_round`.
 pub(crate) fn provision(
     home: &Path,
     settings: &Settings,
     opts: &ProvisionOptions,
-) -> Result<ExitCode> {
+) -> Result<ProvisionReport> {
     let dir = home.join("provision");
     fs_err::create_dir_all(&dir)?;
     if !opts.watch {
         let files: Vec<PathBuf> = scan(&dir).into_keys().collect();
-        let ok = pass(home, settings, &files, opts)?;
-        return Ok(if ok {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(crate::cli::EXIT_FAILURE)
-        });
+        return pass(home, settings, &files, opts);
     }
     ui::status(
         "Watching",
@@ -381,69 +400,158 @@ pub(crate) fn provision(
             opts.interval
         ),
     );
-    let mut previous: Seen = BTreeMap::new();
-    let mut applied: Seen = BTreeMap::new();
-    // Files said to be waiting (still written, or not verifying yet), each said once until it
-    // applies or goes: a slow or stalled copy is one line, not a failure per look.
-    let mut waiting: BTreeMap<PathBuf, &'static str> = BTreeMap::new();
+    let mut watch = Watch::default();
     loop {
         let now = scan(&dir);
-        // A file is ready once it held still for one interval; then it is applied once per
-        // version (size, mtime) of it.
+        let mut round = ProvisionReport::default();
+        let ready = watch.ready(&now, &mut round, opts.json);
+        let removed = watch.applied.keys().any(|p| !now.contains_key(p));
+        if !ready.is_empty() || (removed && opts.prune) {
+            round
+                .events
+                .extend(pass(home, settings, &ready, opts)?.events);
+            watch.applied_files(&ready, &now);
+        }
+        watch.forget_gone(now);
+        if !round.events.is_empty() {
+            (opts.on_round)(&round)?;
+        }
+        std::thread::sleep(opts.interval);
+    }
+}
+
+/// What the watch remembers between two looks at the provisioning dir.
+#[derive(Debug, Default)]
+struct Watch {
+    /// The files as the last look saw them.
+    previous: Seen,
+    /// The version (size, mtime) of each file last applied (or found not to verify).
+    applied: Seen,
+    /// Files said to be waiting (still written, or not verifying yet), each said once until
+    /// it applies or goes: a slow or stalled copy is one line, not a failure per look.
+    waiting: BTreeMap<PathBuf, &'static str>,
+}
+
+impl Watch {
+    /// The files of `now` ready to apply: a file is ready once it held still for one
+    /// interval and verifies; then it is applied once per version of it. A file still
+    /// written, or not verifying, is said to wait (once) in `round`.
+    fn ready(&mut self, now: &Seen, round: &mut ProvisionReport, json: bool) -> Vec<PathBuf> {
         let mut ready: Vec<PathBuf> = Vec::new();
-        for (path, stamp) in &now {
-            if applied.get(path) == Some(stamp) {
+        for (path, stamp) in now {
+            if self.applied.get(path) == Some(stamp) {
                 continue;
             }
-            if previous.get(path) != Some(stamp) {
-                if previous.contains_key(path) && !waiting.contains_key(path) {
-                    waiting.insert(path.clone(), "growing");
-                    report(
-                        &Event {
-                            file: Some(path.clone()),
-                            name: None,
-                            action: "Waiting",
-                            detail: "still being written: applied once it holds still".into(),
-                        },
-                        opts.json,
-                    );
+            if self.previous.get(path) != Some(stamp) {
+                if self.previous.contains_key(path) && !self.waiting.contains_key(path) {
+                    self.waiting.insert(path.clone(), "growing");
+                    let detail = "still being written: applied once it holds still".into();
+                    round.push(waiting(path, detail), json);
                 }
                 continue;
             }
             // A half-copied file does not verify: it waits for the rest (said once).
             if let Err(e) = verifies(path) {
-                if waiting.get(path) != Some(&"invalid") {
-                    waiting.insert(path.clone(), "invalid");
-                    report(
-                        &Event {
-                            file: Some(path.clone()),
-                            name: None,
-                            action: "Waiting",
-                            detail: format!(
-                                "does not verify ({e:#}): tried again when it changes (a copy in progress?)"
-                            ),
-                        },
-                        opts.json,
+                if self.waiting.get(path) != Some(&"invalid") {
+                    self.waiting.insert(path.clone(), "invalid");
+                    let detail = format!(
+                        "does not verify ({e:#}): tried again when it changes (a copy in progress?)"
                     );
+                    round.push(waiting(path, detail), json);
                 }
-                applied.insert(path.clone(), *stamp);
+                self.applied.insert(path.clone(), *stamp);
                 continue;
             }
             ready.push(path.clone());
         }
-        let removed = applied.keys().any(|p| !now.contains_key(p));
-        if !ready.is_empty() || (removed && opts.prune) {
-            pass(home, settings, &ready, opts)?;
-            for path in &ready {
-                if let Some(stamp) = now.get(path) {
-                    applied.insert(path.clone(), *stamp);
-                }
-                waiting.remove(path);
+        ready
+    }
+
+    /// Remembers that `files` were applied as `now` sees them.
+    fn applied_files(&mut self, files: &[PathBuf], now: &Seen) {
+        for path in files {
+            if let Some(stamp) = now.get(path) {
+                self.applied.insert(path.clone(), *stamp);
+            }
+            self.waiting.remove(path);
+        }
+    }
+
+    /// Forgets the files that left, and keeps `now` as the last look.
+    fn forget_gone(&mut self, now: Seen) {
+        self.applied.retain(|p, _| now.contains_key(p));
+        self.waiting.retain(|p, _| now.contains_key(p));
+        self.previous = now;
+    }
+}
+
+/// The event of a file that waits, and why.
+fn waiting(path: &Path, detail: String) -> Event {
+    Event {
+        file: Some(path.to_path_buf()),
+        name: None,
+        action: "Waiting",
+        detail,
+    }
+}
+
+/// Renders a provisioning report: with `json`, one JSON line per event (as text, each was
+/// said as a status line when it happened); gives whether everything applied, for the exit
+/// code (1 when a plugin failed).
+pub(crate) fn render(report: &ProvisionReport, json: bool) -> Result<bool> {
+    if json {
+        for event in &report.events {
+            if let Ok(line) = serde_json::to_string(event) {
+                let _ = ui::out(line);
             }
         }
-        applied.retain(|p, _| now.contains_key(p));
-        waiting.retain(|p, _| now.contains_key(p));
-        previous = now;
-        std::thread::sleep(opts.interval);
+    }
+    Ok(report.ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(action: &'static str) -> Event {
+        Event {
+            file: None,
+            name: Some(PluginName::parse("foo").unwrap()),
+            action,
+            detail: "why".into(),
+        }
+    }
+
+    #[test]
+    fn a_report_fails_when_one_event_is_a_failure() {
+        let mut report = ProvisionReport::default();
+        report.events.push(event("Provisioned"));
+        report.events.push(event("Unchanged"));
+        assert!(render(&report, false).unwrap());
+        report.events.push(event(FAILED));
+        assert!(!render(&report, false).unwrap());
+        assert_eq!(
+            serde_json::to_value(&report.events[2]).unwrap(),
+            serde_json::json!({"file": null, "name": "foo", "action": "failed", "detail": "why"})
+        );
+    }
+
+    #[test]
+    fn a_file_that_does_not_verify_waits_and_is_said_once() {
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::write(dir.path().join("foo.plugin"), b"half a file").unwrap();
+        let mut watch = Watch::default();
+        let mut said = Vec::new();
+        for _ in 0..3 {
+            let now = scan(dir.path());
+            let mut round = ProvisionReport::default();
+            let ready = watch.ready(&now, &mut round, true);
+            assert!(ready.is_empty());
+            watch.forget_gone(now);
+            said.push(round.events.len());
+        }
+        // First look: not yet held still; second: held still but does not verify (said);
+        // third: the same version, not said again.
+        assert_eq!(said, [0, 1, 0]);
     }
 }
