@@ -520,7 +520,8 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             },
             &home,
             &settings(global, &home),
-        ),
+        )
+        .map(|()| std::process::ExitCode::SUCCESS),
     }
 }
 

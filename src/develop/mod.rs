@@ -10,7 +10,6 @@ pub(crate) mod supervise;
 pub(crate) mod watch;
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -44,7 +43,7 @@ enum Event {
 }
 
 /// `mfplug develop [DIR] [--no-watch] [--debounce MS] [--force]`.
-pub(crate) fn develop(options: &Options, home: &Path, settings: &Settings) -> Result<ExitCode> {
+pub(crate) fn develop(options: &Options, home: &Path, settings: &Settings) -> Result<()> {
     let dir = crate::plugin::find_dir(options.dir.clone())?;
     let dir = fs_err::canonicalize(&dir)?;
     let config = load(&dir, settings)?;
@@ -65,7 +64,7 @@ pub(crate) fn develop(options: &Options, home: &Path, settings: &Settings) -> Re
         format!("`{}` -> `{}`", link.display(), dir.display()),
     );
     if options.no_watch {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
     run(&dir, home, settings, config, options.debounce)
 }
@@ -160,7 +159,7 @@ fn run(
     settings: &Settings,
     config: PluginConfig,
     debounce: Duration,
-) -> Result<ExitCode> {
+) -> Result<()> {
     let (tx, rx) = mpsc::channel::<Event>();
 
     let mut signals = signal_hook::iterator::Signals::new([
@@ -377,7 +376,7 @@ fn run(
                                 home::plugin_dir(home, &name).display()
                             ),
                         );
-                        Ok(ExitCode::SUCCESS)
+                        Ok(())
                     }
                     Err(why) => Err(anyhow::anyhow!(why)),
                 };
@@ -410,7 +409,7 @@ fn run(
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// The daemons of `config` and the plugin env they run in.
