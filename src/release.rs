@@ -99,6 +99,7 @@ pub(crate) fn release(
             "unset it, or give the time of the last change, e.g. `git log -1 --format=%ct`",
         )
     })?;
+    let bar = (!json).then(|| ui::Bar::new("Packing", None));
     let packed = pack::pack(
         sources,
         base,
@@ -106,7 +107,9 @@ pub(crate) fn release(
         &PackOptions {
             level,
             epoch,
-            progress: ui::verbosity() >= 0 && !json,
+            progress: bar
+                .as_ref()
+                .map_or(&ui::NoProgress, |bar| bar as &dyn ui::Progress),
         },
     )
     .with_context(|| format!("failed to release `{}`", dir.display()))?;
@@ -390,17 +393,23 @@ pub(crate) fn convert(path: &Path, output: Option<PathBuf>, json: bool) -> Resul
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     });
-    let packed = convert_core(path, &out_dir, ui::verbosity() >= 0 && !json)
-        .with_context(|| format!("failed to convert `{}`", path.display()))?;
+    let bar = (!json).then(|| ui::Bar::new("Packing", None));
+    let packed = convert_core(
+        path,
+        &out_dir,
+        bar.as_ref()
+            .map_or(&ui::NoProgress, |bar| bar as &dyn ui::Progress),
+    )
+    .with_context(|| format!("failed to convert `{}`", path.display()))?;
     report_packed(&packed, json)
 }
 
 /// Converts a legacy file into a format-1 file in `out_dir`; gives its path (install uses it).
 pub(crate) fn convert_to(path: &Path, out_dir: &Path) -> Result<PathBuf> {
-    Ok(convert_core(path, out_dir, false)?.path)
+    Ok(convert_core(path, out_dir, &ui::NoProgress)?.path)
 }
 
-fn convert_core(path: &Path, out_dir: &Path, progress: bool) -> Result<pack::Packed> {
+fn convert_core(path: &Path, out_dir: &Path, progress: &dyn ui::Progress) -> Result<pack::Packed> {
     // The whole file is checked (its names included) before anything is written.
     legacy::read(path, &Limits::default(), None).map_err(|e| refused(path, e))?;
     fs_err::create_dir_all(out_dir)?;

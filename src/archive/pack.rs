@@ -36,13 +36,14 @@ pub(crate) struct Source {
 }
 
 /// Options of [`pack`].
-#[derive(Debug, Clone)]
-pub(crate) struct PackOptions {
+#[derive(Clone, Copy)]
+pub(crate) struct PackOptions<'a> {
     pub(crate) level: i32,
     /// The mtime of every member.
     pub(crate) epoch: u64,
-    /// Show a progress bar (only used when the tree is large).
-    pub(crate) progress: bool,
+    /// Where the count of entries packed goes: a count until the walk ends and the total is
+    /// known, then a bar.
+    pub(crate) progress: &'a dyn crate::ui::Progress,
 }
 
 /// What [`pack`] wrote.
@@ -704,9 +705,8 @@ fn walk_ahead(
     sources: impl Iterator<Item = Result<Source>>,
     to_packer: mpsc::Sender<Result<Source>>,
     base: &MetaBase,
-    opts: &PackOptions,
+    opts: &PackOptions<'_>,
     room: &OnceLock<u64>,
-    progress: &indicatif::ProgressBar,
 ) -> Result<()> {
     let started = std::time::Instant::now();
     let mut estimate = HeadRoom::new(opts.level)?;
@@ -726,16 +726,8 @@ fn walk_ahead(
         estimate.files,
         started.elapsed().as_secs_f64()
     ));
-    if !progress.is_hidden() {
-        progress.set_style(
-            indicatif::ProgressStyle::with_template(
-                "   Packing [{bar:30}] {pos}/{len} files ({elapsed})",
-            )
-            .map(|style| style.progress_chars("=> "))
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        progress.set_length(estimate.files);
-    }
+    // The count becomes a bar.
+    opts.progress.set_total(estimate.files);
     let _ = room.set(estimate.finish(base, opts.epoch)?);
     Ok(())
 }
@@ -747,172 +739,237 @@ struct Body {
     external_symlinks: Vec<String>,
 }
 
+/// Runs the reader's own checks (bounds, paths, symlinks through symlinks) on `source`, so
+/// that a release is never a file that `verify` refuses.
+fn admit_source(
+    source: &Source,
+    limits: &super::unpack::Limits,
+    guard: &mut super::unpack::Guard,
+) -> Result<()> {
+    let checked = |e: super::unpack::ArchiveError| {
+        anyhow::Error::new(e).context(format!("cannot release `{}`", source.rel))
+    };
+    let path = super::unpack::check_path(source.rel.as_bytes(), limits).map_err(checked)?;
+    let admitted = match (source.kind, &source.target) {
+        (Kind::Symlink, Some(target)) => super::unpack::Admit::Symlink(target),
+        (Kind::Symlink, None) => super::unpack::Admit::Symlink(""),
+        (Kind::Dir, _) => super::unpack::Admit::Dir,
+        (Kind::File { .. }, _) => super::unpack::Admit::File,
+    };
+    guard.admit(&path, admitted, 0, limits).map_err(checked)?;
+    Ok(())
+}
+
+/// The reusable state of [`pack_body`]'s members: one read buffer for every file, and whether
+/// a file seen so far is compiled (an ELF file).
+struct FilePacker<'w, F> {
+    buf: Vec<u8>,
+    compiled: bool,
+    epoch: u64,
+    writing: &'w F,
+}
+
+impl<F: Fn(io::Error) -> anyhow::Error> FilePacker<'_, F> {
+    /// Packs one file: the header (after a GNU long-name member when the path needs one)
+    /// through tar, and the data here, hashed as it goes (tar's own copy would feed zstd 8 KiB
+    /// at a time). Refuses a file that changed while it was read.
+    fn pack_file<W: Write>(
+        &mut self,
+        builder: &mut tar::Builder<W>,
+        source: Source,
+    ) -> Result<RecordEntry> {
+        let file = fs_err::File::open(&source.abs)?;
+        let meta = file.metadata()?;
+        let before = stamp(&meta);
+        let executable = {
+            use std::os::unix::fs::PermissionsExt;
+            meta.permissions().mode() & 0o111 != 0
+        };
+        let kind = Kind::File { executable };
+        let mut h = header(kind, meta.len(), self.epoch);
+        builder
+            .append_data(&mut h, &source.rel, io::empty())
+            .with_context(|| format!("cannot pack `{}`", source.rel))?;
+        let mut reader = file.take(meta.len());
+        let (count, sha256) = self.stream(&mut reader, builder.get_mut())?;
+        let after = reader.get_ref().metadata()?;
+        if count != meta.len() || stamp(&after) != before {
+            bail!(
+                "`{}` changed while the release was being written; run `mfplug release` again",
+                source.rel
+            );
+        }
+        Ok(RecordEntry {
+            path: source.rel,
+            kind,
+            size: count,
+            sha256,
+        })
+    }
+
+    /// Copies `reader` into `out` then pads it to 512 bytes; gives its size and sha256.
+    fn stream(&mut self, reader: &mut impl Read, out: &mut impl Write) -> Result<(u64, String)> {
+        let mut hasher = Sha256::new();
+        let mut count = 0u64;
+        loop {
+            let n = reader.read(&mut self.buf)?;
+            if n == 0 {
+                break;
+            }
+            let chunk = &self.buf[..n];
+            self.compiled |= count == 0 && chunk.starts_with(b"\x7fELF");
+            hasher.update(chunk);
+            out.write_all(chunk).map_err(self.writing)?;
+            count += n as u64;
+        }
+        let tail = (512 - count % 512) % 512;
+        out.write_all(&[0; 512][..tail as usize])
+            .map_err(self.writing)?;
+        Ok((count, hex(&hasher.finalize())))
+    }
+}
+
+/// Packs one symlink: its target is its content.
+fn pack_symlink<W: Write>(
+    builder: &mut tar::Builder<W>,
+    source: Source,
+    epoch: u64,
+) -> Result<RecordEntry> {
+    let target = source.target.as_deref().unwrap_or_default();
+    let mut h = header(Kind::Symlink, 0, epoch);
+    builder
+        .append_link(&mut h, &source.rel, target)
+        .with_context(|| format!("cannot pack symlink `{}`", source.rel))?;
+    Ok(RecordEntry {
+        size: target.len() as u64,
+        sha256: sha256_hex(target.as_bytes()),
+        path: source.rel,
+        kind: Kind::Symlink,
+    })
+}
+
+/// Packs one (empty) dir.
+fn pack_dir<W: Write>(
+    builder: &mut tar::Builder<W>,
+    source: Source,
+    epoch: u64,
+) -> Result<RecordEntry> {
+    let mut h = header(Kind::Dir, 0, epoch);
+    builder.append_data(&mut h, &source.rel, io::empty())?;
+    Ok(RecordEntry {
+        path: source.rel,
+        kind: Kind::Dir,
+        size: 0,
+        sha256: String::new(),
+    })
+}
+
 /// Streams every entry the walk sends into `builder`, each file read once and hashed as it goes.
 fn pack_body<W: Write>(
     sources: mpsc::Receiver<Result<Source>>,
     builder: &mut tar::Builder<W>,
-    opts: &PackOptions,
-    progress: &indicatif::ProgressBar,
+    opts: &PackOptions<'_>,
     writing: impl Fn(io::Error) -> anyhow::Error,
 ) -> Result<Body> {
-    let mut body = Body {
-        entries: Vec::new(),
+    let mut entries = Vec::new();
+    let mut files = FilePacker {
+        // One buffer for every file, initialised once.
+        buf: vec![0u8; READ_BUFFER],
         compiled: false,
-        external_symlinks: Vec::new(),
+        epoch: opts.epoch,
+        writing: &writing,
     };
-    // One buffer for every file, initialised once.
-    let mut buf = vec![0u8; READ_BUFFER];
-    // The reader's own checks (bounds, paths, symlinks through symlinks), so that a release
-    // is never a file that `verify` refuses.
     let limits = super::unpack::Limits::default();
     let mut guard = super::unpack::Guard::default();
     for source in sources {
         let source = source?;
-        let checked = |e: super::unpack::ArchiveError| {
-            anyhow::Error::new(e).context(format!("cannot release `{}`", source.rel))
-        };
-        let path = super::unpack::check_path(source.rel.as_bytes(), &limits).map_err(checked)?;
-        let admitted = match (source.kind, &source.target) {
-            (Kind::Symlink, Some(target)) => super::unpack::Admit::Symlink(target),
-            (Kind::Symlink, None) => super::unpack::Admit::Symlink(""),
-            (Kind::Dir, _) => super::unpack::Admit::Dir,
-            (Kind::File { .. }, _) => super::unpack::Admit::File,
-        };
-        guard.admit(&path, admitted, 0, &limits).map_err(checked)?;
+        admit_source(&source, &limits, &mut guard)?;
         let entry = match source.kind {
-            Kind::File { .. } => {
-                let file = fs_err::File::open(&source.abs)?;
-                let meta = file.metadata()?;
-                let before = stamp(&meta);
-                let executable = {
-                    use std::os::unix::fs::PermissionsExt;
-                    meta.permissions().mode() & 0o111 != 0
-                };
-                let kind = Kind::File { executable };
-                let mut h = header(kind, meta.len(), opts.epoch);
-                // The header (after a GNU long-name member when the path needs one) through
-                // tar, and the data here: tar's own copy would feed zstd 8 KiB at a time.
-                builder
-                    .append_data(&mut h, &source.rel, io::empty())
-                    .with_context(|| format!("cannot pack `{}`", source.rel))?;
-                let out = builder.get_mut();
-                let mut hasher = Sha256::new();
-                let mut count = 0u64;
-                let mut reader = file.take(meta.len());
-                loop {
-                    let n = reader.read(&mut buf)?;
-                    if n == 0 {
-                        break;
-                    }
-                    let chunk = &buf[..n];
-                    body.compiled |= count == 0 && chunk.starts_with(b"\x7fELF");
-                    hasher.update(chunk);
-                    out.write_all(chunk).map_err(&writing)?;
-                    count += n as u64;
-                }
-                let after = reader.get_ref().metadata()?;
-                if count != meta.len() || stamp(&after) != before {
-                    bail!(
-                        "`{}` changed while the release was being written; run `mfplug release` again",
-                        source.rel
-                    );
-                }
-                let tail = (512 - count % 512) % 512;
-                out.write_all(&[0; 512][..tail as usize])
-                    .map_err(&writing)?;
-                RecordEntry {
-                    path: source.rel,
-                    kind,
-                    size: count,
-                    sha256: hex(&hasher.finalize()),
-                }
-            }
-            Kind::Symlink => {
-                let target = source.target.as_deref().unwrap_or_default();
-                let mut h = header(Kind::Symlink, 0, opts.epoch);
-                builder
-                    .append_link(&mut h, &source.rel, target)
-                    .with_context(|| format!("cannot pack symlink `{}`", source.rel))?;
-                RecordEntry {
-                    size: target.len() as u64,
-                    sha256: sha256_hex(target.as_bytes()),
-                    path: source.rel,
-                    kind: Kind::Symlink,
-                }
-            }
-            Kind::Dir => {
-                let mut h = header(Kind::Dir, 0, opts.epoch);
-                builder.append_data(&mut h, &source.rel, io::empty())?;
-                RecordEntry {
-                    path: source.rel,
-                    kind: Kind::Dir,
-                    size: 0,
-                    sha256: String::new(),
-                }
-            }
+            Kind::File { .. } => files.pack_file(builder, source)?,
+            Kind::Symlink => pack_symlink(builder, source, opts.epoch)?,
+            Kind::Dir => pack_dir(builder, source, opts.epoch)?,
         };
-        progress.inc(1);
-        body.entries.push(entry);
+        opts.progress.advance(1);
+        entries.push(entry);
     }
     // Every symlink resolved through the others: one that leads above the plugin through
     // another is refused, and one that leads outside through an absolute one is listed.
-    body.external_symlinks = guard.external_symlinks().map_err(|e| {
+    let external_symlinks = guard.external_symlinks().map_err(|e| {
         crate::ui::error_with_hint(
             format!("cannot release: {e}"),
             "make the symlinks point inside the plugin, or list them in `.releaseignore`",
         )
     })?;
-    Ok(body)
+    Ok(Body {
+        entries,
+        compiled: files.compiled,
+        external_symlinks,
+    })
 }
 
-/// Packs `sources` (from [`walk`]) into `out` (written beside it and moved into place).
-///
-/// One read of each file: it is hashed while it streams into the body (tar, then zstd),
-/// which is written into the output file behind room kept for the head (see `HeadRoom`). The
-/// head (`PLUGIN.json`, RECORD), known only at the end, is a zstd frame of its own written
-/// into that room, followed by a skippable frame over what is left of it: zstd readers decode
-/// concatenated frames as one stream and pass over skippable ones, so the file is one tar
-/// stream with RECORD second. When the head does not fit, or the body is small, the body is
-/// copied after the head into a new file instead.
-///
-/// The walk runs on a thread of its own, ahead of the packing; the room is known when it ends,
-/// and what was compressed before that is spooled, then copied into place.
-pub(crate) fn pack<I>(sources: I, base: MetaBase, out: &Path, opts: &PackOptions) -> Result<Packed>
-where
-    I: IntoIterator<Item = Result<Source>>,
-    I::IntoIter: Send,
-{
-    let started = std::time::Instant::now();
-    let out_dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    purge_stale_temps(&out_dir);
-    let prefix = format!("{TEMP_PREFIX}{}-", std::process::id());
-    let temp = |suffix: &str| {
+/// The temp files of a release, beside its output, named so that [`purge_stale_temps`] finds
+/// those of a release that was stopped.
+struct Temps {
+    out_dir: PathBuf,
+    prefix: String,
+}
+
+impl Temps {
+    /// The temp files beside `out`; removes those stopped releases left there.
+    fn beside(out: &Path) -> Temps {
+        let out_dir = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        purge_stale_temps(&out_dir);
+        let prefix = format!("{TEMP_PREFIX}{}-", std::process::id());
+        Temps { out_dir, prefix }
+    }
+
+    /// A new temp file whose name ends with `suffix`.
+    fn create(&self, suffix: &str) -> Result<tempfile::NamedTempFile> {
         tempfile::Builder::new()
-            .prefix(&prefix)
+            .prefix(&self.prefix)
             .suffix(suffix)
-            .tempfile_in(&out_dir)
-            .with_context(|| format!("cannot create a file in `{}`", out_dir.display()))
-    };
-    let writing =
-        |e: io::Error| anyhow::Error::new(e).context(format!("cannot write `{}`", out.display()));
-    let spaced = temp(".tmp")?;
-    let progress = progress_bar(opts.progress);
+            .tempfile_in(&self.out_dir)
+            .with_context(|| format!("cannot create a file in `{}`", self.out_dir.display()))
+    }
+}
+
+/// What [`write_body`] wrote into the spaced file: the body's contents, its length, and the
+/// room kept before it for the head.
+struct WrittenBody {
+    body: Body,
+    len: u64,
+    room: u64,
+}
+
+/// Writes the body into `spaced`, behind the room for the head: the walk runs on a thread of
+/// its own, ahead of the packing; the room is known when it ends, and what was compressed
+/// before that is spooled, then copied into place.
+fn write_body<I>(
+    sources: I,
+    base: &MetaBase,
+    spaced: &tempfile::NamedTempFile,
+    temps: &Temps,
+    opts: &PackOptions<'_>,
+    writing: impl Fn(io::Error) -> anyhow::Error,
+) -> Result<WrittenBody>
+where
+    I: Iterator<Item = Result<Source>> + Send,
+{
     let room = OnceLock::new();
-    let sources = sources.into_iter();
-    let (body, body_len, room) = std::thread::scope(|scope| -> Result<_> {
+    std::thread::scope(|scope| -> Result<_> {
         let (to_packer, from_walk) = mpsc::channel();
-        let walker = scope.spawn(|| walk_ahead(sources, to_packer, &base, opts, &room, &progress));
+        let walker = scope.spawn(|| walk_ahead(sources, to_packer, base, opts, &room));
         let packed = (|| -> Result<_> {
             let out = BodyOut {
                 out: spaced.as_file(),
-                spool: Some(temp(".spool")?),
+                spool: Some(temps.create(".spool")?),
                 room: &room,
             };
             let mut builder = tar::Builder::new(body_encoder(out, opts.level)?);
-            let body = pack_body(from_walk, &mut builder, opts, &progress, writing)?;
+            let body = pack_body(from_walk, &mut builder, opts, &writing)?;
             let encoder = builder
                 .into_inner()
                 .context("cannot finish the tar stream")?;
@@ -928,46 +985,88 @@ where
         let Some(&room) = room.get() else {
             bail!("the walk ended without sizing the head (a bug of mfplug: please report it)")
         };
-        out.settle(room).map_err(writing)?;
+        out.settle(room).map_err(&writing)?;
         let mut file = spaced.as_file();
-        let body_len = file.stream_position()? - room;
-        Ok((body, body_len, room))
-    })?;
-    progress.finish_and_clear();
+        let len = file.stream_position()? - room;
+        Ok(WrittenBody { body, len, room })
+    })
+}
+
+/// Puts the head frame `prefix` before the body: into the room kept for it (with a skippable
+/// frame over what is left), or, when it does not fit or the body is small, into a new file
+/// the body is copied into after it.
+fn place_head(
+    spaced: tempfile::NamedTempFile,
+    prefix: &[u8],
+    written: &WrittenBody,
+    temps: &Temps,
+    writing: impl Fn(io::Error) -> anyhow::Error,
+) -> Result<tempfile::NamedTempFile> {
+    let room = written.room;
+    let pad = padding(room, prefix.len() as u64).filter(|_| written.len >= COMPACT_BELOW);
+    let Some(pad) = pad else {
+        crate::ui::verbose(format!(
+            "head of {} bytes, room of {room}: copying the body after it",
+            prefix.len()
+        ));
+        return compact(&spaced, room, prefix, |suffix| temps.create(suffix));
+    };
+    use std::os::unix::fs::FileExt;
+    let file = spaced.as_file();
+    file.write_all_at(prefix, 0).map_err(&writing)?;
+    file.write_all_at(&pad, prefix.len() as u64)
+        .map_err(&writing)?;
+    Ok(spaced)
+}
+
+/// Packs `sources` (from [`walk`]) into `out` (written beside it and moved into place).
+///
+/// One read of each file: it is hashed while it streams into the body (tar, then zstd),
+/// which is written into the output file behind room kept for the head (see `HeadRoom`). The
+/// head (`PLUGIN.json`, RECORD), known only at the end, is a zstd frame of its own written
+/// into that room, followed by a skippable frame over what is left of it: zstd readers decode
+/// concatenated frames as one stream and pass over skippable ones, so the file is one tar
+/// stream with RECORD second. When the head does not fit, or the body is small, the body is
+/// copied after the head into a new file instead.
+///
+/// The walk runs on a thread of its own, ahead of the packing; the room is known when it ends,
+/// and what was compressed before that is spooled, then copied into place.
+pub(crate) fn pack<I>(
+    sources: I,
+    base: MetaBase,
+    out: &Path,
+    opts: &PackOptions<'_>,
+) -> Result<Packed>
+where
+    I: IntoIterator<Item = Result<Source>>,
+    I::IntoIter: Send,
+{
+    let started = std::time::Instant::now();
+    let temps = Temps::beside(out);
+    let writing =
+        |e: io::Error| anyhow::Error::new(e).context(format!("cannot write `{}`", out.display()));
+    let spaced = temps.create(".tmp")?;
+    opts.progress.message("files");
+    let written = write_body(sources.into_iter(), &base, &spaced, &temps, opts, writing);
+    opts.progress.finish();
+    let mut written = written?;
     crate::ui::verbose(format!(
         "packed {} entries in {:.3} s",
-        body.entries.len(),
+        written.body.entries.len(),
         started.elapsed().as_secs_f64()
     ));
 
     let (meta, head) = head(
         &base,
         &Record {
-            entries: body.entries,
+            entries: std::mem::take(&mut written.body.entries),
         },
-        body.compiled,
-        body.external_symlinks,
+        written.body.compiled,
+        std::mem::take(&mut written.body.external_symlinks),
         opts.epoch,
     )?;
     let prefix = head_frame(&head, opts.level)?;
-    let final_file = match padding(room, prefix.len() as u64).filter(|_| body_len >= COMPACT_BELOW)
-    {
-        Some(pad) => {
-            use std::os::unix::fs::FileExt;
-            let file = spaced.as_file();
-            file.write_all_at(&prefix, 0).map_err(writing)?;
-            file.write_all_at(&pad, prefix.len() as u64)
-                .map_err(writing)?;
-            spaced
-        }
-        None => {
-            crate::ui::verbose(format!(
-                "head of {} bytes, room of {room}: copying the body after it",
-                prefix.len()
-            ));
-            compact(&spaced, room, &prefix, temp)?
-        }
-    };
+    let final_file = place_head(spaced, &prefix, &written, &temps, writing)?;
     {
         use std::os::unix::fs::PermissionsExt;
         fs_err::set_permissions(final_file.path(), std::fs::Permissions::from_mode(0o644))?;
@@ -1020,22 +1119,6 @@ fn pid_is_alive(pid: i32) -> bool {
         Err(Errno::ESRCH) => false,
         Err(_) => true,
     }
-}
-
-/// A progress bar of the entries packed, on a terminal.
-fn progress_bar(wanted: bool) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if !(wanted && io::stderr().is_terminal()) {
-        return indicatif::ProgressBar::hidden();
-    }
-    // A count until the walk ends and the total is known, then a bar.
-    let bar = indicatif::ProgressBar::no_length();
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("   Packing {spinner} {pos} files ({elapsed})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    bar
 }
 
 #[cfg(test)]

@@ -538,6 +538,7 @@ pub(crate) fn repackage(
             })
         });
     let get = |key: &str| config.get("general", key).unwrap_or_default().to_owned();
+    let bar = (!json).then(|| ui::Bar::new("Packing", None));
     let packed = pack::pack(
         sources,
         MetaBase {
@@ -554,7 +555,9 @@ pub(crate) fn repackage(
         &PackOptions {
             level: crate::release::DEFAULT_LEVEL,
             epoch: archive::source_date_epoch().map_err(|e| ui::error_with_hint(e, "unset it"))?,
-            progress: ui::verbosity() >= 0 && !json,
+            progress: bar
+                .as_ref()
+                .map_or(&ui::NoProgress, |bar| bar as &dyn ui::Progress),
         },
     )
     .with_context(|| format!("failed to repackage `{name}`"))?;
