@@ -155,6 +155,7 @@ pub(crate) enum Command {
     Lock(LockArgs),
     /// Build `local/` from the lock: vendored wheels, a virtualenv, offline when asked
     Build {
+        /// The plugin dir (default: the current dir)
         dir: Option<PathBuf>,
         /// Use only the vendored files and the cache: no network
         #[arg(long)]
@@ -165,6 +166,7 @@ pub(crate) enum Command {
     },
     /// Remove `local/` and other generated files
     Clean {
+        /// The plugin dir (default: the current dir)
         dir: Option<PathBuf>,
         /// Also remove the lock and the vendored dependencies
         #[arg(long = "super")]
@@ -186,6 +188,7 @@ pub(crate) enum Command {
     },
     /// Pack the plugin dir into a reproducible NAME-VERSION-RELEASE.plugin file
     Release {
+        /// The plugin dir (default: the current dir)
         dir: Option<PathBuf>,
         /// Where to write the file (default: the plugin dir)
         #[arg(short, long, value_name = "OUTDIR")]
@@ -196,6 +199,7 @@ pub(crate) enum Command {
     },
     /// Install a .plugin file into the home
     Install {
+        /// The `.plugin` file (`mfplug release` makes one from a plugin dir)
         file: PathBuf,
         /// Install under another name
         #[arg(long, value_name = "NAME", value_parser = parse_name)]
@@ -208,6 +212,7 @@ pub(crate) enum Command {
     },
     /// Remove an installed plugin
     Uninstall {
+        /// The installed plugin's name (`mfplug list` shows them)
         #[arg(value_parser = parse_name)]
         name: PluginName,
         /// Also remove the admin's override file
@@ -220,11 +225,13 @@ pub(crate) enum Command {
     List,
     /// Describe an installed plugin or a .plugin file
     Info {
+        /// An installed plugin's name, or a `.plugin` file
         #[arg(value_name = "NAME|FILE", value_parser = parse_name_or_file)]
         target: NameOrFile,
     },
     /// Check an installed plugin or a .plugin file against its hashes
     Verify {
+        /// An installed plugin's name, or a `.plugin` file
         #[arg(value_name = "NAME|FILE", value_parser = parse_name_or_file)]
         target: NameOrFile,
     },
@@ -236,21 +243,33 @@ pub(crate) enum Command {
     },
     /// Run a command in a plugin's environment and pass its exit code through
     Wrapper {
+        /// The installed plugin's name
         #[arg(value_parser = parse_name)]
         name: PluginName,
-        #[arg(last = true, required = true, value_name = "CMD")]
+        /// The command and its arguments (a `--` before it is allowed, not needed); exits
+        /// with its code, 127 when it is not found, 126 when it cannot run
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
         command: Vec<String>,
     },
     /// Make a new .plugin file from an installed plugin, with its name and overrides
     Repackage {
+        /// The installed plugin's name
         #[arg(value_parser = parse_name)]
         name: PluginName,
+        /// Where to write the file (default: the current dir)
         #[arg(short, long, value_name = "OUTDIR")]
         output: Option<PathBuf>,
     },
     /// Rewrite a legacy MetWork .plugin file as format 1
     Convert {
+        /// The legacy MetWork `.plugin` file (tar.gz)
         file: PathBuf,
+        /// Where to write the new file (default: beside the old one)
         #[arg(short, long, value_name = "OUTDIR")]
         output: Option<PathBuf>,
     },
@@ -276,6 +295,7 @@ pub(crate) enum Command {
     },
     /// Print a shell completion script
     Completions {
+        /// The shell
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -536,6 +556,24 @@ mod tests {
     #[test]
     fn definition_is_valid() {
         Cli::command().debug_assert();
+    }
+
+    /// Every positional argument of every command says what it is in `--help`.
+    #[test]
+    fn every_positional_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_positionals() {
+                if arg.get_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "mfplug", &mut missing);
+        assert!(missing.is_empty(), "positionals without help: {missing:?}");
     }
 
     #[test]

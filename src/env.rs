@@ -150,18 +150,20 @@ fn exec_in(dir: &Path, settings: &Settings, program: &str, args: &[String]) -> R
     command.args(args).env_clear().envs(&env);
     // `exec` only returns on failure; on success the command's exit code is ours.
     let error = command.exec();
-    let hint = if error.kind() == std::io::ErrorKind::NotFound {
-        format!("`{program}` is not on the plugin env's PATH")
+    // As shells do: 127 for a command not found, 126 for one found but not runnable.
+    let (hint, code) = if error.kind() == std::io::ErrorKind::NotFound {
+        (format!("`{program}` is not on the plugin env's PATH"), 127)
     } else {
-        "check that it is executable".to_owned()
+        ("check that it is executable".to_owned(), 126)
     };
-    Err(ui::error_with_hint(
+    ui::print_error(&ui::error_with_hint(
         format!("cannot run `{program}`: {error}"),
         hint,
-    ))
+    ));
+    Ok(ExitCode::from(code))
 }
 
-/// `mfplug wrapper NAME -- CMD [ARGS]`.
+/// `mfplug wrapper NAME [--] CMD [ARGS]`.
 pub(crate) fn wrapper(
     name: &PluginName,
     command: &[String],

@@ -92,6 +92,26 @@ fn wrapper_passes_the_exit_code_and_applies_overrides_and_variants() {
     );
 }
 
+/// `--` is not needed before the command, and the command's own options are its.
+#[test]
+fn wrapper_takes_the_command_without_a_double_dash() {
+    let ctx = TestContext::new();
+    devlinked(&ctx);
+    let out = ctx
+        .cmd([
+            "wrapper",
+            "p",
+            "sh",
+            "-c",
+            "echo \"$MFPLUG_PLUGIN_ENV $0\"; exit 7",
+            "-x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "p -x\n");
+}
+
 #[test]
 fn wrapper_errors() {
     let ctx = TestContext::new();
@@ -103,8 +123,17 @@ fn wrapper_errors() {
         .cmd(["wrapper", "p", "--", "no-such-command-here"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    // As a shell says: 127 not found, 126 found but not runnable.
+    assert_eq!(out.status.code(), Some(127));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot run `no-such-command-here`"));
+    ctx.write("not-executable", "#!/bin/sh\necho hi\n");
+    let path = ctx.work.join("not-executable");
+    let out = ctx
+        .cmd(["wrapper", "p", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(126));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("check that it is executable"));
     ctx.write("src/p/.layerapi2_extra_env", "not a pair\n");
     let out = ctx.cmd(["wrapper", "p", "--", "true"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
