@@ -12,7 +12,6 @@ pub(crate) mod resolve;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,7 +19,6 @@ use anyhow::{Context, Result};
 use pep508_rs::{PackageName, VersionOrUrl};
 use serde::Serialize;
 
-use crate::cli::LockArgs;
 use crate::config::Settings;
 use crate::index::{self, IndexError};
 use crate::interpreter::{self, Target};
@@ -31,42 +29,64 @@ pub(crate) const SOURCES_DIR: &str = "python3_virtualenv_sources";
 pub(crate) const INPUT_FILE: &str = "requirements-to-freeze.txt";
 pub(crate) const LOCK_FILE: &str = "requirements3.txt";
 
-#[derive(Serialize)]
-struct CheckReport {
-    fresh: bool,
-    lockfile: PathBuf,
-    reasons: Vec<String>,
+/// What `lock` is asked: the plugin dir and the options of `mfplug lock`, as plain values.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Options {
+    pub(crate) dir: PathBuf,
+    /// Re-resolve every package.
+    pub(crate) upgrade: bool,
+    /// Re-resolve these packages only.
+    pub(crate) upgrade_package: Vec<String>,
+    pub(crate) index_url: Option<String>,
+    pub(crate) extra_index_url: Vec<String>,
+    pub(crate) find_links: Vec<PathBuf>,
+    pub(crate) offline: bool,
+    pub(crate) pre: bool,
+    pub(crate) python: Option<String>,
+    pub(crate) python_version: Option<String>,
+    pub(crate) platform: Option<String>,
 }
 
-#[derive(Serialize)]
-struct LockReport<'a> {
-    lockfile: &'a Path,
-    packages: Vec<PackageReport>,
-    requests: usize,
-    elapsed_ms: u128,
+/// What `lock` did.
+pub(crate) struct Locked {
+    pub(crate) lockfile: PathBuf,
+    pub(crate) pins: Vec<lockfile::Pin>,
+    /// The versions the previous lock pinned, to say what changed.
+    pub(crate) previous: std::collections::BTreeMap<PackageName, pep440_rs::Version>,
+    pub(crate) requests: usize,
+    pub(crate) elapsed: std::time::Duration,
+    /// The target, as the lock's header records it.
+    pub(crate) target: String,
 }
 
+/// What `lock --check` found.
 #[derive(Serialize)]
-struct PackageReport {
-    name: String,
-    version: String,
-    hashes: usize,
+pub(crate) struct Checked {
+    pub(crate) fresh: bool,
+    pub(crate) lockfile: PathBuf,
+    pub(crate) reasons: Vec<String>,
 }
 
-/// `mfplug lock [DIR]`.
-pub(crate) fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<ExitCode> {
-    let start = Instant::now();
-    let dir = crate::plugin::find_dir(args.dir.clone())?;
+/// The input of a lock, read: the requirements, their hash and the previous lock.
+struct Input {
+    requirements: requirements::Input,
+    sha256: String,
+    lock_path: PathBuf,
+    previous_text: Option<String>,
+    previous: lockfile::Previous,
+}
+
+/// Reads `requirements-to-freeze.txt` (and what it includes) and the previous lock of `dir`.
+fn read_input(dir: &Path) -> Result<Input> {
     let sources = dir.join(SOURCES_DIR);
     let input_path = sources.join(INPUT_FILE);
-    let lock_path = sources.join(LOCK_FILE);
     if !input_path.is_file() {
         return Err(ui::error_with_hint(
             format!("no `{SOURCES_DIR}/{INPUT_FILE}` in `{}`", dir.display()),
             "write the plugin's Python requirements there, one per line (`requests>=2`), then run `mfplug lock` again",
         ));
     }
-    let input = requirements::read(&input_path).map_err(|e| {
+    let requirements = requirements::read(&input_path).map_err(|e| {
         let hint = match &e {
             requirements::RequirementsError::Malformed { .. } => {
                 "a line is `name[extras] specifiers ; markers` (PEP 508), or a pip option such as `-r FILE`"
@@ -81,147 +101,233 @@ pub(crate) fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<Exi
         };
         with_cause(e.to_string(), std::error::Error::source(&e), hint.to_owned())
     })?;
-    let input_sha256 = input.sha256();
+    let lock_path = sources.join(LOCK_FILE);
     let previous_text = fs_err::read_to_string(&lock_path).ok();
     let previous = previous_text
         .as_deref()
         .map(lockfile::parse)
         .unwrap_or_default();
+    Ok(Input {
+        sha256: requirements.sha256(),
+        requirements,
+        lock_path,
+        previous_text,
+        previous,
+    })
+}
 
-    if args.check {
-        return check(
-            &input,
-            &input_sha256,
-            previous_text.is_some(),
-            &previous,
-            &lock_path,
-            json,
-        );
-    }
+/// The indexes and link pages a lock reads, from the flags, the requirements file and pip's
+/// configuration.
+struct Sources {
+    indexes: Vec<String>,
+    find_links: Vec<PathBuf>,
+}
 
-    // The target interpreter: `--python`, `[general] python`, else `python3` on PATH.
-    let python = match &args.python {
-        Some(p) => p.clone(),
-        None => configured_python(&dir, settings)?.unwrap_or_else(|| "python3".to_owned()),
-    };
-    let cache_dir = index::default_cache_dir();
-
-    // The indexes.
-    let env = |key: &str| std::env::var(key).ok();
-    let (primary, mut extra) =
-        index::config::discover(args.index_url.as_deref(), input.index_url.as_deref(), &env);
-    if !args.extra_index_url.is_empty() || !input.extra_index_urls.is_empty() {
-        extra = args.extra_index_url.clone();
-        extra.extend(input.extra_index_urls.iter().cloned());
-    }
-    let mut find_links = args.find_links.clone();
-    find_links.extend(input.find_links.iter().cloned());
-    let mut indexes = Vec::new();
-    if input.no_index {
-        ui::verbose("no index: `--no-index` in the requirements file");
-    } else if let Some((url, source)) = &primary {
-        ui::verbose(format!(
-            "index `{}` from {source}",
-            index::config::strip_credentials(url)
-        ));
-        indexes.push(url.clone());
-        indexes.extend(extra);
-    } else if find_links.is_empty() && !input.requirements.is_empty() {
-        // (An input with no requirement locks to an empty list without any index.)
-        return Err(ui::error_with_hint(
-            "no package index is configured",
-            "give `--index-url URL`, or set `MFPLUG_INDEX_URL`, `PIP_INDEX_URL` or `index-url` in `[global]` of pip.conf (or use `--find-links DIR` for a dir of wheels)",
-        ));
-    }
-    // pip's CA bundle (`PIP_CERT`, `cert` in pip.conf) goes to the TLS layer, which reads
-    // `SSL_CERT_FILE`; set before any thread starts, and only when the user set neither.
-    if std::env::var_os("SSL_CERT_FILE").is_none() {
-        if let Some(cert) = index::config::discover_cert(&env) {
-            ui::verbose(format!(
-                "CA bundle `{}` from pip's configuration",
-                cert.display()
-            ));
-            std::env::set_var("SSL_CERT_FILE", cert);
+impl Sources {
+    fn discover(opts: &Options, input: &requirements::Input) -> Result<Sources> {
+        let env = |key: &str| std::env::var(key).ok();
+        let (primary, mut extra) =
+            index::config::discover(opts.index_url.as_deref(), input.index_url.as_deref(), &env);
+        if !opts.extra_index_url.is_empty() || !input.extra_index_urls.is_empty() {
+            extra = opts.extra_index_url.clone();
+            extra.extend(input.extra_index_urls.iter().cloned());
         }
+        let mut find_links = opts.find_links.clone();
+        find_links.extend(input.find_links.iter().cloned());
+        let mut indexes = Vec::new();
+        if input.no_index {
+            ui::verbose("no index: `--no-index` in the requirements file");
+        } else if let Some((url, source)) = &primary {
+            ui::verbose(format!(
+                "index `{}` from {source}",
+                index::config::strip_credentials(url)
+            ));
+            indexes.push(url.clone());
+            indexes.extend(extra);
+        } else if find_links.is_empty() && !input.requirements.is_empty() {
+            // (An input with no requirement locks to an empty list without any index.)
+            return Err(ui::error_with_hint(
+                "no package index is configured",
+                "give `--index-url URL`, or set `MFPLUG_INDEX_URL`, `PIP_INDEX_URL` or `index-url` in `[global]` of pip.conf (or use `--find-links DIR` for a dir of wheels)",
+            ));
+        }
+        Ok(Sources {
+            indexes,
+            find_links,
+        })
     }
-    let netrc = std::env::var_os("NETRC")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".netrc")))
-        .and_then(|p| fs_err::read_to_string(p).ok());
-    let client = index::Client::new(index::Options {
-        indexes: indexes.clone(),
-        find_links: find_links.clone(),
-        cache_dir: cache_dir.clone(),
-        offline: args.offline,
-        netrc,
-    });
-    // The requirements' pages do not depend on the target: fetch them while it is probed.
-    for located in &input.requirements {
-        client.prefetch_project(&located.requirement.name);
-    }
-    let target = Arc::new(find_target(&python, &cache_dir, &args)?);
 
-    // Pins to keep.
-    let mut preferences: HashMap<PackageName, pep440_rs::Version> = HashMap::new();
-    if !args.upgrade {
-        let upgraded: Vec<String> = args
-            .upgrade_package
-            .iter()
-            .map(|p| index::simple::normalize(p))
-            .collect();
-        for (name, version) in &previous.pins {
-            if !upgraded.iter().any(|u| u == name.as_ref()) {
-                preferences.insert(name.clone(), version.clone());
+    /// The client of these sources, with pip's CA bundle and the user's netrc.
+    fn client(&self, cache_dir: &Path, offline: bool) -> Arc<index::Client> {
+        // pip's CA bundle (`PIP_CERT`, `cert` in pip.conf) goes to the TLS layer, which
+        // reads `SSL_CERT_FILE`; set before any thread starts, and only when the user set
+        // neither.
+        let env = |key: &str| std::env::var(key).ok();
+        if std::env::var_os("SSL_CERT_FILE").is_none() {
+            if let Some(cert) = index::config::discover_cert(&env) {
+                ui::verbose(format!(
+                    "CA bundle `{}` from pip's configuration",
+                    cert.display()
+                ));
+                std::env::set_var("SSL_CERT_FILE", cert);
             }
         }
+        let netrc = std::env::var_os("NETRC")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".netrc")))
+            .and_then(|p| fs_err::read_to_string(p).ok());
+        index::Client::new(index::Options {
+            indexes: self.indexes.clone(),
+            find_links: self.find_links.clone(),
+            cache_dir: cache_dir.to_path_buf(),
+            offline,
+            netrc,
+        })
     }
 
-    let progress = Progress::start(&client);
-    let reqs: Vec<_> = input
-        .requirements
-        .iter()
-        .map(|r| r.requirement.clone())
-        .collect();
-    let constraints: Vec<_> = input
-        .constraints
-        .iter()
-        .map(|r| r.requirement.clone())
-        .collect();
-    let result = resolve::resolve(
-        &client,
-        &target,
-        &resolve::Request {
-            requirements: &reqs,
-            constraints: &constraints,
-            preferences,
-            pre: args.pre || input.pre,
-        },
-    );
-    let resolved = match result {
-        Ok(resolved) => resolved,
-        Err(e) => {
-            progress.finish();
-            return Err(resolve_error(e, &client));
+    /// The lock's header: what was locked from where, credentials stripped.
+    fn header(&self, input_sha256: &str, target: &Target) -> lockfile::Header {
+        lockfile::Header {
+            input_file: INPUT_FILE.to_owned(),
+            input_sha256: input_sha256.to_owned(),
+            index_urls: self
+                .indexes
+                .iter()
+                .map(|u| index::config::strip_credentials(u))
+                .collect(),
+            find_links: self
+                .find_links
+                .iter()
+                .map(|p| index::config::strip_credentials(&p.display().to_string()))
+                .collect(),
+            python: target.describe(),
         }
-    };
+    }
+}
 
-    // Every fitting file's hash (downloads run in parallel, started by the resolver).
+/// The pins of the previous lock to keep: all but `--upgrade-package`'s, none with `--upgrade`.
+fn preferences(
+    opts: &Options,
+    previous: &lockfile::Previous,
+) -> HashMap<PackageName, pep440_rs::Version> {
+    if opts.upgrade {
+        return HashMap::new();
+    }
+    let upgraded: Vec<String> = opts
+        .upgrade_package
+        .iter()
+        .map(|p| index::simple::normalize(p))
+        .collect();
+    previous
+        .pins
+        .iter()
+        .filter(|(name, _)| !upgraded.iter().any(|u| u == name.as_ref()))
+        .map(|(name, version)| (name.clone(), version.clone()))
+        .collect()
+}
+
+/// `mfplug lock`: resolves the plugin's requirements and writes `requirements3.txt` when it
+/// changed. `progress` hears of the requests made while resolving.
+pub(crate) fn lock(
+    opts: &Options,
+    settings: &Settings,
+    progress: &dyn ui::Progress,
+) -> Result<Locked> {
+    let start = Instant::now();
+    let dir = &opts.dir;
+    let input = read_input(dir)?;
+    // The target interpreter: `--python`, `[general] python`, else `python3` on PATH.
+    let python = match &opts.python {
+        Some(p) => p.clone(),
+        None => configured_python(dir, settings)?.unwrap_or_else(|| "python3".to_owned()),
+    };
+    let cache_dir = index::default_cache_dir();
+    let sources = Sources::discover(opts, &input.requirements)?;
+    let client = sources.client(&cache_dir, opts.offline);
+    // The requirements' pages do not depend on the target: fetch them while it is probed.
+    for located in &input.requirements.requirements {
+        client.prefetch_project(&located.requirement.name);
+    }
+    let target = Arc::new(find_target(&python, &cache_dir, opts)?);
+    let request_of = |located: &[requirements::Located]| -> Vec<_> {
+        located.iter().map(|r| r.requirement.clone()).collect()
+    };
+    let (reqs, constraints) = (
+        request_of(&input.requirements.requirements),
+        request_of(&input.requirements.constraints),
+    );
+    let request = resolve::Request {
+        requirements: &reqs,
+        constraints: &constraints,
+        preferences: preferences(opts, &input.previous),
+        pre: opts.pre || input.requirements.pre,
+    };
+    let pins = with_request_count(&client, progress, || {
+        let resolved =
+            resolve::resolve(&client, &target, &request).map_err(|e| resolve_error(e, &client))?;
+        hash_pins(&resolved, &client)
+    })?;
+    let text = lockfile::render(&sources.header(&input.sha256, &target), &pins);
+    if input.previous_text.as_deref() != Some(text.as_str()) {
+        crate::fsx::write_atomic(&input.lock_path, text.as_bytes())
+            .with_context(|| format!("cannot write `{}`", input.lock_path.display()))?;
+    }
+    Ok(Locked {
+        lockfile: input.lock_path,
+        pins,
+        previous: input.previous.pins,
+        requests: client.requests(),
+        elapsed: start.elapsed(),
+        target: target.describe(),
+    })
+}
+
+/// Runs `work` while `progress` shows the client's count of requests, ten times a second.
+fn with_request_count<T>(
+    client: &index::Client,
+    progress: &dyn ui::Progress,
+    work: impl FnOnce() -> T,
+) -> T {
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let result = std::thread::scope(|scope| {
+        scope.spawn(move || loop {
+            progress.message(&format!("{} requests", client.requests()));
+            if stopped
+                .recv_timeout(std::time::Duration::from_millis(80))
+                .is_ok()
+            {
+                break;
+            }
+        });
+        let result = work();
+        let _ = stop.send(());
+        result
+    });
+    progress.finish();
+    result
+}
+
+/// Every fitting file's hash of every resolved package (the downloads run in parallel,
+/// started by the resolver), as the lock's pins.
+fn hash_pins(
+    resolved: &[resolve::Resolved],
+    client: &Arc<index::Client>,
+) -> Result<Vec<lockfile::Pin>> {
     let mut pins = Vec::new();
-    for package in &resolved {
-        let mut hashes = Vec::new();
+    for package in resolved {
         let mut files = Vec::new();
         for file in &package.files {
             let hash = client
                 .sha256(file)
-                .map_err(|e| index_error(&e, &client, None))
+                .map_err(|e| index_error(&e, client, None))
                 .with_context(|| format!("cannot hash `{}`", file.filename))?;
-            hashes.push(hash.to_string());
             files.push((file.filename.clone(), hash.to_string()));
         }
-        hashes.sort();
-        hashes.dedup();
         files.sort();
         files.dedup();
+        let mut hashes: Vec<String> = files.iter().map(|(_, hash)| hash.clone()).collect();
+        hashes.sort();
+        hashes.dedup();
         let via = package
             .via
             .iter()
@@ -238,127 +344,57 @@ pub(crate) fn run(args: LockArgs, settings: &Settings, json: bool) -> Result<Exi
             files,
         });
     }
-    progress.finish();
-
-    let header = lockfile::Header {
-        input_file: INPUT_FILE.to_owned(),
-        input_sha256,
-        index_urls: indexes
-            .iter()
-            .map(|u| index::config::strip_credentials(u))
-            .collect(),
-        find_links: find_links
-            .iter()
-            .map(|p| index::config::strip_credentials(&p.display().to_string()))
-            .collect(),
-        python: target.describe(),
-    };
-    let text = lockfile::render(&header, &pins);
-    if previous_text.as_deref() != Some(text.as_str()) {
-        crate::fsx::write_atomic(&lock_path, text.as_bytes())
-            .with_context(|| format!("cannot write `{}`", lock_path.display()))?;
-    }
-    let elapsed = start.elapsed();
-    if json {
-        ui::out_json(&LockReport {
-            lockfile: &lock_path,
-            packages: pins
-                .iter()
-                .map(|p| PackageReport {
-                    name: p.name.to_string(),
-                    version: p.version.to_string(),
-                    hashes: p.hashes.len(),
-                })
-                .collect(),
-            requests: client.requests(),
-            elapsed_ms: elapsed.as_millis(),
-        })?;
-    }
-    for pin in &pins {
-        match previous.pins.get(&pin.name) {
-            Some(old) if old != &pin.version => {
-                ui::verbose(format!("  {} {old} -> {}", pin.name, pin.version))
-            }
-            None => ui::verbose(format!("  {} {} (new)", pin.name, pin.version)),
-            _ => {}
-        }
-    }
-    let plural = if pins.len() == 1 { "" } else { "s" };
-    ui::status(
-        "Locked",
-        format!(
-            "{} package{plural} into `{SOURCES_DIR}/{LOCK_FILE}` for {}",
-            pins.len(),
-            target.describe()
-        ),
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(pins)
 }
 
-/// `lock --check`: fresh when the recorded input hash is the input's; says why not.
-fn check(
-    input: &requirements::Input,
-    input_sha256: &str,
-    exists: bool,
-    previous: &lockfile::Previous,
-    lock_path: &Path,
-    json: bool,
-) -> Result<ExitCode> {
+/// `lock --check`: fresh when the recorded input hash is the input's; says why not. No
+/// network, no interpreter.
+pub(crate) fn check(dir: &Path) -> Result<Checked> {
+    let input = read_input(dir)?;
+    let previous = &input.previous;
     let mut reasons = Vec::new();
-    if !exists {
+    if input.previous_text.is_none() {
         reasons.push(format!("`{SOURCES_DIR}/{LOCK_FILE}` does not exist"));
-    } else if previous.input_sha256.as_deref() != Some(input_sha256) {
+    } else if previous.input_sha256.as_deref() != Some(input.sha256.as_str()) {
         reasons.push(match &previous.input_sha256 {
             Some(_) => format!("`{INPUT_FILE}` (or a file it includes) changed since the lock"),
             None => {
                 format!("`{LOCK_FILE}` records no input hash: it was not made by `mfplug lock`")
             }
         });
-        for located in &input.requirements {
-            let req = &located.requirement;
-            match previous.pins.get(&req.name) {
-                Some(pinned) => {
-                    if let Some(VersionOrUrl::VersionSpecifier(spec)) = &req.version_or_url {
-                        if !spec.contains(pinned) {
-                            reasons.push(format!(
-                                "the pin `{}=={pinned}` does not satisfy `{req}` ({})",
-                                req.name, located.origin
-                            ));
-                        }
+        reasons.extend(unmet_requirements(&input.requirements, previous));
+    }
+    Ok(Checked {
+        fresh: reasons.is_empty(),
+        lockfile: input.lock_path,
+        reasons,
+    })
+}
+
+/// The requirements a previous lock does not meet, in words.
+fn unmet_requirements(input: &requirements::Input, previous: &lockfile::Previous) -> Vec<String> {
+    let mut reasons = Vec::new();
+    for located in &input.requirements {
+        let req = &located.requirement;
+        match previous.pins.get(&req.name) {
+            Some(pinned) => {
+                if let Some(VersionOrUrl::VersionSpecifier(spec)) = &req.version_or_url {
+                    if !spec.contains(pinned) {
+                        reasons.push(format!(
+                            "the pin `{}=={pinned}` does not satisfy `{req}` ({})",
+                            req.name, located.origin
+                        ));
                     }
                 }
-                None if req.marker.is_true() => reasons.push(format!(
-                    "`{}` is required ({}) but not pinned",
-                    req.name, located.origin
-                )),
-                None => {}
             }
+            None if req.marker.is_true() => reasons.push(format!(
+                "`{}` is required ({}) but not pinned",
+                req.name, located.origin
+            )),
+            None => {}
         }
     }
-    let fresh = reasons.is_empty();
-    if json {
-        ui::out_json(&CheckReport {
-            fresh,
-            lockfile: lock_path.to_path_buf(),
-            reasons: reasons.clone(),
-        })?;
-    }
-    if fresh {
-        ui::status(
-            "Fresh",
-            format!("`{SOURCES_DIR}/{LOCK_FILE}` matches `{INPUT_FILE}`"),
-        );
-        Ok(ExitCode::SUCCESS)
-    } else {
-        if !json {
-            let mut text = format!("`{SOURCES_DIR}/{LOCK_FILE}` is stale");
-            for reason in &reasons {
-                text.push_str(&format!("\n  - {reason}"));
-            }
-            ui::print_error(&ui::error_with_hint(text, "run `mfplug lock` to update it"));
-        }
-        Ok(ExitCode::from(crate::cli::EXIT_FAILURE))
-    }
+    reasons
 }
 
 /// `[general] python` of the plugin's configuration, when the plugin has a `config.ini`.
@@ -383,7 +419,7 @@ pub(crate) fn configured_python(dir: &Path, settings: &Settings) -> Result<Optio
     }
 }
 
-fn find_target(python: &str, cache_dir: &Path, args: &LockArgs) -> Result<Target> {
+fn find_target(python: &str, cache_dir: &Path, args: &Options) -> Result<Target> {
     let hint =
         "install it, or name another with `--python` or `python` in `[general]` of `config.ini`";
     let path = interpreter::find(python).map_err(|e| ui::error_with_hint(e.to_string(), hint))?;
@@ -502,45 +538,110 @@ fn with_cause(
     }
 }
 
-/// A spinner on a terminal (hidden otherwise) counting the requests.
-struct Progress {
-    stop: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+/// `mfplug lock [DIR]` (Python): `--check`, or a lock, reported as text or `--json`.
+pub(crate) fn run(
+    args: crate::cli::LockArgs,
+    settings: &Settings,
+    json: bool,
+) -> Result<std::process::ExitCode> {
+    let dir = crate::plugin::find_dir(args.dir.clone())?;
+    if args.check {
+        let checked = check(&dir)?;
+        return render_check(&checked, json);
+    }
+    let opts = Options {
+        dir,
+        upgrade: args.upgrade,
+        upgrade_package: args.upgrade_package,
+        index_url: args.index_url,
+        extra_index_url: args.extra_index_url,
+        find_links: args.find_links,
+        offline: args.offline,
+        pre: args.pre,
+        python: args.python,
+        python_version: args.python_version,
+        platform: args.platform,
+    };
+    // The spinner counts requests only at the default verbosity: `-v` logs each one.
+    let bar = (ui::verbosity() == 0).then(|| ui::Bar::new("Resolving", None));
+    let progress: &dyn ui::Progress = bar.as_ref().map_or(&ui::NoProgress, |b| b as _);
+    let locked = lock(&opts, settings, progress)?;
+    render_lock(&locked, json)?;
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
-impl Progress {
-    fn start(client: &Arc<index::Client>) -> Progress {
-        use std::io::IsTerminal;
-        if !std::io::stderr().is_terminal() || ui::verbosity() != 0 {
-            return Progress { stop: None };
-        }
-        let bar = indicatif::ProgressBar::new_spinner();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let client = Arc::clone(client);
-        let handle = std::thread::spawn(move || loop {
-            bar.set_message(format!("Resolving: {} requests", client.requests()));
-            bar.tick();
-            if rx
-                .recv_timeout(std::time::Duration::from_millis(80))
-                .is_ok()
-            {
-                bar.finish_and_clear();
-                break;
+#[derive(Serialize)]
+struct LockReport<'a> {
+    lockfile: &'a Path,
+    packages: Vec<PackageReport>,
+    requests: usize,
+    elapsed_ms: u128,
+}
+
+#[derive(Serialize)]
+struct PackageReport {
+    name: String,
+    version: String,
+    hashes: usize,
+}
+
+/// What a lock did: the JSON report, the changed pins with `-v`, the status line.
+fn render_lock(locked: &Locked, json: bool) -> Result<()> {
+    let pins = &locked.pins;
+    if json {
+        ui::out_json(&LockReport {
+            lockfile: &locked.lockfile,
+            packages: pins
+                .iter()
+                .map(|p| PackageReport {
+                    name: p.name.to_string(),
+                    version: p.version.to_string(),
+                    hashes: p.hashes.len(),
+                })
+                .collect(),
+            requests: locked.requests,
+            elapsed_ms: locked.elapsed.as_millis(),
+        })?;
+    }
+    for pin in pins {
+        match locked.previous.get(&pin.name) {
+            Some(old) if old != &pin.version => {
+                ui::verbose(format!("  {} {old} -> {}", pin.name, pin.version))
             }
-        });
-        Progress {
-            stop: Some((tx, handle)),
+            None => ui::verbose(format!("  {} {} (new)", pin.name, pin.version)),
+            _ => {}
         }
     }
-
-    fn finish(self) {}
+    let plural = if pins.len() == 1 { "" } else { "s" };
+    ui::status(
+        "Locked",
+        format!(
+            "{} package{plural} into `{SOURCES_DIR}/{LOCK_FILE}` for {}",
+            pins.len(),
+            locked.target
+        ),
+    );
+    Ok(())
 }
 
-impl Drop for Progress {
-    /// Clears the spinner on every way out, errors included, before anything else is printed.
-    fn drop(&mut self) {
-        if let Some((tx, handle)) = self.stop.take() {
-            let _ = tx.send(());
-            let _ = handle.join();
-        }
+/// What `--check` found: the JSON report or the status line, or the reasons as an error.
+fn render_check(checked: &Checked, json: bool) -> Result<std::process::ExitCode> {
+    if json {
+        ui::out_json(checked)?;
     }
+    if checked.fresh {
+        ui::status(
+            "Fresh",
+            format!("`{SOURCES_DIR}/{LOCK_FILE}` matches `{INPUT_FILE}`"),
+        );
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    if !json {
+        let mut text = format!("`{SOURCES_DIR}/{LOCK_FILE}` is stale");
+        for reason in &checked.reasons {
+            text.push_str(&format!("\n  - {reason}"));
+        }
+        ui::print_error(&ui::error_with_hint(text, "run `mfplug lock` to update it"));
+    }
+    Ok(std::process::ExitCode::from(crate::cli::EXIT_FAILURE))
 }
