@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
-use clap::Parser as _;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
@@ -549,19 +548,20 @@ fn python(dir: &Path, offline: bool, compile: bool, settings: &Settings) -> Resu
             ));
         }
         // Relock first, as `mfplug lock` would.
-        let cli = crate::cli::Cli::try_parse_from([
-            std::ffi::OsStr::new("mfplug"),
-            std::ffi::OsStr::new("lock"),
-            dir.as_os_str(),
-        ])
-        .context("cannot prepare the lock")?;
-        let crate::cli::Command::Lock(args) = cli.command else {
-            bail!("cannot prepare the lock: `mfplug lock` did not parse as a lock");
+        let lock = crate::lock::Options {
+            dir: dir.clone(),
+            ..crate::lock::Options::default()
         };
-        let code = crate::lock::run(args, settings, false)?;
-        if code != ExitCode::SUCCESS {
-            bail!("the lock failed, so nothing was built");
-        }
+        let locked = crate::lock::lock(&lock, settings, &ui::NoProgress)?;
+        let plural = if locked.pins.len() == 1 { "" } else { "s" };
+        ui::status(
+            "Locked",
+            format!(
+                "{} package{plural} into `{SOURCES_DIR}/{LOCK_FILE}` for {}",
+                locked.pins.len(),
+                locked.target
+            ),
+        );
     }
     let abs = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
     let built = build_local(&dir, &abs, settings, offline)
