@@ -142,63 +142,93 @@ fn target(dir: &Path, settings: &Settings, cache: &Path) -> Result<interpreter::
         .map_err(|e| ui::error_with_hint(e.to_string(), hint))
 }
 
-/// Builds `local/` of the plugin in `dir` from its lock and vendor dir, offline, for an env
-/// that will live at `prefix/local` (the dir itself, or where install moves it).
-pub(crate) fn build_local(
-    dir: &Path,
-    prefix: &Path,
-    settings: &Settings,
+/// What a build of `local/` works from: the lock, the vendor dir, the old env's state and
+/// the target interpreter, read once.
+struct Plan<'a> {
+    dir: &'a Path,
     offline: bool,
-) -> Result<Built> {
-    let cache = crate::index::default_cache_dir();
-    let _lock = build_lock(dir, &cache)?;
-    let sources = dir.join(SOURCES_DIR);
-    let lock_path = sources.join(LOCK_FILE);
-    let lock_text = fs_err::read_to_string(&lock_path)?;
-    let lock_sha = sha256_hex(lock_text.as_bytes());
-    let vendor = sources.join(VENDOR_DIR);
-    let local = dir.join(LOCAL);
-    let old_state: Option<State> = fs_err::read_to_string(local.join(STATE_FILE))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
-    let allow = allow_binary(&sources);
+    cache: PathBuf,
+    lock_path: PathBuf,
+    lock_text: String,
+    lock_sha: String,
+    vendor: PathBuf,
+    local: PathBuf,
+    old_state: Option<State>,
+    allow: Option<Vec<String>>,
+    target: std::sync::Arc<interpreter::Target>,
+    base: venv::Base,
+    interpreter_id: String,
+    stamp: String,
+}
 
-    let target = std::sync::Arc::new(target(dir, settings, &cache)?);
-    let base = venv::Base {
-        executable: PathBuf::from(&target.probe.executable),
-        full_version: target.probe.markers.python_full_version.clone(),
-        version: target.probe.markers.python_version.clone(),
-    };
-    let interpreter_id = format!(
-        "{} {}",
-        target.probe.executable, target.probe.markers.python_full_version
-    );
-    let stamp = vendor_stamp(&vendor);
-    // Online, a vendor dir that disappeared must be fetched again whatever the state says.
-    let wants_fetch = !offline && !vendor.is_dir();
-    if let (Some(old), false) = (&old_state, wants_fetch) {
-        if old.lock_sha256 == lock_sha
-            && old.interpreter == interpreter_id
-            && old.vendor == stamp
-            && old.allow_binary == allow
-            && local.join("pyvenv.cfg").is_file()
-        {
-            return Ok(Built {
-                packages: old.packages.len(),
-                installed: Vec::new(),
-                removed: Vec::new(),
-                noop: true,
-            });
-        }
+impl<'a> Plan<'a> {
+    /// Reads what the build of `dir` needs (holding no lock: the caller holds the build's).
+    fn read(dir: &'a Path, settings: &Settings, offline: bool, cache: PathBuf) -> Result<Plan<'a>> {
+        let sources = dir.join(SOURCES_DIR);
+        let lock_path = sources.join(LOCK_FILE);
+        let lock_text = fs_err::read_to_string(&lock_path)?;
+        let vendor = sources.join(VENDOR_DIR);
+        let local = dir.join(LOCAL);
+        let old_state: Option<State> = fs_err::read_to_string(local.join(STATE_FILE))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        let target = std::sync::Arc::new(target(dir, settings, &cache)?);
+        let base = venv::Base {
+            executable: PathBuf::from(&target.probe.executable),
+            full_version: target.probe.markers.python_full_version.clone(),
+            version: target.probe.markers.python_version.clone(),
+        };
+        let interpreter_id = format!(
+            "{} {}",
+            target.probe.executable, target.probe.markers.python_full_version
+        );
+        Ok(Plan {
+            dir,
+            offline,
+            lock_sha: sha256_hex(lock_text.as_bytes()),
+            stamp: vendor_stamp(&vendor),
+            allow: allow_binary(&sources),
+            cache,
+            lock_path,
+            lock_text,
+            vendor,
+            local,
+            old_state,
+            target,
+            base,
+            interpreter_id,
+        })
     }
 
-    let pins = crate::lock::lockfile::read_pins(&lock_text)
-        .with_context(|| format!("cannot read `{}`", lock_path.display()))?;
-    // Every vendored file, hashed once: by the fetch online, here offline.
-    let vendored = if offline {
-        fetch::hash_vendor_dir(&vendor)?
-    } else {
-        let done = fetch::vendor(dir, &lock_text, &pins, &target, allow.as_deref(), &cache)?;
+    /// The old env's package count when nothing changed since it was built: same lock,
+    /// interpreter, vendor dir and `allow_binary_packages`. Online, a vendor dir that
+    /// disappeared must be fetched again whatever the state says.
+    fn fresh(&self) -> Option<usize> {
+        let old = self.old_state.as_ref()?;
+        let wants_fetch = !self.offline && !self.vendor.is_dir();
+        let same = !wants_fetch
+            && old.lock_sha256 == self.lock_sha
+            && old.interpreter == self.interpreter_id
+            && old.vendor == self.stamp
+            && old.allow_binary == self.allow
+            && self.local.join("pyvenv.cfg").is_file();
+        same.then_some(old.packages.len())
+    }
+
+    /// Every vendored file and its sha256: hashed here offline; online, by the fetch that
+    /// makes the vendor dir hold what the lock names.
+    fn vendored(&self, pins: &[Pin]) -> Result<BTreeMap<String, String>> {
+        if self.offline {
+            return fetch::hash_vendor_dir(&self.vendor);
+        }
+        let done = fetch::vendor(
+            self.dir,
+            &self.lock_text,
+            pins,
+            &self.target,
+            self.allow.as_deref(),
+            &self.cache,
+        )?;
         for name in &done.replaced {
             ui::status(
                 "Replaced",
@@ -211,57 +241,35 @@ pub(crate) fn build_local(
         for name in &done.pruned {
             ui::status("Pruned", format!("`{name}` (the lock no longer names it)"));
         }
-        done.hashes
-    };
-    // Match every pin with a vendored file: the hash the lock gives for its name.
-    let files: Vec<(String, PathBuf)> = vendored
-        .keys()
-        .map(|name| (name.clone(), vendor.join(name)))
-        .collect();
-    let hashes: Vec<String> = vendored.into_values().collect();
-    let mut chosen: Vec<(Pin, PathBuf, String)> = Vec::new();
-    let mut client: Option<std::sync::Arc<crate::index::Client>> = None;
-    let mut used: HashSet<usize> = HashSet::new();
-    for pin in &pins {
-        let candidates: Vec<usize> = (0..files.len())
-            .filter(|i| file_identity(&files[*i].0).is_some_and(|(n, _)| n == pin.name))
-            .collect();
-        let mut wheel = None;
-        let mut sdist = None;
-        for &i in &candidates {
-            let (Some((name, _)), Some(sha)) = (files.get(i), hashes.get(i)) else {
-                continue;
-            };
-            if !fetch::is_locked_file(pin, &vendor, name, sha) {
-                let (_, version) = file_identity(name).unwrap_or_default();
-                if version == pin.version {
-                    let expected = match pin.hash_of(name) {
-                        Some(h) => format!("the lock's sha256 for that name is {h}"),
-                        None if pin.files.is_empty() => {
-                            "it is not one of the pin's hashes, or its content is not of the kind its name says".to_owned()
-                        }
-                        None => "the lock names no file of that name".to_owned(),
-                    };
-                    return Err(ui::error_with_hint(
-                        format!("vendored `{name}` does not match the lock for `{}=={}`: its sha256 is {sha}, {expected}", pin.name, pin.version),
-                        "the file was changed or replaced (another file's bytes under its name): `mfplug build` (online) fetches it again",
-                    ));
-                }
-                continue;
-            }
-            used.insert(i);
-            if name.ends_with(".whl") {
-                if target.accepts_wheel(name) && wheel.is_none() {
-                    wheel = Some(i);
-                }
-            } else {
-                sdist = Some(i);
-            }
-        }
-        let wheels_allowed = match &allow {
+        Ok(done.hashes)
+    }
+}
+
+/// The vendored files, by name, path and sha256, and which of them a pin took.
+struct Vendored {
+    files: Vec<(String, PathBuf)>,
+    hashes: Vec<String>,
+    used: HashSet<usize>,
+}
+
+/// The file each pin installs from, and the sdist builds that makes wheels of.
+struct Chooser<'p, 'a> {
+    plan: &'p Plan<'a>,
+    vendored: Vendored,
+    client: Option<std::sync::Arc<crate::index::Client>>,
+}
+
+impl Chooser<'_, '_> {
+    /// The file that installs `pin`: its wheel if wheels are allowed for it (or only a wheel
+    /// is there), else a wheel built from its sdist; an error when none fits.
+    fn choose(&mut self, pin: &Pin) -> Result<(Pin, PathBuf, String)> {
+        let (wheel, sdist, candidates) = self.candidates(pin)?;
+        let plan = self.plan;
+        let wheels_allowed = match &plan.allow {
             None => false,
             Some(list) => list.is_empty() || list.contains(&pin.name),
         };
+        let files = &self.vendored.files;
         let pick = match (wheel, sdist) {
             (Some(w), _) if wheels_allowed => w,
             (Some(w), None) => {
@@ -271,33 +279,7 @@ pub(crate) fn build_local(
                 ));
                 w
             }
-            (_, Some(s)) => {
-                if client.is_none() && !offline {
-                    client = Some(fetch::client(dir, &lock_text, &cache)?);
-                }
-                ui::status(
-                    "Building",
-                    format!("`{}` from its sdist `{}`", pin.name, files[s].0),
-                );
-                let built = sdist::build_wheel(
-                    &files[s].1,
-                    &hashes[s],
-                    &target,
-                    &base,
-                    client.as_ref(),
-                    &vendor.join(sdist::BUILD_DIR),
-                    &cache,
-                )
-                .with_context(|| {
-                    format!(
-                        "cannot build `{}=={}` from `{}`",
-                        pin.name, pin.version, files[s].0
-                    )
-                })?;
-                let sha = sha256_file(&built)?;
-                chosen.push((pin.clone(), built, sha));
-                continue;
-            }
+            (_, Some(s)) => return self.build_sdist(pin, s),
             (None, None) => {
                 let found: Vec<&str> = candidates.iter().map(|i| files[*i].0.as_str()).collect();
                 let why = if found.is_empty() {
@@ -306,7 +288,7 @@ pub(crate) fn build_local(
                     format!(
                         "the vendored files ({}) do not fit {}",
                         found.join(", "),
-                        target.describe()
+                        plan.target.describe()
                     )
                 };
                 return Err(ui::error_with_hint(
@@ -315,17 +297,149 @@ pub(crate) fn build_local(
                 ));
             }
         };
-        chosen.push((pin.clone(), files[pick].1.clone(), hashes[pick].clone()));
-    }
-    if let Some((i, _)) = files.iter().enumerate().find(|(i, _)| !used.contains(i)) {
-        return Err(ui::error_with_hint(
-            format!("vendored `{}` is not in the lock", files[i].0),
-            format!("remove it from `{SOURCES_DIR}/{VENDOR_DIR}/`, or run `mfplug lock` if the lock is out of date"),
-        ));
+        Ok((
+            pin.clone(),
+            files[pick].1.clone(),
+            self.vendored.hashes[pick].clone(),
+        ))
     }
 
-    // The new env, beside the old one.
-    let version = base.version.clone();
+    /// The vendored files of `pin` that the lock accepts: the first wheel that fits the
+    /// target, the sdist, and every file named after the pin. A file of the pinned version
+    /// whose bytes are not the lock's is an error.
+    fn candidates(&mut self, pin: &Pin) -> Result<(Option<usize>, Option<usize>, Vec<usize>)> {
+        let plan = self.plan;
+        let v = &mut self.vendored;
+        let candidates: Vec<usize> = (0..v.files.len())
+            .filter(|i| file_identity(&v.files[*i].0).is_some_and(|(n, _)| n == pin.name))
+            .collect();
+        let (mut wheel, mut sdist) = (None, None);
+        for &i in &candidates {
+            let (Some((name, _)), Some(sha)) = (v.files.get(i), v.hashes.get(i)) else {
+                continue;
+            };
+            if !fetch::is_locked_file(pin, &plan.vendor, name, sha) {
+                let (_, version) = file_identity(name).unwrap_or_default();
+                if version == pin.version {
+                    return Err(not_the_locked_file(pin, name, sha));
+                }
+                continue;
+            }
+            v.used.insert(i);
+            if name.ends_with(".whl") {
+                if plan.target.accepts_wheel(name) && wheel.is_none() {
+                    wheel = Some(i);
+                }
+            } else {
+                sdist = Some(i);
+            }
+        }
+        Ok((wheel, sdist, candidates))
+    }
+
+    /// A wheel of `pin` built from the vendored sdist `s` (cached by the sdist's hash).
+    fn build_sdist(&mut self, pin: &Pin, s: usize) -> Result<(Pin, PathBuf, String)> {
+        let plan = self.plan;
+        if self.client.is_none() && !plan.offline {
+            self.client = Some(fetch::client(plan.dir, &plan.lock_text, &plan.cache)?);
+        }
+        let (name, path) = &self.vendored.files[s];
+        ui::status(
+            "Building",
+            format!("`{}` from its sdist `{name}`", pin.name),
+        );
+        let built = sdist::build_wheel(
+            path,
+            &self.vendored.hashes[s],
+            &plan.target,
+            &plan.base,
+            self.client.as_ref(),
+            &plan.vendor.join(sdist::BUILD_DIR),
+            &plan.cache,
+        )
+        .with_context(|| format!("cannot build `{}=={}` from `{name}`", pin.name, pin.version))?;
+        let sha = sha256_file(&built)?;
+        Ok((pin.clone(), built, sha))
+    }
+
+    /// Refuses a vendored file no pin took.
+    fn all_used(&self) -> Result<()> {
+        let unused = (0..self.vendored.files.len()).find(|i| !self.vendored.used.contains(i));
+        match unused {
+            None => Ok(()),
+            Some(i) => Err(ui::error_with_hint(
+                format!("vendored `{}` is not in the lock", self.vendored.files[i].0),
+                format!("remove it from `{SOURCES_DIR}/{VENDOR_DIR}/`, or run `mfplug lock` if the lock is out of date"),
+            )),
+        }
+    }
+}
+
+/// A vendored file of a pin's version whose bytes are not what the lock names.
+fn not_the_locked_file(pin: &Pin, name: &str, sha: &str) -> anyhow::Error {
+    let expected = match pin.hash_of(name) {
+        Some(h) => format!("the lock's sha256 for that name is {h}"),
+        None if pin.files.is_empty() => {
+            "it is not one of the pin's hashes, or its content is not of the kind its name says"
+                .to_owned()
+        }
+        None => "the lock names no file of that name".to_owned(),
+    };
+    ui::error_with_hint(
+        format!("vendored `{name}` does not match the lock for `{}=={}`: its sha256 is {sha}, {expected}", pin.name, pin.version),
+        "the file was changed or replaced (another file's bytes under its name): `mfplug build` (online) fetches it again",
+    )
+}
+
+/// Builds `local/` of the plugin in `dir` from its lock and vendor dir, offline, for an env
+/// that will live at `prefix/local` (the dir itself, or where install moves it): read the
+/// plan, stop if fresh, vendor, choose a file per pin, build the new env beside the old one,
+/// swap it in.
+pub(crate) fn build_local(
+    dir: &Path,
+    prefix: &Path,
+    settings: &Settings,
+    offline: bool,
+) -> Result<Built> {
+    let cache = crate::index::default_cache_dir();
+    let _lock = build_lock(dir, &cache)?;
+    let plan = Plan::read(dir, settings, offline, cache)?;
+    if let Some(packages) = plan.fresh() {
+        return Ok(Built {
+            packages,
+            installed: Vec::new(),
+            removed: Vec::new(),
+            noop: true,
+        });
+    }
+    let pins = crate::lock::lockfile::read_pins(&plan.lock_text)
+        .with_context(|| format!("cannot read `{}`", plan.lock_path.display()))?;
+    let vendored = plan.vendored(&pins)?;
+    let mut chooser = Chooser {
+        plan: &plan,
+        vendored: Vendored {
+            files: vendored
+                .keys()
+                .map(|name| (name.clone(), plan.vendor.join(name)))
+                .collect(),
+            hashes: vendored.into_values().collect(),
+            used: HashSet::new(),
+        },
+        client: None,
+    };
+    let chosen = pins
+        .iter()
+        .map(|pin| chooser.choose(pin))
+        .collect::<Result<Vec<_>>>()?;
+    chooser.all_used()?;
+    install_env(&plan, prefix, &chosen)
+}
+
+/// The new env, built beside `local/` (from a hard-linked copy of the old one when the
+/// interpreter is the same: its unchanged packages kept, the others uninstalled), the chosen
+/// files installed on the thread pool, then swapped in by one exchange.
+fn install_env(plan: &Plan, prefix: &Path, chosen: &[(Pin, PathBuf, String)]) -> Result<Built> {
+    let (dir, local) = (plan.dir, &plan.local);
     let staging = tempfile::Builder::new()
         .prefix(".mfplug-local-")
         .tempdir_in(dir)
@@ -334,40 +448,20 @@ pub(crate) fn build_local(
     let layout = wheel::Layout {
         root: root.clone(),
         prefix: prefix.join(LOCAL),
-        python_version: version,
+        python_version: plan.base.version.clone(),
     };
-    let reuse = old_state
-        .as_ref()
-        .filter(|old| old.interpreter == interpreter_id && local.join("pyvenv.cfg").is_file());
-    let mut keep: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let mut removed = Vec::new();
-    if let Some(old) = reuse {
-        clone_tree(&local, &root)?;
-        let wanted: HashMap<&str, &str> = chosen
-            .iter()
-            .map(|(p, _, h)| (p.name.as_str(), h.as_str()))
-            .collect();
-        for (name, (sha, info)) in &old.packages {
-            if wanted.get(name.as_str()) == Some(&sha.as_str()) {
-                keep.insert(name.clone(), (sha.clone(), info.clone()));
-            } else {
-                wheel::uninstall(&layout, info)?;
-                removed.push(name.clone());
-            }
-        }
-    }
+    let (keep, removed) = reuse_old_env(plan, &layout, chosen)?;
     let prompt = fs_err::canonicalize(dir)
         .ok()
         .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "local".into());
-    venv::create(&root, &layout.prefix, &base, &prompt)?;
-
+    venv::create(&root, &layout.prefix, &plan.base, &prompt)?;
     let todo: Vec<&(Pin, PathBuf, String)> = chosen
         .iter()
         .filter(|(p, _, _)| !keep.contains_key(&p.name))
         .collect();
     let outcomes = crate::pool::map(&todo, crate::pool::cpu_threads(8), |(pin, path, sha)| {
-        wheel::unpack_cached(path, sha, &cache)
+        wheel::unpack_cached(path, sha, &plan.cache)
             .and_then(|unpacked| wheel::install(&unpacked, &layout))
             .with_context(|| {
                 format!(
@@ -386,19 +480,18 @@ pub(crate) fn build_local(
     }
     installed.sort();
     let state = State {
-        lock_sha256: lock_sha,
-        interpreter: interpreter_id,
-        vendor: stamp,
-        allow_binary: allow,
+        lock_sha256: plan.lock_sha.clone(),
+        interpreter: plan.interpreter_id.clone(),
+        vendor: plan.stamp.clone(),
+        allow_binary: plan.allow.clone(),
         packages,
     };
     fs_err::write(root.join(STATE_FILE), serde_json::to_string_pretty(&state)?)?;
-
     // Swap: one exchange with the old env, or one rename.
     let exchanged = if local.exists() {
-        crate::fsx::exchange(&root, &local)
+        crate::fsx::exchange(&root, local)
     } else {
-        fs_err::rename(&root, &local)
+        fs_err::rename(&root, local)
     };
     exchanged.with_context(|| format!("cannot move the new env to `{}`", local.display()))?;
     drop(staging);
@@ -408,6 +501,38 @@ pub(crate) fn build_local(
         removed,
         noop: false,
     })
+}
+
+/// The packages of the old env that stay (same file), after copying the old env into the new
+/// root and uninstalling the others from it; nothing when the interpreter changed.
+#[allow(clippy::type_complexity)]
+fn reuse_old_env(
+    plan: &Plan,
+    layout: &wheel::Layout,
+    chosen: &[(Pin, PathBuf, String)],
+) -> Result<(BTreeMap<String, (String, String)>, Vec<String>)> {
+    let mut keep = BTreeMap::new();
+    let mut removed = Vec::new();
+    let reuse = plan.old_state.as_ref().filter(|old| {
+        old.interpreter == plan.interpreter_id && plan.local.join("pyvenv.cfg").is_file()
+    });
+    let Some(old) = reuse else {
+        return Ok((keep, removed));
+    };
+    clone_tree(&plan.local, &layout.root)?;
+    let wanted: HashMap<&str, &str> = chosen
+        .iter()
+        .map(|(p, _, h)| (p.name.as_str(), h.as_str()))
+        .collect();
+    for (name, (sha, info)) in &old.packages {
+        if wanted.get(name.as_str()) == Some(&sha.as_str()) {
+            keep.insert(name.clone(), (sha.clone(), info.clone()));
+        } else {
+            wheel::uninstall(layout, info)?;
+            removed.push(name.clone());
+        }
+    }
+    Ok((keep, removed))
 }
 
 /// Copies a tree by hard links (symlinks recreated): the new env starts as the old one, and
