@@ -503,14 +503,16 @@ fn install_env(plan: &Plan, prefix: &Path, chosen: &[(Pin, PathBuf, String)]) ->
     })
 }
 
+/// The packages of an env, by name: the sha256 of the file installed and its install info.
+type Packages = BTreeMap<String, (String, String)>;
+
 /// The packages of the old env that stay (same file), after copying the old env into the new
 /// root and uninstalling the others from it; nothing when the interpreter changed.
-#[allow(clippy::type_complexity)]
 fn reuse_old_env(
     plan: &Plan,
     layout: &wheel::Layout,
     chosen: &[(Pin, PathBuf, String)],
-) -> Result<(BTreeMap<String, (String, String)>, Vec<String>)> {
+) -> Result<(Packages, Vec<String>)> {
     let mut keep = BTreeMap::new();
     let mut removed = Vec::new();
     let reuse = plan.old_state.as_ref().filter(|old| {
