@@ -11,7 +11,7 @@ pub(crate) mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 
@@ -58,7 +58,7 @@ pub(crate) fn develop(options: &Options, home: &Path, settings: &Settings) -> Re
         }
     }
 
-    let link = devlink(home, &name, &dir, options.force)?;
+    let link = home::devlink::link(home, &name, &dir, options.force)?;
     ui::status(
         "Linked",
         format!("`{}` -> `{}`", link.display(), dir.display()),
@@ -79,63 +79,6 @@ fn load(dir: &Path, settings: &Settings) -> Result<PluginConfig> {
             format!("`mfplug check {}` lists every problem", dir.display()),
         )
     })
-}
-
-/// Links `home/plugins/NAME` to `dir`. A devlink (a symlink) is replaced; an installed plugin
-/// (a real dir) is refused, or with `force` moved aside to `home/displaced/NAME.SECONDS`, never
-/// deleted. The link is made beside its place and renamed over it: it is never missing.
-pub(crate) fn devlink(
-    home: &Path,
-    name: &crate::plugin::PluginName,
-    dir: &Path,
-    force: bool,
-) -> Result<PathBuf> {
-    let link = home::plugin_dir(home, name);
-    let plugins = link.parent().context("the plugins dir has a parent")?;
-    fs_err::create_dir_all(plugins)?;
-    match fs_err::symlink_metadata(&link) {
-        Ok(meta) if meta.file_type().is_symlink() => {
-            if fs_err::read_link(&link)? == dir {
-                return Ok(link);
-            }
-        }
-        Ok(_) if force => {
-            let displaced = home.join("displaced");
-            fs_err::create_dir_all(&displaced)?;
-            let seconds = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let mut aside = displaced.join(format!("{name}.{seconds}"));
-            let mut n = 1;
-            while aside.exists() {
-                aside = displaced.join(format!("{name}.{seconds}.{n}"));
-                n += 1;
-            }
-            fs_err::rename(&link, &aside)?;
-            ui::warn(format!(
-                "the installed `{name}` was moved to `{}` (`--force`)",
-                aside.display()
-            ));
-        }
-        Ok(_) => {
-            return Err(ui::error_with_hint(
-                format!(
-                    "`{name}` is installed in `{}` and is not a devlink",
-                    link.display()
-                ),
-                "`--force` moves the installed plugin aside (to `displaced/` in the home) and \
-                 links this dir in its place",
-            ))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e.into()),
-    }
-    let temp = plugins.join(format!(".{name}.devlink.{}", std::process::id()));
-    let _ = fs_err::remove_file(&temp);
-    fs_err::os::unix::fs::symlink(dir, &temp)
-        .with_context(|| format!("cannot create the link `{}`", temp.display()))?;
-    fs_err::rename(&temp, &link)?;
-    Ok(link)
 }
 
 /// What the status line shows.
@@ -185,8 +128,7 @@ fn run(
     let _watcher = watch::watch(dir, tx.clone(), Event::Fs)?;
     ui::status("Watching", format!("`{}`", dir.display()));
 
-    let log_dir = home.join("log");
-    fs_err::create_dir_all(&log_dir)?;
+    let log_dir = home::log_dir(home)?;
     let name = config.label.name.clone();
     let mut supervisor = Supervisor::new(&name, dir, &log_dir, tx, Event::Exited);
     start(&mut supervisor, prepare(&config, settings)?);

@@ -8,6 +8,7 @@
 //! exchange for an upgrade), so a reader, or a crash, only ever sees the old plugin or the new
 //! one.
 
+pub(crate) mod devlink;
 pub(crate) mod install;
 pub(crate) mod ops;
 pub(crate) mod provision;
@@ -35,6 +36,13 @@ pub(crate) fn resolve(flag: Option<&Path>) -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
         .unwrap_or_else(|| PathBuf::from("."));
     data.join("mfplug")
+}
+
+/// The home's `log/` dir, where the daemons' logs go; made when missing.
+pub(crate) fn log_dir(home: &Path) -> Result<PathBuf> {
+    let dir = home.join("log");
+    fs_err::create_dir_all(&dir)?;
+    Ok(dir)
 }
 
 /// Where an installed (or devlinked) plugin named `name` lives: always one entry of
