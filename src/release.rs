@@ -277,7 +277,10 @@ pub(crate) fn info(path: &Path, json: bool) -> Result<ExitCode> {
     }
     lines.push(format!("format: {}", info.format));
     if let Some(time) = info.build_time {
-        lines.push(format!("build time: {time} (seconds since 1970)"));
+        lines.push(format!(
+            "build time: {} ({time} seconds since 1970)",
+            ui::format_time(time)
+        ));
     }
     if let Some(tool) = &info.tool {
         lines.push(format!("tool: {tool}"));

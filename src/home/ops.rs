@@ -208,33 +208,11 @@ pub(crate) fn list(home: &Path, settings: &Settings, json: bool) -> Result<ExitC
             format!("{}-{}", e.version, e.release),
             if e.devlink { "yes" } else { "no" },
             hash.get(..hash.len().min(12)).unwrap_or(hash),
-            e.installed_at.map_or("-".into(), format_time),
+            e.installed_at.map_or("-".into(), crate::ui::format_time),
         ));
     }
     ui::out(text.trim_end())?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// `2026-11-25 10:59:25 UTC` from seconds since 1970 (civil-from-days, no time zone data).
-pub(crate) fn format_time(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
 }
 
 /// `mfplug info NAME`.
@@ -301,7 +279,7 @@ pub(crate) fn info(
         lines.push(format!("installed from: {}", record.source));
         lines.push(format!(
             "installed at: {}",
-            format_time(record.installed_at)
+            crate::ui::format_time(record.installed_at)
         ));
         if let Some(original) = &record.original_name {
             lines.push(format!("installed as a copy of: {original}"));
@@ -699,7 +677,7 @@ pub(crate) fn crontab(home: &Path, settings: &Settings, apply: bool) -> Result<E
 
 #[cfg(test)]
 mod tests {
-    use super::{format_time, no_crontab_yet};
+    use super::no_crontab_yet;
 
     #[test]
     fn only_no_crontab_for_user_means_empty() {
@@ -712,12 +690,5 @@ mod tests {
         assert!(!no_crontab_yet(
             "no crontab for alice\ncrontab: and then it broke\n"
         ));
-    }
-
-    #[test]
-    fn times() {
-        assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(format_time(946_684_800), "2000-01-01 00:00:00 UTC");
-        assert_eq!(format_time(1_795_604_365), "2026-11-25 10:59:25 UTC");
     }
 }
