@@ -27,13 +27,14 @@ struct CheckReport<'a> {
 /// `mfplug check [DIR]`: every problem of the plugin dir, exit 1 if any is an error.
 pub(crate) fn check(dir: Option<PathBuf>, settings: &Settings, json: bool) -> Result<ExitCode> {
     let dir = crate::plugin::find_dir(dir)?;
-    let (config, problems) = match config::load(&dir, settings) {
+    let (config, mut problems) = match config::load(&dir, settings) {
         Ok(config) => {
             let warnings = config.warnings.clone();
             (Some(config), warnings)
         }
         Err(problems) => (None, problems),
     };
+    problems.extend(config::unsupported(&dir));
     let errors = problems
         .iter()
         .filter(|p| p.severity == Severity::Error)

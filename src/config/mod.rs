@@ -9,6 +9,9 @@
 
 pub mod ini;
 pub(crate) mod schema;
+mod unsupported;
+
+pub(crate) use unsupported::unsupported;
 
 use std::collections::BTreeMap;
 use std::fmt;

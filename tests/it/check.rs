@@ -190,6 +190,41 @@ fn check_reports_ok_in_text_and_json() {
     assert_eq!(json["errors"], 0);
 }
 
+/// What MetWork does and mfplug does not (a Python 2 env, a Makefile's `custom::` target) is
+/// said, not ignored: a warning that names it, and the plugin still checks.
+#[test]
+fn check_says_what_is_not_supported() {
+    let ctx = TestContext::new();
+    metwork_python_daemon(&ctx);
+    ctx.write(
+        "pydaemon/python2_virtualenv_sources/requirements-to-freeze.txt",
+        "six\n",
+    );
+    ctx.write(
+        "pydaemon/Makefile",
+        "include $(MFEXT_HOME)/share/plugin.mk\n\ncustom::\n\t./build-assets.sh\n",
+    );
+    let out = succeed(&mut ctx.cmd(["--module", "MFDATA", "check", "pydaemon"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: `pydaemon/python2_virtualenv_sources`")
+            && stderr.contains("`python2_virtualenv_sources/` is not supported"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`pydaemon/Makefile`, line 3")
+            && stderr.contains("the `custom::` target is not supported"),
+        "{stderr}"
+    );
+    let out = ctx
+        .cmd(["--module", "MFDATA", "--json", "check", "pydaemon"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["warnings"], 2);
+}
+
 #[test]
 fn check_defaults_to_the_current_dir() {
     let ctx = TestContext::new();
