@@ -680,15 +680,7 @@ fn python(dir: &Path, offline: bool, compile: bool, settings: &Settings) -> Resu
             ..crate::lock::Options::default()
         };
         let locked = crate::lock::lock(&lock, settings, &ui::NoProgress)?;
-        let plural = if locked.pins.len() == 1 { "" } else { "s" };
-        ui::status(
-            "Locked",
-            format!(
-                "{} package{plural} into `{SOURCES_DIR}/{LOCK_FILE}` for {}",
-                locked.pins.len(),
-                locked.target
-            ),
-        );
+        crate::lock::say_locked(&locked);
     }
     let abs = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
     let built = build_local(&dir, &abs, settings, offline)

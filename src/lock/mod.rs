@@ -603,6 +603,14 @@ fn render_lock(locked: &Locked, json: bool) -> Result<()> {
             elapsed_ms: locked.elapsed.as_millis(),
         })?;
     }
+    say_locked(locked);
+    Ok(())
+}
+
+/// The status line of a lock (and, with `-v`, each pin that changed): what `mfplug lock`
+/// says, and `build` when it relocks.
+pub(crate) fn say_locked(locked: &Locked) {
+    let pins = &locked.pins;
     for pin in pins {
         match locked.previous.get(&pin.name) {
             Some(old) if old != &pin.version => {
@@ -621,7 +629,6 @@ fn render_lock(locked: &Locked, json: bool) -> Result<()> {
             locked.target
         ),
     );
-    Ok(())
 }
 
 /// What `--check` found: the JSON report or the status line, or the reasons as an error.

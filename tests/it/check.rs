@@ -168,6 +168,15 @@ fn metwork_plugin_dirs_pass_unchanged() {
     }
 }
 
+/// `mfplug --module MFDATA --json check DIR`'s document.
+fn check_json(ctx: &TestContext, dir: &str) -> serde_json::Value {
+    let out = ctx
+        .cmd(["--module", "MFDATA", "--json", "check", dir])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn check_reports_ok_in_text_and_json() {
     let ctx = TestContext::new();
@@ -180,11 +189,7 @@ fn check_reports_ok_in_text_and_json() {
     ----- stderr -----
          Checked plugin `pydaemon` 1.0.0-1 in `pydaemon`: no errors
     ");
-    let out = ctx
-        .cmd(["--module", "MFDATA", "--json", "check", "pydaemon"])
-        .output()
-        .unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = check_json(&ctx, "pydaemon");
     assert_eq!(json["ok"], true);
     assert_eq!(json["name"], "pydaemon");
     assert_eq!(json["errors"], 0);
@@ -216,13 +221,59 @@ fn check_says_what_is_not_supported() {
             && stderr.contains("the `custom::` target is not supported"),
         "{stderr}"
     );
-    let out = ctx
-        .cmd(["--module", "MFDATA", "--json", "check", "pydaemon"])
-        .output()
-        .unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = check_json(&ctx, "pydaemon");
     assert_eq!(json["ok"], true);
     assert_eq!(json["warnings"], 2);
+}
+
+/// Without DIR, the plugin dir is found going up from the working dir, as cargo finds
+/// `Cargo.toml`: from a subdir, every command that takes DIR works on the plugin around it.
+#[test]
+fn commands_find_the_plugin_dir_upward() {
+    let ctx = TestContext::new();
+    ctx.cmd(["bootstrap", "create", "up"]).assert().success();
+    let sub = ctx.work.join("up/deep/er");
+    std::fs::create_dir_all(&sub).unwrap();
+    let out = succeed(ctx.cmd(["check"]).current_dir(&sub));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Checked plugin `up`"), "{stderr}");
+    let out = succeed(ctx.cmd(["release", "-o", "../../.."]).current_dir(&sub));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("up-"));
+    assert!(std::fs::read_dir(&ctx.work).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .ends_with(".plugin")));
+    // The plugin's own input is found (it has no lock yet: stale, exit 1).
+    let out = ctx
+        .cmd(["lock", "--check"])
+        .current_dir(&sub)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("requirements3.txt` does not exist"),
+        "{stderr}"
+    );
+}
+
+/// A DIR that is a file is refused with what a plugin dir is.
+#[test]
+fn a_dir_that_is_a_file_is_refused() {
+    let ctx = TestContext::new();
+    ctx.write("plain.txt", "x\n");
+    let out = ctx.cmd(["check", "plain.txt"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`plain.txt` is not a directory"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: give the plugin's directory"),
+        "{stderr}"
+    );
 }
 
 #[test]
