@@ -35,15 +35,29 @@ pub(crate) fn unsupported(dir: &Path) -> Vec<Problem> {
     out
 }
 
-/// The line (from 1) of a Makefile rule whose target is `custom` (`custom::` or `custom:`).
+/// The line (from 1) of a Makefile rule whose target is `custom` (`custom::` or `custom:`)
+/// and that does something: a prerequisite, or a recipe line that is not a comment. MetWork's
+/// own templates write an empty one (`custom::` then `@# your custom build directives here`),
+/// which mfplug has nothing to say about.
 fn custom_target_line(text: &str) -> Option<usize> {
-    text.lines()
-        .position(|line| {
-            line.strip_prefix("custom").is_some_and(|rest| {
-                rest.trim_start().starts_with(':') && !rest.trim_start().starts_with(":=")
-            })
-        })
-        .map(|i| i + 1)
+    let lines: Vec<&str> = text.lines().collect();
+    lines.iter().enumerate().find_map(|(i, line)| {
+        let rest = line.strip_prefix("custom")?.trim_start();
+        let prerequisites = rest.strip_prefix("::").or_else(|| rest.strip_prefix(':'))?;
+        if rest.starts_with(":=") {
+            return None;
+        }
+        let recipe = lines
+            .iter()
+            .skip(i + 1)
+            .take_while(|l| l.starts_with('\t'))
+            .map(|l| l.trim().trim_start_matches(['@', '-', '+']).trim_start());
+        let does_something = !prerequisites.trim().is_empty()
+            || recipe
+                .into_iter()
+                .any(|r| !r.is_empty() && !r.starts_with('#'));
+        does_something.then_some(i + 1)
+    })
 }
 
 #[cfg(test)]

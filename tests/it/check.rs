@@ -4,15 +4,15 @@
 use crate::mfplug_snapshot;
 use crate::support::{succeed, TestContext};
 
-/// A python daemon plugin as MetWork's mfdata templates write it (a Makefile included, which
-/// mfplug ignores).
+/// A python daemon plugin as MetWork's mfdata templates write it (the Makefile of
+/// `templates-plugins/_common`, rendered: an empty `custom::`, which mfplug does not warn of).
 fn metwork_python_daemon(ctx: &TestContext) {
     ctx.write("pydaemon/.layerapi2_label", "plugin_pydaemon@mfdata\n");
     ctx.write("pydaemon/.layerapi2_dependencies", "python3@mfdata\n");
     ctx.write("pydaemon/.plugin_format_version", "1.0.0\n");
     ctx.write(
         "pydaemon/Makefile",
-        "include $(MFEXT_HOME)/share/plugin.mk\n",
+        "include $(MFEXT_HOME)/share/plugin.mk\n\n\ncustom::\n\t@# your custom build directives here\n\n\n\n",
     );
     ctx.write(
         "pydaemon/python3_virtualenv_sources/requirements-to-freeze.txt",
