@@ -1,18 +1,12 @@
-//! The command line: every flag, its help and the completions come from the one definition
-//! here; `run` dispatches to the stage modules.
+//! The command line, as clap definitions only: every flag, its help and the completions come
+//! from the one definition here; `commands` runs what it parses.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::home::ops;
 use crate::plugin::PluginName;
-use crate::{bootstrap, build, develop, env, home, inspect, release, ui};
-
-/// Exit code of a command that failed.
-pub const EXIT_FAILURE: u8 = 1;
 
 /// Build, release and run MetWork-style plugins: one binary from template to `.plugin` file.
 #[derive(Debug, Parser)]
@@ -93,8 +87,14 @@ pub(crate) enum NameOrFile {
     File(PathBuf),
 }
 
+/// Whether `target` names a `.plugin` file rather than an installed plugin.
+fn is_file_target(target: &str) -> bool {
+    let path = std::path::Path::new(target);
+    path.is_file() || target.ends_with(".plugin") || target.contains('/')
+}
+
 fn parse_name_or_file(value: &str) -> Result<NameOrFile, String> {
-    if release::is_file_target(value) {
+    if is_file_target(value) {
         return Ok(NameOrFile::File(PathBuf::from(value)));
     }
     match PluginName::parse(value) {
@@ -308,12 +308,6 @@ pub(crate) struct WaitArgs {
     pub(crate) secs: std::time::Duration,
 }
 
-impl WaitArgs {
-    fn duration(&self) -> std::time::Duration {
-        self.secs
-    }
-}
-
 #[derive(Debug, Args)]
 pub(crate) struct LockArgs {
     /// The plugin dir (default: the current dir)
@@ -385,173 +379,10 @@ pub(crate) struct TemplatesDirArgs {
     pub(crate) dirs: Vec<PathBuf>,
 }
 
-/// Runs a parsed command line.
-pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
-    let global = &cli.global;
-    ui::set_verbosity(if global.quiet {
-        -1
-    } else {
-        global.verbose.min(100) as i8
-    });
-    let choice = match global.color {
-        ColorChoice::Auto => anstream::ColorChoice::Auto,
-        ColorChoice::Always => anstream::ColorChoice::Always,
-        ColorChoice::Never => anstream::ColorChoice::Never,
-    };
-    choice.write_global();
-    let home = home::resolve(global.home.as_deref());
-
-    match cli.command {
-        Command::Bootstrap(BootstrapCommand::List { templates }) => {
-            inspect::bootstrap_list(&bootstrap::user_dirs(&templates.dirs), global.json)
-        }
-        Command::Bootstrap(BootstrapCommand::Create {
-            name,
-            template,
-            sets,
-            dir,
-            templates,
-        }) => {
-            let created = bootstrap::create(&bootstrap::CreateOptions {
-                name: name.clone(),
-                template: template.clone(),
-                sets,
-                dir,
-                module: global.module.clone(),
-                user_dirs: bootstrap::user_dirs(&templates.dirs),
-            })?;
-            ui::status(
-                "Created",
-                format!(
-                    "plugin `{name}` from template `{template}` in `{}` ({} files)",
-                    created.dir.display(),
-                    created.files
-                ),
-            );
-            if !created.next.trim().is_empty() {
-                ui::note(format!("\n{}", created.next.trim_end()));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Check { dir } => inspect::check(dir, &settings(global, &home), global.json),
-        Command::Config { target } => {
-            inspect::config(target, &home, &settings(global, &home), global.json)
-        }
-        Command::Completions { shell } => {
-            let mut command = Cli::command();
-            let mut script = Vec::new();
-            clap_complete::generate(shell, &mut command, "mfplug", &mut script);
-            // Written by hand rather than by clap_complete, which panics on a closed pipe.
-            std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Release { dir, output, level } => {
-            release::release(dir, output, level, &settings(global, &home), global.json)
-        }
-        Command::Info {
-            target: NameOrFile::File(file),
-        } => release::info(&file, global.json),
-        Command::Info {
-            target: NameOrFile::Name(name),
-        } => ops::info(&home, &settings(global, &home), &name, global.json),
-        Command::Verify {
-            target: NameOrFile::File(file),
-        } => release::verify(&file, global.json),
-        Command::Verify {
-            target: NameOrFile::Name(name),
-        } => ops::verify(&home, &name, global.json),
-        Command::Install {
-            file,
-            new_name,
-            force,
-            wait,
-        } => ops::install_cmd(
-            &home,
-            &settings(global, &home),
-            &home::install::InstallOptions {
-                file,
-                new_name,
-                force,
-                provisioned: false,
-            },
-            wait.duration(),
-            global.json,
-        ),
-        Command::Uninstall { name, clean, wait } => ops::uninstall(
-            &home,
-            &settings(global, &home),
-            &name,
-            clean,
-            wait.duration(),
-        ),
-        Command::List => ops::list(&home, &settings(global, &home), global.json),
-        Command::Repackage { name, output } => {
-            ops::repackage(&home, &settings(global, &home), &name, output, global.json)
-        }
-        Command::Crontab { apply } => ops::crontab(&home, &settings(global, &home), apply),
-        Command::Provision {
-            watch,
-            interval,
-            prune,
-            wait,
-        } => {
-            let json = global.json;
-            let report = home::provision::provision(
-                &home,
-                &settings(global, &home),
-                &home::provision::ProvisionOptions {
-                    watch,
-                    interval,
-                    prune,
-                    wait: wait.duration(),
-                    json,
-                    on_round: &|round| home::provision::render(round, json),
-                },
-            )?;
-            Ok(if home::provision::render(&report, json)? {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(crate::cli::EXIT_FAILURE)
-            })
-        }
-        Command::Convert { file, output } => release::convert(&file, output, global.json),
-        Command::Build {
-            dir,
-            offline,
-            compile,
-        } => build::run(dir, offline, compile, &settings(global, &home)),
-        Command::Clean { dir, super_clean } => build::clean(dir, super_clean),
-        Command::Wrapper { name, command } => {
-            env::wrapper(&name, &command, &home, &settings(global, &home))
-        }
-        Command::Env { name } => env::shell(name.as_ref(), &home, &settings(global, &home)),
-        Command::Lock(args) => build::lock(args, &settings(global, &home), global.json),
-        Command::Develop {
-            dir,
-            no_watch,
-            debounce,
-            force,
-        } => develop::develop(
-            &develop::Options {
-                dir,
-                no_watch,
-                debounce: std::time::Duration::from_millis(debounce),
-                force,
-            },
-            &home,
-            &settings(global, &home),
-        )
-        .map(|()| std::process::ExitCode::SUCCESS),
-    }
-}
-
-fn settings(global: &GlobalArgs, home: &std::path::Path) -> crate::config::Settings {
-    crate::config::Settings::from_env(&global.module, Some(home.to_path_buf()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory as _;
 
     #[test]
     fn definition_is_valid() {

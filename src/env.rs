@@ -1,4 +1,5 @@
-//! The plugin env: the environment a plugin's code runs in, and `mfplug env` / `mfplug wrapper`.
+//! The plugin env: the environment a plugin's code runs in, and the `exec` of `mfplug env` /
+//! `mfplug wrapper`.
 //!
 //! It is the caller's environment plus the plugin's: `bin/` and `local/bin` first on `PATH`,
 //! `lib/` on `LD_LIBRARY_PATH` (and, through the configuration, on `PYTHONPATH`),
@@ -7,14 +8,12 @@
 //! override layers). Daemons (`develop`), cron jobs and `postinstall` get the same env.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
 use crate::config::{self, PluginConfig, Settings};
-use crate::plugin::{PluginName, LABEL_FILE};
-use crate::{home, ui};
+use crate::ui;
 
 pub(crate) const EXTRA_ENV_FILE: &str = ".layerapi2_extra_env";
 /// Set in the plugin env to the plugin's name, so that a shell or a script knows where it is.
@@ -109,39 +108,34 @@ pub(crate) fn plugin_env(
     Ok(env)
 }
 
-/// The dir of the plugin named `name` in the home (installed or devlinked).
-pub(crate) fn installed_dir(home: &Path, name: &PluginName) -> Result<PathBuf> {
-    let dir = home::plugin_dir(home, name);
-    if dir.join(LABEL_FILE).is_file() {
-        Ok(dir)
-    } else {
-        Err(ui::error_with_hint(
-            format!(
-                "no plugin named `{name}` is installed in `{}`",
-                home.display()
-            ),
-            "`mfplug list` shows the installed plugins; `--home` chooses the home",
-        ))
-    }
+/// Why `exec` did not replace this process with the command.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ExecError {
+    /// Not found on the plugin env's `PATH` (a shell's 127).
+    #[error("cannot run `{program}`: {source}")]
+    NotFound {
+        program: String,
+        source: std::io::Error,
+    },
+    /// Found, but it cannot be run (a shell's 126).
+    #[error("cannot run `{program}`: {source}")]
+    NotRunnable {
+        program: String,
+        source: std::io::Error,
+    },
 }
 
-fn load(dir: &Path, settings: &Settings) -> Result<PluginConfig> {
-    config::load(dir, settings).map_err(|problems| {
-        for problem in &problems {
-            ui::print_problem(problem);
-        }
-        ui::error_with_hint(
-            format!("cannot read the configuration of `{}`", dir.display()),
-            format!("`mfplug check {}` lists every problem", dir.display()),
-        )
-    })
-}
-
-/// Runs `program` with `args` in the env of the plugin in `dir`, in place of this process.
-fn exec_in(dir: &Path, settings: &Settings, program: &str, args: &[String]) -> Result<ExitCode> {
+/// Runs `program` with `args` in the env of the plugin in `dir`, in place of this process:
+/// returns only when it could not (the configuration, or `exec` itself, failed).
+pub(crate) fn exec_in(
+    dir: &Path,
+    settings: &Settings,
+    program: &str,
+    args: &[String],
+) -> Result<ExecError> {
     use std::os::unix::process::CommandExt;
 
-    let config = load(dir, settings)?;
+    let config = config::load_reported(dir, settings)?;
     let env = plugin_env(&config, &settings.env)?;
     if let Some(tmp) = env.get("TMPDIR") {
         let _ = fs_err::create_dir_all(tmp);
@@ -149,53 +143,21 @@ fn exec_in(dir: &Path, settings: &Settings, program: &str, args: &[String]) -> R
     let mut command = std::process::Command::new(program);
     command.args(args).env_clear().envs(&env);
     // `exec` only returns on failure; on success the command's exit code is ours.
-    let error = command.exec();
-    // As shells do: 127 for a command not found, 126 for one found but not runnable.
-    let (hint, code) = if error.kind() == std::io::ErrorKind::NotFound {
-        (format!("`{program}` is not on the plugin env's PATH"), 127)
+    let source = command.exec();
+    let program = program.to_owned();
+    Ok(if source.kind() == std::io::ErrorKind::NotFound {
+        ExecError::NotFound { program, source }
     } else {
-        ("check that it is executable".to_owned(), 126)
-    };
-    ui::print_error(&ui::error_with_hint(
-        format!("cannot run `{program}`: {error}"),
-        hint,
-    ));
-    Ok(ExitCode::from(code))
+        ExecError::NotRunnable { program, source }
+    })
 }
 
-/// `mfplug wrapper NAME [--] CMD [ARGS]`.
-pub(crate) fn wrapper(
-    name: &PluginName,
-    command: &[String],
-    home: &Path,
-    settings: &Settings,
-) -> Result<ExitCode> {
-    let dir = installed_dir(home, name)?;
-    let (program, args) = command
-        .split_first()
-        .context("no command given after `--`")?;
-    exec_in(&dir, settings, program, args)
-}
-
-/// `mfplug env [NAME]`: an interactive shell (`$SHELL`, else `/bin/sh`) in the plugin env.
-pub(crate) fn shell(
-    name: Option<&PluginName>,
-    home: &Path,
-    settings: &Settings,
-) -> Result<ExitCode> {
-    let dir = match name {
-        Some(name) => installed_dir(home, name)?,
-        None => crate::plugin::find_dir(None)?,
-    };
-    let shell = settings
+/// The shell `mfplug env` runs: `$SHELL`, else `/bin/sh`.
+pub(crate) fn shell(settings: &Settings) -> String {
+    settings
         .env
         .get("SHELL")
         .filter(|s| !s.is_empty())
         .cloned()
-        .unwrap_or_else(|| "/bin/sh".into());
-    ui::note(format!(
-        "entering the env of `{}` (`exit` leaves it)",
-        dir.display()
-    ));
-    exec_in(&dir, settings, &shell, &["-i".to_owned()])
+        .unwrap_or_else(|| "/bin/sh".into())
 }

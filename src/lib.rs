@@ -26,13 +26,13 @@ pub mod archive;
 pub(crate) mod bootstrap;
 pub(crate) mod build;
 pub(crate) mod cli;
+pub(crate) mod commands;
 pub mod config;
 pub(crate) mod develop;
 pub(crate) mod env;
 pub(crate) mod fsx;
 pub(crate) mod home;
 pub(crate) mod index;
-pub(crate) mod inspect;
 pub(crate) mod interpreter;
 pub mod lock;
 pub mod plugin;
@@ -40,14 +40,14 @@ pub(crate) mod pool;
 pub(crate) mod release;
 pub(crate) mod ui;
 
-pub use cli::EXIT_FAILURE;
+pub use commands::EXIT_FAILURE;
 pub use ui::print_error;
 
 /// Parses the command line and runs its command: the binary's whole work but the reporting
 /// of an error.
 pub fn run() -> anyhow::Result<std::process::ExitCode> {
     use clap::Parser as _;
-    cli::run(cli::Cli::parse())
+    commands::run(cli::Cli::parse())
 }
 
 #[cfg(test)]
@@ -70,7 +70,7 @@ mod tests {
             "main.rs",
         ];
         let allowed = [
-            ("cli.rs", "pub const EXIT_FAILURE"),
+            ("commands", "pub const EXIT_FAILURE"),
             ("ui.rs", "pub fn print_error"),
             ("fsx.rs", "pub fn hex"),
         ];

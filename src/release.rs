@@ -1,11 +1,9 @@
-//! `mfplug release`, `mfplug convert`, and `info`/`verify` of a `.plugin` file: the commands
-//! around the `archive` format.
+//! `mfplug release`, `mfplug convert`, and `info`/`verify` of a `.plugin` file: the stages
+//! around the `archive` format, each giving a report that `commands` renders.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use serde::Serialize;
 
 use crate::archive::pack::{self, MetaBase, PackOptions};
 use crate::archive::unpack::{self, ArchiveError, Limits};
@@ -16,75 +14,43 @@ use crate::ui;
 /// The compression level when `--level` is not given (zstd's own default).
 pub(crate) const DEFAULT_LEVEL: i32 = 3;
 
-#[derive(Serialize)]
-struct ReleaseReport<'a> {
-    path: &'a Path,
-    name: &'a str,
-    version: &'a str,
-    release: &'a str,
-    files: u64,
-    size: u64,
-    file_size: u64,
-    plugin_hash: &'a str,
+/// What `release` packs, and how.
+pub(crate) struct Options {
+    pub(crate) dir: PathBuf,
+    /// Where the file goes (default: the plugin dir).
+    pub(crate) output: Option<PathBuf>,
+    /// The zstd level, 1 to 22 ([`DEFAULT_LEVEL`] when `None`).
+    pub(crate) level: Option<i32>,
 }
 
-/// `mfplug release [DIR] [-o OUTDIR] [--level N]`.
+/// `mfplug release`: the plugin dir packed into a reproducible `NAME-VERSION-RELEASE.plugin`.
 pub(crate) fn release(
-    dir: Option<PathBuf>,
-    output: Option<PathBuf>,
-    level: Option<i32>,
+    opts: &Options,
     settings: &Settings,
-    json: bool,
-) -> Result<ExitCode> {
-    let dir = crate::plugin::find_dir(dir)?;
-    let level = level.unwrap_or(DEFAULT_LEVEL);
+    progress: &dyn ui::Progress,
+) -> Result<pack::Packed> {
+    let dir = &opts.dir;
+    let level = opts.level.unwrap_or(DEFAULT_LEVEL);
     if !(1..=22).contains(&level) {
         return Err(ui::error_with_hint(
             format!("invalid compression level {level}"),
             "use a level from 1 (fast) to 22 (small); the default is 3",
         ));
     }
-    let config = match config::load(&dir, settings) {
-        Ok(config) => config,
-        Err(problems) => {
-            for problem in &problems {
-                ui::print_problem(problem);
-            }
-            return Err(ui::error_with_hint(
-                format!(
-                    "cannot release `{}`: its configuration has errors",
-                    dir.display()
-                ),
-                format!(
-                    "fix them first: `mfplug check {}` lists them",
-                    dir.display()
-                ),
-            ));
-        }
-    };
+    let config = config::load_reported(dir, settings)
+        .with_context(|| format!("cannot release `{}`", dir.display()))?;
+    let get = |key: &str| config.get("general", key).unwrap_or_default().to_owned();
     let base = MetaBase {
         name: config.name().to_owned(),
         version: config.version().to_owned(),
         release: config.release().to_owned(),
-        summary: config
-            .get("general", "_summary")
-            .unwrap_or_default()
-            .to_owned(),
-        license: config
-            .get("general", "_license")
-            .unwrap_or_default()
-            .to_owned(),
-        maintainer: config
-            .get("general", "_maintainer")
-            .unwrap_or_default()
-            .to_owned(),
-        vendor: config
-            .get("general", "_vendor")
-            .unwrap_or_default()
-            .to_owned(),
-        url: config.get("general", "_url").unwrap_or_default().to_owned(),
+        summary: get("_summary"),
+        license: get("_license"),
+        maintainer: get("_maintainer"),
+        vendor: get("_vendor"),
+        url: get("_url"),
     };
-    let out_dir = output.unwrap_or_else(|| dir.clone());
+    let out_dir = opts.output.clone().unwrap_or_else(|| dir.clone());
     fs_err::create_dir_all(&out_dir)?;
     let name = archive::file_name(&base.name, &base.version, &base.release);
     let out = if out_dir == Path::new(".") {
@@ -92,70 +58,24 @@ pub(crate) fn release(
     } else {
         out_dir.join(name)
     };
-    let sources = pack::walk(&dir, std::slice::from_ref(&out), true)?;
+    let sources = pack::walk(dir, std::slice::from_ref(&out), true)?;
     let epoch = archive::source_date_epoch().map_err(|e| {
         ui::error_with_hint(
             e,
             "unset it, or give the time of the last change, e.g. `git log -1 --format=%ct`",
         )
     })?;
-    let bar = (!json).then(|| ui::Bar::new("Packing", None));
-    let packed = pack::pack(
+    pack::pack(
         sources,
         base,
         &out,
         &PackOptions {
             level,
             epoch,
-            progress: bar
-                .as_ref()
-                .map_or(&ui::NoProgress, |bar| bar as &dyn ui::Progress),
+            progress,
         },
     )
-    .with_context(|| format!("failed to release `{}`", dir.display()))?;
-    report_packed(&packed, json)
-}
-
-pub(crate) fn report_packed(packed: &pack::Packed, json: bool) -> Result<ExitCode> {
-    let meta = &packed.meta;
-    if json {
-        ui::out_json(&ReleaseReport {
-            path: &packed.path,
-            name: &meta.name,
-            version: &meta.version,
-            release: &meta.release,
-            files: meta.files,
-            size: meta.size,
-            file_size: packed.file_size,
-            plugin_hash: &meta.plugin_hash,
-        })?;
-    } else {
-        ui::status(
-            "Released",
-            format!(
-                "plugin `{}` {}-{} ({} files, {} unpacked)",
-                meta.name,
-                meta.version,
-                meta.release,
-                meta.files,
-                archive::human_size(meta.size)
-            ),
-        );
-        ui::out(format!(
-            "{}\nsize: {} ({} bytes)\nplugin hash: {}",
-            packed.path.display(),
-            archive::human_size(packed.file_size),
-            packed.file_size,
-            meta.plugin_hash
-        ))?;
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Whether `target` names a `.plugin` file rather than an installed plugin.
-pub(crate) fn is_file_target(target: &str) -> bool {
-    let path = Path::new(target);
-    path.is_file() || target.ends_with(".plugin") || target.contains('/')
+    .with_context(|| format!("failed to release `{}`", dir.display()))
 }
 
 fn format_of(path: &Path) -> Result<FileFormat> {
@@ -252,136 +172,42 @@ pub(crate) fn file_info(path: &Path) -> Result<FileInfo> {
     })
 }
 
-/// `mfplug info FILE.plugin`.
-pub(crate) fn info(path: &Path, json: bool) -> Result<ExitCode> {
-    let info = file_info(path)?;
-    if json {
-        ui::out_json(&info)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut lines = vec![
-        format!("name: {}", info.name),
-        format!("version: {}", info.version),
-        format!("release: {}", info.release),
-    ];
-    for (key, value) in [
-        ("summary", &info.summary),
-        ("license", &info.license),
-        ("maintainer", &info.maintainer),
-        ("vendor", &info.vendor),
-        ("url", &info.url),
-    ] {
-        if !value.is_empty() {
-            lines.push(format!("{key}: {value}"));
-        }
-    }
-    lines.push(format!("format: {}", info.format));
-    if let Some(time) = info.build_time {
-        lines.push(format!(
-            "build time: {} ({time} seconds since 1970)",
-            ui::format_time(time)
-        ));
-    }
-    if let Some(tool) = &info.tool {
-        lines.push(format!("tool: {tool}"));
-    }
-    if let Some(platform) = &info.platform {
-        lines.push(format!("platform: {platform}"));
-    }
-    lines.push(format!("files: {}", info.files));
-    lines.push(format!(
-        "size: {} unpacked, {} packed",
-        archive::human_size(info.size),
-        archive::human_size(info.file_size)
-    ));
-    if !info.plugin_hash.is_empty() {
-        lines.push(format!("plugin hash: {}", info.plugin_hash));
-    }
-    for link in &info.external_symlinks {
-        lines.push(format!("external symlink: {link}"));
-    }
-    ui::out(lines.join("\n"))?;
-    Ok(ExitCode::SUCCESS)
+/// What `verify` found in a good file: the plugin's name, its number of files and its hash
+/// (empty for a legacy file, which has none).
+pub(crate) struct Verified {
+    pub(crate) name: String,
+    pub(crate) files: u64,
+    pub(crate) plugin_hash: String,
 }
 
-#[derive(Serialize)]
-struct VerifyReport<'a> {
-    path: &'a Path,
-    ok: bool,
-    format: &'a str,
-    name: Option<String>,
-    files: Option<u64>,
-    plugin_hash: Option<String>,
-    error: Option<String>,
-}
-
-/// `mfplug verify FILE.plugin`: every member read and checked; exit 1 on any mismatch.
-pub(crate) fn verify(path: &Path, json: bool) -> Result<ExitCode> {
+/// `mfplug verify FILE.plugin`: the file's format, then every member read and checked (a
+/// refusal as an error with its hint). Only a file that is not a `.plugin` file at all is the
+/// outer error.
+pub(crate) fn verify(path: &Path) -> Result<(FileFormat, Result<Verified>)> {
     let format = format_of(path)?;
     let limits = Limits::default();
-    let result: Result<(String, u64, String), ArchiveError> = match format {
-        FileFormat::Format1 => unpack::read(path, &limits, None).map(|v| {
-            (
-                v.meta.name,
-                v.record.entries.len() as u64,
-                v.meta.plugin_hash,
-            )
+    let result = match format {
+        FileFormat::Format1 => unpack::read(path, &limits, None).map(|v| Verified {
+            name: v.meta.name,
+            files: v.record.entries.len() as u64,
+            plugin_hash: v.meta.plugin_hash,
         }),
-        FileFormat::Legacy => {
-            legacy::read(path, &limits, None).map(|l| (l.name, l.files, String::new()))
-        }
+        FileFormat::Legacy => legacy::read(path, &limits, None).map(|l| Verified {
+            name: l.name,
+            files: l.files,
+            plugin_hash: String::new(),
+        }),
     };
-    let format_name = match format {
-        FileFormat::Format1 => "1",
-        FileFormat::Legacy => "legacy",
-    };
-    match result {
-        Ok((name, files, hash)) => {
-            if json {
-                ui::out_json(&VerifyReport {
-                    path,
-                    ok: true,
-                    format: format_name,
-                    name: Some(name),
-                    files: Some(files),
-                    plugin_hash: Some(hash),
-                    error: None,
-                })?;
-            } else {
-                let what = if format == FileFormat::Legacy {
-                    "every listed file is present (a legacy file has no content hashes)".to_owned()
-                } else {
-                    format!("{files} files match RECORD, RECORD matches {hash}")
-                };
-                ui::status(
-                    "Verified",
-                    format!("`{}`: plugin `{name}`, {what}", path.display()),
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            let error = refused(path, e);
-            if json {
-                ui::out_json(&VerifyReport {
-                    path,
-                    ok: false,
-                    format: format_name,
-                    name: None,
-                    files: None,
-                    plugin_hash: None,
-                    error: Some(format!("{error:#}")),
-                })?;
-            } else {
-                ui::print_error(&error);
-            }
-            Ok(ExitCode::from(crate::cli::EXIT_FAILURE))
-        }
-    }
+    Ok((format, result.map_err(|e| refused(path, e))))
 }
 
-/// `mfplug convert OLD.plugin [-o OUTDIR]`: a legacy MetWork file rewritten as format 1.
-pub(crate) fn convert(path: &Path, output: Option<PathBuf>, json: bool) -> Result<ExitCode> {
+/// `mfplug convert OLD.plugin [-o OUTDIR]`: a legacy MetWork file rewritten as format 1, in
+/// `output` (default: beside it).
+pub(crate) fn convert(
+    path: &Path,
+    output: Option<PathBuf>,
+    progress: &dyn ui::Progress,
+) -> Result<pack::Packed> {
     match format_of(path)? {
         FileFormat::Legacy => {}
         FileFormat::Format1 => {
@@ -396,15 +222,8 @@ pub(crate) fn convert(path: &Path, output: Option<PathBuf>, json: bool) -> Resul
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     });
-    let bar = (!json).then(|| ui::Bar::new("Packing", None));
-    let packed = convert_core(
-        path,
-        &out_dir,
-        bar.as_ref()
-            .map_or(&ui::NoProgress, |bar| bar as &dyn ui::Progress),
-    )
-    .with_context(|| format!("failed to convert `{}`", path.display()))?;
-    report_packed(&packed, json)
+    convert_core(path, &out_dir, progress)
+        .with_context(|| format!("failed to convert `{}`", path.display()))
 }
 
 /// Converts a legacy file into a format-1 file in `out_dir`; gives its path (install uses it).

@@ -48,23 +48,40 @@ pub(crate) fn error_with_hint(
     .into()
 }
 
-/// Prints `error: ...`, its `Caused by:` lines and the first hint found in the chain.
+/// Prints `error: ...`, its `Caused by:` lines and the first hint found in the chain; a
+/// configuration that does not load ([`crate::config::Invalid`]) has its problems printed
+/// first.
 pub fn print_error(err: &anyhow::Error) {
+    if let Some(invalid) = err
+        .chain()
+        .find_map(|e| e.downcast_ref::<crate::config::Invalid>())
+    {
+        for problem in &invalid.problems {
+            print_problem(problem);
+        }
+    }
     let mut stderr = anstream::stderr().lock();
     let _ = writeln!(stderr, "{ERROR}error{ERROR:#}: {err}");
     for cause in err.chain().skip(1) {
         let _ = writeln!(stderr, "  Caused by: {cause}");
     }
-    if let Some(hint) = err.chain().find_map(|e| {
-        e.downcast_ref::<UserError>()
-            .and_then(|u| u.hint.as_deref())
-            .or_else(|| {
-                e.downcast_ref::<crate::plugin::DirError>()
-                    .map(|d| d.hint())
-            })
-    }) {
+    if let Some(hint) = hint(err) {
         let _ = writeln!(stderr, "\n{HINT}hint{HINT:#}: {hint}");
     }
+}
+
+/// The first hint of the chain: a [`UserError`]'s, or the one a typed error knows.
+fn hint(err: &anyhow::Error) -> Option<String> {
+    err.chain().find_map(|e| {
+        if let Some(user) = e.downcast_ref::<UserError>() {
+            return user.hint.clone();
+        }
+        if let Some(dir) = e.downcast_ref::<crate::plugin::DirError>() {
+            return Some(dir.hint().to_owned());
+        }
+        e.downcast_ref::<crate::config::Invalid>()
+            .map(crate::config::Invalid::hint)
+    })
 }
 
 /// Prints one problem of a plugin dir, with its hint indented below it.
@@ -121,6 +138,11 @@ pub(crate) fn note(message: impl Display) {
 pub(crate) fn out(text: impl Display) -> std::io::Result<()> {
     let mut stdout = anstream::stdout().lock();
     writeln!(stdout, "{text}")
+}
+
+/// Bytes on stdout as they are (a completion script, a man page).
+pub(crate) fn out_bytes(bytes: &[u8]) -> std::io::Result<()> {
+    std::io::stdout().lock().write_all(bytes)
 }
 
 /// A value as pretty JSON on stdout.

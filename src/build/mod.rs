@@ -15,7 +15,6 @@ pub(crate) mod wheel;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
@@ -613,16 +612,73 @@ pub(crate) fn kinds(dir: &Path) -> Vec<Kind> {
     out
 }
 
-/// `mfplug build [DIR] [--offline] [--compile]`: every builder of the plugin, in order.
+/// What to build, and how.
+pub(crate) struct Options {
+    pub(crate) dir: PathBuf,
+    /// Use only the vendor dir and the caches.
+    pub(crate) offline: bool,
+    /// Compile the env's bytecode after a Python build.
+    pub(crate) compile: bool,
+}
+
+/// What a build did: the plugin's kinds, in the order their builders ran, and what the
+/// Python builder did (when the plugin has Python requirements).
+pub(crate) struct Report {
+    pub(crate) kinds: Vec<Kind>,
+    pub(crate) python: Option<PythonReport>,
+}
+
+/// What the Python builder did: `local/` built (or found fresh) from the lock.
+pub(crate) struct PythonReport {
+    pub(crate) built: Built,
+    pub(crate) elapsed: std::time::Duration,
+}
+
+/// `mfplug build`: every builder of the plugin, in order.
+pub(crate) fn build(opts: &Options, settings: &Settings) -> Result<Report> {
+    let dir = &opts.dir;
+    let kinds = kinds(dir);
+    let mut report = Report {
+        kinds: kinds.clone(),
+        python: None,
+    };
+    for kind in kinds {
+        match kind {
+            Kind::Python => report.python = Some(python(opts, settings)?),
+            Kind::Node => node::build(dir, opts.offline).with_context(|| {
+                format!("failed to build the node modules of `{}`", dir.display())
+            })?,
+            Kind::Rust => {
+                rust::build(dir, opts.offline).with_context(|| {
+                    format!("failed to build the binaries of `{}`", dir.display())
+                })?;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Builds the plugin in `dir` (found upward when `None`) and says what it did, as `mfplug
+/// build` does: what `develop` runs before it starts the daemons and when the requirements
+/// change.
 pub(crate) fn run(
     dir: Option<PathBuf>,
     offline: bool,
     compile: bool,
     settings: &Settings,
-) -> Result<ExitCode> {
-    let dir = crate::plugin::find_dir(dir)?;
-    let kinds = kinds(&dir);
-    if kinds.is_empty() {
+) -> Result<()> {
+    let opts = Options {
+        dir: crate::plugin::find_dir(dir)?,
+        offline,
+        compile,
+    };
+    say_built(&opts.dir, &build(&opts, settings)?);
+    Ok(())
+}
+
+/// The status lines of a build: nothing to build, `local/` fresh, or what was built.
+pub(crate) fn say_built(dir: &Path, report: &Report) {
+    if report.kinds.is_empty() {
         ui::status(
             "Finished",
             format!(
@@ -630,33 +686,38 @@ pub(crate) fn run(
                 dir.display()
             ),
         );
-        return Ok(ExitCode::SUCCESS);
     }
-    for kind in kinds {
-        match kind {
-            Kind::Python => {
-                python(&dir, offline, compile, settings)?;
-            }
-            Kind::Node => node::build(&dir, offline).with_context(|| {
-                format!("failed to build the node modules of `{}`", dir.display())
-            })?,
-            Kind::Rust => {
-                rust::build(&dir, offline).with_context(|| {
-                    format!("failed to build the binaries of `{}`", dir.display())
-                })?;
-            }
-        }
+    let Some(python) = &report.python else {
+        return;
+    };
+    let built = &python.built;
+    if built.noop {
+        ui::status(
+            "Fresh",
+            format!(
+                "`local/` is up to date ({} packages): nothing to do",
+                built.packages
+            ),
+        );
+    } else {
+        ui::status(
+            "Built",
+            format!(
+                "`local/`: {} packages ({} installed, {} removed) in {:.2} s",
+                built.packages,
+                built.installed.len(),
+                built.removed.len(),
+                python.elapsed.as_secs_f64()
+            ),
+        );
     }
-    Ok(ExitCode::SUCCESS)
 }
 
-/// The Python builder: `local/` from the lock.
-fn python(dir: &Path, offline: bool, compile: bool, settings: &Settings) -> Result<()> {
-    let started = std::time::Instant::now();
-    let dir = dir.to_path_buf();
+/// Whether the lock of `dir` is missing, or made from other requirements than today's.
+fn lock_is_stale(dir: &Path) -> bool {
     let lock_path = dir.join(SOURCES_DIR).join(LOCK_FILE);
     let input_path = dir.join(SOURCES_DIR).join(INPUT_FILE);
-    let stale = match (
+    match (
         fs_err::read_to_string(&lock_path),
         crate::lock::requirements::read(&input_path),
     ) {
@@ -666,11 +727,20 @@ fn python(dir: &Path, offline: bool, compile: bool, settings: &Settings) -> Resu
                 != Some(input.sha256().as_str())
         }
         (Ok(_), Err(_)) => false,
-    };
-    if stale {
-        if offline {
+    }
+}
+
+/// The Python builder: `local/` from the lock, relocked first when it is stale.
+fn python(opts: &Options, settings: &Settings) -> Result<PythonReport> {
+    let started = std::time::Instant::now();
+    let dir = &opts.dir;
+    if lock_is_stale(dir) {
+        if opts.offline {
             return Err(ui::error_with_hint(
-                format!("the lock `{}` is missing or stale", lock_path.display()),
+                format!(
+                    "the lock `{}` is missing or stale",
+                    dir.join(SOURCES_DIR).join(LOCK_FILE).display()
+                ),
                 "run `mfplug lock` (it needs the index), then `mfplug build --offline`",
             ));
         }
@@ -682,88 +752,37 @@ fn python(dir: &Path, offline: bool, compile: bool, settings: &Settings) -> Resu
         let locked = crate::lock::lock(&lock, settings, &ui::NoProgress)?;
         crate::lock::say_locked(&locked);
     }
-    let abs = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
-    let built = build_local(&dir, &abs, settings, offline)
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+    let built = build_local(dir, &abs, settings, opts.offline)
         .with_context(|| format!("failed to build `{}`", dir.display()))?;
-    if built.noop {
-        ui::status(
-            "Fresh",
-            format!(
-                "`local/` is up to date ({} packages): nothing to do",
-                built.packages
-            ),
-        );
-        return Ok(());
+    if opts.compile && !built.noop {
+        compile(dir)?;
     }
-    if compile {
-        let python = dir.join(LOCAL).join("bin/python");
-        let status = std::process::Command::new(&python)
-            .args(["-m", "compileall", "-q", "-j", "0"])
-            .arg(dir.join(LOCAL).join("lib"))
-            .status()
-            .with_context(|| format!("cannot run `{}`", python.display()))?;
-        if !status.success() {
-            bail!("compiling the bytecode failed ({status})");
-        }
+    Ok(PythonReport {
+        built,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Compiles the bytecode of `local/lib` with the env's own Python.
+fn compile(dir: &Path) -> Result<()> {
+    let python = dir.join(LOCAL).join("bin/python");
+    let status = std::process::Command::new(&python)
+        .args(["-m", "compileall", "-q", "-j", "0"])
+        .arg(dir.join(LOCAL).join("lib"))
+        .status()
+        .with_context(|| format!("cannot run `{}`", python.display()))?;
+    if !status.success() {
+        bail!("compiling the bytecode failed ({status})");
     }
-    ui::status(
-        "Built",
-        format!(
-            "`local/`: {} packages ({} installed, {} removed) in {:.2} s",
-            built.packages,
-            built.installed.len(),
-            built.removed.len(),
-            started.elapsed().as_secs_f64()
-        ),
-    );
     Ok(())
 }
 
-/// `mfplug lock`: every lock of the plugin (Python through `lock`, then `package-lock.json`,
-/// then `Cargo.lock`); with `--check`, every one is checked and reported.
-pub(crate) fn lock(
-    args: crate::cli::LockArgs,
-    settings: &Settings,
-    json: bool,
-) -> Result<ExitCode> {
-    let dir = crate::plugin::find_dir(args.dir.clone())?;
-    let kinds = kinds(&dir);
-    let (check, offline) = (args.check, args.offline);
-    let mut code = ExitCode::SUCCESS;
-    if kinds.contains(&Kind::Python) || !kinds.iter().any(|k| matches!(k, Kind::Node | Kind::Rust))
-    {
-        code = crate::lock::run(args, settings, json)?;
-    }
-    for kind in kinds {
-        let (name, stale) = match kind {
-            Kind::Python => continue,
-            Kind::Node if check => (node::LOCK, node::stale(&dir)?),
-            Kind::Rust if check => (rust::LOCK, rust::stale(&dir)?),
-            Kind::Node => {
-                node::lock(&dir, offline)?;
-                continue;
-            }
-            Kind::Rust => {
-                rust::lock(&dir, offline)?;
-                continue;
-            }
-        };
-        match stale {
-            None => ui::status("Fresh", format!("`{name}`")),
-            Some(why) => {
-                ui::print_error(&anyhow::anyhow!("`{name}` is stale: {why}"));
-                code = ExitCode::from(crate::cli::EXIT_FAILURE);
-            }
-        }
-    }
-    Ok(code)
-}
-
-/// `mfplug clean [DIR] [--super]`: generated files only, each one said.
-pub(crate) fn clean(dir: Option<PathBuf>, super_clean: bool) -> Result<ExitCode> {
-    let dir = crate::plugin::find_dir(dir)?;
+/// `mfplug clean`: removes the generated files of `dir` (with `super_clean`, the lock and
+/// the vendored files too); gives the paths it removed, in order.
+pub(crate) fn clean(dir: &Path, super_clean: bool) -> Result<Vec<PathBuf>> {
     let mut targets: Vec<PathBuf> = vec![dir.join(LOCAL), dir.join("node_modules")];
-    if let Ok(entries) = fs_err::read_dir(&dir) {
+    if let Ok(entries) = fs_err::read_dir(dir) {
         for entry in entries.flatten() {
             if entry
                 .file_name()
@@ -774,7 +793,7 @@ pub(crate) fn clean(dir: Option<PathBuf>, super_clean: bool) -> Result<ExitCode>
             }
         }
     }
-    for entry in walkdir::WalkDir::new(&dir)
+    for entry in walkdir::WalkDir::new(dir)
         .into_iter()
         .filter_entry(|e| {
             e.file_name() != LOCAL && e.file_name() != ".git" && e.file_name() != "node_modules"
@@ -785,19 +804,19 @@ pub(crate) fn clean(dir: Option<PathBuf>, super_clean: bool) -> Result<ExitCode>
             targets.push(entry.path().to_path_buf());
         }
     }
-    if rust::is_rust(&dir) {
+    if rust::is_rust(dir) {
         targets.push(dir.join("target"));
     }
     if super_clean {
         targets.push(dir.join(SOURCES_DIR).join(LOCK_FILE));
         targets.push(dir.join(SOURCES_DIR).join(VENDOR_DIR));
         targets.push(dir.join(node::LOCK));
-        if rust::is_rust(&dir) {
+        if rust::is_rust(dir) {
             targets.push(dir.join(rust::LOCK));
             targets.push(dir.join(rust::VENDOR));
         }
     }
-    let mut removed = 0;
+    let mut removed = Vec::new();
     for target in targets {
         let Ok(meta) = fs_err::symlink_metadata(&target) else {
             continue;
@@ -807,11 +826,7 @@ pub(crate) fn clean(dir: Option<PathBuf>, super_clean: bool) -> Result<ExitCode>
         } else {
             fs_err::remove_file(&target)?;
         }
-        ui::status("Removed", format!("`{}`", target.display()));
-        removed += 1;
+        removed.push(target);
     }
-    if removed == 0 {
-        ui::status("Clean", format!("`{}`: nothing to remove", dir.display()));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(removed)
 }

@@ -8,7 +8,10 @@
 //! collected, so that `mfplug check` can report them all at once.
 
 pub mod ini;
+mod invalid;
 pub(crate) mod schema;
+
+pub(crate) use invalid::{load_reported, Invalid};
 mod unsupported;
 
 pub(crate) use unsupported::unsupported;

@@ -21,7 +21,7 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::archive::PluginMeta;
-use crate::plugin::PluginName;
+use crate::plugin::{PluginName, LABEL_FILE};
 use crate::ui;
 
 /// The home: `--home`/`MFPLUG_HOME` (clap reads both), else `$XDG_DATA_HOME/mfplug`, else
@@ -430,6 +430,33 @@ pub(crate) fn installed_names(home: &Path) -> Result<Vec<PluginName>> {
         .collect();
     names.sort();
     Ok(names)
+}
+
+/// The dir of the plugin named `name` in the home (installed or devlinked).
+pub(crate) fn installed_dir(home: &Path, name: &PluginName) -> Result<PathBuf> {
+    let dir = plugin_dir(home, name);
+    if dir.join(LABEL_FILE).is_file() {
+        Ok(dir)
+    } else {
+        Err(not_installed(home, name))
+    }
+}
+
+/// The error of a command given the name of a plugin the home does not have: with the
+/// installed name that is closest, if one is close ("did you mean").
+pub(crate) fn not_installed(home: &Path, name: &PluginName) -> anyhow::Error {
+    let names = installed_names(home).unwrap_or_default();
+    let hint = match crate::config::schema::did_you_mean(name, names.iter().map(|n| n.as_str())) {
+        Some(close) => format!("did you mean `{close}`? `mfplug list` shows the installed plugins"),
+        None => "`mfplug list` shows the installed plugins; `--home` chooses the home".to_owned(),
+    };
+    ui::error_with_hint(
+        format!(
+            "no plugin named `{name}` is installed in `{}`",
+            home.display()
+        ),
+        hint,
+    )
 }
 
 /// Seconds since 1970, now.

@@ -1,15 +1,13 @@
 //! The operator's commands on installed plugins: `install` (its report), `uninstall`, `list`,
 //! `info NAME`, `verify NAME`, `repackage` and `crontab`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
-use super::install::{self, Action, InstallOptions};
+use super::install;
 use super::{is_devlink, override_file, plugin_dir, stage_pause, HomeLock, InstallRecord};
 use crate::archive::pack::{self, MetaBase, PackOptions};
 use crate::archive::{self, Kind, Record, RECORD_PATH};
@@ -17,45 +15,6 @@ use crate::config::{self, ini::Document, Settings};
 use crate::fsx::sha256_hex;
 use crate::plugin::{read_own_file, PluginName, CONFIG_FILE};
 use crate::ui;
-
-/// `mfplug install FILE [--new-name N] [--force]`.
-pub(crate) fn install_cmd(
-    home: &Path,
-    settings: &Settings,
-    opts: &InstallOptions,
-    wait: Duration,
-    json: bool,
-) -> Result<ExitCode> {
-    let done = install::install(home, settings, opts, wait)?;
-    let verb = match &done.action {
-        Action::Installed => "installed".to_owned(),
-        Action::Upgraded(from) => format!("upgraded from {from}"),
-        Action::Downgraded(from) => format!("downgraded from {from}"),
-        Action::Reinstalled => "reinstalled (same version)".to_owned(),
-    };
-    if json {
-        ui::out_json(&serde_json::json!({
-            "name": done.name,
-            "version": done.meta.version,
-            "release": done.meta.release,
-            "plugin_hash": done.meta.plugin_hash,
-            "action": verb,
-            "dir": plugin_dir(home, &done.name),
-        }))?;
-    } else {
-        ui::status(
-            "Installed",
-            format!(
-                "plugin `{}` {}-{}: {verb}",
-                done.name, done.meta.version, done.meta.release
-            ),
-        );
-    }
-    if let Some(note) = done.override_note {
-        ui::warn(note);
-    }
-    Ok(ExitCode::SUCCESS)
-}
 
 /// Whether the override file is still the one install wrote (not edited by the admin).
 fn override_pristine(home: &Path, name: &PluginName, record: Option<&InstallRecord>) -> bool {
@@ -68,33 +27,31 @@ fn override_pristine(home: &Path, name: &PluginName, record: Option<&InstallReco
         .is_some_and(|s| s == current)
 }
 
-/// `mfplug uninstall NAME [--clean]`.
+/// What `uninstall` did.
+pub(crate) enum Uninstalled {
+    /// A devlink lost its link; the developer's files stay.
+    Unlinked,
+    /// The plugin was removed; `kept` is the admin's edited override file, kept.
+    Removed { kept: Option<PathBuf> },
+}
+
+/// `mfplug uninstall NAME [--clean]`: a plugin out of the home, its `preuninstall` run first.
 pub(crate) fn uninstall(
     home: &Path,
     settings: &Settings,
     name: &PluginName,
     clean: bool,
     wait: Duration,
-) -> Result<ExitCode> {
+) -> Result<Uninstalled> {
     let _lock = HomeLock::acquire(home, Some(wait))?;
     let dir = plugin_dir(home, name);
     if is_devlink(home, name) {
         // A devlink only loses its link: the developer's files stay.
         fs_err::remove_file(&dir)?;
-        ui::status(
-            "Unlinked",
-            format!("devlinked plugin `{name}` (its source dir is untouched)"),
-        );
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Uninstalled::Unlinked);
     }
     if !dir.is_dir() {
-        return Err(ui::error_with_hint(
-            format!(
-                "no plugin named `{name}` is installed in `{}`",
-                home.display()
-            ),
-            "`mfplug list` shows the installed plugins",
-        ));
+        return Err(super::not_installed(home, name));
     }
     let record = InstallRecord::read(&dir).ok();
     install::run_hook(&dir, "preuninstall", settings).with_context(|| {
@@ -121,29 +78,27 @@ pub(crate) fn uninstall(
     let path = override_file(home, name);
     let new_copy = path.with_extension("ini.new");
     let _ = fs_err::remove_file(&new_copy);
+    let mut kept = None;
     if path.exists() {
         if clean || override_pristine(home, name, record.as_ref()) {
             fs_err::remove_file(&path)?;
         } else {
-            ui::note(format!(
-                "kept your edited `{}` (`--clean` removes it)",
-                path.display()
-            ));
+            kept = Some(path);
         }
     }
-    ui::status("Uninstalled", format!("plugin `{name}`"));
-    Ok(ExitCode::SUCCESS)
+    Ok(Uninstalled::Removed { kept })
 }
 
+/// One installed plugin, as `list` shows it.
 #[derive(Serialize)]
-struct ListEntry {
-    name: PluginName,
-    version: String,
-    release: String,
-    devlink: bool,
-    hash: String,
-    installed_at: Option<u64>,
-    dir: PathBuf,
+pub(crate) struct ListEntry {
+    pub(crate) name: PluginName,
+    pub(crate) version: String,
+    pub(crate) release: String,
+    pub(crate) devlink: bool,
+    pub(crate) hash: String,
+    pub(crate) installed_at: Option<u64>,
+    pub(crate) dir: PathBuf,
 }
 
 fn list_entry(home: &Path, name: &PluginName, settings: &Settings) -> ListEntry {
@@ -176,132 +131,31 @@ fn list_entry(home: &Path, name: &PluginName, settings: &Settings) -> ListEntry 
     }
 }
 
-/// `mfplug list`.
-pub(crate) fn list(home: &Path, settings: &Settings, json: bool) -> Result<ExitCode> {
-    let entries: Vec<ListEntry> = super::installed_names(home)?
+/// `mfplug list`: every installed plugin, by name.
+pub(crate) fn list(home: &Path, settings: &Settings) -> Result<Vec<ListEntry>> {
+    Ok(super::installed_names(home)?
         .iter()
         .map(|name| list_entry(home, name, settings))
-        .collect();
-    if json {
-        ui::out_json(&entries)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if entries.is_empty() {
-        ui::note(format!("no plugin is installed in `{}`", home.display()));
-        return Ok(ExitCode::SUCCESS);
-    }
-    let width = entries
-        .iter()
-        .map(|e| e.name.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    let mut text = format!(
-        "{:width$}  {:12}  {:7}  {:12}  INSTALLED\n",
-        "NAME", "VERSION", "DEVLINK", "HASH"
-    );
-    for e in &entries {
-        let hash = e.hash.trim_start_matches("sha256:");
-        text.push_str(&format!(
-            "{:width$}  {:12}  {:7}  {:12}  {}\n",
-            e.name,
-            format!("{}-{}", e.version, e.release),
-            if e.devlink { "yes" } else { "no" },
-            hash.get(..hash.len().min(12)).unwrap_or(hash),
-            e.installed_at.map_or("-".into(), crate::ui::format_time),
-        ));
-    }
-    ui::out(text.trim_end())?;
-    Ok(ExitCode::SUCCESS)
+        .collect())
 }
 
-/// `mfplug info NAME`.
-pub(crate) fn info(
-    home: &Path,
-    settings: &Settings,
-    name: &PluginName,
-    json: bool,
-) -> Result<ExitCode> {
-    let dir = crate::env::installed_dir(home, name)?;
-    let entry = list_entry(home, name, settings);
-    let record = InstallRecord::read(&dir).ok();
-    let config = config::load(&dir, settings).ok();
-    if json {
-        let configuration: Option<BTreeMap<String, BTreeMap<String, String>>> =
-            config.as_ref().map(|c| {
-                c.sections
-                    .iter()
-                    .map(|(s, keys)| {
-                        (
-                            s.clone(),
-                            keys.iter()
-                                .map(|(k, v)| (k.clone(), v.value.clone()))
-                                .collect(),
-                        )
-                    })
-                    .collect()
-            });
-        ui::out_json(&serde_json::json!({
-            "name": name,
-            "dir": dir,
-            "devlink": entry.devlink,
-            "version": entry.version,
-            "release": entry.release,
-            "install": record,
-            "config": configuration,
-            "variables": config.as_ref().map(|c| &c.variables),
-        }))?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut lines = vec![format!("name: {name}"), format!("dir: {}", dir.display())];
-    lines.push(format!("version: {}-{}", entry.version, entry.release));
-    lines.push(format!(
-        "devlink: {}",
-        if entry.devlink { "yes" } else { "no" }
-    ));
-    if let Some(record) = &record {
-        let m = &record.meta;
-        for (key, value) in [
-            ("summary", &m.summary),
-            ("license", &m.license),
-            ("maintainer", &m.maintainer),
-            ("vendor", &m.vendor),
-            ("url", &m.url),
-        ] {
-            if !value.is_empty() {
-                lines.push(format!("{key}: {value}"));
-            }
-        }
-        lines.push(format!("files: {}", m.files));
-        lines.push(format!("size: {}", archive::human_size(m.size)));
-        lines.push(format!("plugin hash: {}", m.plugin_hash));
-        lines.push(format!("platform: {}", m.platform));
-        lines.push(format!("installed from: {}", record.source));
-        lines.push(format!(
-            "installed at: {}",
-            crate::ui::format_time(record.installed_at)
-        ));
-        if let Some(original) = &record.original_name {
-            lines.push(format!("installed as a copy of: {original}"));
-        }
-        if record.provisioned {
-            lines.push("provisioned: yes".into());
-        }
-    }
-    if let Some(config) = &config {
-        lines.push(format!("configuration ({}):", config.config_name));
-        for (section, keys) in &config.sections {
-            lines.push(format!("  [{section}]"));
-            for (key, setting) in keys {
-                lines.push(format!(
-                    "  {key} = {}",
-                    setting.value.replace('\n', "\n      ")
-                ));
-            }
-        }
-    }
-    ui::out(lines.join("\n"))?;
-    Ok(ExitCode::SUCCESS)
+/// What `info NAME` shows of an installed plugin.
+pub(crate) struct Description {
+    pub(crate) entry: ListEntry,
+    /// The record install wrote (none for a devlink).
+    pub(crate) record: Option<InstallRecord>,
+    /// The effective configuration, or why it does not load (a broken override file).
+    pub(crate) config: Result<config::PluginConfig, config::Invalid>,
+}
+
+/// `mfplug info NAME`: an installed plugin's record and effective configuration.
+pub(crate) fn describe(home: &Path, settings: &Settings, name: &PluginName) -> Result<Description> {
+    let dir = super::installed_dir(home, name)?;
+    Ok(Description {
+        entry: list_entry(home, name, settings),
+        record: InstallRecord::read(&dir).ok(),
+        config: config::load_reported(&dir, settings),
+    })
 }
 
 /// Paths that install or run time make inside a plugin and that `verify` does not report.
@@ -313,13 +167,17 @@ fn generated(path: &str) -> bool {
         || path.contains("__pycache__")
 }
 
+/// What `verify NAME` found: the files that differ from the RECORD, by how.
 #[derive(Serialize, Default)]
-struct VerifyReport {
-    name: String,
-    ok: bool,
-    modified: Vec<String>,
-    missing: Vec<String>,
-    added: Vec<String>,
+pub(crate) struct VerifyReport {
+    pub(crate) name: String,
+    pub(crate) ok: bool,
+    pub(crate) modified: Vec<String>,
+    pub(crate) missing: Vec<String>,
+    pub(crate) added: Vec<String>,
+    /// The RECORD's number of entries.
+    #[serde(skip)]
+    pub(crate) entries: usize,
 }
 
 /// What identifies one installed copy of a plugin: its dir's inode and its install record.
@@ -338,8 +196,8 @@ const VERIFY_ATTEMPTS: usize = 20;
 /// It reports on one copy of the plugin: when an install replaced it meanwhile (its dir's
 /// identity changed), it looks again, so that it sees the old plugin or the new one, never a
 /// mix.
-pub(crate) fn verify(home: &Path, name: &PluginName, json: bool) -> Result<ExitCode> {
-    let dir = crate::env::installed_dir(home, name)?;
+pub(crate) fn verify(home: &Path, name: &PluginName) -> Result<VerifyReport> {
+    let dir = super::installed_dir(home, name)?;
     if is_devlink(home, name) {
         return Err(ui::error_with_hint(
             format!("plugin `{name}` is devlinked: it has no RECORD to check against"),
@@ -366,44 +224,11 @@ pub(crate) fn verify(home: &Path, name: &PluginName, json: bool) -> Result<ExitC
         ));
         std::thread::sleep(Duration::from_millis(20 * attempt as u64));
         // An uninstall took it away: say so as `installed_dir` does.
-        crate::env::installed_dir(home, name)?;
+        super::installed_dir(home, name)?;
     };
     report.ok = report.modified.is_empty() && report.missing.is_empty() && report.added.is_empty();
-    if json {
-        ui::out_json(&report)?;
-    } else {
-        let mut lines = Vec::new();
-        for (mark, list) in [
-            ("modified", &report.modified),
-            ("missing", &report.missing),
-            ("added", &report.added),
-        ] {
-            for path in list {
-                lines.push(format!("{mark:8}  {path}"));
-            }
-        }
-        if !lines.is_empty() {
-            ui::out(lines.join("\n"))?;
-        }
-        if report.ok {
-            ui::status(
-                "Verified",
-                format!("plugin `{name}`: {entries} entries match its RECORD"),
-            );
-        } else {
-            ui::print_error(&anyhow::anyhow!(
-                "plugin `{name}` differs from its RECORD: {} modified, {} missing, {} added",
-                report.modified.len(),
-                report.missing.len(),
-                report.added.len()
-            ));
-        }
-    }
-    Ok(if report.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(crate::cli::EXIT_FAILURE)
-    })
+    report.entries = entries;
+    Ok(report)
 }
 
 /// Checks one copy of an installed plugin against its RECORD; gives the report and the
@@ -473,15 +298,10 @@ pub(crate) fn repackage(
     settings: &Settings,
     name: &PluginName,
     output: Option<PathBuf>,
-    json: bool,
-) -> Result<ExitCode> {
-    let dir = crate::env::installed_dir(home, name)?;
-    let config = config::load(&dir, settings).map_err(|problems| {
-        for p in &problems {
-            ui::print_problem(p);
-        }
-        anyhow::anyhow!("cannot read the configuration of `{name}`")
-    })?;
+    progress: &dyn ui::Progress,
+) -> Result<pack::Packed> {
+    let dir = super::installed_dir(home, name)?;
+    let config = config::load_reported(&dir, settings)?;
     // Merge the override layers into config.ini, keeping the developer's comments.
     let config_path = dir.join(CONFIG_FILE);
     let config_text = read_own_file(&config_path)?
@@ -516,8 +336,7 @@ pub(crate) fn repackage(
             })
         });
     let get = |key: &str| config.get("general", key).unwrap_or_default().to_owned();
-    let bar = (!json).then(|| ui::Bar::new("Packing", None));
-    let packed = pack::pack(
+    pack::pack(
         sources,
         MetaBase {
             name: name.to_string(),
@@ -533,13 +352,10 @@ pub(crate) fn repackage(
         &PackOptions {
             level: crate::release::DEFAULT_LEVEL,
             epoch: archive::source_date_epoch().map_err(|e| ui::error_with_hint(e, "unset it"))?,
-            progress: bar
-                .as_ref()
-                .map_or(&ui::NoProgress, |bar| bar as &dyn ui::Progress),
+            progress,
         },
     )
-    .with_context(|| format!("failed to repackage `{name}`"))?;
-    crate::release::report_packed(&packed, json)
+    .with_context(|| format!("failed to repackage `{name}`"))
 }
 
 const CRON_BEGIN: &str =
@@ -630,15 +446,9 @@ fn no_crontab_yet(stderr: &str) -> bool {
     matches!(lines.as_slice(), [line] if line.to_ascii_lowercase().contains("no crontab for "))
 }
 
-/// `mfplug crontab [--apply]`.
-pub(crate) fn crontab(home: &Path, settings: &Settings, apply: bool) -> Result<ExitCode> {
-    let merged = merged_crontab(home, settings)?;
-    if !apply {
-        if !merged.is_empty() {
-            ui::out(merged.trim_end())?;
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
+/// `mfplug crontab --apply`: the merged crontab of the plugins (`merged`) installed into the
+/// user's, between markers, the user's own lines kept.
+pub(crate) fn apply_crontab(merged: &str) -> Result<()> {
     let current = current_crontab()?;
     let mut kept = Vec::new();
     let mut inside = false;
@@ -668,11 +478,7 @@ pub(crate) fn crontab(home: &Path, settings: &Settings, apply: bool) -> Result<E
     if !status.success() {
         anyhow::bail!("`crontab -` failed ({status})");
     }
-    ui::status(
-        "Applied",
-        "the plugins' jobs to your crontab (your own lines are kept)",
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 #[cfg(test)]

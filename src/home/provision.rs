@@ -495,20 +495,6 @@ fn waiting(path: &Path, detail: String) -> Event {
     }
 }
 
-/// Renders a provisioning report: with `json`, one JSON line per event (as text, each was
-/// said as a status line when it happened); gives whether everything applied, for the exit
-/// code (1 when a plugin failed).
-pub(crate) fn render(report: &ProvisionReport, json: bool) -> Result<bool> {
-    if json {
-        for event in &report.events {
-            if let Ok(line) = serde_json::to_string(event) {
-                let _ = ui::out(line);
-            }
-        }
-    }
-    Ok(report.ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,9 +513,9 @@ mod tests {
         let mut report = ProvisionReport::default();
         report.events.push(event("Provisioned"));
         report.events.push(event("Unchanged"));
-        assert!(render(&report, false).unwrap());
+        assert!(report.ok());
         report.events.push(event(FAILED));
-        assert!(!render(&report, false).unwrap());
+        assert!(!report.ok());
         assert_eq!(
             serde_json::to_value(&report.events[2]).unwrap(),
             serde_json::json!({"file": null, "name": "foo", "action": "failed", "detail": "why"})

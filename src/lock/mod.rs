@@ -538,75 +538,6 @@ fn with_cause(
     }
 }
 
-/// `mfplug lock [DIR]` (Python): `--check`, or a lock, reported as text or `--json`.
-pub(crate) fn run(
-    args: crate::cli::LockArgs,
-    settings: &Settings,
-    json: bool,
-) -> Result<std::process::ExitCode> {
-    let dir = crate::plugin::find_dir(args.dir.clone())?;
-    if args.check {
-        let checked = check(&dir)?;
-        return render_check(&checked, json);
-    }
-    let opts = Options {
-        dir,
-        upgrade: args.upgrade,
-        upgrade_package: args.upgrade_package,
-        index_url: args.index_url,
-        extra_index_url: args.extra_index_url,
-        find_links: args.find_links,
-        offline: args.offline,
-        pre: args.pre,
-        python: args.python,
-        python_version: args.python_version,
-        platform: args.platform,
-    };
-    // The spinner counts requests only at the default verbosity: `-v` logs each one.
-    let bar = (ui::verbosity() == 0).then(|| ui::Bar::new("Resolving", None));
-    let progress: &dyn ui::Progress = bar.as_ref().map_or(&ui::NoProgress, |b| b as _);
-    let locked = lock(&opts, settings, progress)?;
-    render_lock(&locked, json)?;
-    Ok(std::process::ExitCode::SUCCESS)
-}
-
-#[derive(Serialize)]
-struct LockReport<'a> {
-    lockfile: &'a Path,
-    packages: Vec<PackageReport>,
-    requests: usize,
-    elapsed_ms: u128,
-}
-
-#[derive(Serialize)]
-struct PackageReport {
-    name: String,
-    version: String,
-    hashes: usize,
-}
-
-/// What a lock did: the JSON report, the changed pins with `-v`, the status line.
-fn render_lock(locked: &Locked, json: bool) -> Result<()> {
-    let pins = &locked.pins;
-    if json {
-        ui::out_json(&LockReport {
-            lockfile: &locked.lockfile,
-            packages: pins
-                .iter()
-                .map(|p| PackageReport {
-                    name: p.name.to_string(),
-                    version: p.version.to_string(),
-                    hashes: p.hashes.len(),
-                })
-                .collect(),
-            requests: locked.requests,
-            elapsed_ms: locked.elapsed.as_millis(),
-        })?;
-    }
-    say_locked(locked);
-    Ok(())
-}
-
 /// The status line of a lock (and, with `-v`, each pin that changed): what `mfplug lock`
 /// says, and `build` when it relocks.
 pub(crate) fn say_locked(locked: &Locked) {
@@ -629,26 +560,4 @@ pub(crate) fn say_locked(locked: &Locked) {
             locked.target
         ),
     );
-}
-
-/// What `--check` found: the JSON report or the status line, or the reasons as an error.
-fn render_check(checked: &Checked, json: bool) -> Result<std::process::ExitCode> {
-    if json {
-        ui::out_json(checked)?;
-    }
-    if checked.fresh {
-        ui::status(
-            "Fresh",
-            format!("`{SOURCES_DIR}/{LOCK_FILE}` matches `{INPUT_FILE}`"),
-        );
-        return Ok(std::process::ExitCode::SUCCESS);
-    }
-    if !json {
-        let mut text = format!("`{SOURCES_DIR}/{LOCK_FILE}` is stale");
-        for reason in &checked.reasons {
-            text.push_str(&format!("\n  - {reason}"));
-        }
-        ui::print_error(&ui::error_with_hint(text, "run `mfplug lock` to update it"));
-    }
-    Ok(std::process::ExitCode::from(crate::cli::EXIT_FAILURE))
 }

@@ -26,7 +26,8 @@ fn list_shows_the_builtin_templates() {
     mfplug_snapshot!(ctx, ctx.cmd(["bootstrap", "list"]));
     let out = ctx.cmd(["bootstrap", "list", "--json"]).output().unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = json
+    assert_eq!(json["schema_version"], 1);
+    let names: Vec<&str> = json["templates"]
         .as_array()
         .unwrap()
         .iter()
@@ -35,8 +36,8 @@ fn list_shows_the_builtin_templates() {
     for t in TEMPLATES {
         assert!(names.contains(t), "{t} not in {names:?}");
     }
-    assert_eq!(json[0]["source"]["kind"], "builtin");
-    assert_eq!(json[0]["variables"]["version"]["default"], "0.0.1");
+    assert_eq!(json["templates"][0]["source"]["kind"], "builtin");
+    assert_eq!(json["templates"][0]["variables"]["version"]["default"], "0.0.1");
 }
 
 #[test]

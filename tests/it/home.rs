@@ -59,10 +59,13 @@ fn install_list_info_verify_uninstall() {
 
     let out = ctx.cmd(["list", "--json"]).output().unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json[0]["name"], "foo");
-    assert_eq!(json[0]["version"], "1.0.0");
-    assert_eq!(json[0]["devlink"], false);
-    assert!(json[0]["hash"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(json["plugins"][0]["name"], "foo");
+    assert_eq!(json["plugins"][0]["version"], "1.0.0");
+    assert_eq!(json["plugins"][0]["devlink"], false);
+    assert!(json["plugins"][0]["hash"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
     let out = ctx.cmd(["list"]).output().unwrap();
     assert!(stdout(&out).starts_with("NAME"), "{}", stdout(&out));
 
@@ -161,7 +164,7 @@ fn refusals() {
     assert!(stderr(&out).contains("is devlinked"));
     let out = ctx.cmd(["list", "--json"]).output().unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json[0]["devlink"], true);
+    assert_eq!(json["plugins"][0]["devlink"], true);
     // Uninstalling a devlink removes the link, never the developer's files.
     ctx.cmd(["uninstall", "foo"]).assert().success();
     assert!(ctx.work.join("src/foo-1.0.0/config.ini").is_file());
@@ -275,7 +278,7 @@ fn postinstall_runs_in_the_env_and_its_failure_rolls_back() {
     ctx.cmd(["verify", "foo"]).assert().success();
     let out = ctx.cmd(["list", "--json"]).output().unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json[0]["version"], "1.0.0");
+    assert_eq!(json["plugins"][0]["version"], "1.0.0");
     assert!(staging_is_empty(&ctx));
 
     // A failing preuninstall keeps the plugin.
@@ -1390,7 +1393,7 @@ fn list_shows_plugins_only() {
     std::fs::create_dir_all(ctx.home.join("plugins/not.a.name")).unwrap();
     let out = ctx.cmd(["list", "--json"]).output().unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = json
+    let names: Vec<&str> = json["plugins"]
         .as_array()
         .unwrap()
         .iter()

@@ -38,7 +38,7 @@ const MAY_NAME_CLI: &[&str] = &["cli", "commands", ROOT];
 /// Modules that may write to the terminal.
 const MAY_PRINT: &[&str] = &["ui", ROOT];
 /// Modules that may decide exit codes.
-const MAY_EXIT: &[&str] = &[ROOT, "cli", "commands"];
+const MAY_EXIT: &[&str] = &[ROOT, "commands"];
 /// The one module that changes the runtime home.
 const HOME: &str = "home";
 
