@@ -464,6 +464,24 @@ fn parse_pax(data: &[u8], global: bool) -> Result<Pax, String> {
     Ok(pax)
 }
 
+/// The extension headers (GNU long name and link, PAX) read so far before a member, for
+/// the member that follows them.
+#[derive(Default)]
+struct Extensions {
+    long_name: Option<Vec<u8>>,
+    long_link: Option<Vec<u8>>,
+    pax: Option<Pax>,
+    /// Extension headers read, the global PAX ones included.
+    count: u32,
+}
+
+impl Extensions {
+    /// Whether a header is waiting for its member.
+    fn pending(&self) -> bool {
+        self.long_name.is_some() || self.long_link.is_some() || self.pax.is_some()
+    }
+}
+
 /// The tar stream over a decoder: headers, then the data of each member, then the end,
 /// after which only zero bytes (a bounded number) may follow.
 pub(crate) struct TarReader<R> {
@@ -584,23 +602,11 @@ impl<R: Read> TarReader<R> {
         self.remaining = 0;
         self.padding = 0;
         self.skip(rest)?;
-        let mut long_name: Option<Vec<u8>> = None;
-        let mut long_link: Option<Vec<u8>> = None;
-        let mut pax: Option<Pax> = None;
-        let mut extensions = 0;
+        let mut ext = Extensions::default();
         loop {
-            let mut block = [0u8; BLOCK];
-            if !self.fill(&mut block)? {
-                return Err(ArchiveError::Corrupt(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "the tar stream ends {} without its end-of-archive blocks",
-                        self.at
-                    ),
-                )));
-            }
+            let block = self.next_block()?;
             if block.iter().all(|&b| b == 0) {
-                if long_name.is_some() || long_link.is_some() || pax.is_some() {
+                if ext.pending() {
                     return Err(self.bad("an extension header is not followed by a member"));
                 }
                 self.finish()?;
@@ -610,97 +616,137 @@ impl<R: Read> TarReader<R> {
             if matches!(header.entry_type, b'L' | b'K' | b'x' | b'g') {
                 // At most one of each kind but the global one, which is ignored: a bound on
                 // the work before a member all the same.
-                extensions += 1;
-                if extensions > 4 {
+                ext.count += 1;
+                if ext.count > 4 {
                     return Err(self.bad("more than 4 extension headers before one member"));
                 }
             }
             match header.entry_type {
-                b'L' | b'K' => {
-                    let (what, slot) = if header.entry_type == b'L' {
-                        ("GNU long name", &mut long_name)
-                    } else {
-                        ("GNU long link", &mut long_link)
-                    };
-                    let limit = limits.max_path as u64 + 1;
-                    if header.size > limit {
-                        return Err(ArchiveError::HeaderTooLarge {
-                            what,
-                            at: self.at.clone(),
-                            size: header.size,
-                            limit,
-                        });
-                    }
-                    if slot.is_some() {
-                        return Err(self.bad(format!("two {what} headers for one member")));
-                    }
-                    let mut data = self.read_all(header.size)?;
-                    while data.last() == Some(&0) {
-                        data.pop();
-                    }
-                    if header.entry_type == b'L' {
-                        long_name = Some(data);
-                    } else {
-                        long_link = Some(data);
-                    }
-                }
-                b'x' | b'g' => {
-                    let global = header.entry_type == b'g';
-                    if header.size > limits.max_pax {
-                        return Err(ArchiveError::HeaderTooLarge {
-                            what: "PAX",
-                            at: self.at.clone(),
-                            size: header.size,
-                            limit: limits.max_pax,
-                        });
-                    }
-                    let data = self.read_all(header.size)?;
-                    let parsed = parse_pax(&data, global).map_err(|what| self.bad(what))?;
-                    if !global {
-                        if pax.is_some() {
-                            return Err(self.bad("two PAX headers for one member"));
-                        }
-                        pax = Some(parsed);
-                    }
-                }
-                entry_type => {
-                    let mut member = TarMember {
-                        path: long_name.unwrap_or(header.name),
-                        link: long_link.unwrap_or(header.link),
-                        entry_type,
-                        size: header.size,
-                        mode: header.mode,
-                    };
-                    if let Some(pax) = pax {
-                        if let Some(path) = pax.path {
-                            member.path = path;
-                        }
-                        if let Some(link) = pax.link {
-                            member.link = link;
-                        }
-                        if let Some(size) = pax.size {
-                            member.size = size;
-                        }
-                    }
-                    // Only files have data; any size on another entry is skipped as data,
-                    // as tar does, within the member bound.
-                    if member.size > limits.max_member {
-                        return Err(ArchiveError::TooLarge {
-                            path: shown(&String::from_utf8_lossy(&member.path)),
-                            size: member.size,
-                            limit: limits.max_member,
-                        });
-                    }
-                    self.remaining = member.size;
-                    self.padding = member.size.next_multiple_of(BLOCK as u64) - member.size;
-                    self.at = format!(
-                        "after member `{}`",
-                        shown(&String::from_utf8_lossy(&member.path))
-                    );
-                    return Ok(Some(member));
-                }
+                b'L' | b'K' => self.read_long(&header, &mut ext, limits)?,
+                b'x' | b'g' => self.read_pax(&header, &mut ext, limits)?,
+                _ => return self.start_member(header, ext, limits).map(Some),
             }
         }
+    }
+
+    /// The next 512-byte block of headers: the stream may not end before tar's end blocks.
+    fn next_block(&mut self) -> Result<[u8; BLOCK], ArchiveError> {
+        let mut block = [0u8; BLOCK];
+        if !self.fill(&mut block)? {
+            return Err(ArchiveError::Corrupt(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the tar stream ends {} without its end-of-archive blocks",
+                    self.at
+                ),
+            )));
+        }
+        Ok(block)
+    }
+
+    /// Reads the data of a GNU long name (`L`) or long link (`K`) header into `ext`, its
+    /// trailing NULs dropped: within the path bound (and a NUL), one of each per member.
+    fn read_long(
+        &mut self,
+        header: &Header,
+        ext: &mut Extensions,
+        limits: &Limits,
+    ) -> Result<(), ArchiveError> {
+        let (what, slot) = if header.entry_type == b'L' {
+            ("GNU long name", &mut ext.long_name)
+        } else {
+            ("GNU long link", &mut ext.long_link)
+        };
+        let limit = limits.max_path as u64 + 1;
+        if header.size > limit {
+            return Err(ArchiveError::HeaderTooLarge {
+                what,
+                at: self.at.clone(),
+                size: header.size,
+                limit,
+            });
+        }
+        if slot.is_some() {
+            return Err(self.bad(format!("two {what} headers for one member")));
+        }
+        let mut data = self.read_all(header.size)?;
+        while data.last() == Some(&0) {
+            data.pop();
+        }
+        *slot = Some(data);
+        Ok(())
+    }
+
+    /// Reads a PAX header within the PAX bound: a member's (`x`, one per member) into `ext`;
+    /// a global one (`g`, which may set no path or size) is checked and dropped.
+    fn read_pax(
+        &mut self,
+        header: &Header,
+        ext: &mut Extensions,
+        limits: &Limits,
+    ) -> Result<(), ArchiveError> {
+        let global = header.entry_type == b'g';
+        if header.size > limits.max_pax {
+            return Err(ArchiveError::HeaderTooLarge {
+                what: "PAX",
+                at: self.at.clone(),
+                size: header.size,
+                limit: limits.max_pax,
+            });
+        }
+        let data = self.read_all(header.size)?;
+        let parsed = parse_pax(&data, global).map_err(|what| self.bad(what))?;
+        if !global {
+            if ext.pax.is_some() {
+                return Err(self.bad("two PAX headers for one member"));
+            }
+            ext.pax = Some(parsed);
+        }
+        Ok(())
+    }
+
+    /// The member a header begins, its extension headers applied: its size within the member
+    /// bound, its data (and the padding after it) the next bytes of the stream.
+    fn start_member(
+        &mut self,
+        header: Header,
+        ext: Extensions,
+        limits: &Limits,
+    ) -> Result<TarMember, ArchiveError> {
+        let mut member = TarMember {
+            path: ext.long_name.unwrap_or(header.name),
+            link: ext.long_link.unwrap_or(header.link),
+            entry_type: header.entry_type,
+            size: header.size,
+            mode: header.mode,
+        };
+        if let Some(pax) = ext.pax {
+            if let Some(path) = pax.path {
+                member.path = path;
+            }
+            if let Some(link) = pax.link {
+                member.link = link;
+            }
+            if let Some(size) = pax.size {
+                member.size = size;
+            }
+        }
+        // Only files have data; any size on another entry is skipped as data, as tar does,
+        // within the member bound.
+        if member.size > limits.max_member {
+            return Err(ArchiveError::TooLarge {
+                path: shown(&String::from_utf8_lossy(&member.path)),
+                size: member.size,
+                limit: limits.max_member,
+            });
+        }
+        self.remaining = member.size;
+        self.padding = member.size.next_multiple_of(BLOCK as u64) - member.size;
+        self.at = format!(
+            "after member `{}`",
+            shown(&String::from_utf8_lossy(&member.path))
+        );
+        Ok(member)
     }
 
     /// After tar's end block: the rest of the stream, read to its end (which makes the
