@@ -898,6 +898,20 @@ impl Guard {
         size: u64,
         limits: &Limits,
     ) -> Result<(), ArchiveError> {
+        self.count_member(path, size, limits)?;
+        let first_new = self.nodes.len();
+        let (id, created) = self.walk(path, limits)?;
+        let kind = match what {
+            Admit::File => NodeKind::File,
+            Admit::Dir => NodeKind::Dir,
+            Admit::Symlink(target) => NodeKind::Symlink(target.to_owned()),
+        };
+        self.place(path, id, created, first_new, kind)
+    }
+
+    /// Counts a member of `size` bytes against the bounds on the members, on one member's
+    /// size and on their total.
+    fn count_member(&mut self, path: &str, size: u64, limits: &Limits) -> Result<(), ArchiveError> {
         self.count += 1;
         if self.count > limits.max_members {
             return Err(ArchiveError::TooManyMembers(limits.max_members));
@@ -913,7 +927,12 @@ impl Guard {
         if self.total > limits.max_total {
             return Err(ArchiveError::TotalTooLarge(limits.max_total));
         }
-        let first_new = self.nodes.len();
+        Ok(())
+    }
+
+    /// Walks `path` down the tree, adding the nodes it lacks as implied dirs; refuses a path
+    /// through an earlier symlink or file. Gives its leaf and whether a node was added.
+    fn walk(&mut self, path: &str, limits: &Limits) -> Result<(u32, bool), ArchiveError> {
         let mut id = ROOT;
         let mut created = false;
         let mut components = path.split('/').peekable();
@@ -924,21 +943,7 @@ impl Guard {
             let key: (u32, Box<str>) = (id, component.into());
             if let Some(&child) = self.children.get(&key) {
                 if !last {
-                    match self.node(child).map(|n| &n.kind) {
-                        Some(NodeKind::Symlink(_)) => {
-                            return Err(ArchiveError::ThroughSymlink {
-                                path: path.to_owned(),
-                                link: self.path_of(child),
-                            })
-                        }
-                        Some(NodeKind::File) => {
-                            return Err(ArchiveError::UnderFile {
-                                path: path.to_owned(),
-                                file: self.path_of(child),
-                            })
-                        }
-                        _ => {}
-                    }
+                    self.pass_through(path, child)?;
                 }
                 id = child;
             } else {
@@ -955,11 +960,35 @@ impl Guard {
                 created = true;
             }
         }
-        let kind = match what {
-            Admit::File => NodeKind::File,
-            Admit::Dir => NodeKind::Dir,
-            Admit::Symlink(target) => NodeKind::Symlink(target.to_owned()),
-        };
+        Ok((id, created))
+    }
+
+    /// Refuses `path` going on below the node `child`, an earlier symlink or file.
+    fn pass_through(&self, path: &str, child: u32) -> Result<(), ArchiveError> {
+        match self.node(child).map(|n| &n.kind) {
+            Some(NodeKind::Symlink(_)) => Err(ArchiveError::ThroughSymlink {
+                path: path.to_owned(),
+                link: self.path_of(child),
+            }),
+            Some(NodeKind::File) => Err(ArchiveError::UnderFile {
+                path: path.to_owned(),
+                file: self.path_of(child),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Makes the leaf `id` the member `path` of `kind`: refuses a duplicate and, when the
+    /// leaf was there before (an earlier member lies under it), a symlink or file; the nodes
+    /// added from `first_new` on get it as their witness.
+    fn place(
+        &mut self,
+        path: &str,
+        id: u32,
+        created: bool,
+        first_new: usize,
+        kind: NodeKind,
+    ) -> Result<(), ArchiveError> {
         let Some(leaf) = self.nodes.get_mut(id as usize) else {
             return Err(ArchiveError::Duplicate(path.to_owned()));
         };
