@@ -7,13 +7,15 @@
 //! is shown as stated, never trusted.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
 
 use serde_json::Value;
 
 use super::unpack::{
-    check_path, entry_kind, is_metadata_path, label_name, read_small, Admit, ArchiveError, Decoded,
-    EntryKind, Guard, Limits, TarReader,
+    admit_member, check_inside, create_file, create_target, is_metadata_path, label_name,
+    make_parent, member_kind, read_small, symlink_target, write_dir, write_symlink, ArchiveError,
+    Decoded, EntryKind, Guard, Limits, TarMember, TarReader,
 };
 
 /// The top directory of a legacy file.
@@ -59,24 +61,88 @@ pub fn read(
     let file = fs_err::File::open(path).map_err(ArchiveError::Io)?;
     let decoder = Decoded(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
     let mut tar = TarReader::new(decoder);
-    if let Some(target) = target {
-        fs_err::create_dir(target).map_err(|e| ArchiveError::Write(target.to_path_buf(), e))?;
-    }
-    let mut guard = Guard::default();
-    let mut metadata: Option<BTreeMap<String, Value>> = None;
-    let mut listed: Option<Vec<String>> = None;
-    let mut label = None;
-    let mut config = None;
-    let mut info = LegacyInfo::default();
-    let mut buf = vec![0u8; 256 * 1024];
+    create_target(target)?;
+    let mut pass = LegacyPass::new(limits, target);
     while let Some(member) = tar.next_member(limits)? {
-        let full = check_path(&member.path, limits)?;
-        let kind = entry_kind(member.entry_type).map_err(|kind| ArchiveError::ForbiddenType {
-            path: full.clone(),
-            kind,
-        })?;
+        pass.member(&mut tar, &member)?;
+    }
+    pass.finish()
+}
+
+/// What [`read`] gathers in its pass over the members.
+struct LegacyPass<'a> {
+    limits: &'a Limits,
+    target: Option<&'a Path>,
+    guard: Guard,
+    /// `.metadata.json`, parsed.
+    metadata: Option<BTreeMap<String, Value>>,
+    /// The paths `.files.json` lists.
+    listed: Option<Vec<String>>,
+    /// The texts of `.layerapi2_label` and `config.ini`.
+    label: Option<String>,
+    config: Option<String>,
+    info: LegacyInfo,
+    buf: Vec<u8>,
+}
+
+impl<'a> LegacyPass<'a> {
+    /// A pass that has seen no member yet.
+    fn new(limits: &'a Limits, target: Option<&'a Path>) -> Self {
+        LegacyPass {
+            limits,
+            target,
+            guard: Guard::default(),
+            metadata: None,
+            listed: None,
+            label: None,
+            config: None,
+            info: LegacyInfo::default(),
+            buf: vec![0u8; 256 * 1024],
+        }
+    }
+
+    /// Checks one member and, with a target, extracts it there; `.metadata.json` and
+    /// `.files.json` are read, not extracted.
+    fn member<R: Read>(
+        &mut self,
+        tar: &mut TarReader<R>,
+        member: &TarMember,
+    ) -> Result<(), ArchiveError> {
+        let Some((rel, kind, link)) = self.admit(member)? else {
+            return Ok(());
+        };
+        if kind == EntryKind::File && self.read_metadata(tar, member, &rel)? {
+            return Ok(());
+        }
+        let out = self.target.map(|t| t.join(&rel));
+        match kind {
+            EntryKind::Dir => {
+                if let Some(out) = out {
+                    write_dir(&out)?;
+                }
+            }
+            EntryKind::Symlink => {
+                check_inside(&rel, &link)?;
+                self.info.files += 1;
+                if let Some(out) = out {
+                    write_symlink(&link, &out)?;
+                }
+            }
+            EntryKind::File => self.file(tar, member, &rel, out.as_deref())?,
+        }
+        Ok(())
+    }
+
+    /// Checks a member's path, type and symlink target and admits it into the guard: gives
+    /// its path below `metwork_plugin/`, its kind and its target (empty but for a symlink);
+    /// `None` for `metwork_plugin/` itself.
+    fn admit(
+        &mut self,
+        member: &TarMember,
+    ) -> Result<Option<(String, EntryKind, String)>, ArchiveError> {
+        let (full, kind) = member_kind(member, self.limits)?;
         if full == TOP && kind == EntryKind::Dir {
-            continue;
+            return Ok(None);
         }
         let Some(rel) = full.strip_prefix(&format!("{TOP}/")) else {
             return Err(ArchiveError::NotAPlugin(format!(
@@ -90,147 +156,150 @@ pub fn read(
         if kind == EntryKind::Symlink && is_metadata_path(&rel) {
             return Err(ArchiveError::MetadataSymlink(rel));
         }
-        let link = if kind == EntryKind::Symlink {
-            if member.link.len() > limits.max_path {
-                return Err(ArchiveError::PathTooLong {
-                    path: rel.clone(),
-                    len: member.link.len(),
-                    limit: limits.max_path,
-                });
-            }
-            String::from_utf8(member.link.clone())
-                .map_err(|_| ArchiveError::NonUtf8Path(rel.clone()))?
-        } else {
-            String::new()
-        };
-        let size = if kind == EntryKind::File {
-            member.size
-        } else {
-            0
-        };
-        let admitted = match kind {
-            EntryKind::File => Admit::File,
-            EntryKind::Dir => Admit::Dir,
-            EntryKind::Symlink => Admit::Symlink(&link),
-        };
-        // The bytes the member brings to the stream count, whatever its type.
-        guard.admit(&rel, admitted, member.size, limits)?;
-        match (rel.as_str(), kind) {
-            (METADATA, EntryKind::File) => {
-                let text = read_small(&mut tar, &member, limits.max_meta, METADATA)?;
-                metadata = Some(
+        let link = symlink_target(member, kind, &rel, self.limits, || {
+            ArchiveError::NonUtf8Path(rel.clone())
+        })?;
+        admit_member(&mut self.guard, &rel, kind, &link, member.size, self.limits)?;
+        Ok(Some((rel, kind, link)))
+    }
+
+    /// Reads the file member `rel` when it is `.metadata.json` or `.files.json`, bounded;
+    /// gives whether it was one of them.
+    fn read_metadata<R: Read>(
+        &mut self,
+        tar: &mut TarReader<R>,
+        member: &TarMember,
+        rel: &str,
+    ) -> Result<bool, ArchiveError> {
+        match rel {
+            METADATA => {
+                let text = read_small(tar, member, self.limits.max_meta, METADATA)?;
+                self.metadata = Some(
                     serde_json::from_str(&text)
                         .map_err(|e| ArchiveError::BadMeta(format!("`{METADATA}`: {e}")))?,
                 );
-                continue;
+                Ok(true)
             }
-            (FILES, EntryKind::File) => {
-                let text = read_small(&mut tar, &member, limits.max_record, FILES)?;
+            FILES => {
+                let text = read_small(tar, member, self.limits.max_record, FILES)?;
                 let list: Vec<String> = serde_json::from_str(&text)
                     .map_err(|e| ArchiveError::BadMeta(format!("`{FILES}`: {e}")))?;
-                listed = Some(list);
-                continue;
+                self.listed = Some(list);
+                Ok(true)
             }
-            _ => {}
-        }
-        let out = target.map(|t| t.join(&rel));
-        match kind {
-            EntryKind::Dir => {
-                if let Some(out) = out {
-                    fs_err::create_dir_all(&out)
-                        .map_err(|e| ArchiveError::Write(out.clone(), e))?;
-                }
-            }
-            EntryKind::Symlink => {
-                if !link.starts_with('/')
-                    && !super::pack::stays_inside(Path::new(&rel), Path::new(&link))
-                {
-                    return Err(ArchiveError::SymlinkEscapes {
-                        path: rel,
-                        target: link,
-                    });
-                }
-                info.files += 1;
-                if let Some(out) = out {
-                    if let Some(parent) = out.parent() {
-                        fs_err::create_dir_all(parent)
-                            .map_err(|e| ArchiveError::Write(parent.to_path_buf(), e))?;
-                    }
-                    fs_err::os::unix::fs::symlink(&link, &out)
-                        .map_err(|e| ArchiveError::Write(out.clone(), e))?;
-                }
-            }
-            EntryKind::File => {
-                info.files += 1;
-                info.size += size;
-                let executable = member.mode & 0o111 != 0;
-                if rel == crate::plugin::LABEL_FILE || rel == crate::plugin::CONFIG_FILE {
-                    let text = read_small(&mut tar, &member, limits.max_meta, &rel)?;
-                    if let Some(out) = &out {
-                        write_file(out, text.as_bytes(), executable)?;
-                    }
-                    if rel == crate::plugin::LABEL_FILE {
-                        label = Some(text);
-                    } else {
-                        config = Some(text);
-                    }
-                    continue;
-                }
-                let mut file = match &out {
-                    Some(out) => Some(open_new(out, executable)?),
-                    None => None,
-                };
-                loop {
-                    let n = tar.read_data(&mut buf)?;
-                    if n == 0 {
-                        break;
-                    }
-                    if let (Some(file), Some(out)) = (file.as_mut(), &out) {
-                        std::io::Write::write_all(file, buf.get(..n).unwrap_or_default())
-                            .map_err(|e| ArchiveError::Write(out.clone(), e))?;
-                    }
-                }
-            }
+            _ => Ok(false),
         }
     }
-    let metadata = metadata.ok_or_else(|| {
-        ArchiveError::NotAPlugin(format!(
-            "`{TOP}/{METADATA}` is missing: not a MetWork plugin file"
-        ))
-    })?;
-    if let Some(list) = &listed {
-        for file in list {
-            let file = file.trim_start_matches("./");
-            let file = file.strip_prefix(&format!("{TOP}/")).unwrap_or(file);
-            let wanted = file.trim_end_matches('/');
-            if wanted != METADATA && wanted != FILES && !guard.contains(wanted) {
-                return Err(ArchiveError::MissingMember(file.to_owned()));
+
+    /// A file member of the plugin, counted: the label and `config.ini` read whole (bounded)
+    /// and kept, the others streamed; written to `out` with a target.
+    fn file<R: Read>(
+        &mut self,
+        tar: &mut TarReader<R>,
+        member: &TarMember,
+        rel: &str,
+        out: Option<&Path>,
+    ) -> Result<(), ArchiveError> {
+        self.info.files += 1;
+        self.info.size += member.size;
+        let executable = member.mode & 0o111 != 0;
+        if rel == crate::plugin::LABEL_FILE || rel == crate::plugin::CONFIG_FILE {
+            let text = read_small(tar, member, self.limits.max_meta, rel)?;
+            if let Some(out) = out {
+                write_file(out, text.as_bytes(), executable)?;
+            }
+            if rel == crate::plugin::LABEL_FILE {
+                self.label = Some(text);
+            } else {
+                self.config = Some(text);
+            }
+            return Ok(());
+        }
+        let mut file = match out {
+            Some(out) => Some(open_new(out, executable)?),
+            None => None,
+        };
+        loop {
+            let n = tar.read_data(&mut self.buf)?;
+            if n == 0 {
+                break;
+            }
+            if let (Some(file), Some(out)) = (file.as_mut(), out) {
+                std::io::Write::write_all(file, self.buf.get(..n).unwrap_or_default())
+                    .map_err(|e| ArchiveError::Write(out.to_path_buf(), e))?;
             }
         }
+        Ok(())
     }
-    info.external_symlinks = guard.external_symlinks()?;
-    let stated = text(&metadata, "name");
+
+    /// After the last member: `.metadata.json` was there, so was every file `.files.json`
+    /// lists, the symlinks resolve; the name and the fields come from the label, the metadata
+    /// and `config.ini`.
+    fn finish(self) -> Result<LegacyInfo, ArchiveError> {
+        let metadata = self.metadata.ok_or_else(|| {
+            ArchiveError::NotAPlugin(format!(
+                "`{TOP}/{METADATA}` is missing: not a MetWork plugin file"
+            ))
+        })?;
+        if let Some(list) = &self.listed {
+            check_listed(list, &self.guard)?;
+        }
+        let mut info = self.info;
+        info.external_symlinks = self.guard.external_symlinks()?;
+        info.name = plugin_name(&metadata, self.label.as_deref())?;
+        fill_fields(&mut info, &metadata, self.config.as_deref());
+        Ok(info)
+    }
+}
+
+/// Every file `.files.json` lists (`./` and `metwork_plugin/` prefixes dropped) but the
+/// metadata files is a member.
+fn check_listed(list: &[String], guard: &Guard) -> Result<(), ArchiveError> {
+    for file in list {
+        let file = file.trim_start_matches("./");
+        let file = file.strip_prefix(&format!("{TOP}/")).unwrap_or(file);
+        let wanted = file.trim_end_matches('/');
+        if wanted != METADATA && wanted != FILES && !guard.contains(wanted) {
+            return Err(ArchiveError::MissingMember(file.to_owned()));
+        }
+    }
+    Ok(())
+}
+
+/// The plugin's name: the label's when there is one, else `.metadata.json`'s (which must be
+/// a valid name when stated at all); one of them must give it.
+fn plugin_name(
+    metadata: &BTreeMap<String, Value>,
+    label: Option<&str>,
+) -> Result<String, ArchiveError> {
+    let stated = text(metadata, "name");
     if !stated.is_empty() {
         crate::plugin::PluginName::parse(&stated).map_err(|e| ArchiveError::BadName {
             source_file: format!("{TOP}/{METADATA}"),
             why: e.to_string(),
         })?;
     }
-    info.name = match &label {
+    let name = match label {
         Some(label) => label_name(label, &format!("{TOP}/{}", crate::plugin::LABEL_FILE))?,
         None => stated,
     };
-    if info.name.is_empty() {
+    if name.is_empty() {
         return Err(ArchiveError::BadMeta(format!(
             "no plugin name: `{TOP}/{}` is missing",
             crate::plugin::LABEL_FILE
         )));
     }
+    Ok(name)
+}
+
+/// The fields of `info` besides the name and the counts: each from `.metadata.json`, else
+/// from `config.ini`'s `[general]` (`_version`, ...); the release is `1` when neither says.
+fn fill_fields(info: &mut LegacyInfo, metadata: &BTreeMap<String, Value>, config: Option<&str>) {
     let general = config
-        .map(|c| crate::config::ini::Document::parse(&c).0)
+        .map(|c| crate::config::ini::Document::parse(c).0)
         .unwrap_or_default();
     let pick = |key: &str, ini_key: &str| {
-        let v = text(&metadata, key);
+        let v = text(metadata, key);
         if v.is_empty() {
             general
                 .get("general", ini_key)
@@ -250,23 +319,16 @@ pub fn read(
     info.url = pick("url", "_url");
     info.maintainer = pick("maintainer", "_maintainer");
     info.vendor = pick("vendor", "_vendor");
-    info.hash = text(&metadata, "hash");
-    Ok(info)
+    info.hash = text(metadata, "hash");
 }
 
+/// Creates an extracted file, which must be new, and its parent dirs.
 fn open_new(out: &Path, executable: bool) -> Result<fs_err::File, ArchiveError> {
-    use fs_err::os::unix::fs::OpenOptionsExt as _;
-    if let Some(parent) = out.parent() {
-        fs_err::create_dir_all(parent).map_err(|e| ArchiveError::Write(parent.to_path_buf(), e))?;
-    }
-    fs_err::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(if executable { 0o755 } else { 0o644 })
-        .open(out)
-        .map_err(|e| ArchiveError::Write(out.to_path_buf(), e))
+    make_parent(out)?;
+    create_file(out, executable)
 }
 
+/// Extracts a file read whole: `bytes` written to a new `out`.
 fn write_file(out: &Path, bytes: &[u8], executable: bool) -> Result<(), ArchiveError> {
     let mut file = open_new(out, executable)?;
     std::io::Write::write_all(&mut file, bytes)

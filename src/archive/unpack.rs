@@ -464,6 +464,24 @@ fn parse_pax(data: &[u8], global: bool) -> Result<Pax, String> {
     Ok(pax)
 }
 
+/// The extension headers (GNU long name and link, PAX) read so far before a member, for
+/// the member that follows them.
+#[derive(Default)]
+struct Extensions {
+    long_name: Option<Vec<u8>>,
+    long_link: Option<Vec<u8>>,
+    pax: Option<Pax>,
+    /// Extension headers read, the global PAX ones included.
+    count: u32,
+}
+
+impl Extensions {
+    /// Whether a header is waiting for its member.
+    fn pending(&self) -> bool {
+        self.long_name.is_some() || self.long_link.is_some() || self.pax.is_some()
+    }
+}
+
 /// The tar stream over a decoder: headers, then the data of each member, then the end,
 /// after which only zero bytes (a bounded number) may follow.
 pub(crate) struct TarReader<R> {
@@ -584,23 +602,11 @@ impl<R: Read> TarReader<R> {
         self.remaining = 0;
         self.padding = 0;
         self.skip(rest)?;
-        let mut long_name: Option<Vec<u8>> = None;
-        let mut long_link: Option<Vec<u8>> = None;
-        let mut pax: Option<Pax> = None;
-        let mut extensions = 0;
+        let mut ext = Extensions::default();
         loop {
-            let mut block = [0u8; BLOCK];
-            if !self.fill(&mut block)? {
-                return Err(ArchiveError::Corrupt(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "the tar stream ends {} without its end-of-archive blocks",
-                        self.at
-                    ),
-                )));
-            }
+            let block = self.next_block()?;
             if block.iter().all(|&b| b == 0) {
-                if long_name.is_some() || long_link.is_some() || pax.is_some() {
+                if ext.pending() {
                     return Err(self.bad("an extension header is not followed by a member"));
                 }
                 self.finish()?;
@@ -610,97 +616,137 @@ impl<R: Read> TarReader<R> {
             if matches!(header.entry_type, b'L' | b'K' | b'x' | b'g') {
                 // At most one of each kind but the global one, which is ignored: a bound on
                 // the work before a member all the same.
-                extensions += 1;
-                if extensions > 4 {
+                ext.count += 1;
+                if ext.count > 4 {
                     return Err(self.bad("more than 4 extension headers before one member"));
                 }
             }
             match header.entry_type {
-                b'L' | b'K' => {
-                    let (what, slot) = if header.entry_type == b'L' {
-                        ("GNU long name", &mut long_name)
-                    } else {
-                        ("GNU long link", &mut long_link)
-                    };
-                    let limit = limits.max_path as u64 + 1;
-                    if header.size > limit {
-                        return Err(ArchiveError::HeaderTooLarge {
-                            what,
-                            at: self.at.clone(),
-                            size: header.size,
-                            limit,
-                        });
-                    }
-                    if slot.is_some() {
-                        return Err(self.bad(format!("two {what} headers for one member")));
-                    }
-                    let mut data = self.read_all(header.size)?;
-                    while data.last() == Some(&0) {
-                        data.pop();
-                    }
-                    if header.entry_type == b'L' {
-                        long_name = Some(data);
-                    } else {
-                        long_link = Some(data);
-                    }
-                }
-                b'x' | b'g' => {
-                    let global = header.entry_type == b'g';
-                    if header.size > limits.max_pax {
-                        return Err(ArchiveError::HeaderTooLarge {
-                            what: "PAX",
-                            at: self.at.clone(),
-                            size: header.size,
-                            limit: limits.max_pax,
-                        });
-                    }
-                    let data = self.read_all(header.size)?;
-                    let parsed = parse_pax(&data, global).map_err(|what| self.bad(what))?;
-                    if !global {
-                        if pax.is_some() {
-                            return Err(self.bad("two PAX headers for one member"));
-                        }
-                        pax = Some(parsed);
-                    }
-                }
-                entry_type => {
-                    let mut member = TarMember {
-                        path: long_name.unwrap_or(header.name),
-                        link: long_link.unwrap_or(header.link),
-                        entry_type,
-                        size: header.size,
-                        mode: header.mode,
-                    };
-                    if let Some(pax) = pax {
-                        if let Some(path) = pax.path {
-                            member.path = path;
-                        }
-                        if let Some(link) = pax.link {
-                            member.link = link;
-                        }
-                        if let Some(size) = pax.size {
-                            member.size = size;
-                        }
-                    }
-                    // Only files have data; any size on another entry is skipped as data,
-                    // as tar does, within the member bound.
-                    if member.size > limits.max_member {
-                        return Err(ArchiveError::TooLarge {
-                            path: shown(&String::from_utf8_lossy(&member.path)),
-                            size: member.size,
-                            limit: limits.max_member,
-                        });
-                    }
-                    self.remaining = member.size;
-                    self.padding = member.size.next_multiple_of(BLOCK as u64) - member.size;
-                    self.at = format!(
-                        "after member `{}`",
-                        shown(&String::from_utf8_lossy(&member.path))
-                    );
-                    return Ok(Some(member));
-                }
+                b'L' | b'K' => self.read_long(&header, &mut ext, limits)?,
+                b'x' | b'g' => self.read_pax(&header, &mut ext, limits)?,
+                _ => return self.start_member(header, ext, limits).map(Some),
             }
         }
+    }
+
+    /// The next 512-byte block of headers: the stream may not end before tar's end blocks.
+    fn next_block(&mut self) -> Result<[u8; BLOCK], ArchiveError> {
+        let mut block = [0u8; BLOCK];
+        if !self.fill(&mut block)? {
+            return Err(ArchiveError::Corrupt(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the tar stream ends {} without its end-of-archive blocks",
+                    self.at
+                ),
+            )));
+        }
+        Ok(block)
+    }
+
+    /// Reads the data of a GNU long name (`L`) or long link (`K`) header into `ext`, its
+    /// trailing NULs dropped: within the path bound (and a NUL), one of each per member.
+    fn read_long(
+        &mut self,
+        header: &Header,
+        ext: &mut Extensions,
+        limits: &Limits,
+    ) -> Result<(), ArchiveError> {
+        let (what, slot) = if header.entry_type == b'L' {
+            ("GNU long name", &mut ext.long_name)
+        } else {
+            ("GNU long link", &mut ext.long_link)
+        };
+        let limit = limits.max_path as u64 + 1;
+        if header.size > limit {
+            return Err(ArchiveError::HeaderTooLarge {
+                what,
+                at: self.at.clone(),
+                size: header.size,
+                limit,
+            });
+        }
+        if slot.is_some() {
+            return Err(self.bad(format!("two {what} headers for one member")));
+        }
+        let mut data = self.read_all(header.size)?;
+        while data.last() == Some(&0) {
+            data.pop();
+        }
+        *slot = Some(data);
+        Ok(())
+    }
+
+    /// Reads a PAX header within the PAX bound: a member's (`x`, one per member) into `ext`;
+    /// a global one (`g`, which may set no path or size) is checked and dropped.
+    fn read_pax(
+        &mut self,
+        header: &Header,
+        ext: &mut Extensions,
+        limits: &Limits,
+    ) -> Result<(), ArchiveError> {
+        let global = header.entry_type == b'g';
+        if header.size > limits.max_pax {
+            return Err(ArchiveError::HeaderTooLarge {
+                what: "PAX",
+                at: self.at.clone(),
+                size: header.size,
+                limit: limits.max_pax,
+            });
+        }
+        let data = self.read_all(header.size)?;
+        let parsed = parse_pax(&data, global).map_err(|what| self.bad(what))?;
+        if !global {
+            if ext.pax.is_some() {
+                return Err(self.bad("two PAX headers for one member"));
+            }
+            ext.pax = Some(parsed);
+        }
+        Ok(())
+    }
+
+    /// The member a header begins, its extension headers applied: its size within the member
+    /// bound, its data (and the padding after it) the next bytes of the stream.
+    fn start_member(
+        &mut self,
+        header: Header,
+        ext: Extensions,
+        limits: &Limits,
+    ) -> Result<TarMember, ArchiveError> {
+        let mut member = TarMember {
+            path: ext.long_name.unwrap_or(header.name),
+            link: ext.long_link.unwrap_or(header.link),
+            entry_type: header.entry_type,
+            size: header.size,
+            mode: header.mode,
+        };
+        if let Some(pax) = ext.pax {
+            if let Some(path) = pax.path {
+                member.path = path;
+            }
+            if let Some(link) = pax.link {
+                member.link = link;
+            }
+            if let Some(size) = pax.size {
+                member.size = size;
+            }
+        }
+        // Only files have data; any size on another entry is skipped as data, as tar does,
+        // within the member bound.
+        if member.size > limits.max_member {
+            return Err(ArchiveError::TooLarge {
+                path: shown(&String::from_utf8_lossy(&member.path)),
+                size: member.size,
+                limit: limits.max_member,
+            });
+        }
+        self.remaining = member.size;
+        self.padding = member.size.next_multiple_of(BLOCK as u64) - member.size;
+        self.at = format!(
+            "after member `{}`",
+            shown(&String::from_utf8_lossy(&member.path))
+        );
+        Ok(member)
     }
 
     /// After tar's end block: the rest of the stream, read to its end (which makes the
@@ -852,6 +898,20 @@ impl Guard {
         size: u64,
         limits: &Limits,
     ) -> Result<(), ArchiveError> {
+        self.count_member(path, size, limits)?;
+        let first_new = self.nodes.len();
+        let (id, created) = self.walk(path, limits)?;
+        let kind = match what {
+            Admit::File => NodeKind::File,
+            Admit::Dir => NodeKind::Dir,
+            Admit::Symlink(target) => NodeKind::Symlink(target.to_owned()),
+        };
+        self.place(path, id, created, first_new, kind)
+    }
+
+    /// Counts a member of `size` bytes against the bounds on the members, on one member's
+    /// size and on their total.
+    fn count_member(&mut self, path: &str, size: u64, limits: &Limits) -> Result<(), ArchiveError> {
         self.count += 1;
         if self.count > limits.max_members {
             return Err(ArchiveError::TooManyMembers(limits.max_members));
@@ -867,7 +927,12 @@ impl Guard {
         if self.total > limits.max_total {
             return Err(ArchiveError::TotalTooLarge(limits.max_total));
         }
-        let first_new = self.nodes.len();
+        Ok(())
+    }
+
+    /// Walks `path` down the tree, adding the nodes it lacks as implied dirs; refuses a path
+    /// through an earlier symlink or file. Gives its leaf and whether a node was added.
+    fn walk(&mut self, path: &str, limits: &Limits) -> Result<(u32, bool), ArchiveError> {
         let mut id = ROOT;
         let mut created = false;
         let mut components = path.split('/').peekable();
@@ -878,21 +943,7 @@ impl Guard {
             let key: (u32, Box<str>) = (id, component.into());
             if let Some(&child) = self.children.get(&key) {
                 if !last {
-                    match self.node(child).map(|n| &n.kind) {
-                        Some(NodeKind::Symlink(_)) => {
-                            return Err(ArchiveError::ThroughSymlink {
-                                path: path.to_owned(),
-                                link: self.path_of(child),
-                            })
-                        }
-                        Some(NodeKind::File) => {
-                            return Err(ArchiveError::UnderFile {
-                                path: path.to_owned(),
-                                file: self.path_of(child),
-                            })
-                        }
-                        _ => {}
-                    }
+                    self.pass_through(path, child)?;
                 }
                 id = child;
             } else {
@@ -909,11 +960,35 @@ impl Guard {
                 created = true;
             }
         }
-        let kind = match what {
-            Admit::File => NodeKind::File,
-            Admit::Dir => NodeKind::Dir,
-            Admit::Symlink(target) => NodeKind::Symlink(target.to_owned()),
-        };
+        Ok((id, created))
+    }
+
+    /// Refuses `path` going on below the node `child`, an earlier symlink or file.
+    fn pass_through(&self, path: &str, child: u32) -> Result<(), ArchiveError> {
+        match self.node(child).map(|n| &n.kind) {
+            Some(NodeKind::Symlink(_)) => Err(ArchiveError::ThroughSymlink {
+                path: path.to_owned(),
+                link: self.path_of(child),
+            }),
+            Some(NodeKind::File) => Err(ArchiveError::UnderFile {
+                path: path.to_owned(),
+                file: self.path_of(child),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Makes the leaf `id` the member `path` of `kind`: refuses a duplicate and, when the
+    /// leaf was there before (an earlier member lies under it), a symlink or file; the nodes
+    /// added from `first_new` on get it as their witness.
+    fn place(
+        &mut self,
+        path: &str,
+        id: u32,
+        created: bool,
+        first_new: usize,
+        kind: NodeKind,
+    ) -> Result<(), ArchiveError> {
         let Some(leaf) = self.nodes.get_mut(id as usize) else {
             return Err(ArchiveError::Duplicate(path.to_owned()));
         };
@@ -1199,24 +1274,148 @@ pub(crate) fn label_name(text: &str, source_file: &str) -> Result<String, Archiv
 pub fn read(path: &Path, limits: &Limits, target: Option<&Path>) -> Result<Verified, ArchiveError> {
     let mut tar = open(path)?;
     let verified = head(&mut tar, limits)?;
-    let wanted: HashMap<&str, &RecordEntry> = verified
-        .record
-        .entries
-        .iter()
-        .map(|e| (e.path.as_str(), e))
-        .collect();
+    create_target(target)?;
+    let mut pass = Extraction::new(&verified, limits, target);
+    while let Some(member) = tar.next_member(limits)? {
+        pass.member(&mut tar, &member)?;
+    }
+    pass.finish()?;
+    Ok(verified)
+}
+
+/// Creates the dir a file is extracted into, which must not exist yet.
+pub(super) fn create_target(target: Option<&Path>) -> Result<(), ArchiveError> {
     if let Some(target) = target {
         fs_err::create_dir(target).map_err(|e| ArchiveError::Write(target.to_path_buf(), e))?;
     }
-    let mut guard = Guard::default();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut elf: Option<String> = None;
-    while let Some(member) = tar.next_member(limits)? {
-        let path = check_path(&member.path, limits)?;
-        let kind = entry_kind(member.entry_type).map_err(|kind| ArchiveError::ForbiddenType {
-            path: path.clone(),
-            kind,
-        })?;
+    Ok(())
+}
+
+/// A member's checked path (no trailing `/`) and its kind, refused when a `.plugin` file may
+/// not hold that type.
+pub(super) fn member_kind(
+    member: &TarMember,
+    limits: &Limits,
+) -> Result<(String, EntryKind), ArchiveError> {
+    let path = check_path(&member.path, limits)?;
+    let kind = entry_kind(member.entry_type).map_err(|kind| ArchiveError::ForbiddenType {
+        path: path.clone(),
+        kind,
+    })?;
+    Ok((path, kind))
+}
+
+/// A symlink member's target, within the path bound, `not_utf8` when it is not UTF-8; empty
+/// for another member.
+pub(super) fn symlink_target(
+    member: &TarMember,
+    kind: EntryKind,
+    path: &str,
+    limits: &Limits,
+    not_utf8: impl FnOnce() -> ArchiveError,
+) -> Result<String, ArchiveError> {
+    if kind != EntryKind::Symlink {
+        return Ok(String::new());
+    }
+    if member.link.len() > limits.max_path {
+        return Err(ArchiveError::PathTooLong {
+            path: path.to_owned(),
+            len: member.link.len(),
+            limit: limits.max_path,
+        });
+    }
+    String::from_utf8(member.link.clone()).map_err(|_| not_utf8())
+}
+
+/// Admits a member at `path` into the guard: the bytes it brings to the stream (`size`)
+/// count, whatever its type.
+pub(super) fn admit_member(
+    guard: &mut Guard,
+    path: &str,
+    kind: EntryKind,
+    link: &str,
+    size: u64,
+    limits: &Limits,
+) -> Result<(), ArchiveError> {
+    let admitted = match kind {
+        EntryKind::File => Admit::File,
+        EntryKind::Dir => Admit::Dir,
+        EntryKind::Symlink => Admit::Symlink(link),
+    };
+    guard.admit(path, admitted, size, limits)
+}
+
+/// Refuses a relative symlink target that leads above the plugin's root from `path`.
+pub(super) fn check_inside(path: &str, link: &str) -> Result<(), ArchiveError> {
+    if !link.starts_with('/') && !super::pack::stays_inside(Path::new(path), Path::new(link)) {
+        return Err(ArchiveError::SymlinkEscapes {
+            path: path.to_owned(),
+            target: link.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Extracts a symlink member: `out` made a symlink to `link`, its parent created.
+pub(super) fn write_symlink(link: &str, out: &Path) -> Result<(), ArchiveError> {
+    make_parent(out)?;
+    fs_err::os::unix::fs::symlink(link, out).map_err(|e| ArchiveError::Write(out.to_path_buf(), e))
+}
+
+/// Extracts a dir member: `out` and its parents created.
+pub(super) fn write_dir(out: &Path) -> Result<(), ArchiveError> {
+    fs_err::create_dir_all(out).map_err(|e| ArchiveError::Write(out.to_path_buf(), e))
+}
+
+/// A member's `Mismatch` with its RECORD entry.
+fn mismatch(path: &str, what: String) -> ArchiveError {
+    ArchiveError::Mismatch {
+        path: path.to_owned(),
+        what,
+    }
+}
+
+/// The state of [`read`]'s pass over the members after the head.
+struct Extraction<'a> {
+    verified: &'a Verified,
+    limits: &'a Limits,
+    target: Option<&'a Path>,
+    /// RECORD's entries by their recorded path.
+    wanted: HashMap<&'a str, &'a RecordEntry>,
+    guard: Guard,
+    buf: Vec<u8>,
+    /// The first compiled (ELF) file seen, which makes the platform other than `any`.
+    elf: Option<String>,
+}
+
+impl<'a> Extraction<'a> {
+    /// A pass that checks the members against `verified`'s RECORD.
+    fn new(verified: &'a Verified, limits: &'a Limits, target: Option<&'a Path>) -> Self {
+        let wanted = verified
+            .record
+            .entries
+            .iter()
+            .map(|e| (e.path.as_str(), e))
+            .collect();
+        Extraction {
+            verified,
+            limits,
+            target,
+            wanted,
+            guard: Guard::default(),
+            buf: vec![0u8; 256 * 1024],
+            elf: None,
+        }
+    }
+
+    /// Checks one member (its path, type, place among the earlier ones and RECORD entry)
+    /// and, with a target, extracts it there.
+    fn member<R: Read>(
+        &mut self,
+        tar: &mut TarReader<R>,
+        member: &TarMember,
+    ) -> Result<(), ArchiveError> {
+        let (path, kind) = member_kind(member, self.limits)?;
         if path == ".mfplug" || path.starts_with(".mfplug/") {
             return Err(if kind == EntryKind::Symlink {
                 ArchiveError::MetadataSymlink(path)
@@ -1227,209 +1426,251 @@ pub fn read(path: &Path, limits: &Limits, target: Option<&Path>) -> Result<Verif
         if kind == EntryKind::Symlink && is_metadata_path(&path) {
             return Err(ArchiveError::MetadataSymlink(path));
         }
-        let link = if kind == EntryKind::Symlink {
-            if member.link.len() > limits.max_path {
-                return Err(ArchiveError::PathTooLong {
-                    path: path.clone(),
-                    len: member.link.len(),
-                    limit: limits.max_path,
-                });
-            }
-            String::from_utf8(member.link.clone()).map_err(|_| ArchiveError::Mismatch {
-                path: path.clone(),
-                what: "its target is not UTF-8".into(),
-            })?
-        } else {
-            String::new()
-        };
-        let admitted = match kind {
-            EntryKind::File => Admit::File,
-            EntryKind::Dir => Admit::Dir,
-            EntryKind::Symlink => Admit::Symlink(&link),
-        };
-        let size = if kind == EntryKind::File {
-            member.size
-        } else {
-            0
-        };
-        // The bytes the member brings to the stream count, whatever its type.
-        guard.admit(&path, admitted, member.size, limits)?;
-        // An empty dir is recorded under its member name, which ends with `/`.
-        let key = if kind == EntryKind::Dir {
-            format!("{path}/")
-        } else {
-            path.clone()
-        };
-        let record = *wanted
-            .get(key.as_str())
-            .ok_or_else(|| ArchiveError::NotInRecord(path.clone()))?;
-        let mismatch = |what: String| ArchiveError::Mismatch {
-            path: path.clone(),
-            what,
-        };
-        let out = target.map(|t| t.join(&path));
+        let link = symlink_target(member, kind, &path, self.limits, || {
+            mismatch(&path, "its target is not UTF-8".into())
+        })?;
+        admit_member(
+            &mut self.guard,
+            &path,
+            kind,
+            &link,
+            member.size,
+            self.limits,
+        )?;
+        let record = self.recorded(&path, kind)?;
+        let out = self.target.map(|t| t.join(&path));
         match kind {
             EntryKind::Symlink => {
-                if record.kind != Kind::Symlink {
-                    return Err(mismatch(format!(
-                        "a symlink, RECORD says `{}`",
-                        record.kind.as_str()
-                    )));
-                }
-                if !link.starts_with('/')
-                    && !super::pack::stays_inside(Path::new(&path), Path::new(&link))
-                {
-                    return Err(ArchiveError::SymlinkEscapes {
-                        path: path.clone(),
-                        target: link,
-                    });
-                }
-                if sha256_hex(link.as_bytes()) != record.sha256 || link.len() as u64 != record.size
-                {
-                    return Err(mismatch(format!(
-                        "its target `{}` is not the recorded one",
-                        shown(&link)
-                    )));
-                }
+                check_symlink(&path, &link, record)?;
                 if let Some(out) = out {
-                    make_parent(&out)?;
-                    fs_err::os::unix::fs::symlink(&link, &out)
-                        .map_err(|e| ArchiveError::Write(out.clone(), e))?;
+                    write_symlink(&link, &out)?;
                 }
             }
             EntryKind::Dir => {
                 if record.kind != Kind::Dir {
-                    return Err(mismatch(format!(
-                        "a directory, RECORD says `{}`",
-                        record.kind.as_str()
-                    )));
+                    return Err(mismatch(
+                        &path,
+                        format!("a directory, RECORD says `{}`", record.kind.as_str()),
+                    ));
                 }
                 if let Some(out) = out {
-                    fs_err::create_dir_all(&out)
-                        .map_err(|e| ArchiveError::Write(out.clone(), e))?;
+                    write_dir(&out)?;
                 }
             }
-            EntryKind::File => {
-                let Kind::File { executable } = record.kind else {
-                    return Err(mismatch(format!(
-                        "a file, RECORD says `{}`",
-                        record.kind.as_str()
-                    )));
-                };
-                if (member.mode & 0o111 != 0) != executable {
-                    return Err(mismatch(format!(
-                        "mode {:o}, RECORD says {}",
-                        member.mode & 0o777,
-                        record.kind.as_str()
-                    )));
-                }
-                // The member's size (its PAX size when it has one) is the one its data is
-                // read with: checked here, nothing beyond RECORD's size is read or written.
-                if size != record.size {
-                    return Err(mismatch(format!(
-                        "{size} bytes, RECORD says {}",
-                        record.size
-                    )));
-                }
-                let is_label = path == crate::plugin::LABEL_FILE;
-                if is_label && size > limits.max_meta {
-                    return Err(ArchiveError::TooLarge {
-                        path: path.clone(),
-                        size,
-                        limit: limits.max_meta,
-                    });
-                }
-                let mut label = Vec::new();
-                let mut file = match &out {
-                    Some(out) => {
-                        make_parent(out)?;
-                        Some(create_file(out, executable)?)
-                    }
-                    None => None,
-                };
-                let mut hasher = Sha256::new();
-                let mut magic: Vec<u8> = Vec::with_capacity(4);
-                loop {
-                    let n = tar.read_data(&mut buf)?;
-                    if n == 0 {
-                        break;
-                    }
-                    let chunk = buf.get(..n).unwrap_or_default();
-                    if magic.len() < 4 {
-                        let want = (4 - magic.len()).min(chunk.len());
-                        magic.extend_from_slice(chunk.get(..want).unwrap_or_default());
-                    }
-                    hasher.update(chunk);
-                    if is_label {
-                        label.extend_from_slice(chunk);
-                    }
-                    if let (Some(file), Some(out)) = (file.as_mut(), &out) {
-                        io::Write::write_all(file, chunk)
-                            .map_err(|e| ArchiveError::Write(out.clone(), e))?;
-                    }
-                }
-                if hex(&hasher.finalize()) != record.sha256 {
-                    return Err(mismatch("its sha256 is not the recorded one".into()));
-                }
-                if magic == b"\x7fELF" && elf.is_none() {
-                    elf = Some(path.clone());
-                }
-                if is_label {
-                    let text = String::from_utf8_lossy(&label);
-                    let name = label_name(&text, crate::plugin::LABEL_FILE)?;
-                    if name != verified.meta.name {
-                        return Err(ArchiveError::NameMismatch {
-                            meta: verified.meta.name.clone(),
-                            label: name,
-                        });
-                    }
-                }
+            EntryKind::File => self.file(tar, member, &path, record, out.as_deref())?,
+        }
+        Ok(())
+    }
+
+    /// RECORD's entry for a member; an empty dir is recorded under its member name, which
+    /// ends with `/`.
+    fn recorded(&self, path: &str, kind: EntryKind) -> Result<&'a RecordEntry, ArchiveError> {
+        let key = if kind == EntryKind::Dir {
+            format!("{path}/")
+        } else {
+            path.to_owned()
+        };
+        self.wanted
+            .get(key.as_str())
+            .copied()
+            .ok_or_else(|| ArchiveError::NotInRecord(path.to_owned()))
+    }
+
+    /// A file member: checked against RECORD, its data streamed (hashed, and written to
+    /// `out` with a target), then its sha256 checked; notes the first ELF file, and checks
+    /// the name in the label against `PLUGIN.json`'s.
+    fn file<R: Read>(
+        &mut self,
+        tar: &mut TarReader<R>,
+        member: &TarMember,
+        path: &str,
+        record: &RecordEntry,
+        out: Option<&Path>,
+    ) -> Result<(), ArchiveError> {
+        let executable = check_file(path, member, record)?;
+        let is_label = path == crate::plugin::LABEL_FILE;
+        if is_label && member.size > self.limits.max_meta {
+            return Err(ArchiveError::TooLarge {
+                path: path.to_owned(),
+                size: member.size,
+                limit: self.limits.max_meta,
+            });
+        }
+        let file = match out {
+            Some(out) => {
+                make_parent(out)?;
+                Some((create_file(out, executable)?, out))
+            }
+            None => None,
+        };
+        let streamed = stream(tar, &mut self.buf, file, is_label)?;
+        if streamed.sha256 != record.sha256 {
+            return Err(mismatch(path, "its sha256 is not the recorded one".into()));
+        }
+        if streamed.magic == b"\x7fELF" && self.elf.is_none() {
+            self.elf = Some(path.to_owned());
+        }
+        if is_label {
+            let text = String::from_utf8_lossy(&streamed.kept);
+            let name = label_name(&text, crate::plugin::LABEL_FILE)?;
+            if name != self.verified.meta.name {
+                return Err(ArchiveError::NameMismatch {
+                    meta: self.verified.meta.name.clone(),
+                    label: name,
+                });
             }
         }
+        Ok(())
     }
-    for entry in &verified.record.entries {
-        if !guard.contains(entry.path.trim_end_matches('/')) {
-            return Err(ArchiveError::MissingMember(entry.path.clone()));
+
+    /// After the last member: every RECORD entry had its member, and `PLUGIN.json`'s
+    /// `external_symlinks` and `platform` say what the members are.
+    fn finish(self) -> Result<(), ArchiveError> {
+        let meta = &self.verified.meta;
+        for entry in &self.verified.record.entries {
+            if !self.guard.contains(entry.path.trim_end_matches('/')) {
+                return Err(ArchiveError::MissingMember(entry.path.clone()));
+            }
         }
-    }
-    let external = guard.external_symlinks()?;
-    let mut stated = verified.meta.external_symlinks.clone();
-    stated.sort();
-    if stated != external {
-        return Err(ArchiveError::MetaDisagrees {
-            field: "external_symlinks",
-            stated: format!("{:?}", verified.meta.external_symlinks),
-            actual: format!("{external:?} (its symlinks that lead outside the plugin)"),
-        });
-    }
-    match (&elf, verified.meta.platform == "any") {
-        (Some(elf), true) => {
+        let external = self.guard.external_symlinks()?;
+        let mut stated = meta.external_symlinks.clone();
+        stated.sort();
+        if stated != external {
             return Err(ArchiveError::MetaDisagrees {
-                field: "platform",
-                stated: "any".into(),
-                actual: format!("the compiled (ELF) file `{elf}`"),
-            })
+                field: "external_symlinks",
+                stated: format!("{:?}", meta.external_symlinks),
+                actual: format!("{external:?} (its symlinks that lead outside the plugin)"),
+            });
         }
-        (None, false) => {
-            return Err(ArchiveError::MetaDisagrees {
-                field: "platform",
-                stated: verified.meta.platform.clone(),
-                actual: "no compiled (ELF) file, which makes it `any`".into(),
-            })
-        }
-        _ => {}
+        check_platform(meta, self.elf.as_deref())
     }
-    Ok(verified)
 }
 
-fn make_parent(out: &Path) -> Result<(), ArchiveError> {
+/// A symlink member against its RECORD entry: recorded as a symlink, inside the plugin
+/// unless absolute, with the recorded target.
+fn check_symlink(path: &str, link: &str, record: &RecordEntry) -> Result<(), ArchiveError> {
+    if record.kind != Kind::Symlink {
+        return Err(mismatch(
+            path,
+            format!("a symlink, RECORD says `{}`", record.kind.as_str()),
+        ));
+    }
+    check_inside(path, link)?;
+    if sha256_hex(link.as_bytes()) != record.sha256 || link.len() as u64 != record.size {
+        return Err(mismatch(
+            path,
+            format!("its target `{}` is not the recorded one", shown(link)),
+        ));
+    }
+    Ok(())
+}
+
+/// A file member against its RECORD entry: recorded as a file, with the same executable bit
+/// and the same size. The member's size (its PAX size when it has one) is the one its data is
+/// read with: checked here, nothing beyond RECORD's size is read or written. Gives whether
+/// the file is executable.
+fn check_file(path: &str, member: &TarMember, record: &RecordEntry) -> Result<bool, ArchiveError> {
+    let Kind::File { executable } = record.kind else {
+        return Err(mismatch(
+            path,
+            format!("a file, RECORD says `{}`", record.kind.as_str()),
+        ));
+    };
+    if (member.mode & 0o111 != 0) != executable {
+        return Err(mismatch(
+            path,
+            format!(
+                "mode {:o}, RECORD says {}",
+                member.mode & 0o777,
+                record.kind.as_str()
+            ),
+        ));
+    }
+    if member.size != record.size {
+        return Err(mismatch(
+            path,
+            format!("{} bytes, RECORD says {}", member.size, record.size),
+        ));
+    }
+    Ok(executable)
+}
+
+/// What streaming a file member's data found.
+struct Streamed {
+    /// The data's sha256, in hex.
+    sha256: String,
+    /// Its first 4 bytes (fewer in a shorter file).
+    magic: Vec<u8>,
+    /// All of it, when it was asked to be kept.
+    kept: Vec<u8>,
+}
+
+/// Streams the current member's data through `buf`: hashed, its first bytes kept, all of it
+/// kept with `keep` (for a member whose size the caller bounded), written to `file`'s open
+/// file when there is one.
+fn stream<R: Read>(
+    tar: &mut TarReader<R>,
+    buf: &mut [u8],
+    mut file: Option<(fs_err::File, &Path)>,
+    keep: bool,
+) -> Result<Streamed, ArchiveError> {
+    let mut hasher = Sha256::new();
+    let mut magic: Vec<u8> = Vec::with_capacity(4);
+    let mut kept = Vec::new();
+    loop {
+        let n = tar.read_data(buf)?;
+        if n == 0 {
+            break;
+        }
+        let chunk = buf.get(..n).unwrap_or_default();
+        if magic.len() < 4 {
+            let want = (4 - magic.len()).min(chunk.len());
+            magic.extend_from_slice(chunk.get(..want).unwrap_or_default());
+        }
+        hasher.update(chunk);
+        if keep {
+            kept.extend_from_slice(chunk);
+        }
+        if let Some((file, out)) = file.as_mut() {
+            io::Write::write_all(file, chunk)
+                .map_err(|e| ArchiveError::Write(out.to_path_buf(), e))?;
+        }
+    }
+    Ok(Streamed {
+        sha256: hex(&hasher.finalize()),
+        magic,
+        kept,
+    })
+}
+
+/// `PLUGIN.json`'s `platform` against the members: `any` exactly when no file is compiled
+/// (ELF); `elf` is the first compiled file.
+fn check_platform(meta: &PluginMeta, elf: Option<&str>) -> Result<(), ArchiveError> {
+    match (elf, meta.platform == "any") {
+        (Some(elf), true) => Err(ArchiveError::MetaDisagrees {
+            field: "platform",
+            stated: "any".into(),
+            actual: format!("the compiled (ELF) file `{elf}`"),
+        }),
+        (None, false) => Err(ArchiveError::MetaDisagrees {
+            field: "platform",
+            stated: meta.platform.clone(),
+            actual: "no compiled (ELF) file, which makes it `any`".into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Creates the parent dirs of an extracted member.
+pub(super) fn make_parent(out: &Path) -> Result<(), ArchiveError> {
     if let Some(parent) = out.parent() {
         fs_err::create_dir_all(parent).map_err(|e| ArchiveError::Write(parent.to_path_buf(), e))?;
     }
     Ok(())
 }
 
-fn create_file(out: &Path, executable: bool) -> Result<fs_err::File, ArchiveError> {
+/// Creates an extracted file, which must be new, with mode 755 or 644.
+pub(super) fn create_file(out: &Path, executable: bool) -> Result<fs_err::File, ArchiveError> {
     use fs_err::os::unix::fs::OpenOptionsExt as _;
     fs_err::OpenOptions::new()
         .write(true)
