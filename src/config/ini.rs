@@ -311,167 +311,24 @@ impl Document {
             Some(body) => (true, body),
             None => (false, text),
         };
-        let mut doc = Document {
+        let doc = Document {
             bom,
             trailing_newline: body.is_empty() || ends_with_newline(body),
             newline: first_newline(body),
             dialect,
             ..Document::default()
         };
-        let mut errors = Vec::new();
-        // The keys of the section being read, with the line each was set on.
-        let mut keys: HashMap<Key, usize> = HashMap::new();
-        // The entry that an indented line continues: (section index, item index, key indent).
-        let mut open: Option<(usize, usize, usize)> = None;
-        // The blank and comment lines read since that entry's last line, kept as trivia of its
-        // section until an indented line makes them its own (blank lines in values only).
-        let mut pending = 0;
-
+        let mut reader = Reader {
+            doc,
+            errors: Vec::new(),
+            keys: HashMap::new(),
+            open: None,
+            pending: 0,
+        };
         for (index, (whole, raw)) in split_lines(body).enumerate() {
-            let number = index + 1;
-            let trimmed = raw.trim();
-            let indent = raw.len() - raw.trim_start().len();
-
-            if trimmed.is_empty() {
-                if dialect.blank_lines_in_values && open.is_some() {
-                    pending += 1;
-                } else {
-                    open = None;
-                }
-                doc.push_trivia(whole);
-                continue;
-            }
-            if dialect.is_comment(trimmed) {
-                // A comment inside a multi-line value is skipped by configparser; keep it with
-                // the entry so that rewriting the entry keeps it too.
-                match open.and_then(|(s, i, _)| doc.entry_mut(s, i)) {
-                    Some(_) if pending > 0 => {
-                        pending += 1;
-                        doc.push_trivia(whole);
-                    }
-                    Some(entry) => entry
-                        .raw
-                        .get_or_insert_with(Vec::new)
-                        .push(whole.to_owned()),
-                    None => doc.push_trivia(whole),
-                }
-                continue;
-            }
-            if let Some((s, i, key_indent)) = open {
-                if indent > key_indent {
-                    let between = doc.take_trivia(s, pending);
-                    if let Some(entry) = doc.entry_mut(s, i) {
-                        let blanks = between.iter().filter(|l| l.trim().is_empty()).count();
-                        let raw = entry.raw.get_or_insert_with(Vec::new);
-                        raw.extend(between);
-                        raw.push(whole.to_owned());
-                        if !entry.value.is_empty() {
-                            entry.value.push('\n');
-                            entry.value.extend(std::iter::repeat_n('\n', blanks));
-                        }
-                        entry.value.push_str(trimmed);
-                        pending = 0;
-                        continue;
-                    }
-                }
-            }
-            open = None;
-            pending = 0;
-
-            if trimmed.starts_with('[') {
-                match parse_header(trimmed, dialect) {
-                    Some(name) => {
-                        match doc.by_name.get(&name) {
-                            Some(&first) => errors.push(ParseError {
-                                line: number,
-                                kind: ParseErrorKind::DuplicateSection {
-                                    name: name.clone(),
-                                    first: doc.sections.get(first).map_or(0, |s| s.line),
-                                },
-                            }),
-                            None => {
-                                doc.by_name.insert(name.clone(), doc.sections.len());
-                            }
-                        }
-                        keys.clear();
-                        doc.sections.push(Section {
-                            name,
-                            line: number,
-                            header: whole.to_owned(),
-                            items: Vec::new(),
-                        });
-                    }
-                    None => {
-                        errors.push(ParseError {
-                            line: number,
-                            kind: ParseErrorKind::InvalidSectionHeader(trimmed.to_owned()),
-                        });
-                        doc.push_trivia(whole);
-                    }
-                }
-                continue;
-            }
-
-            let Some((key_text, value)) = trimmed.split_once(dialect.delimiters) else {
-                errors.push(ParseError {
-                    line: number,
-                    kind: ParseErrorKind::MissingEquals(trimmed.to_owned()),
-                });
-                doc.push_trivia(whole);
-                continue;
-            };
-            let section_index = doc.sections.len().saturating_sub(1);
-            let Some(section) = doc.sections.last_mut() else {
-                errors.push(ParseError {
-                    line: number,
-                    kind: ParseErrorKind::MissingSectionHeader(trimmed.to_owned()),
-                });
-                doc.push_trivia(whole);
-                continue;
-            };
-            if key_text.trim().is_empty() {
-                errors.push(ParseError {
-                    line: number,
-                    kind: ParseErrorKind::EmptyKey(trimmed.to_owned()),
-                });
-                section.items.push(Item::Trivia(whole.to_owned()));
-                continue;
-            }
-            let Some(key) = dialect.key(key_text) else {
-                errors.push(ParseError {
-                    line: number,
-                    kind: ParseErrorKind::InvalidVariant(key_text.trim().to_owned()),
-                });
-                section.items.push(Item::Trivia(whole.to_owned()));
-                continue;
-            };
-            if let Some(&first) = keys.get(&key) {
-                errors.push(ParseError {
-                    line: number,
-                    kind: ParseErrorKind::DuplicateKey {
-                        section: section.name.clone(),
-                        key: key.to_string(),
-                        first,
-                    },
-                });
-                section.items.push(Item::Trivia(whole.to_owned()));
-                continue;
-            }
-            keys.insert(key.clone(), number);
-            let key_indent = raw
-                .split_at_checked(indent)
-                .map_or("", |(blanks, _)| blanks);
-            section.items.push(Item::Entry(Entry {
-                key,
-                value: value.trim().to_owned(),
-                line: number,
-                raw: Some(vec![whole.to_owned()]),
-                indent: key_indent.to_owned(),
-                comments: Vec::new(),
-            }));
-            open = Some((section_index, section.items.len() - 1, indent));
+            reader.line(index + 1, whole, raw);
         }
-        (doc, errors)
+        (reader.doc, reader.errors)
     }
 
     fn push_trivia(&mut self, raw: &str) {
@@ -648,6 +505,212 @@ impl Document {
             }
         }
         text
+    }
+}
+
+/// The entry that an indented line continues.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    section: usize,
+    item: usize,
+    /// The blanks before its key.
+    indent: usize,
+}
+
+/// A line being read: its number (1-based), the line with its ending, and the line trimmed.
+#[derive(Debug, Clone, Copy)]
+struct Line<'a> {
+    number: usize,
+    whole: &'a str,
+    trimmed: &'a str,
+}
+
+/// The state of [`Document::parse_with`] between two lines.
+struct Reader {
+    doc: Document,
+    errors: Vec<ParseError>,
+    /// The keys of the section being read, with the line each was set on.
+    keys: HashMap<Key, usize>,
+    open: Option<Open>,
+    /// The blank and comment lines read since the open entry's last line, kept as trivia of its
+    /// section until an indented line makes them its own (blank lines in values only).
+    pending: usize,
+}
+
+impl Reader {
+    /// Reads one line (`whole` with its ending, `raw` without): blank, comment, continuation,
+    /// section header or entry.
+    fn line(&mut self, number: usize, whole: &str, raw: &str) {
+        let trimmed = raw.trim();
+        let indent = raw.len() - raw.trim_start().len();
+        let line = Line {
+            number,
+            whole,
+            trimmed,
+        };
+        if trimmed.is_empty() {
+            self.blank(whole);
+        } else if self.doc.dialect.is_comment(trimmed) {
+            self.comment(whole);
+        } else if !self.continuation(line, indent) {
+            self.open = None;
+            self.pending = 0;
+            if trimmed.starts_with('[') {
+                self.header(line);
+            } else {
+                self.entry(line, raw, indent);
+            }
+        }
+    }
+
+    /// A blank line: the end of the open value, unless the dialect lets values hold blank
+    /// lines (then it waits in `pending`).
+    fn blank(&mut self, whole: &str) {
+        if self.doc.dialect.blank_lines_in_values && self.open.is_some() {
+            self.pending += 1;
+        } else {
+            self.open = None;
+        }
+        self.doc.push_trivia(whole);
+    }
+
+    /// A comment line. One inside a multi-line value is skipped by configparser; it is kept
+    /// with the entry so that rewriting the entry keeps it too.
+    fn comment(&mut self, whole: &str) {
+        let pending = self.pending;
+        match self
+            .open
+            .and_then(|o| self.doc.entry_mut(o.section, o.item))
+        {
+            Some(_) if pending > 0 => {
+                self.pending += 1;
+                self.doc.push_trivia(whole);
+            }
+            Some(entry) => entry
+                .raw
+                .get_or_insert_with(Vec::new)
+                .push(whole.to_owned()),
+            None => self.doc.push_trivia(whole),
+        }
+    }
+
+    /// Whether the line, indented deeper than the open entry's key, continues its value (then
+    /// the entry takes it, with the pending lines before it).
+    fn continuation(&mut self, line: Line<'_>, indent: usize) -> bool {
+        let Some(open) = self.open.filter(|o| indent > o.indent) else {
+            return false;
+        };
+        let between = self.doc.take_trivia(open.section, self.pending);
+        let Some(entry) = self.doc.entry_mut(open.section, open.item) else {
+            return false;
+        };
+        let blanks = between.iter().filter(|l| l.trim().is_empty()).count();
+        let raw = entry.raw.get_or_insert_with(Vec::new);
+        raw.extend(between);
+        raw.push(line.whole.to_owned());
+        if !entry.value.is_empty() {
+            entry.value.push('\n');
+            entry.value.extend(std::iter::repeat_n('\n', blanks));
+        }
+        entry.value.push_str(line.trimmed);
+        self.pending = 0;
+        true
+    }
+
+    /// Reports a line that does not parse, and keeps it as it is.
+    fn reject(&mut self, line: Line<'_>, kind: ParseErrorKind) {
+        self.errors.push(ParseError {
+            line: line.number,
+            kind,
+        });
+        self.doc.push_trivia(line.whole);
+    }
+
+    /// A `[section]` line: a new section (a second one of a name is reported, and kept).
+    fn header(&mut self, line: Line<'_>) {
+        let Some(name) = parse_header(line.trimmed, self.doc.dialect) else {
+            let kind = ParseErrorKind::InvalidSectionHeader(line.trimmed.to_owned());
+            return self.reject(line, kind);
+        };
+        let doc = &mut self.doc;
+        match doc.by_name.get(&name) {
+            Some(&first) => self.errors.push(ParseError {
+                line: line.number,
+                kind: ParseErrorKind::DuplicateSection {
+                    name: name.clone(),
+                    first: doc.sections.get(first).map_or(0, |s| s.line),
+                },
+            }),
+            None => {
+                doc.by_name.insert(name.clone(), doc.sections.len());
+            }
+        }
+        self.keys.clear();
+        doc.sections.push(Section {
+            name,
+            line: line.number,
+            header: line.whole.to_owned(),
+            items: Vec::new(),
+        });
+    }
+
+    /// A `key = value` line (`raw` without its ending, `indent` its leading blanks): an entry
+    /// of the last section, or a problem.
+    fn entry(&mut self, line: Line<'_>, raw: &str, indent: usize) {
+        let Some(key_text) = line.trimmed.split_once(self.doc.dialect.delimiters) else {
+            let kind = ParseErrorKind::MissingEquals(line.trimmed.to_owned());
+            return self.reject(line, kind);
+        };
+        let Some(key) = self.key(line, key_text.0) else {
+            return;
+        };
+        let section_index = self.doc.sections.len().saturating_sub(1);
+        let Some(section) = self.doc.sections.last_mut() else {
+            return;
+        };
+        let key_indent = raw
+            .split_at_checked(indent)
+            .map_or("", |(blanks, _)| blanks);
+        self.keys.insert(key.clone(), line.number);
+        section.items.push(Item::Entry(Entry {
+            key,
+            value: key_text.1.trim().to_owned(),
+            line: line.number,
+            raw: Some(vec![line.whole.to_owned()]),
+            indent: key_indent.to_owned(),
+            comments: Vec::new(),
+        }));
+        self.open = Some(Open {
+            section: section_index,
+            item: section.items.len() - 1,
+            indent,
+        });
+    }
+
+    /// The key of an entry line, or `None` once its problem is reported: no section yet, an
+    /// empty key, a malformed variant, a key the section already has.
+    fn key(&mut self, line: Line<'_>, key_text: &str) -> Option<Key> {
+        let Some(section) = self.doc.sections.last() else {
+            let kind = ParseErrorKind::MissingSectionHeader(line.trimmed.to_owned());
+            self.reject(line, kind);
+            return None;
+        };
+        let problem = if key_text.trim().is_empty() {
+            Err(ParseErrorKind::EmptyKey(line.trimmed.to_owned()))
+        } else {
+            match self.doc.dialect.key(key_text) {
+                None => Err(ParseErrorKind::InvalidVariant(key_text.trim().to_owned())),
+                Some(key) => match self.keys.get(&key) {
+                    Some(&first) => Err(ParseErrorKind::DuplicateKey {
+                        section: section.name.clone(),
+                        key: key.to_string(),
+                        first,
+                    }),
+                    None => Ok(key),
+                },
+            }
+        };
+        problem.map_err(|kind| self.reject(line, kind)).ok()
     }
 }
 
