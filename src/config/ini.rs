@@ -6,6 +6,10 @@
 //! This module reads that dialect into a [`Document`] that keeps every line (comments, blank
 //! lines, spacing) so that mfplug can change one value and write the file back with the rest
 //! untouched. It knows nothing of the schema: see `config::schema` for that.
+//!
+//! pip reads pip.conf with Python's default `configparser` (`=` and `:` delimiters, `#` and `;`
+//! comments, keys lowercased, blank lines allowed inside a multi-line value): the same reader
+//! reads that dialect too, through [`Document::parse_with`] and [`Dialect::PIP_CONF`].
 
 use std::collections::HashMap;
 use std::fmt;
@@ -172,6 +176,8 @@ pub struct Document {
     trailing_newline: bool,
     /// The line ending of new lines: the file's first one, else `\n`.
     newline: &'static str,
+    /// How the text was read (and what a comment line is when an entry is rewritten).
+    dialect: Dialect,
 }
 
 impl Default for Document {
@@ -184,11 +190,68 @@ impl Default for Document {
             by_name: HashMap::new(),
             trailing_newline: true,
             newline: "\n",
+            dialect: Dialect::CONFIG_INI,
         }
     }
 }
 
 const BOM: char = '\u{feff}';
+
+/// How the lines of a file are read: the two set-ups of Python's `configparser` that mfplug
+/// meets. Neither has inline comments; both continue a value on the lines indented deeper
+/// than its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Dialect {
+    /// What separates a key from its value: the first of these on the line.
+    delimiters: &'static [char],
+    /// What starts a comment line.
+    comment_prefixes: &'static [char],
+    /// Whether `key[VARIANT]` is a key with a variant (else the brackets are part of the key).
+    variants: bool,
+    /// Whether key names are lowercased, as configparser's default `optionxform` does.
+    lowercase_keys: bool,
+    /// Whether blank lines inside a multi-line value leave it open, so that an indented line
+    /// after them still continues it (configparser's `empty_lines_in_values`).
+    blank_lines_in_values: bool,
+}
+
+impl Dialect {
+    /// `config.ini` as MetWork reads it (see the module's documentation).
+    pub(crate) const CONFIG_INI: Dialect = Dialect {
+        delimiters: &['='],
+        comment_prefixes: &['#'],
+        variants: true,
+        lowercase_keys: false,
+        blank_lines_in_values: false,
+    };
+
+    /// pip.conf as pip reads it: Python's default `RawConfigParser`.
+    pub(crate) const PIP_CONF: Dialect = Dialect {
+        delimiters: &['=', ':'],
+        comment_prefixes: &['#', ';'],
+        variants: false,
+        lowercase_keys: true,
+        blank_lines_in_values: true,
+    };
+
+    /// Whether the (trimmed) line is a comment.
+    fn is_comment(&self, trimmed: &str) -> bool {
+        trimmed.starts_with(self.comment_prefixes)
+    }
+
+    /// The key of `key_text` as this dialect names it; `None` when a variant is malformed.
+    fn key(&self, key_text: &str) -> Option<Key> {
+        let mut key = if self.variants {
+            Key::parse(key_text)?
+        } else {
+            Key::plain(key_text.trim())
+        };
+        if self.lowercase_keys {
+            key.name = key.name.to_lowercase();
+        }
+        Some(key)
+    }
+}
 
 /// The lines of `text`, each as (the line with its ending, the line without it). A line ends
 /// at `\r\n`, `\n` or a lone `\r`, as Python's universal newlines read it.
@@ -234,159 +297,38 @@ fn strip_newline(line: &str) -> &str {
 }
 
 impl Document {
-    /// Reads `text`; lines that do not parse are reported and kept as they are.
+    /// Reads `text` as a `config.ini`; lines that do not parse are reported and kept as they
+    /// are.
     ///
     /// Linear in the size of the text: sections and keys already seen are found by hashing.
     pub fn parse(text: &str) -> (Document, Vec<ParseError>) {
+        Document::parse_with(text, Dialect::CONFIG_INI)
+    }
+
+    /// Reads `text` in `dialect`, as [`Document::parse`] does.
+    pub(crate) fn parse_with(text: &str, dialect: Dialect) -> (Document, Vec<ParseError>) {
         let (bom, body) = match text.strip_prefix(BOM) {
             Some(body) => (true, body),
             None => (false, text),
         };
-        let mut doc = Document {
+        let doc = Document {
             bom,
             trailing_newline: body.is_empty() || ends_with_newline(body),
             newline: first_newline(body),
+            dialect,
             ..Document::default()
         };
-        let mut errors = Vec::new();
-        // The keys of the section being read, with the line each was set on.
-        let mut keys: HashMap<Key, usize> = HashMap::new();
-        // The entry that an indented line continues: (section index, item index, key indent).
-        let mut open: Option<(usize, usize, usize)> = None;
-
+        let mut reader = Reader {
+            doc,
+            errors: Vec::new(),
+            keys: HashMap::new(),
+            open: None,
+            pending: 0,
+        };
         for (index, (whole, raw)) in split_lines(body).enumerate() {
-            let number = index + 1;
-            let trimmed = raw.trim();
-            let indent = raw.len() - raw.trim_start().len();
-
-            if trimmed.is_empty() {
-                open = None;
-                doc.push_trivia(whole);
-                continue;
-            }
-            if trimmed.starts_with('#') {
-                // A comment inside a multi-line value is skipped by configparser; keep it with
-                // the entry so that rewriting the entry keeps it too.
-                match open.and_then(|(s, i, _)| doc.entry_mut(s, i)) {
-                    Some(entry) => entry
-                        .raw
-                        .get_or_insert_with(Vec::new)
-                        .push(whole.to_owned()),
-                    None => doc.push_trivia(whole),
-                }
-                continue;
-            }
-            if let Some((s, i, key_indent)) = open {
-                if indent > key_indent {
-                    if let Some(entry) = doc.entry_mut(s, i) {
-                        entry
-                            .raw
-                            .get_or_insert_with(Vec::new)
-                            .push(whole.to_owned());
-                        if !entry.value.is_empty() {
-                            entry.value.push('\n');
-                        }
-                        entry.value.push_str(trimmed);
-                        continue;
-                    }
-                }
-            }
-            open = None;
-
-            if trimmed.starts_with('[') {
-                match parse_header(trimmed) {
-                    Some(name) => {
-                        match doc.by_name.get(&name) {
-                            Some(&first) => errors.push(ParseError {
-                                line: number,
-                                kind: ParseErrorKind::DuplicateSection {
-                                    name: name.clone(),
-                                    first: doc.sections.get(first).map_or(0, |s| s.line),
-                                },
-                            }),
-                            None => {
-                                doc.by_name.insert(name.clone(), doc.sections.len());
-                            }
-                        }
-                        keys.clear();
-                        doc.sections.push(Section {
-                            name,
-                            line: number,
-                            header: whole.to_owned(),
-                            items: Vec::new(),
-                        });
-                    }
-                    None => {
-                        errors.push(ParseError {
-                            line: number,
-                            kind: ParseErrorKind::InvalidSectionHeader(trimmed.to_owned()),
-                        });
-                        doc.push_trivia(whole);
-                    }
-                }
-                continue;
-            }
-
-            let Some((key_text, value)) = trimmed.split_once('=') else {
-                errors.push(ParseError {
-                    line: number,
-                    kind: ParseErrorKind::MissingEquals(trimmed.to_owned()),
-                });
-                doc.push_trivia(whole);
-                continue;
-            };
-            let section_index = doc.sections.len().saturating_sub(1);
-            let Some(section) = doc.sections.last_mut() else {
-                errors.push(ParseError {
-                    line: number,
-                    kind: ParseErrorKind::MissingSectionHeader(trimmed.to_owned()),
-                });
-                doc.push_trivia(whole);
-                continue;
-            };
-            if key_text.trim().is_empty() {
-                errors.push(ParseError {
-                    line: number,
-                    kind: ParseErrorKind::EmptyKey(trimmed.to_owned()),
-                });
-                section.items.push(Item::Trivia(whole.to_owned()));
-                continue;
-            }
-            let Some(key) = Key::parse(key_text) else {
-                errors.push(ParseError {
-                    line: number,
-                    kind: ParseErrorKind::InvalidVariant(key_text.trim().to_owned()),
-                });
-                section.items.push(Item::Trivia(whole.to_owned()));
-                continue;
-            };
-            if let Some(&first) = keys.get(&key) {
-                errors.push(ParseError {
-                    line: number,
-                    kind: ParseErrorKind::DuplicateKey {
-                        section: section.name.clone(),
-                        key: key.to_string(),
-                        first,
-                    },
-                });
-                section.items.push(Item::Trivia(whole.to_owned()));
-                continue;
-            }
-            keys.insert(key.clone(), number);
-            let key_indent = raw
-                .split_at_checked(indent)
-                .map_or("", |(blanks, _)| blanks);
-            section.items.push(Item::Entry(Entry {
-                key,
-                value: value.trim().to_owned(),
-                line: number,
-                raw: Some(vec![whole.to_owned()]),
-                indent: key_indent.to_owned(),
-                comments: Vec::new(),
-            }));
-            open = Some((section_index, section.items.len() - 1, indent));
+            reader.line(index + 1, whole, raw);
         }
-        (doc, errors)
+        (reader.doc, reader.errors)
     }
 
     fn push_trivia(&mut self, raw: &str) {
@@ -394,6 +336,23 @@ impl Document {
             Some(section) => section.items.push(Item::Trivia(raw.to_owned())),
             None => self.preamble.push(raw.to_owned()),
         }
+    }
+
+    /// Removes the last `count` items of section `section` (trivia pushed after its last
+    /// entry) and returns their lines.
+    fn take_trivia(&mut self, section: usize, count: usize) -> Vec<String> {
+        let Some(target) = self.sections.get_mut(section) else {
+            return Vec::new();
+        };
+        let from = target.items.len().saturating_sub(count);
+        target
+            .items
+            .drain(from..)
+            .filter_map(|item| match item {
+                Item::Trivia(line) => Some(line),
+                Item::Entry(_) => None,
+            })
+            .collect()
     }
 
     fn entry_mut(&mut self, section: usize, item: usize) -> Option<&mut Entry> {
@@ -412,14 +371,15 @@ impl Document {
     }
 
     pub fn get(&self, section: &str, key: &str) -> Option<&str> {
-        let key = Key::parse(key)?;
+        let key = self.dialect.key(key)?;
         Some(self.section(section)?.get(&key)?.value.as_str())
     }
 
     /// Sets `key` in `section`, in place when it exists (its comments stay around it),
     /// else after the last entry of the section, else in a new section at the end.
     pub fn set(&mut self, section: &str, key: &str, value: &str) {
-        let key = Key::parse(key).unwrap_or_else(|| Key::plain(key));
+        let dialect = self.dialect;
+        let key = dialect.key(key).unwrap_or_else(|| Key::plain(key));
         let newline = self.newline;
         let index = match self.by_name.get(section) {
             Some(&index) => index,
@@ -450,7 +410,7 @@ impl Document {
                 let comments = entry.raw.take().unwrap_or_default().into_iter().skip(1);
                 entry
                     .comments
-                    .extend(comments.filter(|l| l.trim_start().starts_with('#')));
+                    .extend(comments.filter(|l| dialect.is_comment(l.trim_start())));
             }
             return;
         }
@@ -465,11 +425,10 @@ impl Document {
         // A line after it indented deeper would read as its continuation: a blank line
         // ends the new value first.
         // (Comment lines in between would be its own.)
-        let next = target
-            .items
-            .iter()
-            .skip(at)
-            .find(|item| !matches!(item, Item::Trivia(t) if t.trim_start().starts_with('#')));
+        let next =
+            target.items.iter().skip(at).find(
+                |item| !matches!(item, Item::Trivia(t) if dialect.is_comment(t.trim_start())),
+            );
         let swallows = matches!(next, Some(Item::Trivia(t))
             if !t.trim().is_empty() && t.len() - t.trim_start().len() > indent.len());
         if swallows {
@@ -490,7 +449,7 @@ impl Document {
 
     /// Removes `key` from `section`; returns whether it was there.
     pub fn remove(&mut self, section: &str, key: &str) -> bool {
-        let Some(key) = Key::parse(key) else {
+        let Some(key) = self.dialect.key(key) else {
             return false;
         };
         let Some(target) = self
@@ -549,6 +508,212 @@ impl Document {
     }
 }
 
+/// The entry that an indented line continues.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    section: usize,
+    item: usize,
+    /// The blanks before its key.
+    indent: usize,
+}
+
+/// A line being read: its number (1-based), the line with its ending, and the line trimmed.
+#[derive(Debug, Clone, Copy)]
+struct Line<'a> {
+    number: usize,
+    whole: &'a str,
+    trimmed: &'a str,
+}
+
+/// The state of [`Document::parse_with`] between two lines.
+struct Reader {
+    doc: Document,
+    errors: Vec<ParseError>,
+    /// The keys of the section being read, with the line each was set on.
+    keys: HashMap<Key, usize>,
+    open: Option<Open>,
+    /// The blank and comment lines read since the open entry's last line, kept as trivia of its
+    /// section until an indented line makes them its own (blank lines in values only).
+    pending: usize,
+}
+
+impl Reader {
+    /// Reads one line (`whole` with its ending, `raw` without): blank, comment, continuation,
+    /// section header or entry.
+    fn line(&mut self, number: usize, whole: &str, raw: &str) {
+        let trimmed = raw.trim();
+        let indent = raw.len() - raw.trim_start().len();
+        let line = Line {
+            number,
+            whole,
+            trimmed,
+        };
+        if trimmed.is_empty() {
+            self.blank(whole);
+        } else if self.doc.dialect.is_comment(trimmed) {
+            self.comment(whole);
+        } else if !self.continuation(line, indent) {
+            self.open = None;
+            self.pending = 0;
+            if trimmed.starts_with('[') {
+                self.header(line);
+            } else {
+                self.entry(line, raw, indent);
+            }
+        }
+    }
+
+    /// A blank line: the end of the open value, unless the dialect lets values hold blank
+    /// lines (then it waits in `pending`).
+    fn blank(&mut self, whole: &str) {
+        if self.doc.dialect.blank_lines_in_values && self.open.is_some() {
+            self.pending += 1;
+        } else {
+            self.open = None;
+        }
+        self.doc.push_trivia(whole);
+    }
+
+    /// A comment line. One inside a multi-line value is skipped by configparser; it is kept
+    /// with the entry so that rewriting the entry keeps it too.
+    fn comment(&mut self, whole: &str) {
+        let pending = self.pending;
+        match self
+            .open
+            .and_then(|o| self.doc.entry_mut(o.section, o.item))
+        {
+            Some(_) if pending > 0 => {
+                self.pending += 1;
+                self.doc.push_trivia(whole);
+            }
+            Some(entry) => entry
+                .raw
+                .get_or_insert_with(Vec::new)
+                .push(whole.to_owned()),
+            None => self.doc.push_trivia(whole),
+        }
+    }
+
+    /// Whether the line, indented deeper than the open entry's key, continues its value (then
+    /// the entry takes it, with the pending lines before it).
+    fn continuation(&mut self, line: Line<'_>, indent: usize) -> bool {
+        let Some(open) = self.open.filter(|o| indent > o.indent) else {
+            return false;
+        };
+        let between = self.doc.take_trivia(open.section, self.pending);
+        let Some(entry) = self.doc.entry_mut(open.section, open.item) else {
+            return false;
+        };
+        let blanks = between.iter().filter(|l| l.trim().is_empty()).count();
+        let raw = entry.raw.get_or_insert_with(Vec::new);
+        raw.extend(between);
+        raw.push(line.whole.to_owned());
+        if !entry.value.is_empty() {
+            entry.value.push('\n');
+            entry.value.extend(std::iter::repeat_n('\n', blanks));
+        }
+        entry.value.push_str(line.trimmed);
+        self.pending = 0;
+        true
+    }
+
+    /// Reports a line that does not parse, and keeps it as it is.
+    fn reject(&mut self, line: Line<'_>, kind: ParseErrorKind) {
+        self.errors.push(ParseError {
+            line: line.number,
+            kind,
+        });
+        self.doc.push_trivia(line.whole);
+    }
+
+    /// A `[section]` line: a new section (a second one of a name is reported, and kept).
+    fn header(&mut self, line: Line<'_>) {
+        let Some(name) = parse_header(line.trimmed, self.doc.dialect) else {
+            let kind = ParseErrorKind::InvalidSectionHeader(line.trimmed.to_owned());
+            return self.reject(line, kind);
+        };
+        let doc = &mut self.doc;
+        match doc.by_name.get(&name) {
+            Some(&first) => self.errors.push(ParseError {
+                line: line.number,
+                kind: ParseErrorKind::DuplicateSection {
+                    name: name.clone(),
+                    first: doc.sections.get(first).map_or(0, |s| s.line),
+                },
+            }),
+            None => {
+                doc.by_name.insert(name.clone(), doc.sections.len());
+            }
+        }
+        self.keys.clear();
+        doc.sections.push(Section {
+            name,
+            line: line.number,
+            header: line.whole.to_owned(),
+            items: Vec::new(),
+        });
+    }
+
+    /// A `key = value` line (`raw` without its ending, `indent` its leading blanks): an entry
+    /// of the last section, or a problem.
+    fn entry(&mut self, line: Line<'_>, raw: &str, indent: usize) {
+        let Some(key_text) = line.trimmed.split_once(self.doc.dialect.delimiters) else {
+            let kind = ParseErrorKind::MissingEquals(line.trimmed.to_owned());
+            return self.reject(line, kind);
+        };
+        let Some(key) = self.key(line, key_text.0) else {
+            return;
+        };
+        let section_index = self.doc.sections.len().saturating_sub(1);
+        let Some(section) = self.doc.sections.last_mut() else {
+            return;
+        };
+        let key_indent = raw
+            .split_at_checked(indent)
+            .map_or("", |(blanks, _)| blanks);
+        self.keys.insert(key.clone(), line.number);
+        section.items.push(Item::Entry(Entry {
+            key,
+            value: key_text.1.trim().to_owned(),
+            line: line.number,
+            raw: Some(vec![line.whole.to_owned()]),
+            indent: key_indent.to_owned(),
+            comments: Vec::new(),
+        }));
+        self.open = Some(Open {
+            section: section_index,
+            item: section.items.len() - 1,
+            indent,
+        });
+    }
+
+    /// The key of an entry line, or `None` once its problem is reported: no section yet, an
+    /// empty key, a malformed variant, a key the section already has.
+    fn key(&mut self, line: Line<'_>, key_text: &str) -> Option<Key> {
+        let Some(section) = self.doc.sections.last() else {
+            let kind = ParseErrorKind::MissingSectionHeader(line.trimmed.to_owned());
+            self.reject(line, kind);
+            return None;
+        };
+        let problem = if key_text.trim().is_empty() {
+            Err(ParseErrorKind::EmptyKey(line.trimmed.to_owned()))
+        } else {
+            match self.doc.dialect.key(key_text) {
+                None => Err(ParseErrorKind::InvalidVariant(key_text.trim().to_owned())),
+                Some(key) => match self.keys.get(&key) {
+                    Some(&first) => Err(ParseErrorKind::DuplicateKey {
+                        section: section.name.clone(),
+                        key: key.to_string(),
+                        first,
+                    }),
+                    None => Ok(key),
+                },
+            }
+        };
+        problem.map_err(|kind| self.reject(line, kind)).ok()
+    }
+}
+
 /// `key = value` with its continuation lines (four blanks deeper), each ending with `newline`.
 fn format_entry(entry: &Entry, newline: &str) -> String {
     let Entry {
@@ -572,11 +737,11 @@ fn format_entry(entry: &Entry, newline: &str) -> String {
     out
 }
 
-/// `[name]`, optionally followed by a `#` comment, as configparser's `\[(?P<header>.+)\]`.
-fn parse_header(trimmed: &str) -> Option<String> {
+/// `[name]`, optionally followed by a comment, as configparser's `\[(?P<header>.+)\]`.
+fn parse_header(trimmed: &str, dialect: Dialect) -> Option<String> {
     let (name, after) = trimmed.strip_prefix('[')?.rsplit_once(']')?;
     let after = after.trim();
-    if !(after.is_empty() || after.starts_with('#')) {
+    if !(after.is_empty() || dialect.is_comment(after)) {
         return None;
     }
     let name = name.trim();
@@ -806,6 +971,33 @@ multi = first
         assert_eq!(doc.get("s", "Foo"), Some("1"));
         assert_eq!(doc.get("s", "foo"), Some("2"));
         assert_eq!(doc.get("s", "a:b"), Some("3"));
+    }
+
+    /// pip.conf's dialect: `:` and `=`, `;` and `#` comments, keys lowercased, no variants,
+    /// a value continued after blank lines and comments; still byte for byte.
+    #[test]
+    fn pip_conf_dialect() {
+        let text = "; c\n[global] ; c\nIndex-URL: a:b = c\nlist =\n  one\n\n  ; c\n\n  two\n\nk[x] = 1\nnext = 2\n\n# end\n";
+        let (doc, errors) = Document::parse_with(text, Dialect::PIP_CONF);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(doc.to_text(), text);
+        assert_eq!(doc.get("global", "index-url"), Some("a:b = c"));
+        assert_eq!(doc.get("global", "list"), Some("one\n\n\ntwo"));
+        assert_eq!(doc.get("global", "k[x]"), Some("1"));
+        assert_eq!(doc.get("global", "next"), Some("2"));
+        let mut edited = doc.clone();
+        edited.set("global", "list", "three");
+        assert_eq!(
+            edited.to_text(),
+            text.replace("list =\n  one\n\n  ; c\n\n  two\n", "list = three\n  ; c\n")
+        );
+        // The same text as a `config.ini`: `;` is no comment, a blank line ends a value.
+        let text = text.replace("[global] ; c", "[global]");
+        let (doc, errors) = Document::parse(&text);
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [1, 7, 9], "{errors:?}");
+        assert_eq!(doc.get("global", "Index-URL: a:b"), Some("c"));
+        assert_eq!(doc.get("global", "list"), Some("one"));
     }
 
     #[test]

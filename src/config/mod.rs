@@ -257,44 +257,11 @@ pub fn load(dir: &Path, settings: &Settings) -> Result<PluginConfig, Vec<Problem
     }
 }
 
+/// [`load`] before the problems are put in order.
 fn load_unsorted(dir: &Path, settings: &Settings) -> Result<PluginConfig, Vec<Problem>> {
     let mut problems = Vec::new();
 
-    let label = match Label::read(dir) {
-        Ok(label) => Some(label),
-        Err(e) => {
-            let hint = match e {
-                plugin::LabelError::Missing(_) | plugin::LabelError::Malformed(..) => {
-                    Some(format!(
-                        "write `plugin_NAME@{}` in it, NAME being the plugin name",
-                        settings.module.to_ascii_lowercase()
-                    ))
-                }
-                _ => None,
-            };
-            let mut problem = Problem::error(None, e.to_string());
-            problem.hint = hint;
-            problems.push(problem);
-            None
-        }
-    };
-    if let Some(label) = &label {
-        if !label.module.eq_ignore_ascii_case(&settings.module) {
-            problems.push(
-                Problem::warning(
-                    Some(&dir.join(plugin::LABEL_FILE)),
-                    format!(
-                        "the label names module `{}` but the module is `{}`",
-                        label.module, settings.module
-                    ),
-                )
-                .hint(format!(
-                    "pass `--module {}` (or set `MFPLUG_MODULE`) to use that module's variable names",
-                    label.module.to_ascii_uppercase()
-                )),
-            );
-        }
-    }
+    let label = read_label(dir, settings, &mut problems);
     if let Err(message) = plugin::read_format_version(dir) {
         problems.push(Problem::error(
             Some(&dir.join(plugin::FORMAT_VERSION_FILE)),
@@ -302,34 +269,7 @@ fn load_unsorted(dir: &Path, settings: &Settings) -> Result<PluginConfig, Vec<Pr
         ));
     }
 
-    // Read the layers.
-    let mut files: Vec<PathBuf> = Vec::new();
-    let mut docs: Vec<Document> = Vec::new();
-    let config_path = dir.join(CONFIG_FILE);
-    match read_layer(&config_path, true, &mut problems) {
-        Some(doc) => {
-            files.push(config_path.clone());
-            docs.push(doc);
-        }
-        None => {
-            if !config_path.exists() {
-                problems.push(
-                    Problem::error(Some(&config_path), "is missing")
-                        .hint("every plugin dir needs a `config.ini` with a `[general]` section; `mfplug bootstrap create` makes one"),
-                );
-            }
-        }
-    }
-    if let (Some(home), Some(label)) = (&settings.home, &label) {
-        for path in override_paths(home, &label.name) {
-            if let Some(doc) = read_layer(&path, false, &mut problems) {
-                check_override(&path, &doc, &mut problems);
-                files.push(path);
-                docs.push(doc);
-            }
-        }
-    }
-
+    let (files, docs) = read_layers(dir, settings, label.as_ref(), &mut problems);
     let merged = merge(&docs);
     check_schema(&merged, &files, &mut problems);
 
@@ -344,6 +284,83 @@ fn load_unsorted(dir: &Path, settings: &Settings) -> Result<PluginConfig, Vec<Pr
         Some(config) if !problems.iter().any(|p| p.severity == Severity::Error) => Ok(config),
         _ => Err(problems),
     }
+}
+
+/// Reads the plugin's label: a problem (with how to write one) when it is missing or
+/// malformed, a warning when it names another module than `settings.module`.
+fn read_label(dir: &Path, settings: &Settings, problems: &mut Vec<Problem>) -> Option<Label> {
+    let label = match Label::read(dir) {
+        Ok(label) => label,
+        Err(e) => {
+            let hint = match e {
+                plugin::LabelError::Missing(_) | plugin::LabelError::Malformed(..) => {
+                    Some(format!(
+                        "write `plugin_NAME@{}` in it, NAME being the plugin name",
+                        settings.module.to_ascii_lowercase()
+                    ))
+                }
+                _ => None,
+            };
+            let mut problem = Problem::error(None, e.to_string());
+            problem.hint = hint;
+            problems.push(problem);
+            return None;
+        }
+    };
+    if !label.module.eq_ignore_ascii_case(&settings.module) {
+        problems.push(
+            Problem::warning(
+                Some(&dir.join(plugin::LABEL_FILE)),
+                format!(
+                    "the label names module `{}` but the module is `{}`",
+                    label.module, settings.module
+                ),
+            )
+            .hint(format!(
+                "pass `--module {}` (or set `MFPLUG_MODULE`) to use that module's variable names",
+                label.module.to_ascii_uppercase()
+            )),
+        );
+    }
+    Some(label)
+}
+
+/// Reads the layers in order: the plugin's `config.ini` (a problem when it is missing), then
+/// the home's override files of the plugin (with a label to name them); returns the files
+/// read and their documents.
+fn read_layers(
+    dir: &Path,
+    settings: &Settings,
+    label: Option<&Label>,
+    problems: &mut Vec<Problem>,
+) -> (Vec<PathBuf>, Vec<Document>) {
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut docs: Vec<Document> = Vec::new();
+    let config_path = dir.join(CONFIG_FILE);
+    match read_layer(&config_path, true, problems) {
+        Some(doc) => {
+            files.push(config_path);
+            docs.push(doc);
+        }
+        None => {
+            if !config_path.exists() {
+                problems.push(
+                    Problem::error(Some(&config_path), "is missing")
+                        .hint("every plugin dir needs a `config.ini` with a `[general]` section; `mfplug bootstrap create` makes one"),
+                );
+            }
+        }
+    }
+    if let (Some(home), Some(label)) = (&settings.home, label) {
+        for path in override_paths(home, &label.name) {
+            if let Some(doc) = read_layer(&path, false, problems) {
+                check_override(&path, &doc, problems);
+                files.push(path);
+                docs.push(doc);
+            }
+        }
+    }
+    (files, docs)
 }
 
 /// Reads and parses one layer; `None` when it is absent (and not `required`) or unreadable.
@@ -478,86 +495,128 @@ fn merge(docs: &[Document]) -> IndexMap<String, RawSection> {
     merged
 }
 
+/// Checks the merged sections against `config::schema`: the `[general]` section and its
+/// `_version`, unknown sections and keys (with "did you mean"), and the values that hold no
+/// template.
 fn check_schema(
     merged: &IndexMap<String, RawSection>,
     files: &[PathBuf],
     problems: &mut Vec<Problem>,
 ) {
-    let config_file = files.first().map(PathBuf::as_path);
-    if !files.is_empty() {
-        match merged.get("general") {
-            None => problems.push(
-                Problem::error(config_file, "has no `[general]` section")
-                    .hint("add `[general]` with at least `_version = 0.0.1`"),
-            ),
-            Some(general) => {
-                if !general.keys.keys().any(|k| k.name == "_version") {
-                    problems.push(
-                        Problem::error(config_file, "`_version` is missing")
-                            .at(general.line)
-                            .in_section("general")
-                            .hint("add `_version = 0.0.1` (letters a-z, digits, `-`, `_`, `.`)"),
-                    );
-                }
-            }
-        }
+    if let Some(config_file) = files.first() {
+        check_general(merged, config_file, problems);
     }
     for (name, section) in merged {
-        let file = Some(files[section.file].as_path());
         let kind = schema::section_kind(name);
         if kind == SectionKind::Unknown {
-            let mut problem = Problem::error(file, format!("unknown section `[{name}]`"))
-                .at(section.line)
-                .in_section(name);
-            problem.hint = Some(match schema::suggest_section(name) {
-                Some(s) => format!("did you mean `[{s}]`?"),
-                None => "known sections are `[general]`, `[custom*]`, `[extra_daemon_NAME]`, `[app_NAME]`, `[step_NAME]` and `[switch_rules*:*]`; a section starting with `_` is ignored".into(),
-            });
-            problems.push(problem);
+            problems.push(unknown_section(name, section, files));
             continue;
         }
         for (key, raw) in &section.keys {
-            let file = Some(files[raw.file].as_path());
-            if !schema::key_allowed(kind, &key.name) {
-                let known = schema::known_keys(kind).unwrap_or_default();
-                let mut problem = Problem::error(
-                    file,
-                    format!("unknown key `{}` in section `[{name}]`", key.name),
-                )
-                .at(raw.line)
-                .in_section(name)
-                .for_key(&key.name);
-                problem.hint = Some(
-                    match schema::did_you_mean(&key.name, known.iter().map(|k| k.name)) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None => format!(
-                            "known keys are {}",
-                            known
-                                .iter()
-                                .map(|k| format!("`{}`", k.name))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    },
+            check_key(name, kind, key, raw, files, problems);
+        }
+    }
+}
+
+/// Checks that `config.ini` (`config_file`) has a `[general]` section with a `_version`.
+fn check_general(
+    merged: &IndexMap<String, RawSection>,
+    config_file: &Path,
+    problems: &mut Vec<Problem>,
+) {
+    let config_file = Some(config_file);
+    match merged.get("general") {
+        None => problems.push(
+            Problem::error(config_file, "has no `[general]` section")
+                .hint("add `[general]` with at least `_version = 0.0.1`"),
+        ),
+        Some(general) => {
+            if !general.keys.keys().any(|k| k.name == "_version") {
+                problems.push(
+                    Problem::error(config_file, "`_version` is missing")
+                        .at(general.line)
+                        .in_section("general")
+                        .hint("add `_version = 0.0.1` (letters a-z, digits, `-`, `_`, `.`)"),
                 );
-                problems.push(problem);
-                continue;
-            }
-            // A value with no template in it can be checked now, whichever variant is chosen.
-            if let Some(spec) = schema::key_spec(kind, &key.name) {
-                if !has_template(&raw.value) {
-                    if let Err(e) = schema::coerce(spec.kind, &raw.value) {
-                        problems.push(
-                            Problem::error(file, format!("`{key}`: {e}"))
-                                .at(raw.line)
-                                .in_section(name)
-                                .for_key(&key.name),
-                        );
-                    }
-                }
             }
         }
     }
+}
+
+/// The problem of a section the schema does not know, with the one it may have meant.
+fn unknown_section(name: &str, section: &RawSection, files: &[PathBuf]) -> Problem {
+    let file = Some(files[section.file].as_path());
+    let mut problem = Problem::error(file, format!("unknown section `[{name}]`"))
+        .at(section.line)
+        .in_section(name);
+    problem.hint = Some(match schema::suggest_section(name) {
+        Some(s) => format!("did you mean `[{s}]`?"),
+        None => "known sections are `[general]`, `[custom*]`, `[extra_daemon_NAME]`, `[app_NAME]`, `[step_NAME]` and `[switch_rules*:*]`; a section starting with `_` is ignored".into(),
+    });
+    problem
+}
+
+/// Checks one key of section `name` (of `kind`): that the schema knows it, and that its value,
+/// when it holds no template, has the key's kind (a value with no template in it can be
+/// checked now, whichever variant is chosen).
+fn check_key(
+    name: &str,
+    kind: SectionKind,
+    key: &Key,
+    raw: &Raw,
+    files: &[PathBuf],
+    problems: &mut Vec<Problem>,
+) {
+    let file = Some(files[raw.file].as_path());
+    if !schema::key_allowed(kind, &key.name) {
+        problems.push(unknown_key(name, kind, key, raw, file));
+        return;
+    }
+    if let Some(spec) = schema::key_spec(kind, &key.name) {
+        if !has_template(&raw.value) {
+            if let Err(e) = schema::coerce(spec.kind, &raw.value) {
+                problems.push(
+                    Problem::error(file, format!("`{key}`: {e}"))
+                        .at(raw.line)
+                        .in_section(name)
+                        .for_key(&key.name),
+                );
+            }
+        }
+    }
+}
+
+/// The problem of a key that section `name` (of `kind`) does not have, with the one it may
+/// have meant, else the keys it has.
+fn unknown_key(
+    name: &str,
+    kind: SectionKind,
+    key: &Key,
+    raw: &Raw,
+    file: Option<&Path>,
+) -> Problem {
+    let known = schema::known_keys(kind).unwrap_or_default();
+    let mut problem = Problem::error(
+        file,
+        format!("unknown key `{}` in section `[{name}]`", key.name),
+    )
+    .at(raw.line)
+    .in_section(name)
+    .for_key(&key.name);
+    problem.hint = Some(
+        match schema::did_you_mean(&key.name, known.iter().map(|k| k.name)) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!(
+                "known keys are {}",
+                known
+                    .iter()
+                    .map(|k| format!("`{}`", k.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+    );
+    problem
 }
 
 fn has_template(value: &str) -> bool {
@@ -671,200 +730,24 @@ fn render(
     settings: &Settings,
     problems: &mut Vec<Problem>,
 ) -> Option<PluginConfig> {
-    let module = &settings.module;
     // Variables hold the absolute dir (not resolving symlinks: a devlink stays a devlink).
     let dir_text = std::path::absolute(dir)
         .unwrap_or_else(|_| dir.to_path_buf())
         .display()
         .to_string();
-    let mut context: BTreeMap<String, String> = settings.env.clone();
-    let mut variables: IndexMap<String, String> = IndexMap::new();
-    let prefix = format!("{module}_CURRENT_PLUGIN_");
-    variables.insert(format!("{prefix}NAME"), label.name.to_string());
-    variables.insert(format!("{prefix}DIR"), dir_text.clone());
-    variables.insert(format!("{prefix}LABEL"), label.to_string());
-    if let Some(home) = &settings.home {
-        context.insert(format!("{module}_HOME"), home.display().to_string());
-    }
-    context.extend(variables.clone());
-
-    let mut env = minijinja::Environment::new();
-    let mut steps_left = MAX_STEPS;
-    let mut rendered_bytes = 0usize;
+    let mut renderer = Renderer::new(&dir_text, &label, &files, settings, problems);
     let mut out: IndexMap<String, IndexMap<String, Setting>> = IndexMap::new();
-    let mut section_vars: IndexMap<String, String> = IndexMap::new();
     for (section, keys) in sections {
-        let kind = schema::section_kind(&section);
-        let mut rendered_keys = IndexMap::new();
-        for (key, chosen) in keys {
-            let (path, line) = match chosen.place {
-                Some((file, line)) => (Some(files[file].clone()), line),
-                None => (None, 0),
-            };
-            let locate = |p: Problem| p.at(line).in_section(&section).for_key(&key);
-            let mut value = if has_template(&chosen.raw) {
-                env.set_fuel(Some(steps_left.min(MAX_STEPS_PER_VALUE)));
-                match render_value(&env, &chosen.raw, &context) {
-                    Ok((value, undefined, steps)) => {
-                        steps_left = steps_left.saturating_sub(steps);
-                        for name in undefined {
-                            problems.push(locate(
-                                Problem::info(
-                                    path.as_deref(),
-                                    format!("`{key}` uses `{name}`, which is not defined: it renders empty"),
-                                )
-                                .hint(format!("define `{name}` in the environment, or fix its name")),
-                            ));
-                        }
-                        value
-                    }
-                    Err(RenderError::TooLarge) => {
-                        problems.push(locate(
-                            Problem::error(
-                                path.as_deref(),
-                                format!(
-                                    "`{key}` renders to more than {} MiB",
-                                    MAX_VALUE_BYTES >> 20
-                                ),
-                            )
-                            .hint(format!(
-                                "a value may take {} MiB once rendered; does it use a variable \
-                                 that uses itself, or a big value many times?",
-                                MAX_VALUE_BYTES >> 20
-                            )),
-                        ));
-                        continue;
-                    }
-                    Err(RenderError::Template(e))
-                        if e.kind() == minijinja::ErrorKind::OutOfFuel =>
-                    {
-                        let (what, limit) = if steps_left < MAX_STEPS_PER_VALUE {
-                            ("the configuration's values", MAX_STEPS)
-                        } else {
-                            ("a value", MAX_STEPS_PER_VALUE)
-                        };
-                        problems.push(locate(
-                            Problem::error(
-                                path.as_deref(),
-                                format!("`{key}` takes too many template steps to render"),
-                            )
-                            .hint(format!(
-                                "{what} may take {limit} steps; write plain values or simple \
-                                 `{{{{VARIABLE}}}}`s, without long loops"
-                            )),
-                        ));
-                        if steps_left < MAX_STEPS_PER_VALUE {
-                            return None;
-                        }
-                        continue;
-                    }
-                    Err(RenderError::Template(e)) => {
-                        problems.push(locate(Problem::error(
-                            path.as_deref(),
-                            format!("`{key}` cannot be rendered: {e}"),
-                        )));
-                        continue;
-                    }
-                }
-            } else {
-                chosen.raw.clone()
-            };
-            rendered_bytes = rendered_bytes.saturating_add(value.len());
-            if rendered_bytes > MAX_RENDERED_BYTES {
-                problems.push(locate(
-                    Problem::error(
-                        path.as_deref(),
-                        format!(
-                            "the configuration renders to more than {} MiB, reached at `{key}`",
-                            MAX_RENDERED_BYTES >> 20
-                        ),
-                    )
-                    .hint(format!(
-                        "the values of a plugin may take {} MiB in all once rendered; keep big \
-                         data in files the plugin reads",
-                        MAX_RENDERED_BYTES >> 20
-                    )),
-                ));
-                return None;
-            }
-            if let Some(spec) = schema::key_spec(kind, &key) {
-                match schema::coerce(spec.kind, &value) {
-                    Ok(v) => value = v,
-                    Err(e) => {
-                        // A value without a template was checked with the schema already.
-                        if has_template(&chosen.raw) {
-                            problems.push(locate(Problem::error(
-                                path.as_deref(),
-                                format!("`{key}` once rendered: {e}"),
-                            )));
-                        }
-                        continue;
-                    }
-                }
-            } else if value.trim() == "null" {
-                value.clear();
-            }
-            if key == "_cmd_and_args" {
-                value = fill_placeholders(&value, &label.name, &dir_text, &section);
-            }
-            if section == "general" {
-                match key.as_str() {
-                    "_version" => {
-                        variables.insert(format!("{prefix}VERSION"), value.clone());
-                        context.insert(format!("{prefix}VERSION"), value.clone());
-                    }
-                    "_release" => {
-                        variables.insert(format!("{prefix}RELEASE"), value.clone());
-                        context.insert(format!("{prefix}RELEASE"), value.clone());
-                    }
-                    _ => {}
-                }
-            }
-            // Switch rules are read by the module itself; their keys are patterns, not names.
-            if !key.starts_with('_') && kind != SectionKind::SwitchRules {
-                let name = variable_name(module, &section, &key);
-                context.insert(name.clone(), value.clone());
-                section_vars.insert(name, value.clone());
-            }
-            let origin = match path {
-                Some(path) => Origin::File { path, line },
-                None => Origin::Default,
-            };
-            rendered_keys.insert(
-                key,
-                Setting {
-                    value,
-                    raw: chosen.raw,
-                    variant: chosen.variant,
-                    origin,
-                },
-            );
-        }
-        out.insert(section, rendered_keys);
+        let rendered = renderer.section(&section, keys).ok()?;
+        out.insert(section, rendered);
     }
+    let Renderer {
+        mut variables,
+        section_vars,
+        ..
+    } = renderer;
     variables.extend(section_vars);
-
-    let tmpdir = match &settings.home {
-        Some(home) => home.join("tmp").join(&label.name),
-        None => std::env::temp_dir().join(format!("mfplug-{}", label.name)),
-    };
-    variables.insert("TMPDIR".into(), tmpdir.display().to_string());
-    let add_dir = out
-        .get("general")
-        .and_then(|g| g.get("_add_plugin_dir_to_python_path"))
-        .is_none_or(|s| s.value == "1");
-    let mut python_path: Vec<String> = Vec::new();
-    if add_dir {
-        python_path.push(dir_text.clone());
-    }
-    // `lib/` holds the plugin's own modules and shared libraries (guide, section 3.2).
-    python_path.push(format!("{dir_text}/lib"));
-    if let Some(existing) = settings.env.get("PYTHONPATH").filter(|p| !p.is_empty()) {
-        python_path.push(existing.clone());
-    }
-    if !python_path.is_empty() {
-        variables.insert("PYTHONPATH".into(), python_path.join(":"));
-    }
+    add_path_variables(&mut variables, &out, &dir_text, &label, settings);
 
     let warnings = problems
         .iter()
@@ -880,6 +763,319 @@ fn render(
         variables,
         warnings,
     })
+}
+
+/// Adds `TMPDIR` and `PYTHONPATH` (the plugin dir unless `_add_plugin_dir_to_python_path` is
+/// not 1, its `lib/`, then the caller's `PYTHONPATH`) to the generated variables.
+fn add_path_variables(
+    variables: &mut IndexMap<String, String>,
+    sections: &IndexMap<String, IndexMap<String, Setting>>,
+    dir_text: &str,
+    label: &Label,
+    settings: &Settings,
+) {
+    let tmpdir = match &settings.home {
+        Some(home) => home.join("tmp").join(&label.name),
+        None => std::env::temp_dir().join(format!("mfplug-{}", label.name)),
+    };
+    variables.insert("TMPDIR".into(), tmpdir.display().to_string());
+    let add_dir = sections
+        .get("general")
+        .and_then(|g| g.get("_add_plugin_dir_to_python_path"))
+        .is_none_or(|s| s.value == "1");
+    let mut python_path: Vec<String> = Vec::new();
+    if add_dir {
+        python_path.push(dir_text.to_owned());
+    }
+    // `lib/` holds the plugin's own modules and shared libraries (guide, section 3.2).
+    python_path.push(format!("{dir_text}/lib"));
+    if let Some(existing) = settings.env.get("PYTHONPATH").filter(|p| !p.is_empty()) {
+        python_path.push(existing.clone());
+    }
+    if !python_path.is_empty() {
+        variables.insert("PYTHONPATH".into(), python_path.join(":"));
+    }
+}
+
+/// A limit of the whole configuration was reached (its problem reported): rendering stops.
+struct Stop;
+
+/// Where a value was set, to locate its problems.
+struct At<'a> {
+    /// The layer it comes from; `None` for a default.
+    path: Option<&'a Path>,
+    line: usize,
+    section: &'a str,
+    key: &'a str,
+}
+
+impl At<'_> {
+    /// The problem with its line, section and key.
+    fn locate(&self, problem: Problem) -> Problem {
+        problem
+            .at(self.line)
+            .in_section(self.section)
+            .for_key(self.key)
+    }
+}
+
+/// The state of [`render`] from one value to the next: the context a template sees, the
+/// variables generated so far, and what is left of the limits.
+struct Renderer<'a> {
+    settings: &'a Settings,
+    files: &'a [PathBuf],
+    label: &'a Label,
+    /// The plugin dir, absolute.
+    dir_text: &'a str,
+    /// `{MODULE}_CURRENT_PLUGIN_`.
+    prefix: String,
+    env: minijinja::Environment<'static>,
+    context: BTreeMap<String, String>,
+    /// The plugin's built-in variables.
+    variables: IndexMap<String, String>,
+    /// The variables of the keys, after the built-in ones.
+    section_vars: IndexMap<String, String>,
+    /// The template steps the configuration may still take.
+    steps_left: u64,
+    rendered_bytes: usize,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl<'a> Renderer<'a> {
+    /// A renderer whose context holds the environment, `{MODULE}_HOME` and the plugin's
+    /// `NAME`, `DIR` and `LABEL` variables.
+    fn new(
+        dir_text: &'a str,
+        label: &'a Label,
+        files: &'a [PathBuf],
+        settings: &'a Settings,
+        problems: &'a mut Vec<Problem>,
+    ) -> Renderer<'a> {
+        let module = &settings.module;
+        let mut context: BTreeMap<String, String> = settings.env.clone();
+        let mut variables: IndexMap<String, String> = IndexMap::new();
+        let prefix = format!("{module}_CURRENT_PLUGIN_");
+        variables.insert(format!("{prefix}NAME"), label.name.to_string());
+        variables.insert(format!("{prefix}DIR"), dir_text.to_owned());
+        variables.insert(format!("{prefix}LABEL"), label.to_string());
+        if let Some(home) = &settings.home {
+            context.insert(format!("{module}_HOME"), home.display().to_string());
+        }
+        context.extend(variables.clone());
+        Renderer {
+            settings,
+            files,
+            label,
+            dir_text,
+            prefix,
+            env: minijinja::Environment::new(),
+            context,
+            variables,
+            section_vars: IndexMap::new(),
+            steps_left: MAX_STEPS,
+            rendered_bytes: 0,
+            problems,
+        }
+    }
+
+    /// Renders the keys of one section, leaving out those with a problem.
+    fn section(
+        &mut self,
+        section: &str,
+        keys: Vec<(String, Chosen)>,
+    ) -> Result<IndexMap<String, Setting>, Stop> {
+        let kind = schema::section_kind(section);
+        let mut rendered = IndexMap::new();
+        for (key, chosen) in keys {
+            let (path, line) = match chosen.place {
+                Some((file, line)) => (Some(self.files[file].clone()), line),
+                None => (None, 0),
+            };
+            let at = At {
+                path: path.as_deref(),
+                line,
+                section,
+                key: &key,
+            };
+            let Some(value) = self.value(kind, &at, &chosen.raw)? else {
+                continue;
+            };
+            let origin = match path {
+                Some(path) => Origin::File { path, line },
+                None => Origin::Default,
+            };
+            let setting = Setting {
+                value,
+                raw: chosen.raw,
+                variant: chosen.variant,
+                origin,
+            };
+            rendered.insert(key, setting);
+        }
+        Ok(rendered)
+    }
+
+    /// The value of one key: rendered when it holds a template, counted against the size
+    /// limit, coerced to its kind, its placeholders filled, then made a variable. `Ok(None)`
+    /// when it has a problem.
+    fn value(&mut self, kind: SectionKind, at: &At<'_>, raw: &str) -> Result<Option<String>, Stop> {
+        let mut value = if has_template(raw) {
+            match self.template(at, raw)? {
+                Some(value) => value,
+                None => return Ok(None),
+            }
+        } else {
+            raw.to_owned()
+        };
+        self.count_bytes(at, value.len())?;
+        if let Some(spec) = schema::key_spec(kind, at.key) {
+            match schema::coerce(spec.kind, &value) {
+                Ok(v) => value = v,
+                Err(e) => {
+                    // A value without a template was checked with the schema already.
+                    if has_template(raw) {
+                        self.problems.push(at.locate(Problem::error(
+                            at.path,
+                            format!("`{}` once rendered: {e}", at.key),
+                        )));
+                    }
+                    return Ok(None);
+                }
+            }
+        } else if value.trim() == "null" {
+            value.clear();
+        }
+        if at.key == "_cmd_and_args" {
+            value = fill_placeholders(&value, &self.label.name, self.dir_text, at.section);
+        }
+        self.record(kind, at, &value);
+        Ok(Some(value))
+    }
+
+    /// Renders a value's template within the step limits, reporting the names it uses that
+    /// are not defined; `Ok(None)` when it cannot be rendered.
+    fn template(&mut self, at: &At<'_>, raw: &str) -> Result<Option<String>, Stop> {
+        let key = at.key;
+        self.env
+            .set_fuel(Some(self.steps_left.min(MAX_STEPS_PER_VALUE)));
+        let problem = match render_value(&self.env, raw, &self.context) {
+            Ok((value, undefined, steps)) => {
+                self.steps_left = self.steps_left.saturating_sub(steps);
+                for name in undefined {
+                    self.problems.push(
+                        at.locate(
+                            Problem::info(
+                                at.path,
+                                format!(
+                                    "`{key}` uses `{name}`, which is not defined: it renders empty"
+                                ),
+                            )
+                            .hint(format!(
+                                "define `{name}` in the environment, or fix its name"
+                            )),
+                        ),
+                    );
+                }
+                return Ok(Some(value));
+            }
+            Err(RenderError::TooLarge) => Problem::error(
+                at.path,
+                format!("`{key}` renders to more than {} MiB", MAX_VALUE_BYTES >> 20),
+            )
+            .hint(format!(
+                "a value may take {} MiB once rendered; does it use a variable \
+                 that uses itself, or a big value many times?",
+                MAX_VALUE_BYTES >> 20
+            )),
+            Err(RenderError::Template(e)) if e.kind() == minijinja::ErrorKind::OutOfFuel => {
+                return self.out_of_steps(at);
+            }
+            Err(RenderError::Template(e)) => {
+                Problem::error(at.path, format!("`{key}` cannot be rendered: {e}"))
+            }
+        };
+        self.problems.push(at.locate(problem));
+        Ok(None)
+    }
+
+    /// Reports a value that took too many template steps: `Err` when the steps of the whole
+    /// configuration ran out, else `Ok(None)` (that value alone is left out).
+    fn out_of_steps(&mut self, at: &At<'_>) -> Result<Option<String>, Stop> {
+        let whole = self.steps_left < MAX_STEPS_PER_VALUE;
+        let (what, limit) = if whole {
+            ("the configuration's values", MAX_STEPS)
+        } else {
+            ("a value", MAX_STEPS_PER_VALUE)
+        };
+        self.problems.push(
+            at.locate(
+                Problem::error(
+                    at.path,
+                    format!("`{}` takes too many template steps to render", at.key),
+                )
+                .hint(format!(
+                    "{what} may take {limit} steps; write plain values or simple \
+                 `{{{{VARIABLE}}}}`s, without long loops"
+                )),
+            ),
+        );
+        if whole {
+            Err(Stop)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Counts `len` more rendered bytes: `Err`, with its problem, past
+    /// [`MAX_RENDERED_BYTES`] in all.
+    fn count_bytes(&mut self, at: &At<'_>, len: usize) -> Result<(), Stop> {
+        self.rendered_bytes = self.rendered_bytes.saturating_add(len);
+        if self.rendered_bytes <= MAX_RENDERED_BYTES {
+            return Ok(());
+        }
+        self.problems.push(
+            at.locate(
+                Problem::error(
+                    at.path,
+                    format!(
+                        "the configuration renders to more than {} MiB, reached at `{}`",
+                        MAX_RENDERED_BYTES >> 20,
+                        at.key
+                    ),
+                )
+                .hint(format!(
+                    "the values of a plugin may take {} MiB in all once rendered; keep big \
+                 data in files the plugin reads",
+                    MAX_RENDERED_BYTES >> 20
+                )),
+            ),
+        );
+        Err(Stop)
+    }
+
+    /// Makes a rendered value seen by the values below it: `_version` and `_release` of
+    /// `[general]` as the plugin's `VERSION` and `RELEASE`, any other key not starting with
+    /// `_` as its variable.
+    fn record(&mut self, kind: SectionKind, at: &At<'_>, value: &str) {
+        if at.section == "general" {
+            let name = match at.key {
+                "_version" => Some("VERSION"),
+                "_release" => Some("RELEASE"),
+                _ => None,
+            };
+            if let Some(name) = name {
+                let name = format!("{}{name}", self.prefix);
+                self.variables.insert(name.clone(), value.to_owned());
+                self.context.insert(name, value.to_owned());
+            }
+        }
+        // Switch rules are read by the module itself; their keys are patterns, not names.
+        if !at.key.starts_with('_') && kind != SectionKind::SwitchRules {
+            let name = variable_name(&self.settings.module, at.section, at.key);
+            self.context.insert(name.clone(), value.to_owned());
+            self.section_vars.insert(name, value.to_owned());
+        }
+    }
 }
 
 /// Why a value could not be rendered.

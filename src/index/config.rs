@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::config::ini::{Dialect, Document};
+
 /// Where the primary index URL came from, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum UrlSource {
@@ -58,66 +60,47 @@ pub(crate) fn discover_cert(env: &dyn Fn(&str) -> Option<String>) -> Option<Path
         .map(PathBuf::from)
 }
 
-/// One key of the `[global]` (or `[install]`) section of a pip.conf.
-fn read_pip_conf_key(path: &Path, wanted: &str) -> Option<String> {
+/// The entries of a pip.conf that an install reads, in file order: those of `[global]` and
+/// `[install]`, as (section, key, value), the key named as pip names it (`index_url` is
+/// `index-url`); `None` when the file cannot be read. pip's configparser reads the file
+/// (`config::ini` in its pip.conf dialect); a line it would refuse is passed over.
+fn pip_conf_entries(path: &Path) -> Option<Vec<(String, String, String)>> {
     let text = fs_err::read_to_string(path).ok()?;
-    let mut section = String::new();
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
-            section = name.trim().to_owned();
-            continue;
-        }
-        if section != "global" && section != "install" {
-            continue;
-        }
-        if let Some((key, value)) = trimmed.split_once(['=', ':']) {
-            if key.trim().replace('_', "-") == wanted && !value.trim().is_empty() {
-                return Some(value.trim().to_owned());
-            }
-        }
-    }
-    None
+    let (doc, _) = Document::parse_with(&text, Dialect::PIP_CONF);
+    let entries = doc
+        .sections()
+        .iter()
+        .filter(|section| section.name == "global" || section.name == "install")
+        .flat_map(|section| {
+            section.entries().map(|entry| {
+                let key = entry.key.name.replace('_', "-");
+                (section.name.clone(), key, entry.value.trim().to_owned())
+            })
+        })
+        .collect();
+    Some(entries)
 }
 
-/// `index-url` and `extra-index-url` of the `[global]` section of a pip.conf.
+/// One key of the `[global]` (or `[install]`) section of a pip.conf: the first set to
+/// something.
+fn read_pip_conf_key(path: &Path, wanted: &str) -> Option<String> {
+    pip_conf_entries(path)?
+        .into_iter()
+        .find(|(_, key, value)| key == wanted && !value.is_empty())
+        .map(|(_, _, value)| value)
+}
+
+/// `index-url` and `extra-index-url` of the `[global]` section of a pip.conf (or of
+/// `[install]` when `[global]` has none).
 pub(crate) fn read_pip_conf(path: &Path) -> Option<(Option<String>, Vec<String>)> {
-    let text = fs_err::read_to_string(path).ok()?;
-    let mut section = String::new();
     let mut index = None;
     let mut extra = Vec::new();
-    let mut last_key = String::new();
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
-            continue;
-        }
-        if let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
-            section = name.trim().to_owned();
-            last_key.clear();
-            continue;
-        }
-        if section != "global" && section != "install" {
-            continue;
-        }
-        // Continuation lines (indented) extend the previous key: pip.conf lists are like that.
-        if line.starts_with([' ', '\t']) && !last_key.is_empty() {
-            if last_key == "extra-index-url" {
-                extra.extend(trimmed.split_whitespace().map(str::to_owned));
-            }
-            continue;
-        }
-        let Some((key, value)) = trimmed.split_once(['=', ':']) else {
-            continue;
-        };
-        let key = key.trim().replace('_', "-");
-        let value = value.trim();
+    for (section, key, value) in pip_conf_entries(path)? {
         match key.as_str() {
-            "index-url" if index.is_none() || section == "global" => index = Some(value.to_owned()),
+            "index-url" if index.is_none() || section == "global" => index = Some(value),
             "extra-index-url" => extra.extend(value.split_whitespace().map(str::to_owned)),
             _ => {}
         }
-        last_key = key;
     }
     Some((index.filter(|s| !s.is_empty()), extra))
 }
@@ -244,6 +227,39 @@ mod tests {
         assert_eq!(primary.unwrap().1, UrlSource::Env("PIP_INDEX_URL"));
         let (primary, _) = discover(Some("http://flag/"), Some("http://file/"), &env2);
         assert_eq!(primary.unwrap().0, "http://flag/");
+    }
+
+    /// pip.conf is read as pip's configparser reads it: `:` as well as `=`, `;` comments,
+    /// keys in any case and with `_`, list values continued after blank lines and comments,
+    /// other sections ignored, `[global]` before `[install]`.
+    #[test]
+    fn pip_conf_dialect() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("pip.conf");
+        fs_err::write(
+            &conf,
+            "; a comment\n[install]\nindex-url = http://install/simple\n\
+             [freeze]\nextra-index-url = http://freeze/simple\n\
+             [global]\nIndex_URL: http://global/simple\nextra_index_url =\n\
+             \x20   http://x1/simple\n\n    ; between\n# again\n\thttp://x2/simple http://x3/simple\n\
+             cert : /etc/ca.pem\n",
+        )
+        .unwrap();
+        let (index, extra) = read_pip_conf(&conf).unwrap();
+        assert_eq!(index.as_deref(), Some("http://global/simple"));
+        assert_eq!(
+            extra,
+            ["http://x1/simple", "http://x2/simple", "http://x3/simple"]
+        );
+        assert_eq!(
+            read_pip_conf_key(&conf, "cert").as_deref(),
+            Some("/etc/ca.pem")
+        );
+        fs_err::write(&conf, "[install]\nindex_url=http://install/simple\n").unwrap();
+        let (index, extra) = read_pip_conf(&conf).unwrap();
+        assert_eq!(index.as_deref(), Some("http://install/simple"));
+        assert!(extra.is_empty());
+        assert_eq!(read_pip_conf(&dir.path().join("missing.conf")), None);
     }
 
     #[test]
