@@ -244,7 +244,7 @@ impl<E: Send + 'static> Supervisor<E> {
     }
 
     /// Starts every copy that is not running (idle, waiting or held), with a fresh backoff.
-    pub(crate) fn start_all(&mut self) {
+    pub(crate) fn start_all(&mut self, now: Instant) {
         for index in 0..self.instances.len() {
             let instance = &mut self.instances[index];
             if matches!(
@@ -253,7 +253,7 @@ impl<E: Send + 'static> Supervisor<E> {
             ) {
                 instance.backoff = BACKOFF_START;
                 instance.quick_exits = 0;
-                self.spawn(index);
+                self.spawn(index, now);
             }
         }
     }
@@ -359,7 +359,7 @@ impl<E: Send + 'static> Supervisor<E> {
                 }
                 State::Waiting { until } if now >= until => {
                     self.restarts += 1;
-                    self.spawn(index);
+                    self.spawn(index, now);
                 }
                 State::Running { started, .. }
                     if age_limit.is_some_and(|age| now >= later(started, age)) =>
@@ -393,7 +393,7 @@ impl<E: Send + 'static> Supervisor<E> {
                 let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
                 instance.state = State::Idle;
                 if then == Then::Restart {
-                    self.spawn(index);
+                    self.spawn(index, now);
                 }
             }
             State::Running { pid, started, .. } => {
@@ -447,8 +447,8 @@ impl<E: Send + 'static> Supervisor<E> {
             .join(format!("extra_{}_{}.log", self.plugin, spec.name))
     }
 
-    /// Starts copy `index`; a failure holds that copy, and says why.
-    fn spawn(&mut self, index: usize) {
+    /// Starts copy `index` at `now`; a failure holds that copy, and says why.
+    fn spawn(&mut self, index: usize, now: Instant) {
         let label = self.label(index);
         let spec = &self.specs[self.instances[index].spec];
         let result = match &spec.argv {
@@ -504,7 +504,7 @@ impl<E: Send + 'static> Supervisor<E> {
         self.instances[index].state = State::Running {
             pid,
             serial,
-            started: Instant::now(),
+            started: now,
         };
     }
 }
