@@ -159,8 +159,55 @@ struct Instance {
     /// 1-based, as in the `[NAME:N]` prefix.
     copy: usize,
     state: State,
-    backoff: Duration,
+    backoff: Backoff,
+}
+
+/// The restart policy of one copy after it dies: the delay doubles at each quick exit (up to
+/// [`BACKOFF_MAX`]), starts over after a run of [`STABLE_AFTER`], and after
+/// [`MAX_QUICK_EXITS`] quick exits in a row the copy is held. Pure: the times are given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Backoff {
+    delay: Duration,
     quick_exits: u32,
+}
+
+/// What to do with a copy that died, as [`Backoff::exited`] decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterExit {
+    /// Start it again after `delay`, at `at`.
+    Restart { delay: Duration, at: Instant },
+    /// Hold it: it died this many times in a row within [`STABLE_AFTER`] of starting.
+    Hold { quick_exits: u32 },
+}
+
+impl Backoff {
+    /// A fresh policy: the next restart comes after [`BACKOFF_START`].
+    fn new() -> Backoff {
+        Backoff {
+            delay: BACKOFF_START,
+            quick_exits: 0,
+        }
+    }
+
+    /// The copy started at `started` died at `now`.
+    fn exited(&mut self, started: Instant, now: Instant) -> AfterExit {
+        if now.saturating_duration_since(started) >= STABLE_AFTER {
+            *self = Backoff::new();
+        } else {
+            self.quick_exits += 1;
+        }
+        if self.quick_exits >= MAX_QUICK_EXITS {
+            return AfterExit::Hold {
+                quick_exits: self.quick_exits,
+            };
+        }
+        let delay = self.delay;
+        self.delay = (self.delay * 2).min(BACKOFF_MAX);
+        AfterExit::Restart {
+            delay,
+            at: later(now, delay),
+        }
+    }
 }
 
 /// The running daemons of one plugin.
@@ -211,8 +258,7 @@ impl<E: Send + 'static> Supervisor<E> {
                     spec,
                     copy,
                     state: State::Idle,
-                    backoff: BACKOFF_START,
-                    quick_exits: 0,
+                    backoff: Backoff::new(),
                 })
             })
             .collect();
@@ -251,8 +297,7 @@ impl<E: Send + 'static> Supervisor<E> {
                 instance.state,
                 State::Idle | State::Waiting { .. } | State::Held
             ) {
-                instance.backoff = BACKOFF_START;
-                instance.quick_exits = 0;
+                instance.backoff = Backoff::new();
                 self.spawn(index, now);
             }
         }
@@ -398,38 +443,30 @@ impl<E: Send + 'static> Supervisor<E> {
             }
             State::Running { pid, started, .. } => {
                 let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-                if now.duration_since(started) >= STABLE_AFTER {
-                    instance.quick_exits = 0;
-                    instance.backoff = BACKOFF_START;
-                } else {
-                    instance.quick_exits += 1;
-                }
                 let how = describe(exited.status);
-                if instance.quick_exits >= MAX_QUICK_EXITS {
-                    instance.state = State::Held;
-                    let quick = instance.quick_exits;
-                    ui::with_live_cleared(|| {
-                        ui::print_error(&ui::error_with_hint(
-                            format!(
-                                "`{label}` {how}, {quick} times in a row within {} s of \
-                                 starting: held",
-                                STABLE_AFTER.as_secs()
-                            ),
-                            "fix it and save a watched file: held daemons start again",
-                        ))
-                    });
-                } else {
-                    let delay = instance.backoff;
-                    instance.backoff = (instance.backoff * 2).min(BACKOFF_MAX);
-                    instance.state = State::Waiting {
-                        until: later(now, delay),
-                    };
-                    ui::with_live_cleared(|| {
-                        ui::warn(format!(
-                            "`{label}` {how}: restarting it in {:.1} s",
-                            delay.as_secs_f64()
-                        ))
-                    });
+                match instance.backoff.exited(started, now) {
+                    AfterExit::Hold { quick_exits } => {
+                        instance.state = State::Held;
+                        ui::with_live_cleared(|| {
+                            ui::print_error(&ui::error_with_hint(
+                                format!(
+                                    "`{label}` {how}, {quick_exits} times in a row within {} s \
+                                     of starting: held",
+                                    STABLE_AFTER.as_secs()
+                                ),
+                                "fix it and save a watched file: held daemons start again",
+                            ))
+                        });
+                    }
+                    AfterExit::Restart { delay, at } => {
+                        instance.state = State::Waiting { until: at };
+                        ui::with_live_cleared(|| {
+                            ui::warn(format!(
+                                "`{label}` {how}: restarting it in {:.1} s",
+                                delay.as_secs_f64()
+                            ))
+                        });
+                    }
                 }
             }
             _ => {}
@@ -719,6 +756,96 @@ mod tests {
         );
         assert!(later(now, Duration::MAX) > now + Duration::from_secs(365 * 24 * 3600));
         assert!(later(now, Duration::from_secs(u64::MAX)) >= now);
+    }
+
+    /// The delays a copy that keeps dying within `run` of its start waits, on a clock the
+    /// test moves: each start is at the previous restart time.
+    fn delays_dying_after(run: Duration, exits: usize) -> Vec<AfterExit> {
+        let mut backoff = Backoff::new();
+        let mut started = Instant::now();
+        (0..exits)
+            .map(|_| {
+                let after = backoff.exited(started, started + run);
+                if let AfterExit::Restart { at, .. } = after {
+                    started = at;
+                }
+                after
+            })
+            .collect()
+    }
+
+    #[test]
+    fn backoff_doubles_at_each_quick_exit_then_holds() {
+        let after = delays_dying_after(Duration::from_millis(10), 6);
+        let delays: Vec<_> = after
+            .iter()
+            .map(|a| match a {
+                AfterExit::Restart { delay, .. } => Some(delay.as_millis()),
+                AfterExit::Hold { .. } => None,
+            })
+            .collect();
+        assert_eq!(
+            delays,
+            [Some(500), Some(1000), Some(2000), Some(4000), None, None]
+        );
+        assert_eq!(after[4], AfterExit::Hold { quick_exits: 5 });
+    }
+
+    #[test]
+    fn backoff_restarts_at_exit_time_plus_delay() {
+        let mut backoff = Backoff::new();
+        let start = Instant::now();
+        let died = start + Duration::from_secs(1);
+        assert_eq!(
+            backoff.exited(start, died),
+            AfterExit::Restart {
+                delay: BACKOFF_START,
+                at: died + BACKOFF_START
+            }
+        );
+    }
+
+    #[test]
+    fn backoff_stops_growing_at_its_max() {
+        let mut backoff = Backoff::new();
+        let start = Instant::now();
+        for _ in 0..20 {
+            backoff.exited(start, start + Duration::from_millis(1));
+            // Never held: the count of quick exits is reset between the exits.
+            backoff.quick_exits = 0;
+        }
+        assert_eq!(backoff.delay, BACKOFF_MAX);
+        assert!(matches!(
+            backoff.exited(start, start),
+            AfterExit::Restart {
+                delay: BACKOFF_MAX,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_stable_run_starts_the_backoff_over() {
+        let mut backoff = Backoff::new();
+        let start = Instant::now();
+        for _ in 0..4 {
+            backoff.exited(start, start);
+        }
+        assert_eq!(backoff.quick_exits, 4);
+        // Up STABLE_AFTER: the fifth exit is not quick, and its delay is the first one.
+        assert_eq!(
+            backoff.exited(start, start + STABLE_AFTER),
+            AfterExit::Restart {
+                delay: BACKOFF_START,
+                at: start + STABLE_AFTER + BACKOFF_START
+            }
+        );
+        assert_eq!(backoff.quick_exits, 0);
+        // Just short of it, the exit is quick.
+        assert_eq!(
+            delays_dying_after(STABLE_AFTER - Duration::from_millis(1), 5)[4],
+            AfterExit::Hold { quick_exits: 5 }
+        );
     }
 
     #[test]
