@@ -862,6 +862,14 @@ mod tests {
             Fake { ctl, sup, exits }
         }
 
+        /// `new`, with every copy started at the time it returns (the test's clock).
+        fn started(script: &str, numprocesses: usize, graceful: Duration) -> (Fake, Instant) {
+            let mut fake = Fake::new(script, numprocesses, graceful);
+            let now = Instant::now();
+            fake.sup.start_all(now);
+            (fake, now)
+        }
+
         /// The next exit a waiter thread reports.
         fn next_exit(&self) -> Exited {
             self.exits.recv_timeout(PATIENCE).expect("a child exits")
@@ -906,13 +914,8 @@ mod tests {
 
     #[test]
     fn a_dying_child_is_restarted_after_a_growing_backoff_then_held() {
-        let mut fake = Fake::new(
-            "echo $$ >> \"$CTL/starts\"; exit 3",
-            1,
-            Duration::from_secs(1),
-        );
-        let mut now = Instant::now();
-        fake.sup.start_all(now);
+        let script = "echo $$ >> \"$CTL/starts\"; exit 3";
+        let (mut fake, mut now) = Fake::started(script, 1, Duration::from_secs(1));
         for (n, delay) in [500, 1000, 2000, 4000].into_iter().enumerate() {
             let exit = fake.next_exit();
             assert_eq!(exit.status.code(), Some(3));
@@ -949,9 +952,7 @@ mod tests {
     fn a_child_that_ignores_sigterm_gets_sigkill_after_graceful_timeout() {
         let script = "trap '' TERM; echo $$ > \"$CTL/pid\"; exec sleep 1000";
         let grace = Duration::from_secs(3);
-        let mut fake = Fake::new(script, 1, grace);
-        let t0 = Instant::now();
-        fake.sup.start_all(t0);
+        let (mut fake, t0) = Fake::started(script, 1, grace);
         let pid = fake.pids("pid", 1)[0];
         fake.sup.stop_all(t0);
         assert_eq!(fake.sent(), [(pid, Signal::SIGTERM)]);
@@ -974,9 +975,7 @@ mod tests {
     #[test]
     fn numprocesses_copies_run_each_in_its_own_group() {
         let script = "echo $$ >> \"$CTL/pids\"; exec sleep 1000";
-        let mut fake = Fake::new(script, 3, Duration::from_secs(5));
-        let now = Instant::now();
-        fake.sup.start_all(now);
+        let (mut fake, now) = Fake::started(script, 3, Duration::from_secs(5));
         assert_eq!((fake.sup.up(), fake.sup.total()), (3, 3));
         let mut pids = fake.pids("pids", 3);
         pids.sort_unstable();
@@ -1005,9 +1004,7 @@ mod tests {
         // The leader leaves a process in its group and exits: the waiter kills what is left
         // while the leader is a zombie, then reaps it.
         let script = "sleep 1000 & echo $! > \"$CTL/left\"; echo $$ > \"$CTL/pid\"; exit 0";
-        let mut fake = Fake::new(script, 1, Duration::from_secs(5));
-        let now = Instant::now();
-        fake.sup.start_all(now);
+        let (mut fake, now) = Fake::started(script, 1, Duration::from_secs(5));
         let exit = fake.next_exit();
         let pid = fake.pids("pid", 1)[0];
         let left = fake.pids("left", 1)[0];
