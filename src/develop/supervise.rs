@@ -13,9 +13,12 @@ use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
+use nix::sys::wait::{waitid, Id, WaitPidFlag};
 use nix::unistd::Pid;
 
 use crate::config::PluginConfig;
@@ -130,18 +133,57 @@ enum Then {
     Stop,
 }
 
+/// The process group of one child, which the supervisor signals (never a single pid), and
+/// only while its leader is not reaped: the leader's waiter thread reaps it under the same
+/// lock. Once the leader is reaped and its group empty the kernel may give the id to a new
+/// process; by then no signal goes to it.
+#[derive(Debug, Clone)]
+struct Group {
+    pgid: i32,
+    reaped: Arc<Mutex<bool>>,
+    /// What was sent, to whom: the tests check that nothing goes to a reaped group.
+    #[cfg(test)]
+    sent: Arc<Mutex<Vec<(i32, Signal)>>>,
+}
+
+impl Group {
+    /// Sends `signal` to the group unless its leader is reaped; whether it was sent.
+    fn signal(&self, signal: Signal) -> bool {
+        let reaped = self.reaped.lock().unwrap_or_else(PoisonError::into_inner);
+        if *reaped {
+            return false;
+        }
+        let _ = killpg(Pid::from_raw(self.pgid), signal);
+        #[cfg(test)]
+        self.sent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((self.pgid, signal));
+        true
+    }
+
+    /// Runs `reap`, which reaps the leader, and marks the group so that it is never
+    /// signalled again; no signal can go to it meanwhile.
+    fn reap<T>(&self, reap: impl FnOnce() -> T) -> T {
+        let mut reaped = self.reaped.lock().unwrap_or_else(PoisonError::into_inner);
+        let out = reap();
+        *reaped = true;
+        out
+    }
+}
+
 #[derive(Debug)]
 enum State {
     /// Not running, and not to be started until asked.
     Idle,
     Running {
-        pid: i32,
+        group: Group,
         serial: u64,
         started: Instant,
     },
     /// SIGTERM sent to the group; SIGKILL at `kill_at` unless the leader exits first.
     Stopping {
-        pid: i32,
+        group: Group,
         serial: u64,
         kill_at: Instant,
         killed: bool,
@@ -159,8 +201,55 @@ struct Instance {
     /// 1-based, as in the `[NAME:N]` prefix.
     copy: usize,
     state: State,
-    backoff: Duration,
+    backoff: Backoff,
+}
+
+/// The restart policy of one copy after it dies: the delay doubles at each quick exit (up to
+/// [`BACKOFF_MAX`]), starts over after a run of [`STABLE_AFTER`], and after
+/// [`MAX_QUICK_EXITS`] quick exits in a row the copy is held. Pure: the times are given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Backoff {
+    delay: Duration,
     quick_exits: u32,
+}
+
+/// What to do with a copy that died, as [`Backoff::exited`] decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterExit {
+    /// Start it again after `delay`, at `at`.
+    Restart { delay: Duration, at: Instant },
+    /// Hold it: it died this many times in a row within [`STABLE_AFTER`] of starting.
+    Hold { quick_exits: u32 },
+}
+
+impl Backoff {
+    /// A fresh policy: the next restart comes after [`BACKOFF_START`].
+    fn new() -> Backoff {
+        Backoff {
+            delay: BACKOFF_START,
+            quick_exits: 0,
+        }
+    }
+
+    /// The copy started at `started` died at `now`.
+    fn exited(&mut self, started: Instant, now: Instant) -> AfterExit {
+        if now.saturating_duration_since(started) >= STABLE_AFTER {
+            *self = Backoff::new();
+        } else {
+            self.quick_exits += 1;
+        }
+        if self.quick_exits >= MAX_QUICK_EXITS {
+            return AfterExit::Hold {
+                quick_exits: self.quick_exits,
+            };
+        }
+        let delay = self.delay;
+        self.delay = (self.delay * 2).min(BACKOFF_MAX);
+        AfterExit::Restart {
+            delay,
+            at: later(now, delay),
+        }
+    }
 }
 
 /// The running daemons of one plugin.
@@ -176,6 +265,9 @@ pub(crate) struct Supervisor<E> {
     next_serial: u64,
     /// Restarts after a daemon died or aged out (not those after a change).
     pub(crate) restarts: u64,
+    /// Every signal sent to a group, shared with the groups.
+    #[cfg(test)]
+    sent: Arc<Mutex<Vec<(i32, Signal)>>>,
 }
 
 impl<E: Send + 'static> Supervisor<E> {
@@ -197,6 +289,8 @@ impl<E: Send + 'static> Supervisor<E> {
             wrap,
             next_serial: 0,
             restarts: 0,
+            #[cfg(test)]
+            sent: Arc::default(),
         }
     }
 
@@ -211,8 +305,7 @@ impl<E: Send + 'static> Supervisor<E> {
                     spec,
                     copy,
                     state: State::Idle,
-                    backoff: BACKOFF_START,
-                    quick_exits: 0,
+                    backoff: Backoff::new(),
                 })
             })
             .collect();
@@ -244,16 +337,15 @@ impl<E: Send + 'static> Supervisor<E> {
     }
 
     /// Starts every copy that is not running (idle, waiting or held), with a fresh backoff.
-    pub(crate) fn start_all(&mut self) {
+    pub(crate) fn start_all(&mut self, now: Instant) {
         for index in 0..self.instances.len() {
             let instance = &mut self.instances[index];
             if matches!(
                 instance.state,
                 State::Idle | State::Waiting { .. } | State::Held
             ) {
-                instance.backoff = BACKOFF_START;
-                instance.quick_exits = 0;
-                self.spawn(index);
+                instance.backoff = Backoff::new();
+                self.spawn(index, now);
             }
         }
     }
@@ -269,8 +361,8 @@ impl<E: Send + 'static> Supervisor<E> {
     pub(crate) fn kill_all(&mut self) {
         for instance in &mut self.instances {
             match &mut instance.state {
-                State::Running { pid, .. } | State::Stopping { pid, .. } => {
-                    let _ = killpg(Pid::from_raw(*pid), Signal::SIGKILL);
+                State::Running { group, .. } | State::Stopping { group, .. } => {
+                    group.signal(Signal::SIGKILL);
                 }
                 State::Waiting { .. } => instance.state = State::Idle,
                 _ => {}
@@ -281,20 +373,18 @@ impl<E: Send + 'static> Supervisor<E> {
     fn stop(&mut self, index: usize, now: Instant, then: Then) {
         let graceful = self.specs[self.instances[index].spec].graceful_timeout;
         let instance = &mut self.instances[index];
-        match instance.state {
-            State::Running { pid, serial, .. } => {
-                let _ = killpg(Pid::from_raw(pid), Signal::SIGTERM);
+        match &mut instance.state {
+            State::Running { group, serial, .. } => {
+                group.signal(Signal::SIGTERM);
                 instance.state = State::Stopping {
-                    pid,
-                    serial,
+                    group: group.clone(),
+                    serial: *serial,
                     kill_at: later(now, graceful),
                     killed: false,
                     then,
                 };
             }
-            State::Stopping {
-                then: ref mut old, ..
-            } => *old = then,
+            State::Stopping { then: old, .. } => *old = then,
             State::Waiting { .. } | State::Held if then == Then::Stop => {
                 instance.state = State::Idle;
             }
@@ -342,27 +432,27 @@ impl<E: Send + 'static> Supervisor<E> {
             let age_limit = self.age_limit(&self.instances[index]);
             let label = self.label(index);
             let instance = &mut self.instances[index];
-            match instance.state {
+            match &mut instance.state {
                 State::Stopping {
-                    pid,
+                    group,
                     kill_at,
-                    killed: ref mut killed @ false,
+                    killed: killed @ false,
                     ..
-                } if now >= kill_at => {
+                } if now >= *kill_at => {
                     ui::with_live_cleared(|| {
                         ui::warn(format!(
                             "`{label}` did not stop within its `graceful_timeout`: killed"
                         ))
                     });
-                    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                    group.signal(Signal::SIGKILL);
                     *killed = true;
                 }
-                State::Waiting { until } if now >= until => {
+                State::Waiting { until } if now >= *until => {
                     self.restarts += 1;
-                    self.spawn(index);
+                    self.spawn(index, now);
                 }
                 State::Running { started, .. }
-                    if age_limit.is_some_and(|age| now >= later(started, age)) =>
+                    if age_limit.is_some_and(|age| now >= later(*started, age)) =>
                 {
                     ui::with_live_cleared(|| {
                         ui::status("Restarting", format!("`{label}`: older than `max_age`"))
@@ -388,48 +478,38 @@ impl<E: Send + 'static> Supervisor<E> {
         let label = self.label(index);
         let instance = &mut self.instances[index];
         match instance.state {
-            State::Stopping { pid, then, .. } => {
-                // What the leader leaves in its group had the SIGTERM too: it goes now.
-                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            // What the leader left in its group is killed already (by its waiter thread).
+            State::Stopping { then, .. } => {
                 instance.state = State::Idle;
                 if then == Then::Restart {
-                    self.spawn(index);
+                    self.spawn(index, now);
                 }
             }
-            State::Running { pid, started, .. } => {
-                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-                if now.duration_since(started) >= STABLE_AFTER {
-                    instance.quick_exits = 0;
-                    instance.backoff = BACKOFF_START;
-                } else {
-                    instance.quick_exits += 1;
-                }
+            State::Running { started, .. } => {
                 let how = describe(exited.status);
-                if instance.quick_exits >= MAX_QUICK_EXITS {
-                    instance.state = State::Held;
-                    let quick = instance.quick_exits;
-                    ui::with_live_cleared(|| {
-                        ui::print_error(&ui::error_with_hint(
-                            format!(
-                                "`{label}` {how}, {quick} times in a row within {} s of \
-                                 starting: held",
-                                STABLE_AFTER.as_secs()
-                            ),
-                            "fix it and save a watched file: held daemons start again",
-                        ))
-                    });
-                } else {
-                    let delay = instance.backoff;
-                    instance.backoff = (instance.backoff * 2).min(BACKOFF_MAX);
-                    instance.state = State::Waiting {
-                        until: later(now, delay),
-                    };
-                    ui::with_live_cleared(|| {
-                        ui::warn(format!(
-                            "`{label}` {how}: restarting it in {:.1} s",
-                            delay.as_secs_f64()
-                        ))
-                    });
+                match instance.backoff.exited(started, now) {
+                    AfterExit::Hold { quick_exits } => {
+                        instance.state = State::Held;
+                        ui::with_live_cleared(|| {
+                            ui::print_error(&ui::error_with_hint(
+                                format!(
+                                    "`{label}` {how}, {quick_exits} times in a row within {} s \
+                                     of starting: held",
+                                    STABLE_AFTER.as_secs()
+                                ),
+                                "fix it and save a watched file: held daemons start again",
+                            ))
+                        });
+                    }
+                    AfterExit::Restart { delay, at } => {
+                        instance.state = State::Waiting { until: at };
+                        ui::with_live_cleared(|| {
+                            ui::warn(format!(
+                                "`{label}` {how}: restarting it in {:.1} s",
+                                delay.as_secs_f64()
+                            ))
+                        });
+                    }
                 }
             }
             _ => {}
@@ -447,30 +527,12 @@ impl<E: Send + 'static> Supervisor<E> {
             .join(format!("extra_{}_{}.log", self.plugin, spec.name))
     }
 
-    /// Starts copy `index`; a failure holds that copy, and says why.
-    fn spawn(&mut self, index: usize) {
+    /// Starts copy `index` at `now`: its output relayed, its exit watched; a failure holds
+    /// that copy, and says why.
+    fn spawn(&mut self, index: usize, now: Instant) {
         let label = self.label(index);
         let spec = &self.specs[self.instances[index].spec];
-        let result = match &spec.argv {
-            Ok(argv) => start(argv, spec.limits, &self.env, &self.dir).map_err(|e| {
-                let program = argv.first().map_or("", String::as_str);
-                let hint = match e.kind() {
-                    std::io::ErrorKind::NotFound => {
-                        format!("`{program}` is not on the plugin env's PATH")
-                    }
-                    std::io::ErrorKind::PermissionDenied => {
-                        format!("check that `{program}` is executable")
-                    }
-                    _ => "an rlimit above the hard limit needs privileges".to_owned(),
-                };
-                ui::error_with_hint(format!("cannot start `{label}` (`{program}`): {e}"), hint)
-            }),
-            Err(why) => Err(ui::error_with_hint(
-                format!("cannot start `{label}`: {why}"),
-                "write the command as in a shell: `_cmd_and_args = prog --opt 'a b'`",
-            )),
-        };
-        let mut child = match result {
+        let mut child = match self.start_copy(spec, &label) {
             Ok(child) => child,
             Err(e) => {
                 ui::with_live_cleared(|| ui::print_error(&e));
@@ -480,7 +542,6 @@ impl<E: Send + 'static> Supervisor<E> {
         };
         let serial = self.next_serial;
         self.next_serial += 1;
-        let pid = child.id() as i32;
         let log = self.log_path(spec);
         let prefix = format!("[{label}]");
         if let Some(out) = child.stdout.take() {
@@ -489,24 +550,79 @@ impl<E: Send + 'static> Supervisor<E> {
         if let Some(err) = child.stderr.take() {
             relay(err, prefix, log, true);
         }
-        let events = self.events.clone();
-        let wrap = self.wrap;
-        let spawned = std::thread::Builder::new()
-            .name(format!("wait-{pid}"))
-            .spawn(move || {
-                if let Ok(status) = child.wait() {
-                    let _ = events.send(wrap(Exited { serial, status }));
-                }
-            });
-        if spawned.is_err() {
-            ui::warn(format!("cannot watch `{label}` for its exit"));
+        let group = Group {
+            pgid: child.id() as i32,
+            reaped: Arc::new(Mutex::new(false)),
+            #[cfg(test)]
+            sent: self.sent.clone(),
+        };
+        let (events, wrap) = (self.events.clone(), self.wrap);
+        if let Err(e) = wait_for_exit(child, group.clone(), move |status| {
+            let _ = events.send(wrap(Exited { serial, status }));
+        }) {
+            ui::with_live_cleared(|| ui::warn(format!("cannot watch `{label}` for its exit: {e}")));
         }
         self.instances[index].state = State::Running {
-            pid,
+            group,
             serial,
-            started: Instant::now(),
+            started: now,
         };
     }
+
+    /// Spawns one copy of `spec`, or says why it cannot be, with a hint.
+    fn start_copy(&self, spec: &DaemonSpec, label: &str) -> anyhow::Result<std::process::Child> {
+        let argv = match &spec.argv {
+            Ok(argv) => argv,
+            Err(why) => {
+                return Err(ui::error_with_hint(
+                    format!("cannot start `{label}`: {why}"),
+                    "write the command as in a shell: `_cmd_and_args = prog --opt 'a b'`",
+                ))
+            }
+        };
+        start(argv, spec.limits, &self.env, &self.dir).map_err(|e| {
+            let program = argv.first().map_or("", String::as_str);
+            let hint = match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    format!("`{program}` is not on the plugin env's PATH")
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    format!("check that `{program}` is executable")
+                }
+                _ => "an rlimit above the hard limit needs privileges".to_owned(),
+            };
+            ui::error_with_hint(format!("cannot start `{label}` (`{program}`): {e}"), hint)
+        })
+    }
+}
+
+/// Starts the thread that waits for `child`, the leader of `group`: once it has exited, and
+/// before it is reaped (its zombie keeps the group's id from being reused), what it left in
+/// its group is killed; then it is reaped, and `exited` told how it ended.
+fn wait_for_exit(
+    mut child: std::process::Child,
+    group: Group,
+    exited: impl FnOnce(ExitStatus) + Send + 'static,
+) -> std::io::Result<()> {
+    let pid = Pid::from_raw(group.pgid);
+    std::thread::Builder::new()
+        .name(format!("wait-{pid}"))
+        .spawn(move || {
+            let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+            let seen = loop {
+                match waitid(Id::Pid(pid), flags) {
+                    Err(Errno::EINTR) => continue,
+                    seen => break seen,
+                }
+            };
+            if seen.is_ok() {
+                group.signal(Signal::SIGKILL);
+            }
+            if let Ok(status) = group.reap(|| child.wait()) {
+                exited(status);
+            }
+        })
+        .map(drop)
 }
 
 /// How a child ended, in words.
@@ -710,6 +826,207 @@ fn set_limits(command: &mut Command, limits: Limits) {
 mod tests {
     use super::*;
 
+    /// Real children the test drives, as watchexec's `testchild`: each daemon is
+    /// `sh -c SCRIPT`, run in a temp dir given to it as `$CTL`, where it writes what it does
+    /// and reads what it is told; the supervisor's clock is the one the test hands it.
+    struct Fake {
+        ctl: tempfile::TempDir,
+        sup: Supervisor<Exited>,
+        exits: std::sync::mpsc::Receiver<Exited>,
+    }
+
+    /// How long a test waits for a real child to do something.
+    const PATIENCE: Duration = Duration::from_secs(4);
+
+    impl Fake {
+        /// A supervisor of one daemon `fake`: `numprocesses` copies of `sh -c script`.
+        fn new(script: &str, numprocesses: usize, graceful: Duration) -> Fake {
+            let ctl = tempfile::tempdir().unwrap();
+            let log_dir = ctl.path().join("log");
+            fs_err::create_dir(&log_dir).unwrap();
+            let (tx, exits) = std::sync::mpsc::channel();
+            let mut sup = Supervisor::new("plugin", ctl.path(), &log_dir, tx, |e| e);
+            let spec = DaemonSpec {
+                name: "fake".to_owned(),
+                argv: Ok(vec!["sh".into(), "-c".into(), script.into()]),
+                numprocesses,
+                graceful_timeout: graceful,
+                max_age: Duration::ZERO,
+                limits: Limits::default(),
+            };
+            let env = BTreeMap::from([
+                ("PATH".to_owned(), "/usr/bin:/bin".to_owned()),
+                ("CTL".to_owned(), ctl.path().display().to_string()),
+            ]);
+            sup.set(vec![spec], env);
+            Fake { ctl, sup, exits }
+        }
+
+        /// `new`, with every copy started at the time it returns (the test's clock).
+        fn started(script: &str, numprocesses: usize, graceful: Duration) -> (Fake, Instant) {
+            let mut fake = Fake::new(script, numprocesses, graceful);
+            let now = Instant::now();
+            fake.sup.start_all(now);
+            (fake, now)
+        }
+
+        /// The next exit a waiter thread reports.
+        fn next_exit(&self) -> Exited {
+            self.exits.recv_timeout(PATIENCE).expect("a child exits")
+        }
+
+        /// The lines of `$CTL/NAME` once it has `n` complete ones.
+        fn lines(&self, name: &str, n: usize) -> Vec<String> {
+            let path = self.ctl.path().join(name);
+            let until = Instant::now() + PATIENCE;
+            loop {
+                let text = fs_err::read_to_string(&path).unwrap_or_default();
+                if text.ends_with('\n') && text.lines().count() >= n {
+                    return text.lines().map(str::to_owned).collect();
+                }
+                assert!(Instant::now() < until, "{name}: {n} lines, got {text:?}");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+
+        /// The pids the copies wrote, one a line, in `$CTL/NAME`.
+        fn pids(&self, name: &str, n: usize) -> Vec<i32> {
+            self.lines(name, n)
+                .iter()
+                .map(|l| l.parse().unwrap())
+                .collect()
+        }
+
+        /// Every signal sent so far.
+        fn sent(&self) -> Vec<(i32, Signal)> {
+            self.sup.sent.lock().unwrap().clone()
+        }
+    }
+
+    /// Whether `pid` runs (a zombie does not).
+    fn alive(pid: i32) -> bool {
+        fs_err::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|s| !s.starts_with(" Z"))
+        })
+    }
+
+    #[test]
+    fn a_dying_child_is_restarted_after_a_growing_backoff_then_held() {
+        let script = "echo $$ >> \"$CTL/starts\"; exit 3";
+        let (mut fake, mut now) = Fake::started(script, 1, Duration::from_secs(1));
+        for (n, delay) in [500, 1000, 2000, 4000].into_iter().enumerate() {
+            let exit = fake.next_exit();
+            assert_eq!(exit.status.code(), Some(3));
+            now += Duration::from_millis(10);
+            fake.sup.exited(&exit, now);
+            let restart_at = now + Duration::from_millis(delay);
+            assert_eq!(fake.sup.deadline(), Some(restart_at));
+            assert!(!fake.sup.is_idle());
+            fake.sup.tick(restart_at - Duration::from_millis(1));
+            assert!(matches!(fake.sup.instances[0].state, State::Waiting { .. }));
+            assert_eq!(fake.sup.restarts, n as u64);
+            now = restart_at;
+            fake.sup.tick(now);
+            assert_eq!(fake.sup.restarts, n as u64 + 1);
+            assert_eq!(fake.sup.up(), 1);
+        }
+        // The fifth exit within STABLE_AFTER of its start: held, nothing left to do.
+        let exit = fake.next_exit();
+        fake.sup.exited(&exit, now + Duration::from_millis(10));
+        assert!(matches!(fake.sup.instances[0].state, State::Held));
+        assert_eq!(fake.sup.deadline(), None);
+        assert!(fake.sup.is_idle());
+        let pids = fake.pids("starts", 5);
+        assert_eq!(pids.len(), 5);
+        assert!(pids.iter().all(|&pid| !alive(pid)));
+        // A change starts a held daemon again, with a fresh backoff.
+        fake.sup.start_all(now);
+        let exit = fake.next_exit();
+        fake.sup.exited(&exit, now);
+        assert_eq!(fake.sup.deadline(), Some(now + BACKOFF_START));
+    }
+
+    #[test]
+    fn a_child_that_ignores_sigterm_gets_sigkill_after_graceful_timeout() {
+        let script = "trap '' TERM; echo $$ > \"$CTL/pid\"; exec sleep 1000";
+        let grace = Duration::from_secs(3);
+        let (mut fake, t0) = Fake::started(script, 1, grace);
+        let pid = fake.pids("pid", 1)[0];
+        fake.sup.stop_all(t0);
+        assert_eq!(fake.sent(), [(pid, Signal::SIGTERM)]);
+        assert_eq!(fake.sup.deadline(), Some(t0 + grace));
+        // It ignores the SIGTERM: no exit, however long the clock says it has been.
+        assert!(fake.exits.recv_timeout(Duration::from_millis(200)).is_err());
+        assert!(alive(pid));
+        fake.sup.tick(t0 + grace - Duration::from_millis(1));
+        assert_eq!(fake.sent().len(), 1);
+        fake.sup.tick(t0 + grace);
+        assert_eq!(fake.sent()[1], (pid, Signal::SIGKILL));
+        assert_eq!(fake.sup.deadline(), None);
+        let exit = fake.next_exit();
+        assert_eq!(exit.status.signal(), Some(libc::SIGKILL));
+        fake.sup.exited(&exit, t0 + grace);
+        assert!(fake.sup.is_idle());
+        assert!(!alive(pid));
+    }
+
+    #[test]
+    fn numprocesses_copies_run_each_in_its_own_group() {
+        let script = "echo $$ >> \"$CTL/pids\"; exec sleep 1000";
+        let (mut fake, now) = Fake::started(script, 3, Duration::from_secs(5));
+        assert_eq!((fake.sup.up(), fake.sup.total()), (3, 3));
+        let mut pids = fake.pids("pids", 3);
+        pids.sort_unstable();
+        pids.dedup();
+        assert_eq!(pids.len(), 3);
+        for &pid in &pids {
+            let group = nix::unistd::getpgid(Some(Pid::from_raw(pid))).unwrap();
+            assert_eq!(group.as_raw(), pid, "copy {pid} leads its own group");
+        }
+        let labels: Vec<_> = (0..3).map(|i| fake.sup.label(i)).collect();
+        assert_eq!(labels, ["fake:1", "fake:2", "fake:3"]);
+        fake.sup.stop_all(now);
+        let mut termed: Vec<_> = fake.sent().iter().map(|&(pgid, _)| pgid).collect();
+        termed.sort_unstable();
+        assert_eq!(termed, pids);
+        for _ in 0..3 {
+            let exit = fake.next_exit();
+            assert_eq!(exit.status.signal(), Some(libc::SIGTERM));
+            fake.sup.exited(&exit, now);
+        }
+        assert!(fake.sup.is_idle());
+    }
+
+    #[test]
+    fn a_reaped_child_s_group_is_never_signalled() {
+        // The leader leaves a process in its group and exits: the waiter kills what is left
+        // while the leader is a zombie, then reaps it.
+        let script = "sleep 1000 & echo $! > \"$CTL/left\"; echo $$ > \"$CTL/pid\"; exit 0";
+        let (mut fake, now) = Fake::started(script, 1, Duration::from_secs(5));
+        let exit = fake.next_exit();
+        let pid = fake.pids("pid", 1)[0];
+        let left = fake.pids("left", 1)[0];
+        assert_eq!(fake.sent(), [(pid, Signal::SIGKILL)]);
+        let until = Instant::now() + PATIENCE;
+        while alive(left) {
+            assert!(Instant::now() < until, "what the leader left is killed");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // The supervisor has not seen the exit yet (it is in the channel): it still takes the
+        // copy for running, yet its stop and kill send nothing to the reaped group.
+        assert_eq!(fake.sup.up(), 1);
+        fake.sup.stop_all(now);
+        fake.sup.kill_all();
+        fake.sup.tick(now + Duration::from_secs(60));
+        assert_eq!(fake.sent(), [(pid, Signal::SIGKILL)]);
+        fake.sup.exited(&exit, now);
+        assert!(fake.sup.is_idle());
+        fake.sup.kill_all();
+        assert_eq!(fake.sent(), [(pid, Signal::SIGKILL)]);
+    }
+
     #[test]
     fn later_never_overflows() {
         let now = Instant::now();
@@ -719,6 +1036,96 @@ mod tests {
         );
         assert!(later(now, Duration::MAX) > now + Duration::from_secs(365 * 24 * 3600));
         assert!(later(now, Duration::from_secs(u64::MAX)) >= now);
+    }
+
+    /// The delays a copy that keeps dying within `run` of its start waits, on a clock the
+    /// test moves: each start is at the previous restart time.
+    fn delays_dying_after(run: Duration, exits: usize) -> Vec<AfterExit> {
+        let mut backoff = Backoff::new();
+        let mut started = Instant::now();
+        (0..exits)
+            .map(|_| {
+                let after = backoff.exited(started, started + run);
+                if let AfterExit::Restart { at, .. } = after {
+                    started = at;
+                }
+                after
+            })
+            .collect()
+    }
+
+    #[test]
+    fn backoff_doubles_at_each_quick_exit_then_holds() {
+        let after = delays_dying_after(Duration::from_millis(10), 6);
+        let delays: Vec<_> = after
+            .iter()
+            .map(|a| match a {
+                AfterExit::Restart { delay, .. } => Some(delay.as_millis()),
+                AfterExit::Hold { .. } => None,
+            })
+            .collect();
+        assert_eq!(
+            delays,
+            [Some(500), Some(1000), Some(2000), Some(4000), None, None]
+        );
+        assert_eq!(after[4], AfterExit::Hold { quick_exits: 5 });
+    }
+
+    #[test]
+    fn backoff_restarts_at_exit_time_plus_delay() {
+        let mut backoff = Backoff::new();
+        let start = Instant::now();
+        let died = start + Duration::from_secs(1);
+        assert_eq!(
+            backoff.exited(start, died),
+            AfterExit::Restart {
+                delay: BACKOFF_START,
+                at: died + BACKOFF_START
+            }
+        );
+    }
+
+    #[test]
+    fn backoff_stops_growing_at_its_max() {
+        let mut backoff = Backoff::new();
+        let start = Instant::now();
+        for _ in 0..20 {
+            backoff.exited(start, start + Duration::from_millis(1));
+            // Never held: the count of quick exits is reset between the exits.
+            backoff.quick_exits = 0;
+        }
+        assert_eq!(backoff.delay, BACKOFF_MAX);
+        assert!(matches!(
+            backoff.exited(start, start),
+            AfterExit::Restart {
+                delay: BACKOFF_MAX,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_stable_run_starts_the_backoff_over() {
+        let mut backoff = Backoff::new();
+        let start = Instant::now();
+        for _ in 0..4 {
+            backoff.exited(start, start);
+        }
+        assert_eq!(backoff.quick_exits, 4);
+        // Up STABLE_AFTER: the fifth exit is not quick, and its delay is the first one.
+        assert_eq!(
+            backoff.exited(start, start + STABLE_AFTER),
+            AfterExit::Restart {
+                delay: BACKOFF_START,
+                at: start + STABLE_AFTER + BACKOFF_START
+            }
+        );
+        assert_eq!(backoff.quick_exits, 0);
+        // Just short of it, the exit is quick.
+        assert_eq!(
+            delays_dying_after(STABLE_AFTER - Duration::from_millis(1), 5)[4],
+            AfterExit::Hold { quick_exits: 5 }
+        );
     }
 
     #[test]

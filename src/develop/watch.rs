@@ -307,4 +307,40 @@ mod tests {
         assert_eq!(burst.last, PathBuf::from("f49"));
         assert_eq!(d.take(start + Duration::from_secs(9)), None);
     }
+
+    #[test]
+    fn a_poke_moves_the_deadline_and_a_join_does_not() {
+        let start = Instant::now();
+        let ms = Duration::from_millis;
+        let mut d = Debounce::new(ms(100));
+        // A poke alone (a new dir, empty) is no burst.
+        d.poke(start);
+        assert_eq!(d.deadline(), Some(start + ms(100)));
+        assert!(d.is_due(start + ms(100)));
+        assert_eq!(d.take(start + ms(100)), None);
+        assert_eq!(d.deadline(), None);
+
+        d.change(PathBuf::from("a.py"), start);
+        d.poke(start + ms(50));
+        assert!(!d.is_due(start + ms(149)));
+        assert_eq!(d.take(start + ms(149)), None);
+        assert!(d.is_due(start + ms(150)));
+        // Found when due: it is the burst's last change, and the deadline stays.
+        d.join(PathBuf::from("new/b.py"));
+        assert_eq!(d.deadline(), Some(start + ms(150)));
+        let burst = d.take(start + ms(150)).unwrap();
+        assert_eq!(burst.last, PathBuf::from("new/b.py"));
+    }
+
+    #[test]
+    fn a_change_after_a_burst_starts_a_new_one() {
+        let start = Instant::now();
+        let ms = Duration::from_millis;
+        let mut d = Debounce::new(ms(100));
+        d.change(PathBuf::from("a"), start);
+        assert_eq!(d.take(start + ms(100)).unwrap().last, PathBuf::from("a"));
+        d.change(PathBuf::from("b"), start + ms(500));
+        assert_eq!(d.take(start + ms(599)), None);
+        assert_eq!(d.take(start + ms(600)).unwrap().last, PathBuf::from("b"));
+    }
 }
