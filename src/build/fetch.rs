@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result};
 use super::{file_identity, Pin, ALLOW_BINARY, VENDOR_DIR};
 use crate::fsx::AtomicFile;
 use crate::index::simple::normalize;
-use crate::index::{self, simple::Location, Client};
+use crate::index::{self, simple::DistFile, simple::Location, Client};
 use crate::interpreter::Target;
 use crate::lock::{requirements, INPUT_FILE, SOURCES_DIR};
 use crate::ui;
@@ -209,96 +209,11 @@ fn fetch_one(
     })?;
     let wheels_allowed =
         allow.is_some_and(|list| list.is_empty() || list.contains(&normalize(&pin.name)));
-    let version: pep440_rs::Version = pin
-        .version
-        .parse()
-        .map_err(|_| anyhow::anyhow!("`{}` is not a version", pin.version))?;
-    let candidates: Vec<_> = files.iter().filter(|f| f.version == version).collect();
-    let mut ordered: Vec<_> = candidates
-        .iter()
-        .filter(|f| f.is_wheel && target.accepts_wheel(&f.filename))
-        .collect();
-    let sdists = candidates.iter().filter(|f| !f.is_wheel);
-    if wheels_allowed {
-        ordered.extend(sdists);
-    } else {
-        let mut first: Vec<_> = sdists.collect();
-        first.extend(ordered);
-        ordered = first;
-    }
-    for file in ordered {
-        // The hash the lock gives for this very file name; with an older lock that names no
-        // files, the file's own hash, which must be one of the pin's.
-        let expected = match pin.hash_of(&file.filename) {
-            Some(hash) => hash.to_ascii_lowercase(),
-            None if !pin.files.is_empty() => continue,
-            None => {
-                let sha = client.sha256(file).map_err(|e| {
-                    ui::error_with_hint(format!("cannot hash `{}`: {e}", file.filename), e.hint())
-                })?;
-                if !pin.accepts(&file.filename, &sha) {
-                    continue;
-                }
-                sha.to_string()
-            }
-        };
-        // The index says these are other bytes: not the locked file.
-        if file
-            .sha256
-            .as_deref()
-            .is_some_and(|listed| !listed.eq_ignore_ascii_case(&expected))
-        {
+    for file in candidates(&files, pin, target, wheels_allowed)? {
+        let Some(expected) = expected_hash(client, pin, file)? else {
             continue;
-        }
-        let out = vendor_dir.join(&file.filename);
-        // The content-addressed store first, keyed by the file's own hash and name: a file
-        // any plugin vendored before.
-        let stored = archives.join(&expected).join(&file.filename);
-        if stored.is_file() {
-            if copy_verified(&stored, &out, &expected).is_ok() {
-                return Ok((file.filename.clone(), expected));
-            }
-            // A damaged entry: dropped, and the file downloaded again.
-            let _ = fs_err::remove_file(&stored);
-        }
-        let got = match client.download_expecting(file, Some(&expected)) {
-            Ok(got) => got,
-            Err(index::IndexError::HashMismatch { actual, .. }) => {
-                // Not kept anywhere: the next build downloads it again.
-                client.forget(file);
-                return Err(ui::error_with_hint(
-                    format!(
-                        "downloaded `{}` does not match the lock: its sha256 is {actual}, the lock's is {expected}",
-                        file.filename
-                    ),
-                    "the index serves another file than the one locked (a truncated or changed download): nothing was vendored; check the index, or relock with `mfplug lock --upgrade-package`",
-                ));
-            }
-            Err(e) => {
-                return Err(ui::error_with_hint(
-                    format!("cannot download `{}`: {e}", file.filename),
-                    e.hint(),
-                ))
-            }
         };
-        // The download was hashed as it streamed in: copied as it is.
-        copy_atomic(&got.path, &out)?;
-        let entry_dir = stored.parent().unwrap_or(archives);
-        // The store of older builds kept `archives/SHA256` as a file: it gives way.
-        if entry_dir.is_file() {
-            let _ = fs_err::remove_file(entry_dir);
-        }
-        if fs_err::create_dir_all(entry_dir).is_ok() {
-            let _ = copy_atomic(&got.path, &stored);
-        }
-        ui::verbose(format!(
-            "vendored `{}` from {}",
-            file.filename,
-            match &file.location {
-                Location::Path(p) => p.display().to_string(),
-                Location::Url(u) => index::config::strip_credentials(u),
-            }
-        ));
+        vendor_file(client, file, &expected, vendor_dir, archives)?;
         return Ok((file.filename.clone(), expected));
     }
     Err(ui::error_with_hint(
@@ -317,6 +232,113 @@ fn fetch_one(
             pin.name
         ),
     ))
+}
+
+/// The files of the pin's version worth trying, in order: the wheels the target accepts,
+/// then the sdists; sdists first when wheels are not allowed for it (MetWork's rule).
+fn candidates<'a>(
+    files: &'a [DistFile],
+    pin: &Pin,
+    target: &Target,
+    wheels_allowed: bool,
+) -> Result<Vec<&'a DistFile>> {
+    let version: pep440_rs::Version = pin
+        .version
+        .parse()
+        .map_err(|_| anyhow::anyhow!("`{}` is not a version", pin.version))?;
+    let of_version = || files.iter().filter(|f| f.version == version);
+    let wheels = of_version().filter(|f| f.is_wheel && target.accepts_wheel(&f.filename));
+    let sdists = of_version().filter(|f| !f.is_wheel);
+    Ok(if wheels_allowed {
+        wheels.chain(sdists).collect()
+    } else {
+        sdists.chain(wheels).collect()
+    })
+}
+
+/// The sha256 the file must have to be the locked one, or `None` when it is not: the hash
+/// the lock gives for this very file name; with an older lock that names no files, the
+/// file's own hash, which must be one of the pin's. A file the index lists with other bytes
+/// is not the locked file either.
+fn expected_hash(client: &Client, pin: &Pin, file: &DistFile) -> Result<Option<String>> {
+    let expected = match pin.hash_of(&file.filename) {
+        Some(hash) => hash.to_ascii_lowercase(),
+        None if !pin.files.is_empty() => return Ok(None),
+        None => {
+            let sha = client.sha256(file).map_err(|e| {
+                ui::error_with_hint(format!("cannot hash `{}`: {e}", file.filename), e.hint())
+            })?;
+            if !pin.accepts(&file.filename, &sha) {
+                return Ok(None);
+            }
+            sha.to_string()
+        }
+    };
+    let listed_other = file
+        .sha256
+        .as_deref()
+        .is_some_and(|listed| !listed.eq_ignore_ascii_case(&expected));
+    Ok((!listed_other).then_some(expected))
+}
+
+/// Puts `file` (whose sha256 must be `expected`) into the vendor dir: from the
+/// content-addressed store, where any plugin vendored it before, else downloaded (hashed as
+/// it streams) and then kept in the store.
+fn vendor_file(
+    client: &Client,
+    file: &DistFile,
+    expected: &str,
+    vendor_dir: &Path,
+    archives: &Path,
+) -> Result<()> {
+    let out = vendor_dir.join(&file.filename);
+    let stored = archives.join(expected).join(&file.filename);
+    if stored.is_file() {
+        if copy_verified(&stored, &out, expected).is_ok() {
+            return Ok(());
+        }
+        // A damaged entry: dropped, and the file downloaded again.
+        let _ = fs_err::remove_file(&stored);
+    }
+    let got = match client.download_expecting(file, Some(expected)) {
+        Ok(got) => got,
+        Err(index::IndexError::HashMismatch { actual, .. }) => {
+            // Not kept anywhere: the next build downloads it again.
+            client.forget(file);
+            return Err(ui::error_with_hint(
+                format!(
+                    "downloaded `{}` does not match the lock: its sha256 is {actual}, the lock's is {expected}",
+                    file.filename
+                ),
+                "the index serves another file than the one locked (a truncated or changed download): nothing was vendored; check the index, or relock with `mfplug lock --upgrade-package`",
+            ));
+        }
+        Err(e) => {
+            return Err(ui::error_with_hint(
+                format!("cannot download `{}`: {e}", file.filename),
+                e.hint(),
+            ))
+        }
+    };
+    // The download was hashed as it streamed in: copied as it is.
+    copy_atomic(&got.path, &out)?;
+    let entry_dir = stored.parent().unwrap_or(archives);
+    // The store of older builds kept `archives/SHA256` as a file: it gives way.
+    if entry_dir.is_file() {
+        let _ = fs_err::remove_file(entry_dir);
+    }
+    if fs_err::create_dir_all(entry_dir).is_ok() {
+        let _ = copy_atomic(&got.path, &stored);
+    }
+    ui::verbose(format!(
+        "vendored `{}` from {}",
+        file.filename,
+        match &file.location {
+            Location::Path(p) => p.display().to_string(),
+            Location::Url(u) => index::config::strip_credentials(u),
+        }
+    ));
+    Ok(())
 }
 
 /// Copies `from` to `to` through a temp file beside `to` and a rename: a reader sees the old

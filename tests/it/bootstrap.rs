@@ -37,7 +37,10 @@ fn list_shows_the_builtin_templates() {
         assert!(names.contains(t), "{t} not in {names:?}");
     }
     assert_eq!(json["templates"][0]["source"]["kind"], "builtin");
-    assert_eq!(json["templates"][0]["variables"]["version"]["default"], "0.0.1");
+    assert_eq!(
+        json["templates"][0]["variables"]["version"]["default"],
+        "0.0.1"
+    );
 }
 
 #[test]
