@@ -228,6 +228,9 @@ pub(crate) enum Command {
         /// An installed plugin's name, or a `.plugin` file
         #[arg(value_name = "NAME|FILE", value_parser = parse_name_or_file)]
         target: NameOrFile,
+        /// Also list the files, with their mode, size and sha256 (from the RECORD)
+        #[arg(long)]
+        files: bool,
     },
     /// Check an installed plugin or a .plugin file against its hashes
     Verify {
@@ -298,6 +301,12 @@ pub(crate) enum Command {
         /// The shell
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+    /// Write the man pages (mfplug.1 and one per command) into DIR (`cargo xtask dist`)
+    #[command(hide = true)]
+    GenerateMan {
+        /// The dir the pages go to (made if missing)
+        dir: PathBuf,
     },
 }
 

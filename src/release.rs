@@ -172,6 +172,24 @@ pub(crate) fn file_info(path: &Path) -> Result<FileInfo> {
     })
 }
 
+/// The RECORD of a format-1 `.plugin` file (`info --files`), its head checked; a legacy
+/// file has none.
+pub(crate) fn file_entries(path: &Path) -> Result<Vec<archive::RecordEntry>> {
+    match format_of(path)? {
+        FileFormat::Format1 => {
+            let head = unpack::read_head(path, &Limits::default()).map_err(|e| refused(path, e))?;
+            Ok(head.record.entries)
+        }
+        FileFormat::Legacy => Err(ui::error_with_hint(
+            format!(
+                "`{}` is a legacy MetWork file: it has no RECORD of its files",
+                path.display()
+            ),
+            "`mfplug convert` rewrites it as a format-1 file, whose files `info --files` lists",
+        )),
+    }
+}
+
 /// What `verify` found in a good file: the plugin's name, its number of files and its hash
 /// (empty for a legacy file, which has none).
 pub(crate) struct Verified {

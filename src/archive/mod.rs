@@ -68,7 +68,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn as_str(self) -> &'static str {
+    /// The kind as RECORD writes it: the file's mode (`644`, `755`), `link` or `dir`.
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Kind::File { executable: false } => "644",
             Kind::File { executable: true } => "755",

@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::Ctx;
-use crate::archive::{self, FileInfo};
+use crate::archive::{self, FileInfo, Kind, RecordEntry};
 use crate::config::PluginConfig;
 use crate::home::{ops, InstallRecord};
 use crate::plugin::PluginName;
@@ -18,14 +18,72 @@ use crate::ui;
 struct FileReport<'a> {
     #[serde(flatten)]
     info: &'a FileInfo,
+    entries: Option<Vec<EntryReport<'a>>>,
 }
 
-pub(crate) fn file(path: &Path, ctx: &Ctx) -> Result<ExitCode> {
+/// One file of a RECORD, for `--files`.
+#[derive(Serialize)]
+struct EntryReport<'a> {
+    path: &'a str,
+    kind: &'static str,
+    mode: Option<&'static str>,
+    size: Option<u64>,
+    sha256: Option<&'a str>,
+}
+
+/// The `--json` entries of a RECORD.
+fn entry_reports(entries: &[RecordEntry]) -> Vec<EntryReport<'_>> {
+    entries
+        .iter()
+        .map(|e| EntryReport {
+            path: &e.path,
+            kind: match e.kind {
+                Kind::File { .. } => "file",
+                Kind::Symlink => "symlink",
+                Kind::Dir => "dir",
+            },
+            mode: matches!(e.kind, Kind::File { .. }).then(|| e.kind.as_str()),
+            size: (e.kind != Kind::Dir).then_some(e.size),
+            sha256: (!e.sha256.is_empty()).then_some(e.sha256.as_str()),
+        })
+        .collect()
+}
+
+/// The `files:` list of the text: mode (or `link`, `dir`), size, sha256 and path, aligned.
+fn entry_lines(lines: &mut Vec<String>, entries: &[RecordEntry]) {
+    lines.push("entries:".into());
+    let width = entries
+        .iter()
+        .map(|e| e.size.to_string().len())
+        .max()
+        .unwrap_or(1);
+    for e in entries {
+        let hash = if e.sha256.is_empty() { "-" } else { &e.sha256 };
+        lines.push(format!(
+            "  {:4}  {:>width$}  {hash:64}  {}",
+            e.kind.as_str(),
+            e.size,
+            e.path
+        ));
+    }
+}
+
+pub(crate) fn file(path: &Path, files: bool, ctx: &Ctx) -> Result<ExitCode> {
     let info = crate::release::file_info(path)?;
+    let entries = files
+        .then(|| crate::release::file_entries(path))
+        .transpose()?;
     if ctx.json {
-        super::out_json(&FileReport { info: &info })?;
+        super::out_json(&FileReport {
+            info: &info,
+            entries: entries.as_deref().map(entry_reports),
+        })?;
     } else {
-        ui::out(file_lines(&info).join("\n"))?;
+        let mut lines = file_lines(&info);
+        if let Some(entries) = &entries {
+            entry_lines(&mut lines, entries);
+        }
+        ui::out(lines.join("\n"))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -84,8 +142,11 @@ fn push_described(lines: &mut Vec<String>, fields: [(&str, &String); 5]) {
     }
 }
 
-pub(crate) fn installed(name: &PluginName, ctx: &Ctx) -> Result<ExitCode> {
+pub(crate) fn installed(name: &PluginName, files: bool, ctx: &Ctx) -> Result<ExitCode> {
     let described = ops::describe(&ctx.home, &ctx.settings(), name)?;
+    let entries = files
+        .then(|| ops::installed_entries(&ctx.home, name))
+        .transpose()?;
     let config = described.config.as_ref().ok();
     let entry = &described.entry;
     if ctx.json {
@@ -114,6 +175,7 @@ pub(crate) fn installed(name: &PluginName, ctx: &Ctx) -> Result<ExitCode> {
                 let problems: Vec<String> = e.problems.iter().map(ToString::to_string).collect();
                 serde_json::json!({ "error": e.to_string(), "problems": problems })
             }),
+            "entries": entries.as_deref().map(entry_reports),
         }))?;
     } else {
         let mut lines = vec![
@@ -127,6 +189,9 @@ pub(crate) fn installed(name: &PluginName, ctx: &Ctx) -> Result<ExitCode> {
         }
         if let Some(config) = config {
             config_lines(&mut lines, config);
+        }
+        if let Some(entries) = &entries {
+            entry_lines(&mut lines, entries);
         }
         ui::out(lines.join("\n"))?;
     }

@@ -134,6 +134,7 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<ExitCode> {
         Command::Check { dir } => check::run(dir, ctx),
         Command::Config { target } => config::run(target, ctx),
         Command::Completions { shell } => completions::run(shell),
+        Command::GenerateMan { dir } => completions::man(&dir),
         Command::Lock(args) => lock::run(args, ctx),
         Command::Build {
             dir,
@@ -158,10 +159,12 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<ExitCode> {
         Command::List => list::run(ctx),
         Command::Info {
             target: NameOrFile::File(file),
-        } => info::file(&file, ctx),
+            files,
+        } => info::file(&file, files, ctx),
         Command::Info {
             target: NameOrFile::Name(name),
-        } => info::installed(&name, ctx),
+            files,
+        } => info::installed(&name, files, ctx),
         Command::Verify {
             target: NameOrFile::File(file),
         } => verify::file(&file, ctx),

@@ -231,13 +231,33 @@ pub(crate) fn verify(home: &Path, name: &PluginName) -> Result<VerifyReport> {
     Ok(report)
 }
 
-/// Checks one copy of an installed plugin against its RECORD; gives the report and the
-/// RECORD's number of entries.
-fn verify_copy(dir: &Path, name: &PluginName) -> Result<(VerifyReport, usize)> {
+/// The RECORD an installed plugin came with.
+fn installed_record(dir: &Path, name: &PluginName) -> Result<Record> {
     let text = read_own_file(&dir.join(RECORD_PATH))
         .with_context(|| format!("plugin `{name}` has no readable install record"))?
         .with_context(|| format!("plugin `{name}` has no install record"))?;
-    let record = Record::parse(&text).map_err(|e| anyhow::anyhow!(e))?;
+    Record::parse(&text).map_err(|e| anyhow::anyhow!(e))
+}
+
+/// The files an installed plugin came with (`info NAME --files`), from its RECORD.
+pub(crate) fn installed_entries(
+    home: &Path,
+    name: &PluginName,
+) -> Result<Vec<archive::RecordEntry>> {
+    let dir = super::installed_dir(home, name)?;
+    if is_devlink(home, name) {
+        return Err(ui::error_with_hint(
+            format!("plugin `{name}` is devlinked: it has no RECORD of its files"),
+            "its files are those of its source dir",
+        ));
+    }
+    Ok(installed_record(&dir, name)?.entries)
+}
+
+/// Checks one copy of an installed plugin against its RECORD; gives the report and the
+/// RECORD's number of entries.
+fn verify_copy(dir: &Path, name: &PluginName) -> Result<(VerifyReport, usize)> {
+    let record = installed_record(dir, name)?;
     let mut report = VerifyReport {
         name: name.to_string(),
         ..VerifyReport::default()

@@ -273,3 +273,34 @@ fn seconds_that_are_not_numbers_are_usage_errors() {
     // Nothing was touched: the home was not even made.
     assert!(!ctx.home.join("plugins").exists());
 }
+
+/// `cargo xtask dist`'s man pages: `mfplug.1` and one page per visible command (nested ones
+/// too), each a roff page under the name a reader types, with the command's own flags.
+#[test]
+fn man_pages_for_every_command() {
+    let ctx = TestContext::new();
+    ctx.cmd(["-q", "generate-man", "man"]).assert().success();
+    let mut pages: Vec<String> = std::fs::read_dir(ctx.work.join("man"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    pages.sort();
+    for command in COMMANDS {
+        assert!(
+            pages.contains(&format!("mfplug-{command}.1")),
+            "{command}: {pages:?}"
+        );
+    }
+    assert!(pages.contains(&"mfplug.1".to_owned()));
+    assert!(pages.contains(&"mfplug-bootstrap-create.1".to_owned()));
+    assert!(
+        !pages
+            .iter()
+            .any(|p| p.contains("help") || p.contains("generate-man")),
+        "{pages:?}"
+    );
+    let lock = ctx.read("man/mfplug-lock.1");
+    assert!(lock.starts_with(".ie") || lock.contains(".TH"), "{lock}");
+    assert!(lock.contains(r"mfplug lock"), "{lock}");
+    assert!(lock.contains(r"\-\-upgrade\-package"), "{lock}");
+}

@@ -1409,3 +1409,68 @@ fn list_shows_plugins_only() {
         stdout(&out)
     );
 }
+
+/// What a person gets wrong about names and files: a plugin name one letter off gets a "did
+/// you mean"; a plugin dir given to `install` says that a `.plugin` file is wanted and how to
+/// make one; `info NAME` with a broken override file reports it (exit 1) instead of showing no
+/// configuration; `info --files` lists the RECORD.
+#[test]
+fn names_dirs_and_broken_overrides_are_explained() {
+    let ctx = TestContext::new();
+    ctx.cmd(["bootstrap", "create", "foo", "-t", "bin"])
+        .assert()
+        .success();
+    ctx.cmd(["release", "foo", "-o", "out"]).assert().success();
+    ctx.cmd(["install", "out/foo-0.0.1-1.plugin"])
+        .assert()
+        .success();
+
+    for args in [["info", "fo0"], ["uninstall", "fooo"], ["verify", "fop"]] {
+        let out = ctx.cmd(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).contains("did you mean `foo`?"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let out = ctx.cmd(["install", "foo"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("is a directory, not a `.plugin` file"),
+        "{err}"
+    );
+    assert!(err.contains("mfplug release foo"), "{err}");
+
+    let out = ctx.cmd(["info", "foo", "--files"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let bin = text
+        .lines()
+        .find(|l| l.ends_with(" bin/foo"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(bin.trim_start().starts_with("755 "), "{bin}");
+    let file_text = ctx
+        .cmd(["info", "out/foo-0.0.1-1.plugin", "--files"])
+        .output()
+        .unwrap()
+        .stdout;
+    assert!(String::from_utf8(file_text).unwrap().contains(bin));
+
+    std::fs::write(ctx.home.join("config/plugins/foo.ini"), "bad line\n").unwrap();
+    let out = ctx.cmd(["info", "foo"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("name: foo"));
+    let err = stderr(&out);
+    assert!(err.contains("`bad line` is neither"), "{err}");
+    assert!(err.contains("cannot read the configuration"), "{err}");
+    let out = ctx.cmd(["info", "foo", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["config"], serde_json::Value::Null);
+    assert_eq!(
+        json["config_error"]["problems"].as_array().unwrap().len(),
+        1
+    );
+}

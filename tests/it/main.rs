@@ -23,6 +23,7 @@ mod fuzz;
 mod home;
 mod hostile;
 mod index;
+mod json;
 mod kinds;
 mod legacy;
 mod lock;

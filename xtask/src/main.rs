@@ -6,7 +6,7 @@
 //!   `docs/architecture.md` that a grep can check (see `tidy.rs`).
 //! - `bench [NAME]`: the benchmarks (all, or the one named), each printing the peer's figure
 //!   beside ours and the ratio.
-//! - `dist`: shell completions of the built binary, in `target/dist/`.
+//! - `dist`: shell completions and man pages of the built binary, in `target/dist/`.
 //! - `fuzz [TARGET] [--minutes N]`: the fuzz targets of the suite, run longer, saving failures.
 
 mod bench_build;
@@ -47,7 +47,7 @@ tasks:
                 warnings. `ci` passes xtask/tidy-known-cycles.txt and
                 xtask/tidy-known-violations.txt, which hold the cycle and violations of issue
                 15's start, so only a NEW one fails ci
-  dist          write shell completions to target/dist/
+  dist          write shell completions and man pages to target/dist/
   fuzz [TARGET] [--minutes N]
                 run the fuzz targets (all, or the named one) for N minutes in all (default 5),
                 saving each failing input under tests/fuzz-regressions/ for the suite to replay";
@@ -209,5 +209,10 @@ fn dist() -> Result<()> {
             .with_context(|| format!("cannot write `{}`", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
+    // The man pages: `mfplug.1` and one per command, from the same clap definition.
+    let man = root().join("target/dist/man");
+    let mut pages = Command::new(&binary);
+    pages.arg("generate-man").arg(&man);
+    step("mfplug generate-man", pages)?;
     Ok(())
 }
