@@ -39,17 +39,7 @@ pub(crate) fn release(
     }
     let config = config::load_reported(dir, settings)
         .with_context(|| format!("cannot release `{}`", dir.display()))?;
-    let get = |key: &str| config.get("general", key).unwrap_or_default().to_owned();
-    let base = MetaBase {
-        name: config.name().to_owned(),
-        version: config.version().to_owned(),
-        release: config.release().to_owned(),
-        summary: get("_summary"),
-        license: get("_license"),
-        maintainer: get("_maintainer"),
-        vendor: get("_vendor"),
-        url: get("_url"),
-    };
+    let base = about(&config, config.name());
     let out_dir = opts.output.clone().unwrap_or_else(|| dir.clone());
     fs_err::create_dir_all(&out_dir)?;
     let name = archive::file_name(&base.name, &base.version, &base.release);
@@ -124,14 +114,16 @@ pub(crate) fn file_info(path: &Path) -> Result<FileInfo> {
             FileInfo {
                 path: path.to_path_buf(),
                 format: m.format.to_string(),
-                name: m.name,
-                version: m.version,
-                release: m.release,
-                summary: m.summary,
-                license: m.license,
-                maintainer: m.maintainer,
-                vendor: m.vendor,
-                url: m.url,
+                about: MetaBase {
+                    name: m.name,
+                    version: m.version,
+                    release: m.release,
+                    summary: m.summary,
+                    license: m.license,
+                    maintainer: m.maintainer,
+                    vendor: m.vendor,
+                    url: m.url,
+                },
                 build_time: Some(m.build_time),
                 tool: Some(m.tool),
                 platform: Some(m.platform),
@@ -147,14 +139,7 @@ pub(crate) fn file_info(path: &Path) -> Result<FileInfo> {
             FileInfo {
                 path: path.to_path_buf(),
                 format: "legacy".into(),
-                name: l.name,
-                version: l.version,
-                release: l.release,
-                summary: l.summary,
-                license: l.license,
-                maintainer: l.maintainer,
-                vendor: l.vendor,
-                url: l.url,
+                about: l.about(),
                 build_time: None,
                 tool: None,
                 platform: None,
@@ -170,6 +155,22 @@ pub(crate) fn file_info(path: &Path) -> Result<FileInfo> {
             }
         }
     })
+}
+
+/// What a release of the plugin configured by `config` says of itself, under `name`: its
+/// version and release, and the `[general]` describing keys.
+pub(crate) fn about(config: &config::PluginConfig, name: &str) -> MetaBase {
+    let get = |key: &str| config.get("general", key).unwrap_or_default().to_owned();
+    MetaBase {
+        name: name.to_owned(),
+        version: config.version().to_owned(),
+        release: config.release().to_owned(),
+        summary: get("_summary"),
+        license: get("_license"),
+        maintainer: get("_maintainer"),
+        vendor: get("_vendor"),
+        url: get("_url"),
+    }
 }
 
 /// The RECORD of a format-1 `.plugin` file (`info --files`), its head checked; a legacy
@@ -270,16 +271,7 @@ fn convert_core(path: &Path, out_dir: &Path, progress: &dyn ui::Progress) -> Res
     let epoch = archive::source_date_epoch().map_err(|e| ui::error_with_hint(e, "unset it"))?;
     pack::pack(
         sources,
-        MetaBase {
-            name: info.name,
-            version: info.version,
-            release: info.release,
-            summary: info.summary,
-            license: info.license,
-            maintainer: info.maintainer,
-            vendor: info.vendor,
-            url: info.url,
-        },
+        info.about(),
         &out,
         &PackOptions {
             level: DEFAULT_LEVEL,

@@ -43,6 +43,22 @@ pub struct LegacyInfo {
     pub external_symlinks: Vec<String>,
 }
 
+impl LegacyInfo {
+    /// Its name, version, release and describing fields, as a release starts from them.
+    pub(crate) fn about(&self) -> super::pack::MetaBase {
+        super::pack::MetaBase {
+            name: self.name.clone(),
+            version: self.version.clone(),
+            release: self.release.clone(),
+            summary: self.summary.clone(),
+            license: self.license.clone(),
+            maintainer: self.maintainer.clone(),
+            vendor: self.vendor.clone(),
+            url: self.url.clone(),
+        }
+    }
+}
+
 fn text(meta: &BTreeMap<String, Value>, key: &str) -> String {
     match meta.get(key) {
         Some(Value::String(s)) => s.clone(),

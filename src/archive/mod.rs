@@ -258,14 +258,9 @@ pub(crate) struct FileInfo {
     pub(crate) path: PathBuf,
     /// `1`, or `legacy` for a MetWork file.
     pub(crate) format: String,
-    pub(crate) name: String,
-    pub(crate) version: String,
-    pub(crate) release: String,
-    pub(crate) summary: String,
-    pub(crate) license: String,
-    pub(crate) maintainer: String,
-    pub(crate) vendor: String,
-    pub(crate) url: String,
+    /// Name, version, release and the describing fields.
+    #[serde(flatten)]
+    pub(crate) about: pack::MetaBase,
     pub(crate) build_time: Option<u64>,
     pub(crate) tool: Option<String>,
     pub(crate) platform: Option<String>,

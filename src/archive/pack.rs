@@ -344,8 +344,8 @@ pub(crate) fn stays_inside(link: &Path, target: &Path) -> bool {
     true
 }
 
-/// The metadata a release starts from (the rest is computed).
-#[derive(Debug, Clone)]
+/// The metadata a release starts from (the rest is computed): what `info` shows first.
+#[derive(Debug, Clone, serde::Serialize)]
 pub(crate) struct MetaBase {
     pub(crate) name: String,
     pub(crate) version: String,

@@ -70,17 +70,7 @@ fn report(config: &PluginConfig) -> ConfigReport<'_> {
         release: config.release(),
         config_name: &config.config_name,
         layers: &config.layers,
-        config: config
-            .sections
-            .iter()
-            .map(|(s, keys)| {
-                let keys = keys
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.value.as_str()))
-                    .collect();
-                (s.as_str(), keys)
-            })
-            .collect(),
+        config: config.values(),
         variables: &config.variables,
     }
 }

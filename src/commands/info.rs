@@ -1,6 +1,5 @@
 //! `mfplug info FILE.plugin|NAME`: what a `.plugin` file holds, or what an installed plugin is.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -90,19 +89,20 @@ pub(crate) fn file(path: &Path, files: bool, ctx: &Ctx) -> Result<ExitCode> {
 
 /// The `key: value` lines that describe a `.plugin` file; empty fields are left out.
 fn file_lines(info: &FileInfo) -> Vec<String> {
+    let about = &info.about;
     let mut lines = vec![
-        format!("name: {}", info.name),
-        format!("version: {}", info.version),
-        format!("release: {}", info.release),
+        format!("name: {}", about.name),
+        format!("version: {}", about.version),
+        format!("release: {}", about.release),
     ];
     push_described(
         &mut lines,
         [
-            ("summary", &info.summary),
-            ("license", &info.license),
-            ("maintainer", &info.maintainer),
-            ("vendor", &info.vendor),
-            ("url", &info.url),
+            ("summary", &about.summary),
+            ("license", &about.license),
+            ("maintainer", &about.maintainer),
+            ("vendor", &about.vendor),
+            ("url", &about.url),
         ],
     );
     lines.push(format!("format: {}", info.format));
@@ -150,18 +150,7 @@ pub(crate) fn installed(name: &PluginName, files: bool, ctx: &Ctx) -> Result<Exi
     let config = described.config.as_ref().ok();
     let entry = &described.entry;
     if ctx.json {
-        let configuration: Option<BTreeMap<&str, BTreeMap<&str, &str>>> = config.map(|c| {
-            c.sections
-                .iter()
-                .map(|(s, keys)| {
-                    let keys = keys
-                        .iter()
-                        .map(|(k, v)| (k.as_str(), v.value.as_str()))
-                        .collect();
-                    (s.as_str(), keys)
-                })
-                .collect()
-        });
+        let configuration = config.map(PluginConfig::values);
         super::out_json(&serde_json::json!({
             "name": name,
             "dir": entry.dir,

@@ -11,12 +11,25 @@ use super::{load, PluginConfig, Problem, Settings};
 pub(crate) struct Invalid {
     pub(crate) dir: PathBuf,
     pub(crate) problems: Vec<Problem>,
+    /// What to do about it, when `mfplug check DIR` is not the answer (a dir the user never
+    /// sees, such as an install's staging copy).
+    hint: Option<String>,
 }
 
 impl Invalid {
     /// What to do about it.
     pub(crate) fn hint(&self) -> String {
-        format!("`mfplug check {}` lists every problem", self.dir.display())
+        self.hint
+            .clone()
+            .unwrap_or_else(|| format!("`mfplug check {}` lists every problem", self.dir.display()))
+    }
+
+    /// The same error with another hint.
+    pub(crate) fn with_hint(self, hint: impl Into<String>) -> Invalid {
+        Invalid {
+            hint: Some(hint.into()),
+            ..self
+        }
     }
 }
 
@@ -25,5 +38,6 @@ pub(crate) fn load_reported(dir: &Path, settings: &Settings) -> Result<PluginCon
     load(dir, settings).map_err(|problems| Invalid {
         dir: dir.to_path_buf(),
         problems,
+        hint: None,
     })
 }

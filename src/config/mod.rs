@@ -189,6 +189,20 @@ impl PluginConfig {
         Some(self.sections.get(section)?.get(key)?.value.as_str())
     }
 
+    /// The effective values, section by section, in file order (without their origins).
+    pub(crate) fn values(&self) -> IndexMap<&str, IndexMap<&str, &str>> {
+        self.sections
+            .iter()
+            .map(|(section, keys)| {
+                let keys = keys
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.value.as_str()))
+                    .collect();
+                (section.as_str(), keys)
+            })
+            .collect()
+    }
+
     pub(crate) fn version(&self) -> &str {
         self.get("general", "_version").unwrap_or_default()
     }

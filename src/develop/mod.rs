@@ -69,17 +69,10 @@ pub(crate) fn develop(options: &Options, home: &Path, settings: &Settings) -> Re
     run(&dir, home, settings, config, options.debounce)
 }
 
-/// The plugin's configuration; its problems are printed, with a hint to `mfplug check`.
+/// The plugin's configuration, or an error that `ui::print_error` prints with every problem
+/// and the hint to `mfplug check`.
 fn load(dir: &Path, settings: &Settings) -> Result<PluginConfig> {
-    config::load(dir, settings).map_err(|problems| {
-        for problem in &problems {
-            ui::print_problem(problem);
-        }
-        ui::error_with_hint(
-            format!("cannot read the configuration of `{}`", dir.display()),
-            format!("`mfplug check {}` lists every problem", dir.display()),
-        )
-    })
+    Ok(config::load_reported(dir, settings)?)
 }
 
 /// What the status line shows.

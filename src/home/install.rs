@@ -654,12 +654,14 @@ fn build(ctx: &mut InstallCtx) -> Result<()> {
 /// override layers, and its crontab must render (a template error is caught now, before the
 /// admin's side is touched); then the admin's override file is written.
 fn configure(ctx: &mut InstallCtx) -> Result<()> {
-    let config = config::load(&ctx.staged, ctx.settings).map_err(|problems| {
-        for p in &problems {
-            ui::print_problem(p);
-        }
-        anyhow::anyhow!("the plugin's configuration has errors")
-    })?;
+    let config = config::load_reported(&ctx.staged, ctx.settings)
+        .map_err(|e| {
+            e.with_hint(format!(
+                "nothing was installed: fix the plugin's `config.ini` and release it again, or fix `{}`",
+                override_file(ctx.home, &ctx.name).display()
+            ))
+        })
+        .context("the plugin's configuration has errors")?;
     // The crontab is rendered by `mfplug crontab` with the installed plugin's variables.
     render_crontab(&ctx.staged, &config.variables)?;
     let config_text = read_own_file(&ctx.staged.join(CONFIG_FILE))?.unwrap_or_default();

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::install;
 use super::{is_devlink, override_file, plugin_dir, stage_pause, HomeLock, InstallRecord};
-use crate::archive::pack::{self, MetaBase, PackOptions};
+use crate::archive::pack::{self, PackOptions};
 use crate::archive::{self, Kind, Record, RECORD_PATH};
 use crate::config::{self, ini::Document, Settings};
 use crate::fsx::sha256_hex;
@@ -355,19 +355,9 @@ pub(crate) fn repackage(
                 source
             })
         });
-    let get = |key: &str| config.get("general", key).unwrap_or_default().to_owned();
     pack::pack(
         sources,
-        MetaBase {
-            name: name.to_string(),
-            version: config.version().to_owned(),
-            release: config.release().to_owned(),
-            summary: get("_summary"),
-            license: get("_license"),
-            maintainer: get("_maintainer"),
-            vendor: get("_vendor"),
-            url: get("_url"),
-        },
+        crate::release::about(&config, name.as_str()),
         &out,
         &PackOptions {
             level: crate::release::DEFAULT_LEVEL,

@@ -402,21 +402,11 @@ pub(crate) fn configured_python(dir: &Path, settings: &Settings) -> Result<Optio
     if !dir.join("config.ini").is_file() {
         return Ok(None);
     }
-    match crate::config::load(dir, settings) {
-        Ok(config) => Ok(config
-            .get("general", "python")
-            .filter(|p| !p.trim().is_empty())
-            .map(|p| p.trim().to_owned())),
-        Err(problems) => {
-            for problem in &problems {
-                ui::print_problem(problem);
-            }
-            Err(ui::error_with_hint(
-                format!("cannot read the configuration of `{}`", dir.display()),
-                format!("`mfplug check {}` lists every problem", dir.display()),
-            ))
-        }
-    }
+    let config = crate::config::load_reported(dir, settings)?;
+    Ok(config
+        .get("general", "python")
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| p.trim().to_owned()))
 }
 
 fn find_target(python: &str, cache_dir: &Path, args: &Options) -> Result<Target> {
