@@ -175,21 +175,6 @@ pub(crate) enum DirError {
     },
 }
 
-impl DirError {
-    /// What to do about it, for the command to print.
-    pub(crate) fn hint(&self) -> &'static str {
-        match self {
-            DirError::NotADir(_) | DirError::Missing(_) => {
-                "give the plugin's directory, the one holding `config.ini`"
-            }
-            DirError::NotInside(_) => {
-                "run it from a plugin dir (or one of its subdirs), or give the dir; `mfplug bootstrap create NAME` starts one"
-            }
-            DirError::Io { .. } => "check the permissions of the dir",
-        }
-    }
-}
-
 /// The plugin dir a command works on, as cargo finds `Cargo.toml`: the given dir, which must
 /// exist; else the nearest dir from the current one going up that holds `config.ini` or
 /// `.layerapi2_label`.

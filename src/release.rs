@@ -14,6 +14,25 @@ use crate::ui;
 /// The compression level when `--level` is not given (zstd's own default).
 pub(crate) const DEFAULT_LEVEL: i32 = 3;
 
+/// What goes wrong around a `.plugin` file, with where; `commands` says what to do.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReleaseError {
+    #[error("invalid compression level {0}")]
+    Level(i32),
+    /// `SOURCE_DATE_EPOCH` is not a time (`converting`: for `convert`, which keeps the
+    /// legacy file's own times otherwise).
+    #[error("{message}")]
+    SourceDateEpoch { message: String, converting: bool },
+    #[error("`{}` is not a `.plugin` file", .0.display())]
+    NotAPluginFile(PathBuf),
+    #[error("`{}` is a legacy MetWork file: it has no RECORD of its files", .0.display())]
+    NoRecord(PathBuf),
+    #[error("`{}` is already a format-1 `.plugin` file", .0.display())]
+    AlreadyFormat1(PathBuf),
+    #[error("`{}` states no version", .0.display())]
+    NoVersion(PathBuf),
+}
+
 /// What `release` packs, and how.
 pub(crate) struct Options {
     pub(crate) dir: PathBuf,
@@ -32,10 +51,7 @@ pub(crate) fn release(
     let dir = &opts.dir;
     let level = opts.level.unwrap_or(DEFAULT_LEVEL);
     if !(1..=22).contains(&level) {
-        return Err(ui::error_with_hint(
-            format!("invalid compression level {level}"),
-            "use a level from 1 (fast) to 22 (small); the default is 3",
-        ));
+        return Err(ReleaseError::Level(level).into());
     }
     let config = config::load_reported(dir, settings)
         .with_context(|| format!("cannot release `{}`", dir.display()))?;
@@ -49,11 +65,9 @@ pub(crate) fn release(
         out_dir.join(name)
     };
     let sources = pack::walk(dir, std::slice::from_ref(&out), true)?;
-    let epoch = archive::source_date_epoch().map_err(|e| {
-        ui::error_with_hint(
-            e,
-            "unset it, or give the time of the last change, e.g. `git log -1 --format=%ct`",
-        )
+    let epoch = archive::source_date_epoch().map_err(|e| ReleaseError::SourceDateEpoch {
+        message: e,
+        converting: false,
     })?;
     pack::pack(
         sources,
@@ -71,10 +85,7 @@ pub(crate) fn release(
 fn format_of(path: &Path) -> Result<FileFormat> {
     match archive::sniff(path) {
         Ok(Some(format)) => Ok(format),
-        Ok(None) => Err(ui::error_with_hint(
-            format!("`{}` is not a `.plugin` file", path.display()),
-            "a `.plugin` file is made by `mfplug release` (zstd) or by MetWork (tar.gz)",
-        )),
+        Ok(None) => Err(ReleaseError::NotAPluginFile(path.to_path_buf()).into()),
         Err(e) => Err(anyhow::Error::new(e).context(format!("cannot read `{}`", path.display()))),
     }
 }
@@ -181,13 +192,7 @@ pub(crate) fn file_entries(path: &Path) -> Result<Vec<archive::RecordEntry>> {
             let head = unpack::read_head(path, &Limits::default()).map_err(|e| refused(path, e))?;
             Ok(head.record.entries)
         }
-        FileFormat::Legacy => Err(ui::error_with_hint(
-            format!(
-                "`{}` is a legacy MetWork file: it has no RECORD of its files",
-                path.display()
-            ),
-            "`mfplug convert` rewrites it as a format-1 file, whose files `info --files` lists",
-        )),
+        FileFormat::Legacy => Err(ReleaseError::NoRecord(path.to_path_buf()).into()),
     }
 }
 
@@ -229,12 +234,7 @@ pub(crate) fn convert(
 ) -> Result<pack::Packed> {
     match format_of(path)? {
         FileFormat::Legacy => {}
-        FileFormat::Format1 => {
-            return Err(ui::error_with_hint(
-                format!("`{}` is already a format-1 `.plugin` file", path.display()),
-                "`mfplug convert` rewrites legacy MetWork files only",
-            ))
-        }
+        FileFormat::Format1 => return Err(ReleaseError::AlreadyFormat1(path.to_path_buf()).into()),
     }
     let out_dir = output.unwrap_or_else(|| {
         path.parent()
@@ -261,14 +261,14 @@ fn convert_core(path: &Path, out_dir: &Path, progress: &dyn ui::Progress) -> Res
     let tree = staging.path().join("plugin");
     let info = legacy::read(path, &Limits::default(), Some(&tree)).map_err(|e| refused(path, e))?;
     if info.version.is_empty() {
-        return Err(ui::error_with_hint(
-            format!("`{}` states no version", path.display()),
-            "a MetWork file has it in `.metadata.json` or in `config.ini` (`[general] _version`)",
-        ));
+        return Err(ReleaseError::NoVersion(path.to_path_buf()).into());
     }
     let out = out_dir.join(archive::file_name(&info.name, &info.version, &info.release));
     let sources = pack::walk(&tree, &[], false)?;
-    let epoch = archive::source_date_epoch().map_err(|e| ui::error_with_hint(e, "unset it"))?;
+    let epoch = archive::source_date_epoch().map_err(|e| ReleaseError::SourceDateEpoch {
+        message: e,
+        converting: true,
+    })?;
     pack::pack(
         sources,
         info.about(),

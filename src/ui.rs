@@ -70,17 +70,25 @@ pub fn print_error(err: &anyhow::Error) {
     }
 }
 
-/// The first hint of the chain: a [`UserError`]'s, or the one a typed error knows.
+/// What to do about one typed error of a stage, or `None` when it has nothing to say.
+pub(crate) type Hinter = fn(&(dyn std::error::Error + 'static)) -> Option<String>;
+
+/// The hints of the stages' typed errors: the commands decide the words (`commands::hint`),
+/// set once when a command line starts.
+static HINTER: std::sync::OnceLock<Hinter> = std::sync::OnceLock::new();
+
+/// Sets where the hints of typed errors come from (the first call wins).
+pub(crate) fn set_hinter(hinter: Hinter) {
+    let _ = HINTER.set(hinter);
+}
+
+/// The first hint of the chain: a [`UserError`]'s, or the one the commands give a typed error.
 fn hint(err: &anyhow::Error) -> Option<String> {
     err.chain().find_map(|e| {
         if let Some(user) = e.downcast_ref::<UserError>() {
             return user.hint.clone();
         }
-        if let Some(dir) = e.downcast_ref::<crate::plugin::DirError>() {
-            return Some(dir.hint().to_owned());
-        }
-        e.downcast_ref::<crate::config::Invalid>()
-            .map(crate::config::Invalid::hint)
+        HINTER.get().and_then(|hinter| hinter(e))
     })
 }
 

@@ -120,13 +120,10 @@ fn open_dir_nofollow(dir: &Path) -> Result<rustix::fd::OwnedFd> {
 
 fn nofollow_error(path: &Path, e: rustix::io::Errno) -> anyhow::Error {
     if e == rustix::io::Errno::LOOP || e == rustix::io::Errno::NOTDIR {
-        ui::error_with_hint(
-            format!(
-                "`{}` is a symlink or not a directory: mfplug writes its own files only into dirs it made, never through a link",
-                path.display()
-            ),
-            "the `.plugin` file ships it: a plugin may not ship mfplug's own files as links",
-        )
+        HomeError::OwnFileThroughLink {
+            path: path.to_path_buf(),
+        }
+        .into()
     } else {
         anyhow::Error::new(std::io::Error::from(e))
             .context(format!("cannot write `{}`", path.display()))
@@ -152,13 +149,10 @@ pub(crate) fn write_own_file(dir: &Path, name: &str, bytes: &[u8], replace: bool
     )
     .map_err(|e| {
         if e == rustix::io::Errno::EXIST && !replace {
-            ui::error_with_hint(
-                format!(
-                    "`{}` is there already: it is mfplug's own file",
-                    path.display()
-                ),
-                "the `.plugin` file (or its `postinstall`) made it: a plugin may not ship mfplug's own files",
-            )
+            HomeError::OwnFileExists {
+                path: path.to_path_buf(),
+            }
+            .into()
         } else {
             nofollow_error(&dir.join(created), e)
         }
@@ -182,13 +176,10 @@ pub(crate) fn create_own_dir(dir: &Path, name: &str) -> Result<PathBuf> {
     let path = dir.join(name);
     rustix::fs::mkdirat(&dirfd, name, rustix::fs::Mode::from_raw_mode(0o755)).map_err(|e| {
         if e == rustix::io::Errno::EXIST {
-            ui::error_with_hint(
-                format!(
-                    "`{}` is there already: it is mfplug's own dir, where install writes its record",
-                    path.display()
-                ),
-                "the `.plugin` file (or its `postinstall`) made it: a plugin may not ship `.mfplug/`",
-            )
+            HomeError::OwnDirExists {
+                path: path.to_path_buf(),
+            }
+            .into()
         } else {
             anyhow::Error::new(std::io::Error::from(e))
                 .context(format!("cannot create `{}`", path.display()))
@@ -225,14 +216,11 @@ pub(crate) fn explain_disk_full(err: anyhow::Error, dir: &Path) -> anyhow::Error
         return err;
     }
     let chain: Vec<String> = err.chain().map(|e| e.to_string()).collect();
-    ui::error_with_hint(
-        format!(
-            "the disk holding `{}` is full (no space left on the device, or the quota is reached): {}",
-            dir.display(),
-            chain.join(": ")
-        ),
-        "free some space there (`df -h`), then run it again; what was installed is unchanged",
-    )
+    HomeError::DiskFull {
+        dir: dir.to_path_buf(),
+        detail: chain.join(": "),
+    }
+    .into()
 }
 
 /// An exclusive hold on the home: one writer at a time.
@@ -269,10 +257,10 @@ impl HomeLock {
                         break;
                     }
                     Some(_) => {
-                        return Err(ui::error_with_hint(
-                            format!("another mfplug is changing the home `{}`", home.display()),
-                            "wait for it to finish, or pass `--wait SECS` to wait for it",
-                        ))
+                        return Err(HomeError::Busy {
+                            home: home.to_path_buf(),
+                        }
+                        .into())
                     }
                 },
                 Err(std::fs::TryLockError::Error(e)) => {
@@ -446,17 +434,41 @@ pub(crate) fn installed_dir(home: &Path, name: &PluginName) -> Result<PathBuf> {
 /// installed name that is closest, if one is close ("did you mean").
 pub(crate) fn not_installed(home: &Path, name: &PluginName) -> anyhow::Error {
     let names = installed_names(home).unwrap_or_default();
-    let hint = match crate::config::schema::did_you_mean(name, names.iter().map(|n| n.as_str())) {
-        Some(close) => format!("did you mean `{close}`? `mfplug list` shows the installed plugins"),
-        None => "`mfplug list` shows the installed plugins; `--home` chooses the home".to_owned(),
-    };
-    ui::error_with_hint(
-        format!(
-            "no plugin named `{name}` is installed in `{}`",
-            home.display()
-        ),
-        hint,
-    )
+    let close = crate::config::schema::did_you_mean(name, names.iter().map(|n| n.as_str()))
+        .and_then(|close| PluginName::parse(close).ok());
+    HomeError::NotInstalled {
+        home: home.to_path_buf(),
+        name: name.clone(),
+        close,
+    }
+    .into()
+}
+
+/// What goes wrong in the home, with where; `commands` says what to do about each.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HomeError {
+    /// A plugin ships one of mfplug's own files (or a dir on its way) as a symlink.
+    #[error("`{}` is a symlink or not a directory: mfplug writes its own files only into dirs it made, never through a link", path.display())]
+    OwnFileThroughLink { path: PathBuf },
+    /// A plugin ships one of mfplug's own files.
+    #[error("`{}` is there already: it is mfplug's own file", path.display())]
+    OwnFileExists { path: PathBuf },
+    /// A plugin ships mfplug's own dir, `.mfplug/`.
+    #[error("`{}` is there already: it is mfplug's own dir, where install writes its record", path.display())]
+    OwnDirExists { path: PathBuf },
+    /// The disk (or the quota) holding `dir` is full.
+    #[error("the disk holding `{}` is full (no space left on the device, or the quota is reached): {detail}", dir.display())]
+    DiskFull { dir: PathBuf, detail: String },
+    /// Another mfplug holds the home's lock.
+    #[error("another mfplug is changing the home `{}`", home.display())]
+    Busy { home: PathBuf },
+    /// No plugin of that name; `close` is the installed name closest to it, if one is close.
+    #[error("no plugin named `{name}` is installed in `{}`", home.display())]
+    NotInstalled {
+        home: PathBuf,
+        name: PluginName,
+        close: Option<PluginName>,
+    },
 }
 
 /// Seconds since 1970, now.
@@ -495,10 +507,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("cannot write `/h/x`"), "{text}");
-        assert!(explained.downcast_ref::<ui::UserError>().is_some_and(|u| u
-            .hint
-            .as_deref()
-            .is_some_and(|h| h.contains("free some space"))));
+        assert!(matches!(
+            explained.downcast_ref::<HomeError>(),
+            Some(HomeError::DiskFull { .. })
+        ));
         let quota = anyhow::Error::new(std::io::Error::from_raw_os_error(libc::EDQUOT));
         assert!(disk_full(&quota));
         // Wrapped in another io::Error, as a decoder wraps its reader's error.
