@@ -13,6 +13,7 @@ mod convert;
 mod crontab;
 mod develop;
 mod env;
+mod hint;
 mod info;
 mod install;
 mod list;
@@ -31,9 +32,6 @@ use anyhow::Result;
 
 use crate::cli::{BootstrapCommand, Cli, ColorChoice, Command, NameOrFile};
 use crate::config::{PluginConfig, Settings};
-use crate::home::HomeError;
-use crate::plugin::DirError;
-use crate::release::ReleaseError;
 use crate::{home, ui};
 
 /// Exit code of a command that failed.
@@ -99,86 +97,9 @@ pub(crate) fn load_config(dir: &Path, settings: &Settings) -> Result<PluginConfi
     Ok(config)
 }
 
-/// What to do about a typed error of a stage: the words are the commands', as uv's hints are
-/// its binary's; `ui::print_error` prints them below the error.
-fn hint(error: &(dyn std::error::Error + 'static)) -> Option<String> {
-    if let Some(error) = error.downcast_ref::<DirError>() {
-        return Some(
-            match error {
-                DirError::NotADir(_) | DirError::Missing(_) => {
-                    "give the plugin's directory, the one holding `config.ini`"
-                }
-                DirError::NotInside(_) => {
-                    "run it from a plugin dir (or one of its subdirs), or give the dir; `mfplug bootstrap create NAME` starts one"
-                }
-                DirError::Io { .. } => "check the permissions of the dir",
-            }
-            .to_owned(),
-        );
-    }
-    if let Some(error) = error.downcast_ref::<crate::config::Invalid>() {
-        return Some(error.hint());
-    }
-    if let Some(error) = error.downcast_ref::<ReleaseError>() {
-        return Some(release_hint(error));
-    }
-    error.downcast_ref::<HomeError>().map(home_hint)
-}
-
-/// What to do about an error around a `.plugin` file.
-fn release_hint(error: &ReleaseError) -> String {
-    match error {
-        ReleaseError::Level(_) => "use a level from 1 (fast) to 22 (small); the default is 3",
-        ReleaseError::SourceDateEpoch {
-            converting: false, ..
-        } => "unset it, or give the time of the last change, e.g. `git log -1 --format=%ct`",
-        ReleaseError::SourceDateEpoch {
-            converting: true, ..
-        } => "unset it",
-        ReleaseError::NotAPluginFile(_) => {
-            "a `.plugin` file is made by `mfplug release` (zstd) or by MetWork (tar.gz)"
-        }
-        ReleaseError::NoRecord(_) => {
-            "`mfplug convert` rewrites it as a format-1 file, whose files `info --files` lists"
-        }
-        ReleaseError::AlreadyFormat1(_) => "`mfplug convert` rewrites legacy MetWork files only",
-        ReleaseError::NoVersion(_) => {
-            "a MetWork file has it in `.metadata.json` or in `config.ini` (`[general] _version`)"
-        }
-    }
-    .to_owned()
-}
-
-/// What to do about an error of the home.
-fn home_hint(error: &HomeError) -> String {
-    match error {
-        HomeError::OwnFileThroughLink { .. } => {
-            "the `.plugin` file ships it: a plugin may not ship mfplug's own files as links".into()
-        }
-        HomeError::OwnFileExists { .. } => {
-            "the `.plugin` file (or its `postinstall`) made it: a plugin may not ship mfplug's own files".into()
-        }
-        HomeError::OwnDirExists { .. } => {
-            "the `.plugin` file (or its `postinstall`) made it: a plugin may not ship `.mfplug/`".into()
-        }
-        HomeError::DiskFull { .. } => {
-            "free some space there (`df -h`), then run it again; what was installed is unchanged".into()
-        }
-        HomeError::Busy { .. } => {
-            "wait for it to finish, or pass `--wait SECS` to wait for it".into()
-        }
-        HomeError::NotInstalled {
-            close: Some(close), ..
-        } => format!("did you mean `{close}`? `mfplug list` shows the installed plugins"),
-        HomeError::NotInstalled { close: None, .. } => {
-            "`mfplug list` shows the installed plugins; `--home` chooses the home".into()
-        }
-    }
-}
-
 /// Runs a parsed command line.
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
-    ui::set_hinter(hint);
+    ui::set_hinter(hint::hint);
     let global = &cli.global;
     ui::set_verbosity(if global.quiet {
         -1

@@ -1,0 +1,84 @@
+//! What to do about each typed error of the stages: the words are the commands', as uv's hints
+//! are its binary's. `ui::print_error` prints the hint below the error (`ui::set_hinter`).
+//! One function per stage's error type, each a `match` with one arm per variant.
+
+use crate::home::HomeError;
+use crate::plugin::DirError;
+use crate::release::ReleaseError;
+
+/// What to do about a typed error of a stage: the words are the commands', as uv's hints are
+/// its binary's; `ui::print_error` prints them below the error.
+pub(crate) fn hint(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    if let Some(error) = error.downcast_ref::<DirError>() {
+        return Some(
+            match error {
+                DirError::NotADir(_) | DirError::Missing(_) => {
+                    "give the plugin's directory, the one holding `config.ini`"
+                }
+                DirError::NotInside(_) => {
+                    "run it from a plugin dir (or one of its subdirs), or give the dir; `mfplug bootstrap create NAME` starts one"
+                }
+                DirError::Io { .. } => "check the permissions of the dir",
+            }
+            .to_owned(),
+        );
+    }
+    if let Some(error) = error.downcast_ref::<crate::config::Invalid>() {
+        return Some(error.hint());
+    }
+    if let Some(error) = error.downcast_ref::<ReleaseError>() {
+        return Some(release_hint(error));
+    }
+    error.downcast_ref::<HomeError>().map(home_hint)
+}
+
+/// What to do about an error around a `.plugin` file.
+fn release_hint(error: &ReleaseError) -> String {
+    match error {
+        ReleaseError::Level(_) => "use a level from 1 (fast) to 22 (small); the default is 3",
+        ReleaseError::SourceDateEpoch {
+            converting: false, ..
+        } => "unset it, or give the time of the last change, e.g. `git log -1 --format=%ct`",
+        ReleaseError::SourceDateEpoch {
+            converting: true, ..
+        } => "unset it",
+        ReleaseError::NotAPluginFile(_) => {
+            "a `.plugin` file is made by `mfplug release` (zstd) or by MetWork (tar.gz)"
+        }
+        ReleaseError::NoRecord(_) => {
+            "`mfplug convert` rewrites it as a format-1 file, whose files `info --files` lists"
+        }
+        ReleaseError::AlreadyFormat1(_) => "`mfplug convert` rewrites legacy MetWork files only",
+        ReleaseError::NoVersion(_) => {
+            "a MetWork file has it in `.metadata.json` or in `config.ini` (`[general] _version`)"
+        }
+    }
+    .to_owned()
+}
+
+/// What to do about an error of the home.
+fn home_hint(error: &HomeError) -> String {
+    match error {
+        HomeError::OwnFileThroughLink { .. } => {
+            "the `.plugin` file ships it: a plugin may not ship mfplug's own files as links".into()
+        }
+        HomeError::OwnFileExists { .. } => {
+            "the `.plugin` file (or its `postinstall`) made it: a plugin may not ship mfplug's own files".into()
+        }
+        HomeError::OwnDirExists { .. } => {
+            "the `.plugin` file (or its `postinstall`) made it: a plugin may not ship `.mfplug/`".into()
+        }
+        HomeError::DiskFull { .. } => {
+            "free some space there (`df -h`), then run it again; what was installed is unchanged".into()
+        }
+        HomeError::Busy { .. } => {
+            "wait for it to finish, or pass `--wait SECS` to wait for it".into()
+        }
+        HomeError::NotInstalled {
+            close: Some(close), ..
+        } => format!("did you mean `{close}`? `mfplug list` shows the installed plugins"),
+        HomeError::NotInstalled { close: None, .. } => {
+            "`mfplug list` shows the installed plugins; `--home` chooses the home".into()
+        }
+    }
+}
