@@ -13,7 +13,6 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 
 use crate::config::{self, PluginConfig, Settings};
-use crate::ui;
 
 pub(crate) const EXTRA_ENV_FILE: &str = ".layerapi2_extra_env";
 /// Set in the plugin env to the plugin's name, so that a shell or a script knows where it is.
@@ -48,17 +47,19 @@ fn extra_env(dir: &Path, env: &BTreeMap<String, String>) -> Result<Vec<(String, 
         }
         let where_ = || format!("`{}` line {}", path.display(), index + 1);
         let Some((name, value)) = line.split_once('=') else {
-            return Err(ui::error_with_hint(
-                format!("{}: `{line}` is not `NAME=value`", where_()),
-                "write one `NAME=value` per line; `#` starts a comment",
-            ));
+            return Err(EnvError::NotAssignment {
+                at: where_(),
+                line: line.to_owned(),
+            }
+            .into());
         };
         let name = name.trim().trim_start_matches("export ").trim();
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(ui::error_with_hint(
-                format!("{}: `{name}` is not a variable name", where_()),
-                "use letters, digits and `_`",
-            ));
+            return Err(EnvError::BadName {
+                at: where_(),
+                name: name.to_owned(),
+            }
+            .into());
         }
         let value = jinja
             .render_str(value.trim(), &context)
@@ -106,6 +107,15 @@ pub(crate) fn plugin_env(
         env.insert(name, value);
     }
     Ok(env)
+}
+
+/// A line of `.layerapi2_extra_env` that is not an assignment; `at` is the file and line.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EnvError {
+    #[error("{at}: `{line}` is not `NAME=value`")]
+    NotAssignment { at: String, line: String },
+    #[error("{at}: `{name}` is not a variable name")]
+    BadName { at: String, name: String },
 }
 
 /// Why `exec` did not replace this process with the command.

@@ -31,6 +31,10 @@ pub(crate) enum ReleaseError {
     AlreadyFormat1(PathBuf),
     #[error("`{}` states no version", .0.display())]
     NoVersion(PathBuf),
+    /// The reader refused the file: `message` is its reason with the causes; `damaged` when
+    /// the bytes are cut or corrupt rather than not what a release writes.
+    #[error("{message}")]
+    Refused { message: String, damaged: bool },
 }
 
 /// What `release` packs, and how.
@@ -92,17 +96,12 @@ fn format_of(path: &Path) -> Result<FileFormat> {
 
 /// A refused file: what is wrong (with its causes), and what to do about it.
 fn refused(path: &Path, e: ArchiveError) -> anyhow::Error {
-    let hint = match &e {
-        ArchiveError::Io(_) | ArchiveError::Write(..) => None,
-        ArchiveError::Corrupt(_) | ArchiveError::BadTar { .. } => Some(
-            "the file is damaged or cut short: copy it again from where it was released",
-        ),
-        _ => Some(
-            "the file is not what `mfplug release` writes, or was altered since: do not install it; get it again from its source, or release it again from the plugin dir",
-        ),
-    };
-    let Some(hint) = hint else {
-        return anyhow::Error::new(e).context(format!("`{}` is refused", path.display()));
+    let damaged = match &e {
+        ArchiveError::Io(_) | ArchiveError::Write(..) => {
+            return anyhow::Error::new(e).context(format!("`{}` is refused", path.display()))
+        }
+        ArchiveError::Corrupt(_) | ArchiveError::BadTar { .. } => true,
+        _ => false,
     };
     // The chain's text as the message (the hint travels with it), then the path.
     let mut message = e.to_string();
@@ -111,7 +110,8 @@ fn refused(path: &Path, e: ArchiveError) -> anyhow::Error {
         message.push_str(&format!(": {cause}"));
         source = cause.source();
     }
-    ui::error_with_hint(message, hint).context(format!("`{}` is refused", path.display()))
+    anyhow::Error::new(ReleaseError::Refused { message, damaged })
+        .context(format!("`{}` is refused", path.display()))
 }
 
 /// Reads what `info` shows of a `.plugin` file, of either format.

@@ -236,16 +236,14 @@ impl Walk {
                 .with_context(|| format!("symlink `{rel}` has a target that is not UTF-8"))?
                 .to_owned();
             if super::unpack::is_metadata_path(&rel) {
-                return Err(crate::ui::error_with_hint(
-                    format!("`{rel}` is a symlink: mfplug reads and writes this file itself, so it must be a regular file"),
-                    "replace the symlink with a copy of its target",
-                ));
+                return Err(PackError::MetadataSymlink { rel }.into());
             }
             if !target.is_absolute() && !stays_inside(rel_path, &target) {
-                return Err(crate::ui::error_with_hint(
-                    format!("symlink `{rel}` points outside the plugin dir (`{target_text}`)"),
-                    "make it point inside the plugin, use an absolute target (it is then reported by `mfplug info`), or list it in `.releaseignore`",
-                ));
+                return Err(PackError::SymlinkOutside {
+                    rel,
+                    target: target_text,
+                }
+                .into());
             }
             Ok(Source {
                 rel,
@@ -262,10 +260,7 @@ impl Walk {
                 target: None,
             })
         } else {
-            Err(crate::ui::error_with_hint(
-                format!("`{rel}` is a special file (fifo, socket or device), which a plugin cannot hold"),
-                "list it in `.releaseignore`",
-            ))
+            Err(PackError::SpecialFile { rel }.into())
         }
     }
 }
@@ -316,13 +311,10 @@ fn rel_text(rel: &Path) -> Result<String> {
         .to_str()
         .with_context(|| format!("`{}`: file names must be UTF-8", rel.display()))?;
     if text.contains(['\t', '\n', '\r']) {
-        return Err(crate::ui::error_with_hint(
-            format!(
-                "`{}`: a file name with a tab or a newline cannot be recorded",
-                text.escape_default()
-            ),
-            "rename it, or list it in `.releaseignore`",
-        ));
+        return Err(PackError::UnrecordableName {
+            name: text.escape_default().to_string(),
+        }
+        .into());
     }
     Ok(text.to_owned())
 }
@@ -342,6 +334,26 @@ pub(crate) fn stays_inside(link: &Path, target: &Path) -> bool {
         }
     }
     true
+}
+
+/// What a plugin dir holds that a `.plugin` file cannot, with where; `commands` says what to do.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PackError {
+    /// One of mfplug's own files (`PLUGIN.json`, `RECORD`, ...) is a symlink.
+    #[error("`{rel}` is a symlink: mfplug reads and writes this file itself, so it must be a regular file")]
+    MetadataSymlink { rel: String },
+    /// A relative symlink leads out of the plugin dir.
+    #[error("symlink `{rel}` points outside the plugin dir (`{target}`)")]
+    SymlinkOutside { rel: String, target: String },
+    /// A fifo, socket or device.
+    #[error("`{rel}` is a special file (fifo, socket or device), which a plugin cannot hold")]
+    SpecialFile { rel: String },
+    /// A name RECORD cannot hold (a tab or a newline in it), escaped.
+    #[error("`{name}`: a file name with a tab or a newline cannot be recorded")]
+    UnrecordableName { name: String },
+    /// A symlink leads out of the plugin through another.
+    #[error("cannot release: {why}")]
+    SymlinkChain { why: String },
 }
 
 /// The metadata a release starts from (the rest is computed): what `info` shows first.
@@ -894,12 +906,9 @@ fn pack_body<W: Write>(
     }
     // Every symlink resolved through the others: one that leads above the plugin through
     // another is refused, and one that leads outside through an absolute one is listed.
-    let external_symlinks = guard.external_symlinks().map_err(|e| {
-        crate::ui::error_with_hint(
-            format!("cannot release: {e}"),
-            "make the symlinks point inside the plugin, or list them in `.releaseignore`",
-        )
-    })?;
+    let external_symlinks = guard
+        .external_symlinks()
+        .map_err(|e| PackError::SymlinkChain { why: e.to_string() })?;
     Ok(Body {
         entries,
         compiled: files.compiled,

@@ -2,6 +2,9 @@
 //! are its binary's. `ui::print_error` prints the hint below the error (`ui::set_hinter`).
 //! One function per stage's error type, each a `match` with one arm per variant.
 
+use crate::archive::pack::PackError;
+use crate::develop::DevelopError;
+use crate::env::EnvError;
 use crate::home::HomeError;
 use crate::plugin::DirError;
 use crate::release::ReleaseError;
@@ -26,6 +29,23 @@ pub(crate) fn hint(error: &(dyn std::error::Error + 'static)) -> Option<String> 
     if let Some(error) = error.downcast_ref::<crate::config::Invalid>() {
         return Some(error.hint());
     }
+    if let Some(error) = error.downcast_ref::<DevelopError>() {
+        return Some(develop_hint(error));
+    }
+    if let Some(error) = error.downcast_ref::<PackError>() {
+        return Some(pack_hint(error).to_owned());
+    }
+    if let Some(error) = error.downcast_ref::<EnvError>() {
+        return Some(
+            match error {
+                EnvError::NotAssignment { .. } => {
+                    "write one `NAME=value` per line; `#` starts a comment"
+                }
+                EnvError::BadName { .. } => "use letters, digits and `_`",
+            }
+            .to_owned(),
+        );
+    }
     if let Some(error) = error.downcast_ref::<ReleaseError>() {
         return Some(release_hint(error));
     }
@@ -49,6 +69,12 @@ fn release_hint(error: &ReleaseError) -> String {
             "`mfplug convert` rewrites it as a format-1 file, whose files `info --files` lists"
         }
         ReleaseError::AlreadyFormat1(_) => "`mfplug convert` rewrites legacy MetWork files only",
+        ReleaseError::Refused { damaged: true, .. } => {
+            "the file is damaged or cut short: copy it again from where it was released"
+        }
+        ReleaseError::Refused { damaged: false, .. } => {
+            "the file is not what `mfplug release` writes, or was altered since: do not install it; get it again from its source, or release it again from the plugin dir"
+        }
         ReleaseError::NoVersion(_) => {
             "a MetWork file has it in `.metadata.json` or in `config.ini` (`[general] _version`)"
         }
@@ -74,11 +100,83 @@ fn home_hint(error: &HomeError) -> String {
         HomeError::Busy { .. } => {
             "wait for it to finish, or pass `--wait SECS` to wait for it".into()
         }
+        HomeError::HookIsALink { hook, .. } => format!("ship `{hook}` as a file, not a link"),
+        HomeError::HookNotAFile { hook, .. } => format!("`{hook}` must be an executable file"),
+        HomeError::BadFileName { .. } => {
+            "a `.plugin` file holds a valid plugin name; `mfplug verify FILE` checks one".into()
+        }
+        HomeError::Devlinked { name, .. } => format!(
+            "a devlinked plugin is never replaced; `mfplug uninstall {name}` removes the link"
+        ),
+        HomeError::AlreadyInstalled { .. } => {
+            "pass `--force` to replace it, or `--new-name` to install this one beside it".into()
+        }
+        HomeError::ShipsRecordDir => {
+            "a plugin may not ship `.mfplug/`: remove it from the plugin dir and release again".into()
+        }
+        HomeError::NameMismatch { .. } => {
+            "release the plugin again with `mfplug release`: both then hold the label's name".into()
+        }
+        HomeError::DevlinkNotVerified { .. } => "`mfplug check` validates a plugin dir".into(),
+        HomeError::DevlinkHasNoRecord { .. } => "its files are those of its source dir".into(),
+        HomeError::KeptChanging { .. } => {
+            "an install, an upgrade or an uninstall is running: run `mfplug verify` again once it is done".into()
+        }
+        HomeError::CrontabNotText => {
+            "fix it with `crontab -e`, then run `mfplug crontab --apply` again".into()
+        }
+        HomeError::CrontabUnreadable { .. } => {
+            "fix what `crontab -l` says, then run `mfplug crontab --apply` again".into()
+        }
+        HomeError::InstalledNotDevlink { .. } => {
+            "`--force` moves the installed plugin aside (to `displaced/` in the home) and links this dir in its place".into()
+        }
         HomeError::NotInstalled {
             close: Some(close), ..
         } => format!("did you mean `{close}`? `mfplug list` shows the installed plugins"),
         HomeError::NotInstalled { close: None, .. } => {
             "`mfplug list` shows the installed plugins; `--home` chooses the home".into()
+        }
+    }
+}
+
+/// What to do about a plugin dir that cannot be packed.
+fn pack_hint(error: &PackError) -> &'static str {
+    match error {
+        PackError::MetadataSymlink { .. } => "replace the symlink with a copy of its target",
+        PackError::SymlinkOutside { .. } => {
+            "make it point inside the plugin, use an absolute target (it is then reported by `mfplug info`), or list it in `.releaseignore`"
+        }
+        PackError::SpecialFile { .. } => "list it in `.releaseignore`",
+        PackError::UnrecordableName { .. } => "rename it, or list it in `.releaseignore`",
+        PackError::SymlinkChain { .. } => {
+            "make the symlinks point inside the plugin, or list them in `.releaseignore`"
+        }
+    }
+}
+
+/// What to do about a daemon or the watch.
+fn develop_hint(error: &DevelopError) -> String {
+    match error {
+        DevelopError::Held { .. } => {
+            "fix it and save a watched file: held daemons start again".into()
+        }
+        DevelopError::BadCommand { .. } => {
+            "write the command as in a shell: `_cmd_and_args = prog --opt 'a b'`".into()
+        }
+        DevelopError::Start {
+            program, source, ..
+        } => match source.kind() {
+            std::io::ErrorKind::NotFound => {
+                format!("`{program}` is not on the plugin env's PATH")
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                format!("check that `{program}` is executable")
+            }
+            _ => "an rlimit above the hard limit needs privileges".to_owned(),
+        },
+        DevelopError::WatchLimit { .. } => {
+            "the system's limit of inotify watches is reached: raise `fs.inotify.max_user_watches` (sysctl)".into()
         }
     }
 }

@@ -35,6 +35,34 @@ pub(crate) struct Options {
     pub(crate) force: bool,
 }
 
+/// What goes wrong with the daemons and the watch, with where; `commands` says what to do.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DevelopError {
+    /// A daemon exited too quickly too often: it is held until a watched file changes.
+    #[error(
+        "`{label}` {how}, {quick_exits} times in a row within {stable_after} s of starting: held"
+    )]
+    Held {
+        label: String,
+        how: String,
+        quick_exits: u32,
+        stable_after: u64,
+    },
+    /// `_cmd_and_args` does not split as a shell would.
+    #[error("cannot start `{label}`: {why}")]
+    BadCommand { label: String, why: String },
+    /// The daemon's program could not be started.
+    #[error("cannot start `{label}` (`{program}`): {source}")]
+    Start {
+        label: String,
+        program: String,
+        source: std::io::Error,
+    },
+    /// The system's limit of inotify watches is reached.
+    #[error("{message}")]
+    WatchLimit { message: String },
+}
+
 /// Everything the event loop waits for.
 enum Event {
     Fs(notify::Result<notify::Event>),

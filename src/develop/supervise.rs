@@ -21,6 +21,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitid, Id, WaitPidFlag};
 use nix::unistd::Pid;
 
+use super::DevelopError;
 use crate::config::PluginConfig;
 use crate::ui;
 
@@ -491,14 +492,15 @@ impl<E: Send + 'static> Supervisor<E> {
                     AfterExit::Hold { quick_exits } => {
                         instance.state = State::Held;
                         ui::with_live_cleared(|| {
-                            ui::print_error(&ui::error_with_hint(
-                                format!(
-                                    "`{label}` {how}, {quick_exits} times in a row within {} s \
-                                     of starting: held",
-                                    STABLE_AFTER.as_secs()
-                                ),
-                                "fix it and save a watched file: held daemons start again",
-                            ))
+                            ui::print_error(
+                                &DevelopError::Held {
+                                    label: label.to_owned(),
+                                    how,
+                                    quick_exits,
+                                    stable_after: STABLE_AFTER.as_secs(),
+                                }
+                                .into(),
+                            )
                         });
                     }
                     AfterExit::Restart { delay, at } => {
@@ -574,24 +576,20 @@ impl<E: Send + 'static> Supervisor<E> {
         let argv = match &spec.argv {
             Ok(argv) => argv,
             Err(why) => {
-                return Err(ui::error_with_hint(
-                    format!("cannot start `{label}`: {why}"),
-                    "write the command as in a shell: `_cmd_and_args = prog --opt 'a b'`",
-                ))
+                return Err(DevelopError::BadCommand {
+                    label: label.to_owned(),
+                    why: why.to_string(),
+                }
+                .into())
             }
         };
         start(argv, spec.limits, &self.env, &self.dir).map_err(|e| {
-            let program = argv.first().map_or("", String::as_str);
-            let hint = match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    format!("`{program}` is not on the plugin env's PATH")
-                }
-                std::io::ErrorKind::PermissionDenied => {
-                    format!("check that `{program}` is executable")
-                }
-                _ => "an rlimit above the hard limit needs privileges".to_owned(),
-            };
-            ui::error_with_hint(format!("cannot start `{label}` (`{program}`): {e}"), hint)
+            DevelopError::Start {
+                label: label.to_owned(),
+                program: argv.first().cloned().unwrap_or_default(),
+                source: e,
+            }
+            .into()
         })
     }
 }

@@ -148,11 +148,10 @@ pub(crate) fn watch<T: Send + 'static>(
     if let Err(e) = watcher.watch(dir, RecursiveMode::Recursive) {
         let message = format!("cannot watch `{}`", dir.display());
         return Err(match e.kind {
-            notify::ErrorKind::MaxFilesWatch => crate::ui::error_with_hint(
-                format!("{message}: {e}"),
-                "the system's limit of inotify watches is reached: raise \
-                 `fs.inotify.max_user_watches` (sysctl)",
-            ),
+            notify::ErrorKind::MaxFilesWatch => super::DevelopError::WatchLimit {
+                message: format!("{message}: {e}"),
+            }
+            .into(),
             _ => anyhow::Error::new(e).context(message),
         });
     }

@@ -52,14 +52,11 @@ pub(crate) fn link(
             ));
         }
         Ok(_) => {
-            return Err(ui::error_with_hint(
-                format!(
-                    "`{name}` is installed in `{}` and is not a devlink",
-                    link.display()
-                ),
-                "`--force` moves the installed plugin aside (to `displaced/` in the home) and \
-                 links this dir in its place",
-            ))
+            return Err(super::HomeError::InstalledNotDevlink {
+                name: name.clone(),
+                path: link.clone(),
+            }
+            .into())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e.into()),

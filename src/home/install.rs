@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 
-use super::{override_file, plugin_dir, stage_pause, write_own_file, HomeLock, InstallRecord};
+use super::{
+    override_file, plugin_dir, stage_pause, write_own_file, HomeError, HomeLock, InstallRecord,
+};
 use crate::archive::unpack::{self, Limits};
 use crate::archive::{self, FileFormat, PluginMeta};
 use crate::config::{self, ini::Document, Settings};
@@ -165,19 +167,18 @@ pub(crate) fn run_hook(dir: &Path, hook: &str, settings: &Settings) -> Result<()
             return Err(anyhow::Error::new(e).context(format!("cannot read `{}`", path.display())))
         }
         Ok(meta) if meta.file_type().is_symlink() => {
-            return Err(ui::error_with_hint(
-                format!(
-                    "`{}` is a symlink: mfplug runs a plugin's `{hook}` only from the plugin's own file",
-                    path.display()
-                ),
-                format!("ship `{hook}` as a file, not a link"),
-            ))
+            return Err(HomeError::HookIsALink {
+                path,
+                hook: hook.to_owned(),
+            }
+            .into())
         }
         Ok(meta) if !meta.is_file() => {
-            return Err(ui::error_with_hint(
-                format!("`{}` is not a file", path.display()),
-                format!("`{hook}` must be an executable file"),
-            ))
+            return Err(HomeError::HookNotAFile {
+                path,
+                hook: hook.to_owned(),
+            }
+            .into())
         }
         Ok(_) => {}
     }
@@ -401,12 +402,7 @@ impl InstallCtx<'_> {
 fn readable_file(home: &Path, file: &Path) -> Result<(PathBuf, Option<RemoveOnDrop>)> {
     let format = archive::sniff(file)
         .with_context(|| format!("cannot read `{}`", file.display()))?
-        .ok_or_else(|| {
-            ui::error_with_hint(
-                format!("`{}` is not a `.plugin` file", file.display()),
-                "a `.plugin` file is made by `mfplug release` (zstd) or by MetWork (tar.gz)",
-            )
-        })?;
+        .ok_or_else(|| crate::release::ReleaseError::NotAPluginFile(file.to_path_buf()))?;
     match format {
         FileFormat::Format1 => Ok((file.to_path_buf(), None)),
         FileFormat::Legacy => {
@@ -435,10 +431,11 @@ fn prepare<'a>(
         fails(
             home,
             &file,
-            ui::error_with_hint(
-                format!("`PLUGIN.json` names the plugin `{}`: {e}", head.meta.name),
-                "a `.plugin` file holds a valid plugin name; `mfplug verify FILE` checks one",
-            ),
+            HomeError::BadFileName {
+                name: head.meta.name.clone(),
+                why: e.to_string(),
+            }
+            .into(),
         )
     })?;
     let name = opts.new_name.clone().unwrap_or_else(|| original.clone());
@@ -473,21 +470,17 @@ fn replaced(
     force: bool,
 ) -> Result<Option<InstallRecord>> {
     if super::is_devlink(home, name) {
-        return Err(ui::error_with_hint(
-            format!("plugin `{name}` is devlinked in `{}`", home.display()),
-            format!(
-                "a devlinked plugin is never replaced; `mfplug uninstall {name}` removes the link"
-            ),
-        ));
+        return Err(HomeError::Devlinked {
+            home: home.to_path_buf(),
+            name: name.clone(),
+        }
+        .into());
     }
     if !target.exists() {
         return Ok(None);
     }
     if !force {
-        return Err(ui::error_with_hint(
-            format!("plugin `{name}` is already installed"),
-            "pass `--force` to replace it, or `--new-name` to install this one beside it",
-        ));
+        return Err(HomeError::AlreadyInstalled { name: name.clone() }.into());
     }
     Ok(InstallRecord::read(target).ok())
 }
@@ -545,23 +538,17 @@ fn verify(ctx: &mut InstallCtx) -> Result<()> {
     let staged = &ctx.staged;
     // mfplug's own dir is mfplug's: a file that ships one (a dir or a link) is refused.
     if fs_err::symlink_metadata(staged.join(super::RECORD_DIR)).is_ok() {
-        return Err(ctx.fails(ui::error_with_hint(
-            format!(
-                "the file ships `{}`, where mfplug keeps the install record",
-                super::RECORD_DIR
-            ),
-            "a plugin may not ship `.mfplug/`: remove it from the plugin dir and release again",
-        )));
+        return Err(ctx.fails(HomeError::ShipsRecordDir.into()));
     }
     let label = Label::read(staged).map_err(|e| ctx.fails(anyhow::anyhow!("{e}")))?;
     if label.name != ctx.original {
-        return Err(ctx.fails(ui::error_with_hint(
-            format!(
-                "`PLUGIN.json` names the plugin `{}` but `{LABEL_FILE}` names it `{}`",
-                ctx.original, label.name
-            ),
-            "release the plugin again with `mfplug release`: both then hold the label's name",
-        )));
+        return Err(ctx.fails(
+            HomeError::NameMismatch {
+                file_name: ctx.original.clone(),
+                label_name: label.name.clone(),
+            }
+            .into(),
+        ));
     }
     // The plugin's own `config.ini` is read (by `config::load` too) only if it is a file
     // of the plugin, not a link, and bounded: refused here before anything reads it.

@@ -462,6 +462,52 @@ pub(crate) enum HomeError {
     /// Another mfplug holds the home's lock.
     #[error("another mfplug is changing the home `{}`", home.display())]
     Busy { home: PathBuf },
+    /// A plugin's `postinstall`/`preuninstall` is a symlink.
+    #[error("`{}` is a symlink: mfplug runs a plugin's `{hook}` only from the plugin's own file", path.display())]
+    HookIsALink { path: PathBuf, hook: String },
+    /// A plugin's hook is not a file.
+    #[error("`{}` is not a file", path.display())]
+    HookNotAFile { path: PathBuf, hook: String },
+    /// `PLUGIN.json` names the plugin with a name that is not valid.
+    #[error("`PLUGIN.json` names the plugin `{name}`: {why}")]
+    BadFileName { name: String, why: String },
+    /// The plugin is devlinked: install never replaces it.
+    #[error("plugin `{name}` is devlinked in `{}`", home.display())]
+    Devlinked { home: PathBuf, name: PluginName },
+    /// The plugin is installed and `--force` was not given.
+    #[error("plugin `{name}` is already installed")]
+    AlreadyInstalled { name: PluginName },
+    /// The file ships `.mfplug/`.
+    #[error("the file ships `{RECORD_DIR}`, where mfplug keeps the install record")]
+    ShipsRecordDir,
+    /// `PLUGIN.json` and the label disagree on the name.
+    #[error(
+        "`PLUGIN.json` names the plugin `{file_name}` but `{LABEL_FILE}` names it `{label_name}`"
+    )]
+    NameMismatch {
+        file_name: PluginName,
+        label_name: PluginName,
+    },
+    /// `verify NAME` of a devlink: there is no RECORD.
+    #[error("plugin `{name}` is devlinked: it has no RECORD to check against")]
+    DevlinkNotVerified { name: PluginName },
+    /// `info NAME --files` of a devlink.
+    #[error("plugin `{name}` is devlinked: it has no RECORD of its files")]
+    DevlinkHasNoRecord { name: PluginName },
+    /// `verify NAME` saw another copy each time it looked.
+    #[error("plugin `{name}` kept changing while it was verified")]
+    KeptChanging { name: PluginName },
+    /// `crontab -l` gave bytes that are not UTF-8.
+    #[error("your crontab (`crontab -l`) is not UTF-8 text; nothing was changed")]
+    CrontabNotText,
+    /// `crontab -l` failed otherwise than by having no crontab.
+    #[error(
+        "cannot read your crontab: `crontab -l` failed ({status}){stderr}; nothing was changed"
+    )]
+    CrontabUnreadable { status: String, stderr: String },
+    /// `develop` would devlink over an installed plugin (no `--force`).
+    #[error("`{name}` is installed in `{}` and is not a devlink", path.display())]
+    InstalledNotDevlink { name: PluginName, path: PathBuf },
     /// No plugin of that name; `close` is the installed name closest to it, if one is close.
     #[error("no plugin named `{name}` is installed in `{}`", home.display())]
     NotInstalled {

@@ -8,7 +8,9 @@ use anyhow::{Context as _, Result};
 use serde::Serialize;
 
 use super::install;
-use super::{is_devlink, override_file, plugin_dir, stage_pause, HomeLock, InstallRecord};
+use super::{
+    is_devlink, override_file, plugin_dir, stage_pause, HomeError, HomeLock, InstallRecord,
+};
 use crate::archive::pack::{self, PackOptions};
 use crate::archive::{self, Kind, Record, RECORD_PATH};
 use crate::config::{self, ini::Document, Settings};
@@ -199,10 +201,7 @@ const VERIFY_ATTEMPTS: usize = 20;
 pub(crate) fn verify(home: &Path, name: &PluginName) -> Result<VerifyReport> {
     let dir = super::installed_dir(home, name)?;
     if is_devlink(home, name) {
-        return Err(ui::error_with_hint(
-            format!("plugin `{name}` is devlinked: it has no RECORD to check against"),
-            "`mfplug check` validates a plugin dir",
-        ));
+        return Err(HomeError::DevlinkNotVerified { name: name.clone() }.into());
     }
     let mut attempt = 0;
     let (mut report, entries) = loop {
@@ -214,10 +213,7 @@ pub(crate) fn verify(home: &Path, name: &PluginName) -> Result<VerifyReport> {
             break result?;
         }
         if attempt >= VERIFY_ATTEMPTS {
-            return Err(ui::error_with_hint(
-                format!("plugin `{name}` kept changing while it was verified"),
-                "an install, an upgrade or an uninstall is running: run `mfplug verify` again once it is done",
-            ));
+            return Err(HomeError::KeptChanging { name: name.clone() }.into());
         }
         ui::verbose(format!(
             "plugin `{name}` was replaced while it was verified: looking again"
@@ -246,10 +242,7 @@ pub(crate) fn installed_entries(
 ) -> Result<Vec<archive::RecordEntry>> {
     let dir = super::installed_dir(home, name)?;
     if is_devlink(home, name) {
-        return Err(ui::error_with_hint(
-            format!("plugin `{name}` is devlinked: it has no RECORD of its files"),
-            "its files are those of its source dir",
-        ));
+        return Err(HomeError::DevlinkHasNoRecord { name: name.clone() }.into());
     }
     Ok(installed_record(&dir, name)?.entries)
 }
@@ -361,7 +354,12 @@ pub(crate) fn repackage(
         &out,
         &PackOptions {
             level: crate::release::DEFAULT_LEVEL,
-            epoch: archive::source_date_epoch().map_err(|e| ui::error_with_hint(e, "unset it"))?,
+            epoch: archive::source_date_epoch().map_err(|message| {
+                crate::release::ReleaseError::SourceDateEpoch {
+                    message,
+                    converting: true,
+                }
+            })?,
             progress,
         },
     )
@@ -424,29 +422,21 @@ fn current_crontab() -> Result<String> {
         .output()
         .context("cannot run `crontab -l` (is cron installed?); nothing was changed")?;
     if out.status.success() {
-        return String::from_utf8(out.stdout).map_err(|_| {
-            ui::error_with_hint(
-                "your crontab (`crontab -l`) is not UTF-8 text; nothing was changed",
-                "fix it with `crontab -e`, then run `mfplug crontab --apply` again",
-            )
-        });
+        return String::from_utf8(out.stdout).map_err(|_| HomeError::CrontabNotText.into());
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.code() == Some(1) && no_crontab_yet(&stderr) {
         return Ok(String::new());
     }
-    Err(ui::error_with_hint(
-        format!(
-            "cannot read your crontab: `crontab -l` failed ({}){}; nothing was changed",
-            out.status,
-            if stderr.trim().is_empty() {
-                String::new()
-            } else {
-                format!(": {}", stderr.trim())
-            }
-        ),
-        "fix what `crontab -l` says, then run `mfplug crontab --apply` again",
-    ))
+    Err(HomeError::CrontabUnreadable {
+        status: out.status.to_string(),
+        stderr: if stderr.trim().is_empty() {
+            String::new()
+        } else {
+            format!(": {}", stderr.trim())
+        },
+    }
+    .into())
 }
 
 /// Whether `crontab -l`'s complaint is that the user has no crontab yet (cronie, vixie cron
