@@ -414,6 +414,21 @@ fn render_files(template: &Template, vars: &BTreeMap<String, String>) -> Result<
     Ok(out)
 }
 
+/// Refuses a module mfplug does not know: the label `create` writes names it, and `check`
+/// would refuse the plugin.
+fn check_module(module: &str) -> Result<()> {
+    if crate::config::module::is_known(module) {
+        return Ok(());
+    }
+    Err(ui::error_with_hint(
+        format!(
+            "mfplug does not know module `{module}`: the known modules are {}",
+            crate::config::module::known_list()
+        ),
+        "pass one of them to `--module` (or `MFPLUG_MODULE`), or leave it out for an MFPLUG plugin",
+    ))
+}
+
 /// Creates a plugin dir from a template; on any error nothing is left behind.
 pub(crate) fn create(opts: &CreateOptions) -> Result<Created> {
     validate_name(&opts.name).map_err(|e| {
@@ -422,6 +437,7 @@ pub(crate) fn create(opts: &CreateOptions) -> Result<Created> {
             "a plugin name is made of letters, digits, `_` and `-`; it may not start with `plugin_`, `__` or `-`, nor be `base` or `config`",
         )
     })?;
+    check_module(&opts.module)?;
     let template = find(&opts.template, &opts.user_dirs)?;
     let vars = variables(&template, opts)?;
     let target = opts

@@ -29,16 +29,15 @@ pub(crate) struct GlobalArgs {
     /// The runtime home: installed plugins, admin overrides, logs
     #[arg(long, global = true, env = "MFPLUG_HOME", value_name = "DIR")]
     pub(crate) home: Option<PathBuf>,
-    /// Module whose variables the plugin gets: `MFDATA` gives `MFDATA_CURRENT_PLUGIN_NAME`
+    /// Module of a new plugin (default `MFPLUG`); a plugin's label names its module, which this must match
     #[arg(
         long,
         global = true,
         env = "MFPLUG_MODULE",
-        default_value = "MFPLUG",
         value_name = "NAME",
         value_parser = parse_module
     )]
-    pub(crate) module: String,
+    pub(crate) module: Option<String>,
     /// Say less: no status lines, no warnings
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub(crate) quiet: bool,

@@ -44,14 +44,20 @@ pub(crate) const SCHEMA_VERSION: u32 = 1;
 /// What every command gets besides its own arguments.
 pub(crate) struct Ctx {
     pub(crate) home: PathBuf,
+    /// `--module`/`MFPLUG_MODULE`, else [`DEFAULT_MODULE`].
     pub(crate) module: String,
+    /// Whether `--module`/`MFPLUG_MODULE` named the module (a label must then agree).
+    pub(crate) module_given: bool,
     pub(crate) json: bool,
 }
+
+/// The module of a new plugin when neither `--module` nor `MFPLUG_MODULE` names one.
+const DEFAULT_MODULE: &str = "MFPLUG";
 
 impl Ctx {
     /// The settings of `config::load`: the module, the home and the environment.
     pub(crate) fn settings(&self) -> Settings {
-        Settings::from_env(&self.module, Some(self.home.clone()))
+        Settings::from_env(&self.module, self.module_given, Some(self.home.clone()))
     }
 }
 
@@ -114,7 +120,11 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     choice.write_global();
     let ctx = Ctx {
         home: home::resolve(global.home.as_deref()),
-        module: global.module.clone(),
+        module: global
+            .module
+            .clone()
+            .unwrap_or_else(|| DEFAULT_MODULE.to_owned()),
+        module_given: global.module.is_some(),
         json: global.json,
     };
     dispatch(cli.command, &ctx)

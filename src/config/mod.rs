@@ -12,6 +12,7 @@ mod invalid;
 pub(crate) mod schema;
 
 pub(crate) use invalid::{load_reported, Invalid};
+pub(crate) mod module;
 mod unsupported;
 
 pub(crate) use unsupported::unsupported;
@@ -27,12 +28,17 @@ use crate::plugin::{self, Label, CONFIG_FILE};
 use ini::{Document, Key};
 use schema::SectionKind;
 
-/// What the model needs to know of the world: the variable prefix, the configuration name,
-/// the runtime home and the environment values are rendered against.
+/// What the model needs to know of the world: the module `--module` names, the configuration
+/// name, the runtime home and the environment values are rendered against.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Upper-case prefix of generated variables (`MFPLUG`, `MFDATA`, ...).
+    /// Upper-case module (`MFPLUG`, `MFDATA`, ...) of a plugin being made and of the hints
+    /// about a missing label: `--module`/`MFPLUG_MODULE`, else `MFPLUG`. A plugin's own module,
+    /// the prefix of its variables, is the one its label names (`module::of_label`).
     pub module: String,
+    /// Whether `--module`/`MFPLUG_MODULE` named [`Settings::module`]: then a label naming
+    /// another module is an error.
+    pub module_given: bool,
     /// The configuration name that picks variants (`MFCONFIG`, default `GENERIC`).
     pub config_name: String,
     pub home: Option<PathBuf>,
@@ -40,8 +46,9 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Settings from the process environment.
-    pub(crate) fn from_env(module: &str, home: Option<PathBuf>) -> Settings {
+    /// Settings from the process environment; `module_given` when `--module`/`MFPLUG_MODULE`
+    /// named `module`.
+    pub(crate) fn from_env(module: &str, module_given: bool, home: Option<PathBuf>) -> Settings {
         let env: BTreeMap<String, String> = std::env::vars().collect();
         let config_name = env
             .get("MFCONFIG")
@@ -49,6 +56,7 @@ impl Settings {
             .map_or_else(|| "GENERIC".to_owned(), |v| v.trim().to_owned());
         Settings {
             module: module.to_ascii_uppercase(),
+            module_given,
             config_name,
             home,
             env,
@@ -276,6 +284,16 @@ fn load_unsorted(dir: &Path, settings: &Settings) -> Result<PluginConfig, Vec<Pr
     let mut problems = Vec::new();
 
     let label = read_label(dir, settings, &mut problems);
+    // The plugin's module is its label's; without a label, go on with the given one, so that
+    // the other problems are reported too.
+    let module = match &label {
+        Some(label) => module::of_label(dir, label, settings, &mut problems),
+        None => settings.module.clone(),
+    };
+    let settings = &Settings {
+        module,
+        ..settings.clone()
+    };
     if let Err(message) = plugin::read_format_version(dir) {
         problems.push(Problem::error(
             Some(&dir.join(plugin::FORMAT_VERSION_FILE)),
@@ -301,10 +319,10 @@ fn load_unsorted(dir: &Path, settings: &Settings) -> Result<PluginConfig, Vec<Pr
 }
 
 /// Reads the plugin's label: a problem (with how to write one) when it is missing or
-/// malformed, a warning when it names another module than `settings.module`.
+/// malformed.
 fn read_label(dir: &Path, settings: &Settings, problems: &mut Vec<Problem>) -> Option<Label> {
-    let label = match Label::read(dir) {
-        Ok(label) => label,
+    match Label::read(dir) {
+        Ok(label) => Some(label),
         Err(e) => {
             let hint = match e {
                 plugin::LabelError::Missing(_) | plugin::LabelError::Malformed(..) => {
@@ -318,25 +336,9 @@ fn read_label(dir: &Path, settings: &Settings, problems: &mut Vec<Problem>) -> O
             let mut problem = Problem::error(None, e.to_string());
             problem.hint = hint;
             problems.push(problem);
-            return None;
+            None
         }
-    };
-    if !label.module.eq_ignore_ascii_case(&settings.module) {
-        problems.push(
-            Problem::warning(
-                Some(&dir.join(plugin::LABEL_FILE)),
-                format!(
-                    "the label names module `{}` but the module is `{}`",
-                    label.module, settings.module
-                ),
-            )
-            .hint(format!(
-                "pass `--module {}` (or set `MFPLUG_MODULE`) to use that module's variable names",
-                label.module.to_ascii_uppercase()
-            )),
-        );
     }
-    Some(label)
 }
 
 /// Reads the layers in order: the plugin's `config.ini` (a problem when it is missing), then

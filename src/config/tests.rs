@@ -27,6 +27,7 @@ fn settings(fx: &Fixture, config_name: &str) -> Settings {
     env.insert("SOME_ENV".to_owned(), "from-env".to_owned());
     Settings {
         module: "MFPLUG".into(),
+        module_given: false,
         config_name: config_name.into(),
         home: Some(fx.home.clone()),
         env,
@@ -135,17 +136,33 @@ fn values_render_and_variables_are_generated() {
 fn module_prefix_and_python_path() {
     let fx =
         plugin("[general]\n_version=1\n_add_plugin_dir_to_python_path = 0\n[custom]\nmy-key = 1\n");
+    fs_err::write(fx.dir.join(".layerapi2_label"), "plugin_foo@mfdata\n").unwrap();
     let mut s = settings(&fx, "GENERIC");
-    s.module = "MFDATA".into();
     s.env.insert("PYTHONPATH".into(), "/opt/lib".into());
+    // The label says mfdata, no module is given: an MFDATA plugin.
     let config = load(&fx.dir, &s).unwrap();
+    assert_eq!(
+        config.variables["MFDATA_CURRENT_PLUGIN_LABEL"],
+        "plugin_foo@mfdata"
+    );
     assert_eq!(config.variables["MFDATA_CURRENT_PLUGIN_CUSTOM_MY_KEY"], "1");
     assert_eq!(
         config.variables["PYTHONPATH"],
         format!("{}/lib:/opt/lib", fx.dir.display())
     );
-    // The label says mfplug, the module is mfdata: loaded, with a warning.
-    assert!(config.warnings.iter().any(|w| w.message.contains("module")));
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    // The same module given: the same; another one given: an error naming both, where a
+    // warning used to let the plugin load under the given module's prefix.
+    s.module = "MFDATA".into();
+    s.module_given = true;
+    assert!(load(&fx.dir, &s).is_ok());
+    s.module = "MFSERV".into();
+    let problems = load(&fx.dir, &s).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0]
+        .message
+        .contains("`mfdata` but `--module`/`MFPLUG_MODULE` names `MFSERV`"));
+    assert_eq!(problems[0].line, Some(1));
 }
 
 #[test]
@@ -259,6 +276,7 @@ fn missing_pieces_are_all_reported() {
     fs_err::write(tmp.path().join(".plugin_format_version"), "\n").unwrap();
     let s = Settings {
         module: "MFPLUG".into(),
+        module_given: false,
         config_name: "GENERIC".into(),
         home: None,
         env: BTreeMap::new(),

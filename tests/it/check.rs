@@ -686,3 +686,72 @@ fn long_unknown_names_are_reported_at_once() {
         .unwrap()
         .starts_with("known keys are `_cmd_and_args`"));
 }
+
+/// A label/`--module` disagreement is an error of `check`, with the label's file and line,
+/// naming both modules; the same through `MFPLUG_MODULE`.
+#[test]
+fn check_refuses_a_module_that_disagrees_with_the_label() {
+    let ctx = TestContext::new();
+    metwork_variant_heavy(&ctx);
+    let out = ctx
+        .cmd(["--module", "MFDATA", "--json", "check", "variants"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["errors"], 1, "{json}");
+    let problem = &json["problems"][0];
+    assert_eq!(problem["file"], "variants/.layerapi2_label");
+    assert_eq!(problem["line"], 1);
+    let message = problem["message"].as_str().unwrap();
+    assert!(
+        message.contains("`mfserv`") && message.contains("`MFDATA`"),
+        "{message}"
+    );
+    let out = ctx
+        .cmd(["check", "variants"])
+        .env("MFPLUG_MODULE", "MFDATA")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(message));
+    // The label's own module, given or not, passes.
+    succeed(&mut ctx.cmd(["check", "variants"]));
+    succeed(
+        ctx.cmd(["check", "variants"])
+            .env("MFPLUG_MODULE", "mfserv"),
+    );
+}
+
+/// A label naming a module mfplug does not know is an error naming the known ones, at the
+/// label's line; `bootstrap create --module` of one is refused before anything is written.
+#[test]
+fn check_refuses_an_unknown_module() {
+    let ctx = TestContext::new();
+    ctx.cmd(["bootstrap", "create", "odd"]).assert().success();
+    ctx.write(
+        "odd/.layerapi2_label",
+        "# a MetWork module mfplug has no profile of\n\nplugin_odd@mfadmin\n",
+    );
+    mfplug_snapshot!(ctx, ctx.cmd(["check", "odd"]), @r"
+    success: false
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: `odd/.layerapi2_label`, line 3: the label names module `mfadmin`, which mfplug does not know: the known modules are `mfplug` (or `generic`), `mfserv`, `mfdata` and `mfbase`
+      hint: write one of them after the `@` (e.g. `plugin_odd@mfplug` for a plugin of no MetWork module); mfplug knows a module by its profile (its keys, defaults and checks), so another module needs one added to mfplug first
+    error: found 1 error in plugin dir `odd`
+    ");
+    mfplug_snapshot!(ctx, ctx.cmd(["--module", "MFADMIN", "bootstrap", "create", "other"]), @r"
+    success: false
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: mfplug does not know module `MFADMIN`: the known modules are `mfplug` (or `generic`), `mfserv`, `mfdata` and `mfbase`
+
+    hint: pass one of them to `--module` (or `MFPLUG_MODULE`), or leave it out for an MFPLUG plugin
+    ");
+    assert!(!ctx.work.join("other").exists());
+}

@@ -174,19 +174,26 @@ fn completions_for_every_shell() {
 #[test]
 fn global_options_go_anywhere_and_come_from_the_environment() {
     let ctx = TestContext::new();
-    ctx.cmd(["bootstrap", "create", "p"]).assert().success();
-    // --module after the command, and through MFPLUG_MODULE.
+    // --module after the command, and through MFPLUG_MODULE (a plugin's module is its
+    // label's: the flag names the module of a new plugin, and must agree with the label).
+    ctx.cmd(["bootstrap", "create", "p", "--module", "mfdata"])
+        .assert()
+        .success();
     let out = ctx
         .cmd(["config", "p", "--module", "mfdata"])
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("MFDATA_CURRENT_PLUGIN_NAME=p"));
+    ctx.cmd(["bootstrap", "create", "s"])
+        .env("MFPLUG_MODULE", "MFSERV")
+        .assert()
+        .success();
     let out = ctx
-        .cmd(["config", "p"])
+        .cmd(["config", "s"])
         .env("MFPLUG_MODULE", "MFSERV")
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("MFSERV_CURRENT_PLUGIN_NAME=p"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("MFSERV_CURRENT_PLUGIN_NAME=s"));
     // -q silences the status line and the next steps.
     let out = ctx
         .cmd(["-q", "bootstrap", "create", "q"])

@@ -116,3 +116,66 @@ fn config_errors() {
     hint: `mfplug check broken` lists every problem
     ");
 }
+
+/// A plugin's module is the one its label names: made with `--module MFDATA`, it keeps its
+/// `MFDATA_*` variables on every later command without the flag.
+#[test]
+fn the_module_comes_from_the_label() {
+    let ctx = TestContext::new();
+    ctx.cmd(["--module", "MFDATA", "bootstrap", "create", "foo"])
+        .assert()
+        .success();
+    let json = json_of(ctx.cmd(["config", "foo", "--json"]));
+    assert_eq!(json["label"], "plugin_foo@mfdata");
+    let variables = json["variables"].as_object().unwrap();
+    assert_eq!(variables["MFDATA_CURRENT_PLUGIN_NAME"], "foo");
+    assert!(
+        !variables.keys().any(|k| k.starts_with("MFPLUG_")),
+        "{variables:?}"
+    );
+    // The flag or `MFPLUG_MODULE` naming the label's module changes nothing.
+    let flagged = json_of(ctx.cmd(["--module", "mfdata", "config", "foo", "--json"]));
+    assert_eq!(flagged["variables"], json["variables"]);
+    let mut by_env = ctx.cmd(["config", "foo", "--json"]);
+    by_env.env("MFPLUG_MODULE", "MFDATA");
+    assert_eq!(json_of(by_env)["variables"], json["variables"]);
+    // An `@mfserv` label gives `MFSERV_*`, whatever the default module.
+    ctx.write("foo/.layerapi2_label", "plugin_foo@mfserv\n");
+    let json = json_of(ctx.cmd(["config", "foo", "--json"]));
+    assert_eq!(json["variables"]["MFSERV_CURRENT_PLUGIN_NAME"], "foo");
+}
+
+/// The `--json` document of a `config` command that succeeds.
+fn json_of(mut cmd: assert_cmd::Command) -> serde_json::Value {
+    let out = succeed(&mut cmd);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `--module` or `MFPLUG_MODULE` naming another module than the label's is refused, naming
+/// both and the fix, as MetWork refuses a label whose module is not the running one.
+#[test]
+fn a_module_that_disagrees_with_the_label_is_refused() {
+    let ctx = TestContext::new();
+    ctx.cmd(["--module", "MFSERV", "bootstrap", "create", "web"])
+        .assert()
+        .success();
+    let mut by_env = ctx.cmd(["config", "web"]);
+    by_env.env("MFPLUG_MODULE", "MFDATA");
+    for mut cmd in [ctx.cmd(["--module", "MFDATA", "config", "web"]), by_env] {
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(
+                "`web/.layerapi2_label`, line 1: the label names module `mfserv` but \
+                 `--module`/`MFPLUG_MODULE` names `MFDATA`"
+            ),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("drop `--module MFDATA`") && stderr.contains("`plugin_web@mfdata`"),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+}

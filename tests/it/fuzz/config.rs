@@ -401,6 +401,7 @@ fn load(input: &[u8]) -> String {
     std::fs::write(dir.join("config.ini"), input).expect("config.ini");
     let settings = mfplug::config::Settings {
         module: "MFPLUG".into(),
+        module_given: false,
         config_name: "DEV_JOHN".into(),
         home: Some("/nonexistent/mfplug-fuzz-home".into()),
         env: [("FUZZ_ENV".to_owned(), "from-env".to_owned())].into(),
