@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
-use super::{file_identity, Pin, ALLOW_BINARY, VENDOR_DIR};
+use super::{file_identity, BuildError, Pin, VENDOR_DIR};
 use crate::fsx::AtomicFile;
 use crate::index::simple::normalize;
 use crate::index::{self, simple::DistFile, simple::Location, Client};
@@ -43,10 +43,7 @@ pub(crate) fn client(dir: &Path, lock_text: &str, cache: &Path) -> Result<std::s
     }
     find_links.retain(|p| p.is_dir());
     if indexes.is_empty() && find_links.is_empty() {
-        return Err(ui::error_with_hint(
-            "some locked files are not vendored and no package index is configured",
-            "set `MFPLUG_INDEX_URL`, `PIP_INDEX_URL` or `index-url` in pip.conf, or vendor the files in `python3_virtualenv_sources/src/`",
-        ));
+        return Err(BuildError::NoIndex.into());
     }
     let netrc = std::env::var_os("NETRC")
         .map(PathBuf::from)
@@ -201,12 +198,12 @@ fn fetch_one(
         .name
         .parse()
         .map_err(|_| anyhow::anyhow!("`{}` is not a package name", pin.name))?;
-    let files = client.project(&name).map_err(|e| {
-        ui::error_with_hint(
-            format!("cannot list the files of `{}`: {e}", pin.name),
-            e.hint(),
-        )
-    })?;
+    let files = client
+        .project(&name)
+        .map_err(|error| BuildError::ListFiles {
+            name: pin.name.clone(),
+            error,
+        })?;
     let wheels_allowed =
         allow.is_some_and(|list| list.is_empty() || list.contains(&normalize(&pin.name)));
     for file in candidates(&files, pin, target, wheels_allowed)? {
@@ -216,22 +213,12 @@ fn fetch_one(
         vendor_file(client, file, &expected, vendor_dir, archives)?;
         return Ok((file.filename.clone(), expected));
     }
-    Err(ui::error_with_hint(
-        format!(
-            "no file of `{}=={}` on the index matches the lock's hashes{}",
-            pin.name,
-            pin.version,
-            if wheels_allowed {
-                ""
-            } else {
-                " (wheels are not allowed for it)"
-            }
-        ),
-        format!(
-            "run `mfplug lock --upgrade-package {}`, or check `{ALLOW_BINARY}`",
-            pin.name
-        ),
-    ))
+    Err(BuildError::NoMatchingFile {
+        name: pin.name.clone(),
+        version: pin.version.clone(),
+        wheels_allowed,
+    }
+    .into())
 }
 
 /// The files of the pin's version worth trying, in order: the wheels the target accepts,
@@ -265,8 +252,9 @@ fn expected_hash(client: &Client, pin: &Pin, file: &DistFile) -> Result<Option<S
         Some(hash) => hash.to_ascii_lowercase(),
         None if !pin.files.is_empty() => return Ok(None),
         None => {
-            let sha = client.sha256(file).map_err(|e| {
-                ui::error_with_hint(format!("cannot hash `{}`: {e}", file.filename), e.hint())
+            let sha = client.sha256(file).map_err(|error| BuildError::Hash {
+                file: file.filename.clone(),
+                error,
             })?;
             if !pin.accepts(&file.filename, &sha) {
                 return Ok(None);
@@ -305,19 +293,19 @@ fn vendor_file(
         Err(index::IndexError::HashMismatch { actual, .. }) => {
             // Not kept anywhere: the next build downloads it again.
             client.forget(file);
-            return Err(ui::error_with_hint(
-                format!(
-                    "downloaded `{}` does not match the lock: its sha256 is {actual}, the lock's is {expected}",
-                    file.filename
-                ),
-                "the index serves another file than the one locked (a truncated or changed download): nothing was vendored; check the index, or relock with `mfplug lock --upgrade-package`",
-            ));
+            return Err(BuildError::DownloadMismatch {
+                file: file.filename.clone(),
+                actual,
+                expected: expected.to_owned(),
+            }
+            .into());
         }
         Err(e) => {
-            return Err(ui::error_with_hint(
-                format!("cannot download `{}`: {e}", file.filename),
-                e.hint(),
-            ))
+            return Err(BuildError::Download {
+                file: file.filename.clone(),
+                error: e,
+            }
+            .into())
         }
     };
     // The download was hashed as it streamed in: copied as it is.
@@ -368,13 +356,12 @@ pub(crate) fn copy_verified(from: &Path, to: &Path, expected: &str) -> Result<St
         .with_context(|| format!("cannot copy `{}` to `{}`", from.display(), to.display()))?;
     let actual = source.finish();
     if !actual.eq_ignore_ascii_case(expected) {
-        return Err(ui::error_with_hint(
-            format!(
-                "`{}` does not have the expected sha256 {expected} (it has {actual})",
-                from.display()
-            ),
-            "the file changed: remove it and run the command again",
-        ));
+        return Err(BuildError::ChangedFile {
+            path: from.to_path_buf(),
+            expected: expected.to_owned(),
+            actual,
+        }
+        .into());
     }
     tmp.commit()
         .with_context(|| format!("cannot write `{}`", to.display()))?;

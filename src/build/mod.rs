@@ -35,6 +35,107 @@ const STATE_FILE: &str = ".mfplug-build.json";
 /// all; a list of names, wheels for those only (MetWork's rule).
 pub(crate) const ALLOW_BINARY: &str = "allow_binary_packages";
 
+/// What goes wrong in a build, with where; `commands` says what to do.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BuildError {
+    /// The interpreter is not found, or does not fit (its error's text, without its causes).
+    #[error("{0}")]
+    Interpreter(interpreter::InterpreterError),
+    /// The interpreter `python` does not answer the probe.
+    #[error("cannot use the interpreter `{python}`: {error}")]
+    InterpreterUnusable {
+        python: String,
+        error: interpreter::InterpreterError,
+    },
+    /// No vendored file of a pin fits (`why` says which were there).
+    #[error("cannot build `local/`: `{name}=={version}` is missing from `{sources}/{vendor}/`: {why}", sources = SOURCES_DIR, vendor = VENDOR_DIR)]
+    NotVendored {
+        name: String,
+        version: String,
+        why: String,
+    },
+    /// A vendored file that no pin took.
+    #[error("vendored `{0}` is not in the lock")]
+    NotInLock(String),
+    /// A vendored `file` of the pin `name==version` with other bytes than the lock's
+    /// (`expected` says what the lock has).
+    #[error("vendored `{file}` does not match the lock for `{name}=={version}`: its sha256 is {sha256}, {expected}")]
+    NotTheLockedFile {
+        file: String,
+        name: String,
+        version: String,
+        sha256: String,
+        expected: String,
+    },
+    #[error("`npm` is not installed, and this plugin has a `package.json`")]
+    NoNpm,
+    #[error("`cargo` is not installed, and this plugin has a `Cargo.toml`")]
+    NoCargo,
+    /// `--offline` with a Python lock (its path) that is missing or stale.
+    #[error("the lock `{}` is missing or stale", .0.display())]
+    StaleLock(PathBuf),
+    /// `--offline` with a stale `package-lock.json` (`why`).
+    #[error("cannot build `node_modules/` offline: {why}")]
+    StaleNodeLock { why: String },
+    /// `--offline` with a stale `Cargo.lock` (`why`).
+    #[error("cannot build offline: {why}")]
+    StaleCargoLock { why: String },
+    /// Files to fetch, and nowhere to fetch them from.
+    #[error("some locked files are not vendored and no package index is configured")]
+    NoIndex,
+    /// The index does not list the files of the package `name`.
+    #[error("cannot list the files of `{name}`: {error}")]
+    ListFiles {
+        name: String,
+        error: std::sync::Arc<crate::index::IndexError>,
+    },
+    /// No file of `name==version` on the index has a hash of the lock.
+    #[error("no file of `{name}=={version}` on the index matches the lock's hashes{}", wheels_note(*.wheels_allowed))]
+    NoMatchingFile {
+        name: String,
+        version: String,
+        wheels_allowed: bool,
+    },
+    /// The index file `file` cannot be hashed.
+    #[error("cannot hash `{file}`: {error}")]
+    Hash {
+        file: String,
+        error: std::sync::Arc<crate::index::IndexError>,
+    },
+    /// The download of `file` hashes to `actual`, not to the lock's `expected`.
+    #[error("downloaded `{file}` does not match the lock: its sha256 is {actual}, the lock's is {expected}")]
+    DownloadMismatch {
+        file: String,
+        actual: String,
+        expected: String,
+    },
+    /// The index file `file` cannot be downloaded.
+    #[error("cannot download `{file}`: {error}")]
+    Download {
+        file: String,
+        error: crate::index::IndexError,
+    },
+    /// A file copied from `path` hashes to `actual`, not to `expected`.
+    #[error("`{}` does not have the expected sha256 {expected} (it has {actual})", path.display())]
+    ChangedFile {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    /// Offline, the build requirements of an sdist are not in the vendor dir.
+    #[error("the build requirements ({}) are not vendored", .0.join(", "))]
+    BuildRequirementsNotVendored(Vec<String>),
+}
+
+/// The end of [`BuildError::NoMatchingFile`]'s message: whether wheels were tried.
+fn wheels_note(wheels_allowed: bool) -> &'static str {
+    if wheels_allowed {
+        ""
+    } else {
+        " (wheels are not allowed for it)"
+    }
+}
+
 /// One locked package, as the lockfile's strict reader gives it.
 pub(crate) use crate::lock::lockfile::LockedPin as Pin;
 
@@ -132,13 +233,10 @@ fn build_lock(dir: &Path, cache: &Path) -> Result<BuildLock> {
 fn target(dir: &Path, settings: &Settings, cache: &Path) -> Result<interpreter::Target> {
     let python =
         crate::lock::configured_python(dir, settings)?.unwrap_or_else(|| "python3".to_owned());
-    let hint = "install it, or name another with `python` in `[general]` of `config.ini`";
-    let path = interpreter::find(&python).map_err(|e| ui::error_with_hint(e.to_string(), hint))?;
-    let probe = interpreter::probe(&path, Some(cache)).map_err(|e| {
-        ui::error_with_hint(format!("cannot use the interpreter `{python}`: {e}"), hint)
-    })?;
-    interpreter::Target::new(probe, None, None)
-        .map_err(|e| ui::error_with_hint(e.to_string(), hint))
+    let path = interpreter::find(&python).map_err(BuildError::Interpreter)?;
+    let probe = interpreter::probe(&path, Some(cache))
+        .map_err(|error| BuildError::InterpreterUnusable { python, error })?;
+    Ok(interpreter::Target::new(probe, None, None).map_err(BuildError::Interpreter)?)
 }
 
 /// What a build of `local/` works from: the lock, the vendor dir, the old env's state and
@@ -290,10 +388,12 @@ impl Chooser<'_, '_> {
                         plan.target.describe()
                     )
                 };
-                return Err(ui::error_with_hint(
-                    format!("cannot build `local/`: `{}=={}` is missing from `{SOURCES_DIR}/{VENDOR_DIR}/`: {why}", pin.name, pin.version),
-                    "`mfplug build` (online) vendors the locked files; `--offline` uses only what is vendored",
-                ));
+                return Err(BuildError::NotVendored {
+                    name: pin.name.clone(),
+                    version: pin.version.clone(),
+                    why,
+                }
+                .into());
             }
         };
         Ok((
@@ -366,10 +466,7 @@ impl Chooser<'_, '_> {
         let unused = (0..self.vendored.files.len()).find(|i| !self.vendored.used.contains(i));
         match unused {
             None => Ok(()),
-            Some(i) => Err(ui::error_with_hint(
-                format!("vendored `{}` is not in the lock", self.vendored.files[i].0),
-                format!("remove it from `{SOURCES_DIR}/{VENDOR_DIR}/`, or run `mfplug lock` if the lock is out of date"),
-            )),
+            Some(i) => Err(BuildError::NotInLock(self.vendored.files[i].0.clone()).into()),
         }
     }
 }
@@ -384,10 +481,14 @@ fn not_the_locked_file(pin: &Pin, name: &str, sha: &str) -> anyhow::Error {
         }
         None => "the lock names no file of that name".to_owned(),
     };
-    ui::error_with_hint(
-        format!("vendored `{name}` does not match the lock for `{}=={}`: its sha256 is {sha}, {expected}", pin.name, pin.version),
-        "the file was changed or replaced (another file's bytes under its name): `mfplug build` (online) fetches it again",
-    )
+    BuildError::NotTheLockedFile {
+        file: name.to_owned(),
+        name: pin.name.clone(),
+        version: pin.version.clone(),
+        sha256: sha.to_owned(),
+        expected,
+    }
+    .into()
 }
 
 /// Builds `local/` of the plugin in `dir` from its lock and vendor dir, offline, for an env
@@ -557,13 +658,13 @@ fn clone_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Runs a tool of a plugin kind (`npm`, `cargo`) in `dir`; a tool that is not installed is an
-/// error that says (`missing`) why it is needed and what to install.
+/// Runs a tool of a plugin kind (`npm`, `cargo`) in `dir`; a tool that is not installed is the
+/// error `missing`.
 pub(crate) fn run_tool(
     mut command: std::process::Command,
     args: &[&str],
     dir: &Path,
-    missing: (&str, &str),
+    missing: BuildError,
 ) -> Result<()> {
     let tool = command.get_program().to_string_lossy().into_owned();
     ui::verbose(format!(
@@ -573,7 +674,7 @@ pub(crate) fn run_tool(
     ));
     let status = command.args(args).current_dir(dir).status().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            ui::error_with_hint(missing.0, missing.1)
+            missing.into()
         } else {
             anyhow::Error::new(e).context(format!("cannot run `{tool}`"))
         }
@@ -736,13 +837,7 @@ fn python(opts: &Options, settings: &Settings) -> Result<PythonReport> {
     let dir = &opts.dir;
     if lock_is_stale(dir) {
         if opts.offline {
-            return Err(ui::error_with_hint(
-                format!(
-                    "the lock `{}` is missing or stale",
-                    dir.join(SOURCES_DIR).join(LOCK_FILE).display()
-                ),
-                "run `mfplug lock` (it needs the index), then `mfplug build --offline`",
-            ));
+            return Err(BuildError::StaleLock(dir.join(SOURCES_DIR).join(LOCK_FILE)).into());
         }
         // Relock first, as `mfplug lock` would.
         let lock = crate::lock::Options {

@@ -16,15 +16,7 @@ pub(crate) fn is_node(dir: &Path) -> bool {
 }
 
 fn npm(dir: &Path, args: &[&str]) -> Result<()> {
-    super::run_tool(
-        Command::new("npm"),
-        args,
-        dir,
-        (
-            "`npm` is not installed, and this plugin has a `package.json`",
-            "install Node.js with npm (e.g. `apt-get install nodejs npm`), then try again",
-        ),
-    )
+    super::run_tool(Command::new("npm"), args, dir, super::BuildError::NoNpm)
 }
 
 /// Why the lock is stale, or `None` when it is fresh: it must exist and record the
@@ -76,10 +68,7 @@ pub(crate) fn lock(dir: &Path, offline: bool) -> Result<()> {
 pub(crate) fn build(dir: &Path, offline: bool) -> Result<()> {
     if let Some(why) = stale(dir)? {
         if offline {
-            return Err(ui::error_with_hint(
-                format!("cannot build `node_modules/` offline: {why}"),
-                "run `mfplug lock` first",
-            ));
+            return Err(super::BuildError::StaleNodeLock { why }.into());
         }
         lock(dir, false)?;
     }

@@ -24,15 +24,7 @@ fn cargo() -> Command {
 }
 
 fn run(dir: &Path, args: &[&str]) -> Result<()> {
-    super::run_tool(
-        cargo(),
-        args,
-        dir,
-        (
-            "`cargo` is not installed, and this plugin has a `Cargo.toml`",
-            "install the Rust toolchain (rustup, or your distribution's cargo), then try again",
-        ),
-    )
+    super::run_tool(cargo(), args, dir, super::BuildError::NoCargo)
 }
 
 /// Why `Cargo.lock` is stale, or `None`: it must exist and satisfy `Cargo.toml`.
@@ -115,10 +107,7 @@ fn vendor(dir: &Path) -> Result<()> {
 pub(crate) fn build(dir: &Path, offline: bool) -> Result<Vec<String>> {
     if let Some(why) = stale(dir)? {
         if offline {
-            return Err(ui::error_with_hint(
-                format!("cannot build offline: {why}"),
-                "run `mfplug lock` first",
-            ));
+            return Err(super::BuildError::StaleCargoLock { why }.into());
         }
         lock(dir, false)?;
     }

@@ -16,7 +16,6 @@ use anyhow::{bail, Context as _, Result};
 use super::{venv, wheel};
 use crate::index::Client;
 use crate::interpreter::Target;
-use crate::ui;
 
 /// Where the build requirements are vendored, inside the vendor dir.
 pub(crate) const BUILD_DIR: &str = ".build";
@@ -140,10 +139,7 @@ fn install_requirements(
         }
     }
     if !found {
-        return Err(ui::error_with_hint(
-            format!("the build requirements ({}) are not vendored", requirements.join(", ")),
-            "run `mfplug build` online once: it vendors them in `python3_virtualenv_sources/src/.build/`",
-        ));
+        return Err(super::BuildError::BuildRequirementsNotVendored(requirements.to_vec()).into());
     }
     Ok(())
 }

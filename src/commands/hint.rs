@@ -5,6 +5,7 @@
 use crate::archive::pack::PackError;
 use crate::develop::DevelopError;
 use crate::env::EnvError;
+use crate::build::BuildError;
 use crate::home::HomeError;
 use crate::plugin::DirError;
 use crate::release::ReleaseError;
@@ -46,6 +47,9 @@ pub(crate) fn hint(error: &(dyn std::error::Error + 'static)) -> Option<String> 
             .to_owned(),
         );
     }
+    if let Some(error) = error.downcast_ref::<BuildError>() {
+        return Some(build_hint(error));
+    }
     if let Some(error) = error.downcast_ref::<ReleaseError>() {
         return Some(release_hint(error));
     }
@@ -80,6 +84,55 @@ fn release_hint(error: &ReleaseError) -> String {
         }
     }
     .to_owned()
+}
+
+/// What to do about an error of a build.
+fn build_hint(error: &BuildError) -> String {
+    use crate::build::{ALLOW_BINARY, VENDOR_DIR};
+    use crate::lock::SOURCES_DIR;
+    match error {
+        BuildError::Interpreter(_) | BuildError::InterpreterUnusable { .. } => {
+            "install it, or name another with `python` in `[general]` of `config.ini`".into()
+        }
+        BuildError::NotVendored { .. } => {
+            "`mfplug build` (online) vendors the locked files; `--offline` uses only what is vendored".into()
+        }
+        BuildError::NotInLock(_) => format!(
+            "remove it from `{SOURCES_DIR}/{VENDOR_DIR}/`, or run `mfplug lock` if the lock is out of date"
+        ),
+        BuildError::NotTheLockedFile { .. } => {
+            "the file was changed or replaced (another file's bytes under its name): `mfplug build` (online) fetches it again".into()
+        }
+        BuildError::NoNpm => {
+            "install Node.js with npm (e.g. `apt-get install nodejs npm`), then try again".into()
+        }
+        BuildError::NoCargo => {
+            "install the Rust toolchain (rustup, or your distribution's cargo), then try again".into()
+        }
+        BuildError::StaleLock(_) => {
+            "run `mfplug lock` (it needs the index), then `mfplug build --offline`".into()
+        }
+        BuildError::StaleNodeLock { .. } | BuildError::StaleCargoLock { .. } => {
+            "run `mfplug lock` first".into()
+        }
+        BuildError::NoIndex => {
+            "set `MFPLUG_INDEX_URL`, `PIP_INDEX_URL` or `index-url` in pip.conf, or vendor the files in `python3_virtualenv_sources/src/`".into()
+        }
+        BuildError::ListFiles { error, .. } | BuildError::Hash { error, .. } => error.hint().into(),
+        BuildError::Download { error, .. } => error.hint().into(),
+        BuildError::NoMatchingFile { name, .. } => {
+            format!("run `mfplug lock --upgrade-package {name}`, or check `{ALLOW_BINARY}`")
+        }
+        BuildError::DownloadMismatch { .. } => {
+            "the index serves another file than the one locked (a truncated or changed download): nothing was vendored; check the index, or relock with `mfplug lock --upgrade-package`".into()
+        }
+        BuildError::ChangedFile { .. } => {
+            "the file changed: remove it and run the command again".into()
+        }
+        BuildError::BuildRequirementsNotVendored(_) => {
+            "run `mfplug build` online once: it vendors them in `python3_virtualenv_sources/src/.build/`".into()
+        }
+    }
 }
 
 /// What to do about an error of the home.
