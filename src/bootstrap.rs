@@ -556,4 +556,32 @@ mod tests {
             assert!(!t.next.is_empty(), "{} has no {NEXT}", t.name);
         }
     }
+
+    #[test]
+    fn a_misspelt_variable_names_the_close_one() {
+        let template = find("default", &[]).unwrap();
+        let opts = CreateOptions {
+            name: "foo".into(),
+            template: "default".into(),
+            sets: vec!["verson=1".into()],
+            dir: None,
+            module: "MFPLUG".into(),
+            user_dirs: Vec::new(),
+        };
+        let error = variables(&template, &opts).unwrap_err();
+        match error.downcast_ref::<BootstrapError>() {
+            Some(BootstrapError::UnknownVariable {
+                key, close, known, ..
+            }) => {
+                assert_eq!(key, "verson");
+                assert_eq!(close.as_deref(), Some("version"));
+                assert!(known.iter().any(|k| k == "summary"), "{known:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            error.to_string(),
+            "unknown variable `verson` for template `default`"
+        );
+    }
 }

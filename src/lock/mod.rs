@@ -557,3 +557,31 @@ pub(crate) fn say_locked(locked: &Locked) {
         ),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_input_and_an_unreadable_include_are_typed() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = read_input(dir.path()).err().unwrap();
+        assert!(matches!(
+            error.downcast_ref::<LockError>(),
+            Some(LockError::NoInput { dir: d }) if d == dir.path()
+        ));
+        let sources = dir.path().join(SOURCES_DIR);
+        fs_err::create_dir(&sources).unwrap();
+        fs_err::write(sources.join(INPUT_FILE), "-r nosuch.txt\n").unwrap();
+        let error = read_input(dir.path()).err().unwrap();
+        assert!(matches!(
+            error.downcast_ref::<LockError>(),
+            Some(LockError::Requirements {
+                error: requirements::RequirementsError::Read { .. },
+                cause: Some(_),
+            })
+        ));
+        // One `Caused by:` line: the cause's own causes are not printed.
+        assert_eq!(error.chain().count(), 2, "{error:?}");
+    }
+}
