@@ -17,7 +17,7 @@ use include_dir::{include_dir, Dir};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use crate::plugin::validate_name;
+use crate::plugin::{validate_name, NameError};
 use crate::ui;
 
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
@@ -43,6 +43,45 @@ pub(crate) const COMMON_VARIABLES: &[(&str, &str, &str)] = &[
     ("maintainer", "", "`[general] _maintainer`"),
     ("vendor", "", "`[general] _vendor`"),
 ];
+
+/// What goes wrong in `bootstrap`, with where; `commands` says what to do about each.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BootstrapError {
+    /// No template of that name; `close` is the name closest to it, if one is close.
+    #[error("unknown template `{name}`")]
+    UnknownTemplate {
+        name: String,
+        close: Option<String>,
+        available: Vec<String>,
+    },
+    /// A `--set` flag with no `=`.
+    #[error("invalid `--set {set}`: expected `key=value`")]
+    SetSyntax { set: String },
+    /// A `--set` of a variable mfplug sets itself.
+    #[error("`--set {key}=...` is not allowed: mfplug sets `{key}` itself")]
+    Reserved { key: String },
+    /// A `--set` of a variable the template does not take; `close` is the variable closest
+    /// to it, if one is close.
+    #[error("unknown variable `{key}` for template `{template}`")]
+    UnknownVariable {
+        key: String,
+        template: String,
+        close: Option<String>,
+        known: Vec<String>,
+    },
+    /// The plugin name is not one.
+    #[error("{0}")]
+    BadName(NameError),
+    /// `--module` names a module mfplug does not know; `known` lists those it does.
+    #[error("mfplug does not know module `{module}`: the known modules are {known}")]
+    UnknownModule { module: String, known: String },
+    /// The target is there and is not a directory.
+    #[error("`{}` already exists and is not a directory", path.display())]
+    NotADir { path: PathBuf },
+    /// The target is a directory with something in it.
+    #[error("`{}` already exists and is not empty", path.display())]
+    NotEmpty { path: PathBuf },
+}
 
 /// Variables set by mfplug itself, which `--set` cannot change.
 const RESERVED: &[&str] = &["name", "module", "MODULE", "mfplug_version"];
@@ -297,17 +336,12 @@ pub(crate) fn find(name: &str, user_dirs: &[PathBuf]) -> Result<Template> {
         return Ok(t.clone());
     }
     let names: Vec<&str> = templates.iter().map(|t| t.name.as_str()).collect();
-    let hint = match crate::config::schema::did_you_mean(name, names.iter().copied()) {
-        Some(s) => format!("did you mean `{s}`? `mfplug bootstrap list` shows them all"),
-        None => format!(
-            "available templates: {}; `mfplug bootstrap list` describes them",
-            names.join(", ")
-        ),
-    };
-    Err(ui::error_with_hint(
-        format!("unknown template `{name}`"),
-        hint,
-    ))
+    Err(BootstrapError::UnknownTemplate {
+        name: name.to_owned(),
+        close: crate::config::schema::did_you_mean(name, names.iter().copied()).map(str::to_owned),
+        available: names.iter().map(|&n| n.to_owned()).collect(),
+    }
+    .into())
 }
 
 /// Parses the `--set key=value` flags against the template's variables.
@@ -319,28 +353,25 @@ fn variables(template: &Template, opts: &CreateOptions) -> Result<BTreeMap<Strin
         .collect();
     for set in &opts.sets {
         let Some((key, value)) = set.split_once('=') else {
-            return Err(ui::error_with_hint(
-                format!("invalid `--set {set}`: expected `key=value`"),
-                "write it as `--set version=1.0.0`",
-            ));
+            return Err(BootstrapError::SetSyntax { set: set.clone() }.into());
         };
         let key = key.trim();
         if RESERVED.contains(&key) {
-            return Err(ui::error_with_hint(
-                format!("`--set {key}=...` is not allowed: mfplug sets `{key}` itself"),
-                "the plugin name is the positional argument of `bootstrap create`, the module comes from `--module`",
-            ));
+            return Err(BootstrapError::Reserved {
+                key: key.to_owned(),
+            }
+            .into());
         }
         if !vars.contains_key(key) {
             let known: Vec<&str> = template.variables.keys().map(String::as_str).collect();
-            let hint = match crate::config::schema::did_you_mean(key, known.iter().copied()) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("template `{}` takes: {}", template.name, known.join(", ")),
-            };
-            return Err(ui::error_with_hint(
-                format!("unknown variable `{key}` for template `{}`", template.name),
-                hint,
-            ));
+            return Err(BootstrapError::UnknownVariable {
+                key: key.to_owned(),
+                template: template.name.clone(),
+                close: crate::config::schema::did_you_mean(key, known.iter().copied())
+                    .map(str::to_owned),
+                known: known.iter().map(|&k| k.to_owned()).collect(),
+            }
+            .into());
         }
         vars.insert(key.to_owned(), value.to_owned());
     }
@@ -420,23 +451,16 @@ fn check_module(module: &str) -> Result<()> {
     if crate::config::module::is_known(module) {
         return Ok(());
     }
-    Err(ui::error_with_hint(
-        format!(
-            "mfplug does not know module `{module}`: the known modules are {}",
-            crate::config::module::known_list()
-        ),
-        "pass one of them to `--module` (or `MFPLUG_MODULE`), or leave it out for an MFPLUG plugin",
-    ))
+    Err(BootstrapError::UnknownModule {
+        module: module.to_owned(),
+        known: crate::config::module::known_list(),
+    }
+    .into())
 }
 
 /// Creates a plugin dir from a template; on any error nothing is left behind.
 pub(crate) fn create(opts: &CreateOptions) -> Result<Created> {
-    validate_name(&opts.name).map_err(|e| {
-        ui::error_with_hint(
-            e.to_string(),
-            "a plugin name is made of letters, digits, `_` and `-`; it may not start with `plugin_`, `__` or `-`, nor be `base` or `config`",
-        )
-    })?;
+    validate_name(&opts.name).map_err(BootstrapError::BadName)?;
     check_module(&opts.module)?;
     let template = find(&opts.template, &opts.user_dirs)?;
     let vars = variables(&template, opts)?;
@@ -446,22 +470,11 @@ pub(crate) fn create(opts: &CreateOptions) -> Result<Created> {
         .unwrap_or_else(|| PathBuf::from(&opts.name));
 
     match fs_err::symlink_metadata(&target) {
-        Ok(meta) if !meta.is_dir() => {
-            return Err(ui::error_with_hint(
-                format!(
-                    "`{}` already exists and is not a directory",
-                    target.display()
-                ),
-                "choose another `--dir`",
-            ))
-        }
+        Ok(meta) if !meta.is_dir() => return Err(BootstrapError::NotADir { path: target }.into()),
         Ok(_) => {
             let mut entries = fs_err::read_dir(&target)?;
             if entries.next().is_some() {
-                return Err(ui::error_with_hint(
-                    format!("`{}` already exists and is not empty", target.display()),
-                    "choose another `--dir`, or empty that directory first",
-                ));
+                return Err(BootstrapError::NotEmpty { path: target }.into());
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -559,5 +572,33 @@ mod tests {
             assert!(!t.files.is_empty(), "{} has no files", t.name);
             assert!(!t.next.is_empty(), "{} has no {NEXT}", t.name);
         }
+    }
+
+    #[test]
+    fn a_misspelt_variable_names_the_close_one() {
+        let template = find("default", &[]).unwrap();
+        let opts = CreateOptions {
+            name: "foo".into(),
+            template: "default".into(),
+            sets: vec!["verson=1".into()],
+            dir: None,
+            module: "MFPLUG".into(),
+            user_dirs: Vec::new(),
+        };
+        let error = variables(&template, &opts).unwrap_err();
+        match error.downcast_ref::<BootstrapError>() {
+            Some(BootstrapError::UnknownVariable {
+                key, close, known, ..
+            }) => {
+                assert_eq!(key, "verson");
+                assert_eq!(close.as_deref(), Some("version"));
+                assert!(known.iter().any(|k| k == "summary"), "{known:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            error.to_string(),
+            "unknown variable `verson` for template `default`"
+        );
     }
 }

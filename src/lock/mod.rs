@@ -21,13 +21,89 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::index::{self, IndexError};
-use crate::interpreter::{self, Target};
+use crate::interpreter::{self, InterpreterError, Target};
 use crate::ui;
 
 /// Where the input and the lock live in a plugin dir.
 pub(crate) const SOURCES_DIR: &str = "python3_virtualenv_sources";
 pub(crate) const INPUT_FILE: &str = "requirements-to-freeze.txt";
 pub(crate) const LOCK_FILE: &str = "requirements3.txt";
+
+/// What goes wrong in a lock, with where; `commands` says what to do about each.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LockError {
+    /// The plugin dir has no input file.
+    #[error("no `{SOURCES_DIR}/{INPUT_FILE}` in `{}`", dir.display())]
+    NoInput { dir: PathBuf },
+    /// A requirements file that does not read; `cause` is the first cause of `error`.
+    #[error("{error}")]
+    Requirements {
+        error: requirements::RequirementsError,
+        #[source]
+        cause: Option<Cause>,
+    },
+    /// Requirements to lock, and no index nor link dir to find them in.
+    #[error("no package index is configured")]
+    NoIndex,
+    /// The target interpreter is not there.
+    #[error("{0}")]
+    NoInterpreter(InterpreterError),
+    /// The target interpreter `python` does not describe itself.
+    #[error("cannot use the interpreter `{python}`")]
+    Interpreter {
+        python: String,
+        #[source]
+        cause: Cause,
+    },
+    /// `--python-version` or `--platform` is not what a target takes.
+    #[error("{0}")]
+    Target(InterpreterError),
+    /// No versions satisfy the requirements; the report says why.
+    #[error("no set of versions satisfies the requirements:\n{0}")]
+    NoSolution(String),
+    /// A requirement the resolver does not take (one from a URL).
+    #[error("{0}")]
+    Unsupported(resolve::ResolveError),
+    /// An error of the index, with the package whose requirement led there (`required_by`);
+    /// `cause` is the first cause of `error`.
+    #[error("{error}{}", required_by_suffix(.required_by.as_deref()))]
+    Index {
+        error: Arc<IndexError>,
+        required_by: Option<String>,
+        suggestion: Suggestion,
+        #[source]
+        cause: Option<Cause>,
+    },
+}
+
+/// The cause of a [`LockError`], as the one `Caused by:` line it prints: its own causes are
+/// not printed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Cause(String);
+
+impl Cause {
+    /// The text of `cause`, if there is one.
+    fn of(cause: Option<&(dyn std::error::Error + 'static)>) -> Option<Cause> {
+        cause.map(|cause| Cause(cause.to_string()))
+    }
+}
+
+/// What the index has instead of a package it does not have, for the hint.
+#[derive(Debug)]
+pub(crate) enum Suggestion {
+    /// Nothing to suggest (or the error is not about an unknown package).
+    Nothing,
+    /// The index's name closest to the unknown one.
+    Close(String),
+    /// The index's root page (at that URL) answers 404 too: the index URL is wrong.
+    RootMissing(String),
+}
+
+/// `, required by NAME` when the requirement of package NAME led to an error.
+fn required_by_suffix(required_by: Option<&str>) -> String {
+    required_by.map_or_else(String::new, |by| format!(", required by {by}"))
+}
 
 /// What `lock` is asked: the plugin dir and the options of `mfplug lock`, as plain values.
 #[derive(Debug, Clone, Default)]
@@ -81,25 +157,14 @@ fn read_input(dir: &Path) -> Result<Input> {
     let sources = dir.join(SOURCES_DIR);
     let input_path = sources.join(INPUT_FILE);
     if !input_path.is_file() {
-        return Err(ui::error_with_hint(
-            format!("no `{SOURCES_DIR}/{INPUT_FILE}` in `{}`", dir.display()),
-            "write the plugin's Python requirements there, one per line (`requests>=2`), then run `mfplug lock` again",
-        ));
+        return Err(LockError::NoInput {
+            dir: dir.to_path_buf(),
+        }
+        .into());
     }
-    let requirements = requirements::read(&input_path).map_err(|e| {
-        let hint = match &e {
-            requirements::RequirementsError::Malformed { .. } => {
-                "a line is `name[extras] specifiers ; markers` (PEP 508), or a pip option such as `-r FILE`"
-            }
-            requirements::RequirementsError::TooBig { .. } => {
-                "a requirements file is a small text file: check the `-r`/`-c` lines"
-            }
-            requirements::RequirementsError::TooManyIncludes { .. } => {
-                "include each generated file once: check the `-r`/`-c` lines"
-            }
-            _ => "check that the file exists and is readable",
-        };
-        with_cause(e.to_string(), std::error::Error::source(&e), hint.to_owned())
+    let requirements = requirements::read(&input_path).map_err(|e| LockError::Requirements {
+        cause: Cause::of(std::error::Error::source(&e)),
+        error: e,
     })?;
     let lock_path = sources.join(LOCK_FILE);
     let previous_text = fs_err::read_to_string(&lock_path).ok();
@@ -146,10 +211,7 @@ impl Sources {
             indexes.extend(extra);
         } else if find_links.is_empty() && !input.requirements.is_empty() {
             // (An input with no requirement locks to an empty list without any index.)
-            return Err(ui::error_with_hint(
-                "no package index is configured",
-                "give `--index-url URL`, or set `MFPLUG_INDEX_URL`, `PIP_INDEX_URL` or `index-url` in `[global]` of pip.conf (or use `--find-links DIR` for a dir of wheels)",
-            ));
+            return Err(LockError::NoIndex.into());
         }
         Ok(Sources {
             indexes,
@@ -319,7 +381,7 @@ fn hash_pins(
         for file in &package.files {
             let hash = client
                 .sha256(file)
-                .map_err(|e| index_error(&e, client, None))
+                .map_err(|e| index_error(e, client, None))
                 .with_context(|| format!("cannot hash `{}`", file.filename))?;
             files.push((file.filename.clone(), hash.to_string()));
         }
@@ -409,123 +471,67 @@ pub(crate) fn configured_python(dir: &Path, settings: &Settings) -> Result<Optio
         .map(|p| p.trim().to_owned()))
 }
 
-fn find_target(python: &str, cache_dir: &Path, args: &Options) -> Result<Target> {
-    let hint =
-        "install it, or name another with `--python` or `python` in `[general]` of `config.ini`";
-    let path = interpreter::find(python).map_err(|e| ui::error_with_hint(e.to_string(), hint))?;
-    let probe = interpreter::probe(&path, Some(cache_dir)).map_err(|e| {
-        with_cause(
-            format!("cannot use the interpreter `{python}`"),
-            Some(&e),
-            hint.to_owned(),
-        )
+/// The interpreter `python` and the target it makes with `--python-version` and `--platform`.
+fn find_target(python: &str, cache_dir: &Path, args: &Options) -> Result<Target, LockError> {
+    let path = interpreter::find(python).map_err(LockError::NoInterpreter)?;
+    let probe = interpreter::probe(&path, Some(cache_dir)).map_err(|e| LockError::Interpreter {
+        python: python.to_owned(),
+        cause: Cause(e.to_string()),
     })?;
     Target::new(
         probe,
         args.python_version.as_deref(),
         args.platform.as_deref(),
     )
-    .map_err(|e| {
-        ui::error_with_hint(
-            e.to_string(),
-            "give `--python-version` as `3.11` and `--platform` as a wheel platform tag such as `manylinux_2_17_x86_64`",
-        )
-    })
+    .map_err(LockError::Target)
 }
 
-/// A resolver error as the user reads it, with what to do.
-fn resolve_error(error: resolve::ResolveError, client: &Arc<index::Client>) -> anyhow::Error {
+/// A resolver error as the user reads it.
+fn resolve_error(error: resolve::ResolveError, client: &index::Client) -> anyhow::Error {
     match error {
-        resolve::ResolveError::Index(e) => index_error(&e, client, None),
+        resolve::ResolveError::Index(e) => index_error(e, client, None).into(),
         resolve::ResolveError::Required {
             required_by,
             source,
-        } => index_error(&source, client, Some(&required_by)),
-        resolve::ResolveError::NoSolution(report) => ui::error_with_hint(
-            format!("no set of versions satisfies the requirements:\n{report}"),
-            "loosen a specifier in `requirements-to-freeze.txt`; a version counts only if a file of it fits the target interpreter, pre-releases only with `--pre` or a specifier naming one, yanked ones only with an exact `==` pin",
-        ),
-        e @ resolve::ResolveError::Url { .. } => {
-            ui::error_with_hint(e.to_string(), "require the package by name and version")
-        }
+        } => index_error(source, client, Some(required_by)).into(),
+        resolve::ResolveError::NoSolution(report) => LockError::NoSolution(report).into(),
+        e @ resolve::ResolveError::Url { .. } => LockError::Unsupported(e).into(),
         e => anyhow::Error::new(e),
     }
 }
 
+/// An index error as the user reads it, with what the index has instead of an unknown package.
 fn index_error(
-    error: &IndexError,
-    client: &Arc<index::Client>,
-    required_by: Option<&str>,
-) -> anyhow::Error {
-    let message = match required_by {
-        Some(by) => format!("{error}, required by {by}"),
-        None => error.to_string(),
-    };
-    let hint = match error {
-        IndexError::UnknownPackage { name } => {
-            let names = match client.project_names() {
-                Ok(names) => names,
-                Err(IndexError::Status { url, status: 404, .. }) => {
-                    let hint = format!("the index's root page `{url}` answers 404 too: check the index URL, it must be a simple index (PEP 503/691) such as `https://HOST/simple`");
-                    return with_cause(message, None, hint);
-                }
-                Err(_) => Vec::new(),
-            };
-            let best = names
-                .iter()
-                .map(|n| (strsim::jaro_winkler(&index::simple::normalize(n), name), n))
-                .filter(|(score, _)| *score > 0.8)
-                .max_by(|a, b| a.0.total_cmp(&b.0));
-            match best {
-                Some((_, n)) => format!("did you mean `{n}`?"),
-                None => "check the name in `requirements-to-freeze.txt`, and that the index is the one that has it".to_owned(),
-            }
-        }
-        IndexError::Status { status: 401 | 403, .. } => {
-            "the index wants credentials: put them in the URL (`https://user:token@host/...`) or in `~/.netrc`".to_owned()
-        }
-        IndexError::Status { status: 404, .. } => {
-            "check the index URL: it must be a simple index (PEP 503/691), such as `https://HOST/simple`".to_owned()
-        }
-        IndexError::Unreachable { source, .. } if source.to_string().contains("certificate") => {
-            "the index's TLS certificate is not trusted: point `SSL_CERT_FILE`, `PIP_CERT` or `cert` in pip.conf at the CA bundle that signed it".to_owned()
-        }
-        IndexError::Status { .. } | IndexError::Unreachable { .. } | IndexError::Read { .. } => {
-            "check that the index is up and its URL right; `--offline` locks from the cache alone".to_owned()
-        }
-        IndexError::Garbage { .. } => {
-            "check that the URL is a simple index (PEP 503/691), not a web page or a proxy's error page".to_owned()
-        }
-        IndexError::HashMismatch { .. } => {
-            "the index lists another file than it serves: a broken mirror or a proxy in the way; nothing was written".to_owned()
-        }
-        IndexError::Offline { .. } => "run `mfplug lock` once without `--offline` to fill the cache".to_owned(),
-        IndexError::Io { .. } => "check the `--find-links` dir".to_owned(),
-        IndexError::Metadata { .. } => "the release's metadata is broken: exclude that version with `!=`".to_owned(),
-        IndexError::NotModified { .. } => {
-            "the index or a proxy in the way answers `304` to plain requests: check the proxy, or clear `$XDG_CACHE_HOME/mfplug/pages`".to_owned()
-        }
-        IndexError::TooBig { .. } => {
-            "that is not a package index page: check the index URL and any proxy in the way".to_owned()
-        }
-    };
-    with_cause(message, std::error::Error::source(error), hint)
+    error: Arc<IndexError>,
+    client: &index::Client,
+    required_by: Option<String>,
+) -> LockError {
+    LockError::Index {
+        suggestion: suggestion(&error, client),
+        cause: Cause::of(std::error::Error::source(error.as_ref())),
+        error,
+        required_by,
+    }
 }
 
-/// `message`, then its cause as a `Caused by:` line, then the hint.
-fn with_cause(
-    message: String,
-    cause: Option<&(dyn std::error::Error + 'static)>,
-    hint: String,
-) -> anyhow::Error {
-    match cause {
-        Some(cause) => anyhow::Error::new(ui::UserError {
-            message: cause.to_string(),
-            hint: Some(hint),
-        })
-        .context(message),
-        None => ui::error_with_hint(message, hint),
-    }
+/// What the index has instead of the package `error` says it lacks (nothing for other errors).
+fn suggestion(error: &IndexError, client: &index::Client) -> Suggestion {
+    let IndexError::UnknownPackage { name } = error else {
+        return Suggestion::Nothing;
+    };
+    let names = match client.project_names() {
+        Ok(names) => names,
+        Err(IndexError::Status {
+            url, status: 404, ..
+        }) => return Suggestion::RootMissing(url),
+        Err(_) => Vec::new(),
+    };
+    names
+        .iter()
+        .map(|n| (strsim::jaro_winkler(&index::simple::normalize(n), name), n))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map_or(Suggestion::Nothing, |(_, n)| Suggestion::Close(n.clone()))
 }
 
 /// The status line of a lock (and, with `-v`, each pin that changed): what `mfplug lock`
@@ -550,4 +556,32 @@ pub(crate) fn say_locked(locked: &Locked) {
             locked.target
         ),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_input_and_an_unreadable_include_are_typed() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = read_input(dir.path()).err().unwrap();
+        assert!(matches!(
+            error.downcast_ref::<LockError>(),
+            Some(LockError::NoInput { dir: d }) if d == dir.path()
+        ));
+        let sources = dir.path().join(SOURCES_DIR);
+        fs_err::create_dir(&sources).unwrap();
+        fs_err::write(sources.join(INPUT_FILE), "-r nosuch.txt\n").unwrap();
+        let error = read_input(dir.path()).err().unwrap();
+        assert!(matches!(
+            error.downcast_ref::<LockError>(),
+            Some(LockError::Requirements {
+                error: requirements::RequirementsError::Read { .. },
+                cause: Some(_),
+            })
+        ));
+        // One `Caused by:` line: the cause's own causes are not printed.
+        assert_eq!(error.chain().count(), 2, "{error:?}");
+    }
 }
