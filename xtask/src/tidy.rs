@@ -39,6 +39,9 @@ const MAY_NAME_CLI: &[&str] = &["cli", "commands", ROOT];
 const MAY_PRINT: &[&str] = &["ui", ROOT];
 /// Modules that may decide exit codes.
 const MAY_EXIT: &[&str] = &[ROOT, "commands"];
+/// Modules that may word a hint (`ui::error_with_hint`, `ui::UserError`): stages return typed
+/// errors, whose hints `commands::hint` decides.
+const MAY_HINT: &[&str] = &[ROOT, "ui", "commands"];
 /// The one module that changes the runtime home.
 const HOME: &str = "home";
 
@@ -865,6 +868,14 @@ fn token_checks(
                     at: at(t.line),
                 });
             }
+        }
+        if !MAY_HINT.contains(&me) && (word == "error_with_hint" || word == "UserError") {
+            out.push(Violation {
+                rule: "hints",
+                module: me.to_owned(),
+                what: format!("words a hint ({word})"),
+                at: at(t.line),
+            });
         }
         if !MAY_EXIT.contains(&me) {
             if word == "ExitCode" {

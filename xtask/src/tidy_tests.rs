@@ -223,7 +223,8 @@ fn every_invariant_of_the_map_is_checked() {
             let link = crate::home::plugin_dir(name);\n\
             std::os::unix::fs::symlink(\"here\", &link).ok();\n\
         }\n\
-        pub fn elsewhere(dir: &Path) { fs_err::create_dir_all(dir).ok(); }\n";
+        pub fn elsewhere(dir: &Path) { fs_err::create_dir_all(dir).ok(); }\n\
+        pub fn hinted() -> anyhow::Error { crate::ui::error_with_hint(\"what\", \"do\") }\n";
     let allowed = "//! may do it\n\
         use crate::commands::lock;\n\
         pub fn run() -> std::process::ExitCode {\n\
@@ -248,6 +249,7 @@ fn every_invariant_of_the_map_is_checked() {
             "terminal: stage uses indicatif",
             "terminal: stage writes to io::stdout",
             "exit-code: stage uses process::exit",
+            "hints: stage words a hint (error_with_hint)",
             "home-writes: stage calls create_dir_all on a path in the home",
             "home-writes: stage calls symlink on a path in the home",
             // `cli` is clap definitions only: it names `commands`, but the exit code is not
