@@ -195,6 +195,9 @@ pub(crate) enum Command {
         /// zstd compression level, 1 to 22 (default 3); the plugin hash does not depend on it
         #[arg(long, value_name = "N", allow_negative_numbers = true)]
         level: Option<i32>,
+        /// The file's format: mfplug's own, or MetWork's (`NAME-VERSION-RELEASE.metwork.MODULE.plugin`, which MetWork installs)
+        #[arg(long, value_enum, default_value_t = ReleaseFormat::Mfplug, value_name = "FORMAT")]
+        format: ReleaseFormat,
     },
     /// Install a .plugin file into the home
     Install {
@@ -307,6 +310,15 @@ pub(crate) enum Command {
         /// The dir the pages go to (made if missing)
         dir: PathBuf,
     },
+}
+
+/// The format of `release`'s file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ReleaseFormat {
+    /// mfplug's format 1 (zstd, RECORD, plugin hash)
+    Mfplug,
+    /// MetWork's tar.gz (`.metadata.json`, `.files.json`)
+    Metwork,
 }
 
 #[derive(Debug, Args)]

@@ -35,6 +35,14 @@ impl AtomicFile {
         })
     }
 
+    /// Sets the mode the file will have once in place (a temp file is made `0600`).
+    pub(crate) fn set_mode(&self, mode: u32) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        self.tmp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+    }
+
     /// Syncs the content to disk, then renames it into place.
     pub(crate) fn commit(self) -> io::Result<()> {
         self.tmp

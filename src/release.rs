@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 
 use crate::archive::pack::{self, MetaBase, PackOptions};
 use crate::archive::unpack::{self, ArchiveError, Limits};
-use crate::archive::{self, legacy, FileFormat, FileInfo};
+use crate::archive::{self, legacy, metwork, FileFormat, FileInfo};
 use crate::config::{self, Settings};
 use crate::ui;
 
@@ -84,6 +84,43 @@ pub(crate) fn release(
         },
     )
     .with_context(|| format!("failed to release `{}`", dir.display()))
+}
+
+/// `mfplug release --format metwork`: the plugin dir as MetWork's own
+/// `NAME-VERSION-RELEASE.metwork.MODULE.plugin` (what mfplugin's `Plugin.build` writes), for
+/// hosts that install with MetWork itself. Its `build_date` is `SOURCE_DATE_EPOCH` when set,
+/// else now, as MetWork's; `build_host` is `MFHOSTNAME_FULL`, else the host name.
+pub(crate) fn release_metwork(opts: &Options, settings: &Settings) -> Result<metwork::Written> {
+    let dir = &opts.dir;
+    let config = config::load_reported(dir, settings)
+        .with_context(|| format!("cannot release `{}`", dir.display()))?;
+    let base = about(&config, config.name());
+    let out_dir = opts.output.clone().unwrap_or_else(|| dir.clone());
+    fs_err::create_dir_all(&out_dir)?;
+    let name = format!(
+        "{}-{}-{}.metwork.{}.plugin",
+        base.name,
+        base.version,
+        base.release,
+        config.label.module.to_ascii_lowercase()
+    );
+    let out = if out_dir == Path::new(".") {
+        PathBuf::from(name)
+    } else {
+        out_dir.join(name)
+    };
+    let sources = pack::walk(dir, std::slice::from_ref(&out), true)?;
+    let epoch = match std::env::var_os("SOURCE_DATE_EPOCH") {
+        Some(_) => archive::source_date_epoch().map_err(|e| ReleaseError::SourceDateEpoch {
+            message: e,
+            converting: false,
+        })?,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    };
+    metwork::write(sources, &base, metwork::build_host(), epoch, &out)
+        .with_context(|| format!("failed to release `{}`", dir.display()))
 }
 
 fn format_of(path: &Path) -> Result<FileFormat> {

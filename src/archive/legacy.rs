@@ -3,8 +3,8 @@
 //!
 //! They are read with the same refusals as format 1 (paths, types, symlinks, sizes); what can
 //! be verified is that every file `.files.json` lists is there and nothing lies outside
-//! `metwork_plugin/`. MetWork's own hash is an md5 of the metadata, not of the content, so it
-//! is shown as stated, never trusted.
+//! `metwork_plugin/`. MetWork's own hash is an md5 of five metadata values, not of the
+//! content: it is computed as mfplugin does and shown, never trusted.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -34,7 +34,8 @@ pub struct LegacyInfo {
     pub(crate) url: String,
     pub(crate) maintainer: String,
     pub(crate) vendor: String,
-    /// MetWork's stated hash (md5 of metadata), or empty.
+    /// MetWork's plugin hash (the md5 of five metadata values, as mfplugin computes it), or
+    /// empty when the file has no `.metadata.json`.
     pub(crate) hash: String,
     /// Files of the plugin (metadata files excluded) and their total size.
     pub files: u64,
@@ -333,9 +334,28 @@ fn fill_fields(info: &mut LegacyInfo, metadata: &BTreeMap<String, Value>, config
     info.summary = pick("summary", "_summary");
     info.license = pick("license", "_license");
     info.url = pick("url", "_url");
-    info.maintainer = pick("maintainer", "_maintainer");
+    // MetWork writes the maintainer as `packager`.
+    info.maintainer = match text(metadata, "packager") {
+        packager if !packager.is_empty() => packager,
+        _ => pick("maintainer", "_maintainer"),
+    };
     info.vendor = pick("vendor", "_vendor");
-    info.hash = text(metadata, "hash");
+    info.hash = if metadata.is_empty() {
+        String::new()
+    } else {
+        // mfplugin's `get_plugin_hash`: each value as stated, `unknown` when missing.
+        let stated = |key: &str| match metadata.get(key) {
+            None => "unknown".to_owned(),
+            Some(_) => text(metadata, key),
+        };
+        super::metwork::metwork_hash(
+            &stated("build_host"),
+            &stated("build_date"),
+            &stated("size"),
+            &stated("version"),
+            &stated("release"),
+        )
+    };
 }
 
 /// Creates an extracted file, which must be new, and its parent dirs.

@@ -7,6 +7,7 @@
 //! hostile input, safely; `legacy` reads MetWork's tar.gz files. See `docs/plugin-format.md`.
 
 pub mod legacy;
+pub(crate) mod metwork;
 pub(crate) mod pack;
 pub mod unpack;
 

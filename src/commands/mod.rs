@@ -160,7 +160,12 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<ExitCode> {
             debounce,
             force,
         } => develop::run(dir, no_watch, debounce, force, ctx),
-        Command::Release { dir, output, level } => release::run(dir, output, level, ctx),
+        Command::Release {
+            dir,
+            output,
+            level,
+            format,
+        } => release::run(dir, output, level, format, ctx),
         Command::Install {
             file,
             new_name,

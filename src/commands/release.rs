@@ -8,13 +8,15 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::Ctx;
-use crate::archive::{self, pack::Packed};
+use crate::archive::{self, metwork, pack::Packed};
+use crate::cli::ReleaseFormat;
 use crate::{release, ui};
 
 pub(crate) fn run(
     dir: Option<PathBuf>,
     output: Option<PathBuf>,
     level: Option<i32>,
+    format: ReleaseFormat,
     ctx: &Ctx,
 ) -> Result<ExitCode> {
     let opts = release::Options {
@@ -22,6 +24,9 @@ pub(crate) fn run(
         output,
         level,
     };
+    if format == ReleaseFormat::Metwork {
+        return render_metwork(&release::release_metwork(&opts, &ctx.settings())?, ctx);
+    }
     let bar = packing_bar(ctx);
     let packed = release::release(&opts, &ctx.settings(), progress(&bar))?;
     drop(bar);
@@ -36,6 +41,54 @@ pub(crate) fn packing_bar(ctx: &Ctx) -> Option<ui::Bar> {
 /// The bar as the stage's progress, or none.
 pub(crate) fn progress(bar: &Option<ui::Bar>) -> &dyn ui::Progress {
     bar.as_ref().map_or(&ui::NoProgress, |bar| bar as _)
+}
+
+/// What a MetWork-format file is, with the same report as a format-1 one; its plugin hash is
+/// MetWork's (`metwork:MD5`).
+fn render_metwork(written: &metwork::Written, ctx: &Ctx) -> Result<ExitCode> {
+    let m = &written.metadata;
+    let size: u64 = m.size.parse().unwrap_or(0);
+    let hash = format!(
+        "metwork:{}",
+        metwork::metwork_hash(
+            &m.build_host,
+            &m.build_date,
+            &m.size,
+            &m.version,
+            &m.release
+        )
+    );
+    let plugin = written.name.as_str();
+    if ctx.json {
+        super::out_json(&PackedReport {
+            path: &written.path,
+            name: plugin,
+            version: &m.version,
+            release: &m.release,
+            files: written.files,
+            size,
+            file_size: written.file_size,
+            plugin_hash: &hash,
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    ui::status(
+        "Released",
+        format!(
+            "plugin `{plugin}` {}-{} in MetWork's format ({} files, {} unpacked)",
+            m.version,
+            m.release,
+            written.files,
+            archive::human_size(size)
+        ),
+    );
+    ui::out(format!(
+        "{}\nsize: {} ({} bytes)\nplugin hash: {hash}",
+        written.path.display(),
+        archive::human_size(written.file_size),
+        written.file_size,
+    ))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Serialize)]

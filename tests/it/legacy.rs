@@ -36,12 +36,12 @@ fn legacy_plugin(ctx: &TestContext, listed_extra: &[&str], outside: bool) -> Pat
     .unwrap();
     std::fs::write(
         src.join(".metadata.json"),
+        // Exactly the ten keys mfplugin's `Plugin.build` writes, every value a string.
         serde_json::json!({
-            "name": "oldplug", "version": "1.2.3", "release": "1",
-            "summary": "an old plugin", "license": "BSD", "url": "",
-            "maintainer": "Ops <ops@example.invalid>", "vendor": "MetWork",
-            "build_host": "builder", "build_date": "2020-01-01T00:00:00Z",
-            "hash": "5d41402abc4b2a76b9719d911017c592"
+            "version": "1.2.3", "release": "1",
+            "build_host": "builder", "build_date": "2020-01-01T00:00:00Z", "size": "129",
+            "summary": "an old plugin", "license": "BSD",
+            "packager": "Ops <ops@example.invalid>", "vendor": "MetWork", "url": ""
         })
         .to_string(),
     )
@@ -88,7 +88,9 @@ fn legacy_info_and_verify() {
         "format: legacy\n",
         "files: 5\n",
         "size: 129 B unpacked, ",
-        "plugin hash: metwork:5d41402abc4b2a76b9719d911017c592",
+        // hashlib.md5("builder, 2020-01-01T00:00:00Z, 129, 1.2.3, 1".encode()).hexdigest(),
+        // as mfplugin's `get_plugin_hash` computes it.
+        "plugin hash: metwork:118f3f09d279448832afd479f3978109",
     ] {
         assert!(stdout.contains(line), "{line} not in {stdout}");
     }
@@ -366,4 +368,119 @@ fn legacy_metadata_files_may_not_be_symlinks() {
         stdout.contains("external symlink: pw -> etc/passwd"),
         "{stdout}"
     );
+}
+
+/// `release --format metwork` writes what MetWork installs: read back by a Python reader that
+/// does what mfplugin's `PluginFile.load` does (label, the ten metadata keys, `.files.json`)
+/// and computes MetWork's hash as `get_plugin_hash` does; mfplug's own reader agrees.
+#[test]
+fn metwork_format_release_reads_back_as_mfplugin_reads_it() {
+    let python = crate::support::require_tool("python3", "apt-get install python3");
+    let ctx = TestContext::new();
+    ctx.cmd([
+        "bootstrap",
+        "create",
+        "foo",
+        "-t",
+        "bin",
+        "--module",
+        "MFDATA",
+    ])
+    .assert()
+    .success();
+    std::fs::write(ctx.work.join("foo/notes é.txt"), "é\n").unwrap();
+    let out = ctx
+        .cmd([
+            "release", "foo", "--format", "metwork", "-o", "out", "--json",
+        ])
+        .env("MFHOSTNAME_FULL", "builder.example")
+        .env("SOURCE_DATE_EPOCH", "1577836800")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file = ctx.work.join("out/foo-0.0.1-1.metwork.mfdata.plugin");
+    assert_eq!(report["path"], "out/foo-0.0.1-1.metwork.mfdata.plugin");
+    let reader = r#"
+import hashlib, json, sys, tarfile
+tf = tarfile.open(name=sys.argv[1], mode="r")
+label = tf.extractfile("metwork_plugin/.layerapi2_label").read().decode("utf8").strip()
+name = label.split("@")[0][len("plugin_"):]
+metadata = json.loads(tf.extractfile("metwork_plugin/.metadata.json").read().decode("utf8").strip())
+keys = ["version", "release", "build_host", "build_date", "size", "summary", "license",
+        "packager", "vendor", "url"]
+values = [metadata[k] for k in keys]
+files = json.loads(tf.extractfile("metwork_plugin/.files.json").read().decode("utf8").strip())
+members = sorted(m.name for m in tf.getmembers() if not m.isdir())
+sid = ", ".join([metadata.get(k, "unknown") for k in ["build_host", "build_date", "size", "version", "release"]])
+print(json.dumps({
+    "name": name, "keys": sorted(metadata), "types": sorted({type(v).__name__ for v in values}),
+    "metadata": metadata, "files": sorted(files), "members": members,
+    "hash": hashlib.md5(sid.encode("utf8")).hexdigest(),
+}))
+"#;
+    let read = std::process::Command::new(python)
+        .arg("-c")
+        .arg(reader)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let read: serde_json::Value = serde_json::from_slice(&read.stdout).unwrap();
+    assert_eq!(read["name"], "foo");
+    assert_eq!(read["types"], serde_json::json!(["str"]));
+    let mut keys = vec![
+        "build_date",
+        "build_host",
+        "license",
+        "packager",
+        "release",
+        "size",
+        "summary",
+        "url",
+        "vendor",
+        "version",
+    ];
+    keys.sort_unstable();
+    assert_eq!(read["keys"], serde_json::json!(keys));
+    assert_eq!(read["metadata"]["build_host"], "builder.example");
+    assert_eq!(read["metadata"]["build_date"], "2020-01-01T00:00:00Z");
+    assert_eq!(read["metadata"]["version"], "0.0.1");
+    // `.files.json` lists every member but itself and `.metadata.json`.
+    let mut listed: Vec<String> = read["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_owned())
+        .collect();
+    listed.push("metwork_plugin/.files.json".into());
+    listed.push("metwork_plugin/.metadata.json".into());
+    listed.sort();
+    assert_eq!(serde_json::json!(listed), read["members"]);
+    assert!(listed.contains(&"metwork_plugin/notes é.txt".to_owned()));
+    // The size MetWork states is the sum of the listed regular files.
+    let hash = format!("metwork:{}", read["hash"].as_str().unwrap());
+    assert_eq!(report["plugin_hash"], hash.as_str());
+    let info = ctx
+        .cmd(["info", "out/foo-0.0.1-1.metwork.mfdata.plugin", "--json"])
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["plugin_hash"], hash.as_str());
+    assert_eq!(info["format"], "legacy");
+    assert_eq!(info["name"], "foo");
+    ctx.cmd(["verify", "out/foo-0.0.1-1.metwork.mfdata.plugin"])
+        .assert()
+        .success();
+    ctx.cmd(["install", "out/foo-0.0.1-1.metwork.mfdata.plugin"])
+        .assert()
+        .success();
 }
