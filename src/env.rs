@@ -5,7 +5,9 @@
 //! `lib/` on `LD_LIBRARY_PATH` (and, through the configuration, on `PYTHONPATH`),
 //! `VIRTUAL_ENV` when `local/` is a virtualenv, `NODE_PATH` for node plugins, the lines of
 //! `.layerapi2_extra_env`, and every variable the configuration generates (after the
-//! override layers). Daemons (`develop`), cron jobs and `postinstall` get the same env.
+//! override layers); before it, the same for each plugin of its `.layerapi2_dependencies`
+//! (resolved by `home::layers`). Daemons (`develop`), cron jobs and `postinstall` get the
+//! same env.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -62,7 +64,7 @@ fn extra_env(dir: &Path, env: &BTreeMap<String, String>) -> Result<Vec<(String, 
             .into());
         }
         let value = jinja
-            .render_str(value.trim(), &context)
+            .render_str(&expand_braces(value.trim(), &context), &context)
             .with_context(where_)?;
         context.insert(name.to_owned(), value.clone());
         out.push((name.to_owned(), value));
@@ -70,43 +72,123 @@ fn extra_env(dir: &Path, env: &BTreeMap<String, String>) -> Result<Vec<(String, 
     Ok(out)
 }
 
-/// The full environment of a plugin: `base` (the caller's) with the plugin's on top.
+/// Set in the plugin env: what it changed in the caller's env, as JSON (each variable's value
+/// before, `null` when it was unset), so that entering another plugin's env from inside this
+/// one first undoes this one instead of piling on it.
+pub(crate) const SAVED: &str = "MFPLUG_PLUGIN_ENV_SAVED";
+
+/// The full environment of a plugin: `base` (the caller's, with the additions of a plugin env
+/// it is already in undone), then the env of each plugin of `deps` (its
+/// `.layerapi2_dependencies`, in load order), then the plugin's own on top: its `bin/` comes
+/// first on `PATH`, its variables win.
 pub(crate) fn plugin_env(
     config: &PluginConfig,
     base: &BTreeMap<String, String>,
+    deps: &[PluginConfig],
 ) -> Result<BTreeMap<String, String>> {
+    let base = outer_undone(base);
     let mut env = base.clone();
+    for layer in deps.iter().chain(std::iter::once(config)) {
+        add_layer(&mut env, layer)?;
+    }
+    env.insert(MARKER.into(), config.name().to_owned());
+    let mut saved = serde_json::Map::new();
+    for (name, value) in &env {
+        if base.get(name) != Some(value) {
+            saved.insert(name.clone(), base.get(name).cloned().into());
+        }
+    }
+    for name in base.keys().filter(|name| !env.contains_key(*name)) {
+        saved.insert(name.clone(), base.get(name).cloned().into());
+    }
+    env.insert(SAVED.into(), serde_json::Value::Object(saved).to_string());
+    Ok(env)
+}
+
+/// `env` with what an enclosing plugin env added undone, as [`SAVED`] records it.
+fn outer_undone(env: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut env = env.clone();
+    let Some(saved) = env.remove(SAVED) else {
+        return env;
+    };
+    if let Ok(serde_json::Value::Object(saved)) = serde_json::from_str(&saved) {
+        for (name, before) in saved {
+            match before {
+                serde_json::Value::String(value) => {
+                    env.insert(name, value);
+                }
+                _ => {
+                    env.remove(&name);
+                }
+            }
+        }
+    }
+    env.remove(MARKER);
+    env
+}
+
+/// Adds one plugin's layer to `env`: its `bin/`, `local/bin`, `lib/`, virtualenv and
+/// `node_modules`, its generated variables and its `.layerapi2_extra_env`.
+fn add_layer(env: &mut BTreeMap<String, String>, config: &PluginConfig) -> Result<()> {
     let dir = std::path::absolute(&config.dir).unwrap_or_else(|_| config.dir.clone());
     let dir_text = dir.display().to_string();
-    env.insert(
-        "PATH".into(),
-        prepend(
-            &[format!("{dir_text}/bin"), format!("{dir_text}/local/bin")],
-            base.get("PATH"),
-        ),
+    let path = prepend(
+        &[format!("{dir_text}/bin"), format!("{dir_text}/local/bin")],
+        env.get("PATH"),
     );
-    env.insert(
-        "LD_LIBRARY_PATH".into(),
-        prepend(&[format!("{dir_text}/lib")], base.get("LD_LIBRARY_PATH")),
-    );
+    env.insert("PATH".into(), path);
+    let libs = prepend(&[format!("{dir_text}/lib")], env.get("LD_LIBRARY_PATH"));
+    env.insert("LD_LIBRARY_PATH".into(), libs);
     if dir.join("local/pyvenv.cfg").is_file() {
         env.insert("VIRTUAL_ENV".into(), format!("{dir_text}/local"));
         env.remove("PYTHONHOME");
     }
     if dir.join("package.json").is_file() {
-        env.insert(
-            "NODE_PATH".into(),
-            prepend(&[format!("{dir_text}/node_modules")], base.get("NODE_PATH")),
-        );
+        let node = prepend(&[format!("{dir_text}/node_modules")], env.get("NODE_PATH"));
+        env.insert("NODE_PATH".into(), node);
     }
     for (name, value) in &config.variables {
         env.insert(name.clone(), value.clone());
     }
-    env.insert(MARKER.into(), config.name().to_owned());
-    for (name, value) in extra_env(&dir, &env)? {
+    for (name, value) in extra_env(&dir, env)? {
         env.insert(name, value);
     }
-    Ok(env)
+    Ok(())
+}
+
+/// layerapi2's `{VAR}` in a `.layerapi2_extra_env` value: replaced by the variable's value
+/// (empty when unset); `{{ ... }}` is left for Jinja.
+fn expand_braces(value: &str, env: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('{') {
+        out.push_str(rest.get(..at).unwrap_or_default());
+        let tail = rest.get(at..).unwrap_or_default();
+        if let Some(jinja) = tail.strip_prefix("{{") {
+            // Copied through to its `}}`, for Jinja.
+            let end = jinja.find("}}").map_or(jinja.len(), |e| e + 2);
+            out.push_str("{{");
+            out.push_str(jinja.get(..end).unwrap_or(jinja));
+            rest = jinja.get(end..).unwrap_or_default();
+            continue;
+        }
+        let inner = tail.get(1..).unwrap_or_default();
+        let name_len = inner
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(inner.len());
+        let name = inner.get(..name_len).unwrap_or_default();
+        let closed = inner.get(name_len..).is_some_and(|r| r.starts_with('}'));
+        let starts_well = name.chars().next().is_some_and(|c| !c.is_ascii_digit());
+        if closed && starts_well {
+            out.push_str(env.get(name).map_or("", String::as_str));
+            rest = inner.get(name_len + 1..).unwrap_or_default();
+        } else {
+            out.push('{');
+            rest = inner;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A line of `.layerapi2_extra_env` that is not an assignment; `at` is the file and line.
@@ -140,13 +222,14 @@ pub(crate) enum ExecError {
 pub(crate) fn exec_in(
     dir: &Path,
     settings: &Settings,
+    deps: &[PluginConfig],
     program: &str,
     args: &[String],
 ) -> Result<ExecError> {
     use std::os::unix::process::CommandExt;
 
     let config = config::load_reported(dir, settings)?;
-    let env = plugin_env(&config, &settings.env)?;
+    let env = plugin_env(&config, &settings.env, deps)?;
     if let Some(tmp) = env.get("TMPDIR") {
         let _ = fs_err::create_dir_all(tmp);
     }

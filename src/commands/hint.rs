@@ -194,6 +194,15 @@ fn home_hint(error: &HomeError) -> String {
         HomeError::InstalledNotDevlink { .. } => {
             "`--force` moves the installed plugin aside (to `displaced/` in the home) and links this dir in its place".into()
         }
+        HomeError::MissingDependency { name, .. } => format!(
+            "install `{name}` first, or write the line as `-plugin_{name}@MODULE` to make it optional"
+        ),
+        HomeError::DependencyCycle { .. } => {
+            "remove one of these lines: a plugin cannot load itself through its dependencies".into()
+        }
+        HomeError::BadDependency { .. } => {
+            "write one layer label per line, such as `plugin_NAME@mfserv`".into()
+        }
         HomeError::NotInstalled {
             close: Some(close), ..
         } => format!("did you mean `{close}`? `mfplug list` shows the installed plugins"),

@@ -26,7 +26,8 @@ pub(crate) fn exec(
     program: &str,
     args: &[String],
 ) -> Result<ExitCode> {
-    let error = env::exec_in(dir, settings, program, args)?;
+    let deps = crate::home::layers::dependencies(dir, settings)?;
+    let error = env::exec_in(dir, settings, &deps, program, args)?;
     let (hint, code) = match &error {
         ExecError::NotFound { .. } => (format!("`{program}` is not on the plugin env's PATH"), 127),
         ExecError::NotRunnable { .. } => ("check that it is executable".to_owned(), 126),

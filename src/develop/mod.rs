@@ -504,9 +504,15 @@ impl Session<'_> {
     }
 }
 
+/// The installed plugins whose env the plugin's includes (`.layerapi2_dependencies`).
+fn dependencies(config: &PluginConfig, settings: &Settings) -> Result<Vec<PluginConfig>> {
+    crate::home::layers::dependencies(&config.dir, settings)
+}
+
 /// The daemons of `config` and the plugin env they run in.
 fn prepare(config: &PluginConfig, settings: &Settings) -> Result<Prepared> {
-    let env = env::plugin_env(config, &settings.env)?;
+    let deps = dependencies(config, settings)?;
+    let env = env::plugin_env(config, &settings.env, &deps)?;
     if let Some(tmp) = env.get("TMPDIR") {
         let _ = fs_err::create_dir_all(tmp);
     }

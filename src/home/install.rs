@@ -188,7 +188,8 @@ pub(crate) fn run_hook(dir: &Path, hook: &str, settings: &Settings) -> Result<()
             problems.first().map(|p| p.to_string()).unwrap_or_default()
         )
     })?;
-    let env = crate::env::plugin_env(&config, &settings.env)?;
+    let deps = super::layers::dependencies(dir, settings)?;
+    let env = crate::env::plugin_env(&config, &settings.env, &deps)?;
     if let Some(tmp) = env.get("TMPDIR") {
         let _ = fs_err::create_dir_all(tmp);
     }

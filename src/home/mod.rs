@@ -10,6 +10,7 @@
 
 pub(crate) mod devlink;
 pub(crate) mod install;
+pub(crate) mod layers;
 pub(crate) mod ops;
 pub(crate) mod provision;
 
@@ -508,6 +509,27 @@ pub(crate) enum HomeError {
     /// `develop` would devlink over an installed plugin (no `--force`).
     #[error("`{name}` is installed in `{}` and is not a devlink", path.display())]
     InstalledNotDevlink { name: PluginName, path: PathBuf },
+    /// `.layerapi2_dependencies` names a plugin the home does not have.
+    #[error("`{}` line {line}: plugin `{name}` is not installed", file.display())]
+    MissingDependency {
+        file: PathBuf,
+        line: usize,
+        name: PluginName,
+    },
+    /// `.layerapi2_dependencies` leads back to a plugin on the way (`chain`: `a -> b -> a`).
+    #[error("`{}` line {line}: the plugins depend on each other: {chain}", file.display())]
+    DependencyCycle {
+        file: PathBuf,
+        line: usize,
+        chain: String,
+    },
+    /// `.layerapi2_dependencies` names a plugin with a name that is not valid.
+    #[error("`{}` line {line}: {why}", file.display())]
+    BadDependency {
+        file: PathBuf,
+        line: usize,
+        why: String,
+    },
     /// No plugin of that name; `close` is the installed name closest to it, if one is close.
     #[error("no plugin named `{name}` is installed in `{}`", home.display())]
     NotInstalled {

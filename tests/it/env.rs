@@ -165,3 +165,125 @@ fn env_opens_the_shell_of_the_current_plugin_or_a_named_one() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not inside a plugin dir"));
 }
+
+/// A devlinked plugin `name` in the home whose `bin/` holds `tool`, with the given
+/// `.layerapi2_dependencies`.
+fn layered(ctx: &TestContext, name: &str, tool: &str, deps: Option<&str>) {
+    ctx.write(
+        &format!("src/{name}/.layerapi2_label"),
+        &format!("plugin_{name}@mfplug\n"),
+    );
+    ctx.write(
+        &format!("src/{name}/config.ini"),
+        &format!("[general]\n_version = 1.0.0\n[custom]\nwho = {name}\n"),
+    );
+    let bin = format!("src/{name}/bin/{tool}");
+    ctx.write(&bin, &format!("#!/bin/sh\necho {tool} of {name}\n"));
+    make_executable(&ctx.work.join(bin));
+    if let Some(deps) = deps {
+        ctx.write(&format!("src/{name}/.layerapi2_dependencies"), deps);
+    }
+    std::fs::create_dir_all(ctx.home.join("plugins")).unwrap();
+    std::os::unix::fs::symlink(
+        ctx.work.join(format!("src/{name}")),
+        ctx.home.join(format!("plugins/{name}")),
+    )
+    .unwrap();
+}
+
+/// `.layerapi2_dependencies`, as layerapi2 reads it: another plugin's `bin/` and variables in
+/// this plugin's env (its own first), an optional one skipped, a MetWork module layer left to
+/// the host; `{VAR}` and `{{VAR}}` both expand in `.layerapi2_extra_env`; entering a plugin's
+/// env from inside another's undoes the outer one.
+#[test]
+fn dependencies_join_the_env_and_an_outer_env_is_undone() {
+    let ctx = TestContext::new();
+    layered(&ctx, "core", "coretool", None);
+    layered(
+        &ctx,
+        "app",
+        "apptool",
+        Some("# what app needs\nplugin_core@mfplug\n-plugin_absent@mfplug\npython3@mfserv\n"),
+    );
+    ctx.write(
+        "src/app/.layerapi2_extra_env",
+        "BOTH={MFPLUG_CURRENT_PLUGIN_NAME}+{{MFPLUG_CURRENT_PLUGIN_NAME}}\n",
+    );
+    let out = ctx
+        .cmd([
+            "wrapper",
+            "app",
+            "sh",
+            "-c",
+            "coretool; apptool; echo $BOTH; echo $PATH",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..3],
+        ["coretool of core", "apptool of app", "app+app"]
+    );
+    let path = lines[3];
+    let app_bin = path.find("plugins/app/bin").unwrap();
+    let core_bin = path.find("plugins/core/bin").unwrap();
+    assert!(app_bin < core_bin, "{path}");
+
+    // From inside app's env, entering core's: no trace of app is left.
+    let env = ctx.cmd(["wrapper", "app", "env"]).output().unwrap();
+    let outer: Vec<(String, String)> = String::from_utf8(env.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    let out = ctx
+        .cmd([
+            "wrapper",
+            "core",
+            "sh",
+            "-c",
+            "echo $PATH; echo ${BOTH-unset}",
+        ])
+        .envs(outer)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("plugins/app"), "{text}");
+    assert!(text.contains("plugins/core/bin"), "{text}");
+    assert!(text.ends_with("unset\n"), "{text}");
+}
+
+/// A dependency that is not installed, and plugins that depend on each other: each refused,
+/// naming the file and the line.
+#[test]
+fn a_missing_dependency_and_a_cycle_are_refused_with_file_and_line() {
+    let ctx = TestContext::new();
+    layered(&ctx, "a", "atool", Some("plugin_b@mfplug\n"));
+    let out = ctx.cmd(["wrapper", "a", "atool"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(".layerapi2_dependencies` line 1: plugin `b` is not installed"),
+        "{err}"
+    );
+    assert!(err.contains("-plugin_b@MODULE"), "{err}");
+    layered(&ctx, "b", "btool", Some("\nplugin_a@mfplug\n"));
+    let out = ctx.cmd(["wrapper", "a", "atool"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 2: the plugins depend on each other: a -> b -> a"),
+        "{err}"
+    );
+}
