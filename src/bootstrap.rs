@@ -39,10 +39,88 @@ pub(crate) const COMMON_VARIABLES: &[(&str, &str, &str)] = &[
         "`[general] _summary`",
     ),
     ("license", "BSD", "`[general] _license`"),
-    ("url", "", "`[general] _url`"),
-    ("maintainer", "", "`[general] _maintainer`"),
-    ("vendor", "", "`[general] _vendor`"),
+    ("url", "unknown", "`[general] _url`"),
+    (
+        "maintainer",
+        "Firstname FAMILYNAME <email>",
+        "`[general] _maintainer` (default: git's `user.name <user.email>`)",
+    ),
+    (
+        "vendor",
+        "unknown",
+        "`[general] _vendor` (default: git's `user.name`)",
+    ),
 ];
+
+/// The common variables with their defaults: those of [`COMMON_VARIABLES`], where the
+/// placeholders of `maintainer` and `vendor` give way to who git says the user is. Every
+/// default is non-empty, as `check` wants each of these `[general]` keys.
+fn common_variables() -> IndexMap<String, VarSpec> {
+    let git = GitIdentity::read();
+    COMMON_VARIABLES
+        .iter()
+        .map(|&(name, placeholder, description)| {
+            let from_git = match name {
+                "maintainer" => git.maintainer(),
+                "vendor" => git.vendor(),
+                _ => None,
+            };
+            let spec = VarSpec {
+                default: from_git.unwrap_or_else(|| placeholder.to_owned()),
+                description: description.to_owned(),
+            };
+            (name.to_owned(), spec)
+        })
+        .collect()
+}
+
+/// Who git says the user is: `git config --get user.name` and `user.email`, each `None` when
+/// git is missing, fails or has no such key.
+#[derive(Debug, Default)]
+struct GitIdentity {
+    name: Option<String>,
+    email: Option<String>,
+}
+
+impl GitIdentity {
+    /// Asks git for both keys.
+    fn read() -> Self {
+        GitIdentity {
+            name: git_config("user.name"),
+            email: git_config("user.email"),
+        }
+    }
+
+    /// `Name <email>`, `Name` or `email`, whichever git has.
+    fn maintainer(&self) -> Option<String> {
+        match (&self.name, &self.email) {
+            (Some(name), Some(email)) => Some(format!("{name} <{email}>")),
+            (Some(one), None) | (None, Some(one)) => Some(one.clone()),
+            (None, None) => None,
+        }
+    }
+
+    /// The user's name, else the email.
+    fn vendor(&self) -> Option<String> {
+        self.name.clone().or_else(|| self.email.clone())
+    }
+}
+
+/// The value of one git config key (one line, trimmed), `None` when git is missing, fails or
+/// gives nothing.
+fn git_config(key: &str) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["config", "--get", key])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let value = String::from_utf8(out.stdout).ok()?;
+    let value = value.lines().next().unwrap_or_default().trim();
+    (!value.is_empty()).then(|| value.to_owned())
+}
 
 /// What goes wrong in `bootstrap`, with where; `commands` says what to do about each.
 #[derive(Debug, thiserror::Error)]
@@ -149,10 +227,11 @@ pub(crate) fn user_dirs(flags: &[PathBuf]) -> Vec<PathBuf> {
 /// earlier one of the same name). A user template that cannot be read is returned as an error
 /// beside the others.
 pub(crate) fn discover(user_dirs: &[PathBuf]) -> (Vec<Template>, Vec<anyhow::Error>) {
+    let common = common_variables();
     let mut templates: Vec<Template> = Vec::new();
     let mut errors = Vec::new();
     for dir in BUILTIN.dirs() {
-        match builtin_template(dir) {
+        match builtin_template(dir, &common) {
             Ok(t) => templates.push(t),
             Err(e) => errors.push(e),
         }
@@ -174,7 +253,7 @@ pub(crate) fn discover(user_dirs: &[PathBuf]) -> (Vec<Template>, Vec<anyhow::Err
             .collect();
         dirs.sort();
         for dir in dirs {
-            match disk_template(&dir) {
+            match disk_template(&dir, &common) {
                 Ok(t) => {
                     templates.retain(|old| old.name != t.name);
                     templates.push(t);
@@ -197,25 +276,17 @@ fn parse_manifest(text: &str, origin: &str) -> Result<Manifest> {
     Ok(manifest)
 }
 
+/// The template from its parts: the common variables, then the manifest's own, which may
+/// change a common default.
 fn assemble(
     name: String,
     source: Source,
     manifest: Manifest,
     next: String,
     files: Vec<TemplateFile>,
+    common: &IndexMap<String, VarSpec>,
 ) -> Template {
-    let mut variables: IndexMap<String, VarSpec> = COMMON_VARIABLES
-        .iter()
-        .map(|(n, d, desc)| {
-            (
-                (*n).to_owned(),
-                VarSpec {
-                    default: (*d).to_owned(),
-                    description: (*desc).to_owned(),
-                },
-            )
-        })
-        .collect();
+    let mut variables = common.clone();
     variables.extend(manifest.variables);
     Template {
         name,
@@ -227,7 +298,10 @@ fn assemble(
     }
 }
 
-fn builtin_template(dir: &'static Dir<'static>) -> Result<Template> {
+fn builtin_template(
+    dir: &'static Dir<'static>,
+    common: &IndexMap<String, VarSpec>,
+) -> Result<Template> {
     let name = dir.path().to_string_lossy().into_owned();
     let origin = format!("built-in:{name}/{MANIFEST}");
     let manifest_text = dir
@@ -245,7 +319,14 @@ fn builtin_template(dir: &'static Dir<'static>) -> Result<Template> {
         collect_builtin(root, root.path(), &mut files);
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(assemble(name, Source::Builtin, manifest, next, files))
+    Ok(assemble(
+        name,
+        Source::Builtin,
+        manifest,
+        next,
+        files,
+        common,
+    ))
 }
 
 fn collect_builtin(dir: &Dir<'static>, root: &Path, files: &mut Vec<TemplateFile>) {
@@ -262,7 +343,7 @@ fn collect_builtin(dir: &Dir<'static>, root: &Path, files: &mut Vec<TemplateFile
     }
 }
 
-fn disk_template(dir: &Path) -> Result<Template> {
+fn disk_template(dir: &Path, common: &IndexMap<String, VarSpec>) -> Result<Template> {
     use std::os::unix::fs::PermissionsExt;
 
     let name = dir
@@ -303,6 +384,7 @@ fn disk_template(dir: &Path) -> Result<Template> {
         manifest,
         next,
         files,
+        common,
     ))
 }
 
