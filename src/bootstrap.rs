@@ -6,8 +6,9 @@
 //! of `templates/` are embedded in the binary; `--templates-dir` and `MFPLUG_TEMPLATES_DIR`
 //! add the user's own, which shadow a built-in template of the same name.
 //!
-//! Creation renders everything in memory first, then writes into a temp dir beside the target
-//! and renames it into place: a bad template, name or variable leaves nothing behind.
+//! Creation renders everything in memory first, then writes into a temp dir beside the target,
+//! loads it as `check` would and renames it into place: a bad template, name or variable, or a
+//! `--set` value `check` refuses, leaves nothing behind.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use include_dir::{include_dir, Dir};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use crate::config::{Invalid, Problem, Settings};
 use crate::plugin::{validate_name, NameError};
 use crate::ui;
 
@@ -159,6 +161,15 @@ pub(crate) enum BootstrapError {
     /// The target is a directory with something in it.
     #[error("`{}` already exists and is not empty", path.display())]
     NotEmpty { path: PathBuf },
+    /// The rendered plugin, `dir`, would not load: `mfplug check` would refuse it (a `--set`
+    /// value it refuses, or a template that makes a bad `config.ini`). `invalid` names the
+    /// problems as `dir`'s; nothing was created.
+    #[error("the plugin would not pass `mfplug check`: nothing was created in `{}`", dir.display())]
+    WouldNotCheck {
+        dir: PathBuf,
+        #[source]
+        invalid: Invalid,
+    },
 }
 
 /// Variables set by mfplug itself, which `--set` cannot change.
@@ -550,20 +561,7 @@ pub(crate) fn create(opts: &CreateOptions) -> Result<Created> {
         .dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(&opts.name));
-
-    match fs_err::symlink_metadata(&target) {
-        Ok(meta) if !meta.is_dir() => return Err(BootstrapError::NotADir { path: target }.into()),
-        Ok(_) => {
-            let mut entries = fs_err::read_dir(&target)?;
-            if entries.next().is_some() {
-                return Err(BootstrapError::NotEmpty { path: target }.into());
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(anyhow::Error::new(e).context(format!("cannot read `{}`", target.display())))
-        }
-    }
+    check_target(&target)?;
 
     let files = render_files(&template, &vars)?;
     let env = environment();
@@ -577,30 +575,139 @@ pub(crate) fn create(opts: &CreateOptions) -> Result<Created> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    fs_err::create_dir_all(&parent)?;
+    // Dropped last: on an error, the dirs made above the target go after the temp dir.
+    let made = MadeParents::create(&parent)?;
+    let staging = stage(&parent, &files)?;
+    check_staged(staging.path(), &target, &opts.module)?;
+    let staged = staging.keep();
+    if let Err(e) = fs_err::rename(&staged, &target) {
+        let _ = fs_err::remove_dir_all(&staged);
+        return Err(anyhow::Error::new(e).context(format!("cannot create `{}`", target.display())));
+    }
+    made.keep();
+    Ok(Created {
+        dir: target,
+        files: files.len(),
+        next,
+    })
+}
+
+/// Refuses a target that is there and is not an empty directory.
+fn check_target(target: &Path) -> Result<()> {
+    match fs_err::symlink_metadata(target) {
+        Ok(meta) if !meta.is_dir() => Err(BootstrapError::NotADir {
+            path: target.to_path_buf(),
+        }
+        .into()),
+        Ok(_) => {
+            let mut entries = fs_err::read_dir(target)?;
+            if entries.next().is_some() {
+                return Err(BootstrapError::NotEmpty {
+                    path: target.to_path_buf(),
+                }
+                .into());
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot read `{}`", target.display()))),
+    }
+}
+
+/// The dirs `create` made above the target (`--dir a/b/c` with no `a`), removed again when
+/// dropped unless the creation succeeded.
+struct MadeParents {
+    /// `parent`, then each dir above it up to the highest one made, while they are to remove.
+    made: Vec<PathBuf>,
+}
+
+impl MadeParents {
+    /// Creates `parent` and the dirs above it that are missing, remembering which.
+    fn create(parent: &Path) -> Result<MadeParents> {
+        let made = parent
+            .ancestors()
+            .take_while(|dir| !dir.as_os_str().is_empty() && fs_err::symlink_metadata(dir).is_err())
+            .map(Path::to_path_buf)
+            .collect();
+        fs_err::create_dir_all(parent)?;
+        Ok(MadeParents { made })
+    }
+
+    /// The creation succeeded: the dirs stay.
+    fn keep(mut self) {
+        self.made.clear();
+    }
+}
+
+impl Drop for MadeParents {
+    /// Removes the dirs made, deepest first; one that is no longer empty stays, and so do
+    /// those above it.
+    fn drop(&mut self) {
+        for dir in &self.made {
+            if fs_err::remove_dir(dir).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// Writes the rendered files into a new temp dir in `parent`, with the mode a new dir gets;
+/// the temp dir is removed when the returned handle drops.
+fn stage(parent: &Path, files: &[Rendered]) -> Result<tempfile::TempDir> {
     let staging = tempfile::Builder::new()
         .prefix(".mfplug-bootstrap-")
-        .tempdir_in(&parent)
+        .tempdir_in(parent)
         .with_context(|| {
             format!(
                 "cannot create a temporary directory in `{}`",
                 parent.display()
             )
         })?;
-    for file in &files {
+    for file in files {
         write_file(staging.path(), file)?;
     }
     set_dir_mode(staging.path())?;
-    let staged = staging.keep();
-    if let Err(e) = fs_err::rename(&staged, &target) {
-        let _ = fs_err::remove_dir_all(&staged);
-        return Err(anyhow::Error::new(e).context(format!("cannot create `{}`", target.display())));
+    Ok(staging)
+}
+
+/// Loads the staged plugin as `mfplug check` would (without a runtime home's override
+/// layers: the plugin is not installed) and refuses it when it does not load, its problems
+/// named as `target`'s; prints its warnings.
+fn check_staged(staging: &Path, target: &Path, module: &str) -> Result<()> {
+    let settings = Settings::from_env(module, true, None);
+    match crate::config::load_reported(staging, &settings) {
+        Ok(config) => {
+            for warning in &config.warnings {
+                ui::print_problem(&as_target(warning, staging, target));
+            }
+            Ok(())
+        }
+        Err(mut invalid) => {
+            for problem in &mut invalid.problems {
+                *problem = as_target(problem, staging, target);
+            }
+            invalid.dir = target.to_path_buf();
+            Err(BootstrapError::WouldNotCheck {
+                dir: target.to_path_buf(),
+                invalid,
+            }
+            .into())
+        }
     }
-    Ok(Created {
-        dir: target,
-        files: files.len(),
-        next,
-    })
+}
+
+/// A problem of the staged dir as one of the target: its file and the paths in its words.
+fn as_target(problem: &Problem, staging: &Path, target: &Path) -> Problem {
+    let (from, to) = (staging.display().to_string(), target.display().to_string());
+    let mut problem = problem.clone();
+    if let Some(file) = &problem.file {
+        if let Ok(rel) = file.strip_prefix(staging) {
+            problem.file = Some(target.join(rel));
+        }
+    }
+    problem.message = problem.message.replace(&from, &to);
+    problem.hint = problem.hint.map(|hint| hint.replace(&from, &to));
+    problem
 }
 
 fn write_file(root: &Path, file: &Rendered) -> Result<()> {

@@ -531,6 +531,78 @@ fn bad_inputs_fail_with_exit_1_and_leave_nothing() {
     assert_nothing_created(&ctx, &before);
 }
 
+#[test]
+fn a_set_value_that_check_refuses_creates_nothing() {
+    let ctx = TestContext::new();
+    ctx.write("keep/mine.txt", "mine");
+    std::fs::create_dir(ctx.work.join("empty")).unwrap();
+    let before = vec!["empty".to_owned(), "keep".to_owned()];
+
+    // Before issue 16 this made a plugin that `check` then refused.
+    mfplug_snapshot!(ctx, ctx.cmd(["bootstrap", "create", "--set", "version=1.0BAD", "foo"]), @r"
+    success: false
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: `foo/config.ini`, line 37, section `[general]`: `_version`: `1.0BAD` is not a valid version: use only a-z, 0-9, `-`, `_` and `.`
+    error: the plugin would not pass `mfplug check`: nothing was created in `foo`
+      Caused by: cannot read the configuration of `foo`
+
+    hint: change the `--set` values the problems above name (or fix the template)
+    ");
+    // The target's missing parents go too, an existing empty target stays as it was.
+    for dir in ["new/deeper/here", "keep/new", "empty"] {
+        ctx.cmd([
+            "bootstrap",
+            "create",
+            "--set",
+            "version=1.0BAD",
+            "--dir",
+            dir,
+            "foo",
+        ])
+        .assert()
+        .code(1);
+    }
+    assert_eq!(
+        std::fs::read_dir(ctx.work.join("empty")).unwrap().count(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(ctx.work.join("keep")).unwrap().count(),
+        1,
+        "keep/new was left behind"
+    );
+    for template in TEMPLATES {
+        for module in ["MFPLUG", "MFSERV", "MFDATA", "MFBASE"] {
+            let create = ["--module", module, "bootstrap", "create", "--template"];
+            let args = create
+                .into_iter()
+                .chain([*template, "--set", "version=2 0", "foo"]);
+            let out = ctx.cmd(args).output().unwrap();
+            assert_eq!(out.status.code(), Some(1), "{template} {module}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains("foo/config.ini") && !stderr.contains(".mfplug-bootstrap"),
+                "{template} {module}: {stderr}"
+            );
+        }
+    }
+    assert_nothing_created(&ctx, &before);
+
+    // The same value through `check` is refused by the same rule.
+    succeed(&mut ctx.cmd(["bootstrap", "create", "foo"]));
+    let config = ctx.read("foo/config.ini");
+    ctx.write(
+        "foo/config.ini",
+        &config.replace("_version = 0.0.1", "_version = 1.0BAD"),
+    );
+    let out = ctx.cmd(["check", "foo"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`1.0BAD` is not a valid version"));
+}
+
 fn user_template(root: &Path, name: &str, config: &str) {
     let dir = root.join(name);
     std::fs::create_dir_all(dir.join("files/bin")).unwrap();
