@@ -764,6 +764,32 @@ mod tests {
     }
 
     #[test]
+    fn maintainer_and_vendor_from_what_git_has() {
+        let who = |name: Option<&str>, email: Option<&str>| GitIdentity {
+            name: name.map(str::to_owned),
+            email: email.map(str::to_owned),
+        };
+        let both = who(Some("Jane DOE"), Some("jane@example.invalid"));
+        assert_eq!(
+            both.maintainer().as_deref(),
+            Some("Jane DOE <jane@example.invalid>")
+        );
+        assert_eq!(both.vendor().as_deref(), Some("Jane DOE"));
+        let name = who(Some("Jane DOE"), None);
+        assert_eq!(name.maintainer().as_deref(), Some("Jane DOE"));
+        assert_eq!(name.vendor().as_deref(), Some("Jane DOE"));
+        let email = who(None, Some("jane@example.invalid"));
+        assert_eq!(email.maintainer().as_deref(), Some("jane@example.invalid"));
+        assert_eq!(email.vendor().as_deref(), Some("jane@example.invalid"));
+        let nobody = who(None, None);
+        assert_eq!((nobody.maintainer(), nobody.vendor()), (None, None));
+        // Without git's identity every common default is still non-empty, as `check` wants.
+        for (name, placeholder, _) in COMMON_VARIABLES {
+            assert!(!placeholder.trim().is_empty(), "{name}");
+        }
+    }
+
+    #[test]
     fn a_misspelt_variable_names_the_close_one() {
         let template = find("default", &[]).unwrap();
         let opts = CreateOptions {
