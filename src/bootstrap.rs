@@ -6,8 +6,9 @@
 //! of `templates/` are embedded in the binary; `--templates-dir` and `MFPLUG_TEMPLATES_DIR`
 //! add the user's own, which shadow a built-in template of the same name.
 //!
-//! Creation renders everything in memory first, then writes into a temp dir beside the target
-//! and renames it into place: a bad template, name or variable leaves nothing behind.
+//! Creation renders everything in memory first, then writes into a temp dir beside the target,
+//! loads it as `check` would and renames it into place: a bad template, name or variable, or a
+//! `--set` value `check` refuses, leaves nothing behind.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use include_dir::{include_dir, Dir};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use crate::config::{Invalid, Problem, Settings};
 use crate::plugin::{validate_name, NameError};
 use crate::ui;
 
@@ -39,10 +41,88 @@ pub(crate) const COMMON_VARIABLES: &[(&str, &str, &str)] = &[
         "`[general] _summary`",
     ),
     ("license", "BSD", "`[general] _license`"),
-    ("url", "", "`[general] _url`"),
-    ("maintainer", "", "`[general] _maintainer`"),
-    ("vendor", "", "`[general] _vendor`"),
+    ("url", "unknown", "`[general] _url`"),
+    (
+        "maintainer",
+        "Firstname FAMILYNAME <email>",
+        "`[general] _maintainer` (default: git's `user.name <user.email>`)",
+    ),
+    (
+        "vendor",
+        "unknown",
+        "`[general] _vendor` (default: git's `user.name`)",
+    ),
 ];
+
+/// The common variables with their defaults: those of [`COMMON_VARIABLES`], where the
+/// placeholders of `maintainer` and `vendor` give way to who git says the user is. Every
+/// default is non-empty, as `check` wants each of these `[general]` keys.
+fn common_variables() -> IndexMap<String, VarSpec> {
+    let git = GitIdentity::read();
+    COMMON_VARIABLES
+        .iter()
+        .map(|&(name, placeholder, description)| {
+            let from_git = match name {
+                "maintainer" => git.maintainer(),
+                "vendor" => git.vendor(),
+                _ => None,
+            };
+            let spec = VarSpec {
+                default: from_git.unwrap_or_else(|| placeholder.to_owned()),
+                description: description.to_owned(),
+            };
+            (name.to_owned(), spec)
+        })
+        .collect()
+}
+
+/// Who git says the user is: `git config --get user.name` and `user.email`, each `None` when
+/// git is missing, fails or has no such key.
+#[derive(Debug, Default)]
+struct GitIdentity {
+    name: Option<String>,
+    email: Option<String>,
+}
+
+impl GitIdentity {
+    /// Asks git for both keys.
+    fn read() -> Self {
+        GitIdentity {
+            name: git_config("user.name"),
+            email: git_config("user.email"),
+        }
+    }
+
+    /// `Name <email>`, `Name` or `email`, whichever git has.
+    fn maintainer(&self) -> Option<String> {
+        match (&self.name, &self.email) {
+            (Some(name), Some(email)) => Some(format!("{name} <{email}>")),
+            (Some(one), None) | (None, Some(one)) => Some(one.clone()),
+            (None, None) => None,
+        }
+    }
+
+    /// The user's name, else the email.
+    fn vendor(&self) -> Option<String> {
+        self.name.clone().or_else(|| self.email.clone())
+    }
+}
+
+/// The value of one git config key (one line, trimmed), `None` when git is missing, fails or
+/// gives nothing.
+fn git_config(key: &str) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["config", "--get", key])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let value = String::from_utf8(out.stdout).ok()?;
+    let value = value.lines().next().unwrap_or_default().trim();
+    (!value.is_empty()).then(|| value.to_owned())
+}
 
 /// What goes wrong in `bootstrap`, with where; `commands` says what to do about each.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +161,15 @@ pub(crate) enum BootstrapError {
     /// The target is a directory with something in it.
     #[error("`{}` already exists and is not empty", path.display())]
     NotEmpty { path: PathBuf },
+    /// The rendered plugin, `dir`, would not load: `mfplug check` would refuse it (a `--set`
+    /// value it refuses, or a template that makes a bad `config.ini`). `invalid` names the
+    /// problems as `dir`'s; nothing was created.
+    #[error("the plugin would not pass `mfplug check`: nothing was created in `{}`", dir.display())]
+    WouldNotCheck {
+        dir: PathBuf,
+        #[source]
+        invalid: Invalid,
+    },
 }
 
 /// Variables set by mfplug itself, which `--set` cannot change.
@@ -149,10 +238,11 @@ pub(crate) fn user_dirs(flags: &[PathBuf]) -> Vec<PathBuf> {
 /// earlier one of the same name). A user template that cannot be read is returned as an error
 /// beside the others.
 pub(crate) fn discover(user_dirs: &[PathBuf]) -> (Vec<Template>, Vec<anyhow::Error>) {
+    let common = common_variables();
     let mut templates: Vec<Template> = Vec::new();
     let mut errors = Vec::new();
     for dir in BUILTIN.dirs() {
-        match builtin_template(dir) {
+        match builtin_template(dir, &common) {
             Ok(t) => templates.push(t),
             Err(e) => errors.push(e),
         }
@@ -174,7 +264,7 @@ pub(crate) fn discover(user_dirs: &[PathBuf]) -> (Vec<Template>, Vec<anyhow::Err
             .collect();
         dirs.sort();
         for dir in dirs {
-            match disk_template(&dir) {
+            match disk_template(&dir, &common) {
                 Ok(t) => {
                     templates.retain(|old| old.name != t.name);
                     templates.push(t);
@@ -197,25 +287,17 @@ fn parse_manifest(text: &str, origin: &str) -> Result<Manifest> {
     Ok(manifest)
 }
 
+/// The template from its parts: the common variables, then the manifest's own, which may
+/// change a common default.
 fn assemble(
     name: String,
     source: Source,
     manifest: Manifest,
     next: String,
     files: Vec<TemplateFile>,
+    common: &IndexMap<String, VarSpec>,
 ) -> Template {
-    let mut variables: IndexMap<String, VarSpec> = COMMON_VARIABLES
-        .iter()
-        .map(|(n, d, desc)| {
-            (
-                (*n).to_owned(),
-                VarSpec {
-                    default: (*d).to_owned(),
-                    description: (*desc).to_owned(),
-                },
-            )
-        })
-        .collect();
+    let mut variables = common.clone();
     variables.extend(manifest.variables);
     Template {
         name,
@@ -227,7 +309,10 @@ fn assemble(
     }
 }
 
-fn builtin_template(dir: &'static Dir<'static>) -> Result<Template> {
+fn builtin_template(
+    dir: &'static Dir<'static>,
+    common: &IndexMap<String, VarSpec>,
+) -> Result<Template> {
     let name = dir.path().to_string_lossy().into_owned();
     let origin = format!("built-in:{name}/{MANIFEST}");
     let manifest_text = dir
@@ -245,7 +330,14 @@ fn builtin_template(dir: &'static Dir<'static>) -> Result<Template> {
         collect_builtin(root, root.path(), &mut files);
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(assemble(name, Source::Builtin, manifest, next, files))
+    Ok(assemble(
+        name,
+        Source::Builtin,
+        manifest,
+        next,
+        files,
+        common,
+    ))
 }
 
 fn collect_builtin(dir: &Dir<'static>, root: &Path, files: &mut Vec<TemplateFile>) {
@@ -262,7 +354,7 @@ fn collect_builtin(dir: &Dir<'static>, root: &Path, files: &mut Vec<TemplateFile
     }
 }
 
-fn disk_template(dir: &Path) -> Result<Template> {
+fn disk_template(dir: &Path, common: &IndexMap<String, VarSpec>) -> Result<Template> {
     use std::os::unix::fs::PermissionsExt;
 
     let name = dir
@@ -303,6 +395,7 @@ fn disk_template(dir: &Path) -> Result<Template> {
         manifest,
         next,
         files,
+        common,
     ))
 }
 
@@ -468,20 +561,7 @@ pub(crate) fn create(opts: &CreateOptions) -> Result<Created> {
         .dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(&opts.name));
-
-    match fs_err::symlink_metadata(&target) {
-        Ok(meta) if !meta.is_dir() => return Err(BootstrapError::NotADir { path: target }.into()),
-        Ok(_) => {
-            let mut entries = fs_err::read_dir(&target)?;
-            if entries.next().is_some() {
-                return Err(BootstrapError::NotEmpty { path: target }.into());
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(anyhow::Error::new(e).context(format!("cannot read `{}`", target.display())))
-        }
-    }
+    check_target(&target)?;
 
     let files = render_files(&template, &vars)?;
     let env = environment();
@@ -495,30 +575,139 @@ pub(crate) fn create(opts: &CreateOptions) -> Result<Created> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    fs_err::create_dir_all(&parent)?;
+    // Dropped last: on an error, the dirs made above the target go after the temp dir.
+    let made = MadeParents::create(&parent)?;
+    let staging = stage(&parent, &files)?;
+    check_staged(staging.path(), &target, &opts.module)?;
+    let staged = staging.keep();
+    if let Err(e) = fs_err::rename(&staged, &target) {
+        let _ = fs_err::remove_dir_all(&staged);
+        return Err(anyhow::Error::new(e).context(format!("cannot create `{}`", target.display())));
+    }
+    made.keep();
+    Ok(Created {
+        dir: target,
+        files: files.len(),
+        next,
+    })
+}
+
+/// Refuses a target that is there and is not an empty directory.
+fn check_target(target: &Path) -> Result<()> {
+    match fs_err::symlink_metadata(target) {
+        Ok(meta) if !meta.is_dir() => Err(BootstrapError::NotADir {
+            path: target.to_path_buf(),
+        }
+        .into()),
+        Ok(_) => {
+            let mut entries = fs_err::read_dir(target)?;
+            if entries.next().is_some() {
+                return Err(BootstrapError::NotEmpty {
+                    path: target.to_path_buf(),
+                }
+                .into());
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot read `{}`", target.display()))),
+    }
+}
+
+/// The dirs `create` made above the target (`--dir a/b/c` with no `a`), removed again when
+/// dropped unless the creation succeeded.
+struct MadeParents {
+    /// `parent`, then each dir above it up to the highest one made, while they are to remove.
+    made: Vec<PathBuf>,
+}
+
+impl MadeParents {
+    /// Creates `parent` and the dirs above it that are missing, remembering which.
+    fn create(parent: &Path) -> Result<MadeParents> {
+        let made = parent
+            .ancestors()
+            .take_while(|dir| !dir.as_os_str().is_empty() && fs_err::symlink_metadata(dir).is_err())
+            .map(Path::to_path_buf)
+            .collect();
+        fs_err::create_dir_all(parent)?;
+        Ok(MadeParents { made })
+    }
+
+    /// The creation succeeded: the dirs stay.
+    fn keep(mut self) {
+        self.made.clear();
+    }
+}
+
+impl Drop for MadeParents {
+    /// Removes the dirs made, deepest first; one that is no longer empty stays, and so do
+    /// those above it.
+    fn drop(&mut self) {
+        for dir in &self.made {
+            if fs_err::remove_dir(dir).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// Writes the rendered files into a new temp dir in `parent`, with the mode a new dir gets;
+/// the temp dir is removed when the returned handle drops.
+fn stage(parent: &Path, files: &[Rendered]) -> Result<tempfile::TempDir> {
     let staging = tempfile::Builder::new()
         .prefix(".mfplug-bootstrap-")
-        .tempdir_in(&parent)
+        .tempdir_in(parent)
         .with_context(|| {
             format!(
                 "cannot create a temporary directory in `{}`",
                 parent.display()
             )
         })?;
-    for file in &files {
+    for file in files {
         write_file(staging.path(), file)?;
     }
     set_dir_mode(staging.path())?;
-    let staged = staging.keep();
-    if let Err(e) = fs_err::rename(&staged, &target) {
-        let _ = fs_err::remove_dir_all(&staged);
-        return Err(anyhow::Error::new(e).context(format!("cannot create `{}`", target.display())));
+    Ok(staging)
+}
+
+/// Loads the staged plugin as `mfplug check` would (without a runtime home's override
+/// layers: the plugin is not installed) and refuses it when it does not load, its problems
+/// named as `target`'s; prints its warnings.
+fn check_staged(staging: &Path, target: &Path, module: &str) -> Result<()> {
+    let settings = Settings::from_env(module, true, None);
+    match crate::config::load_reported(staging, &settings) {
+        Ok(config) => {
+            for warning in &config.warnings {
+                ui::print_problem(&as_target(warning, staging, target));
+            }
+            Ok(())
+        }
+        Err(mut invalid) => {
+            for problem in &mut invalid.problems {
+                *problem = as_target(problem, staging, target);
+            }
+            invalid.dir = target.to_path_buf();
+            Err(BootstrapError::WouldNotCheck {
+                dir: target.to_path_buf(),
+                invalid,
+            }
+            .into())
+        }
     }
-    Ok(Created {
-        dir: target,
-        files: files.len(),
-        next,
-    })
+}
+
+/// A problem of the staged dir as one of the target: its file and the paths in its words.
+fn as_target(problem: &Problem, staging: &Path, target: &Path) -> Problem {
+    let (from, to) = (staging.display().to_string(), target.display().to_string());
+    let mut problem = problem.clone();
+    if let Some(file) = &problem.file {
+        if let Ok(rel) = file.strip_prefix(staging) {
+            problem.file = Some(target.join(rel));
+        }
+    }
+    problem.message = problem.message.replace(&from, &to);
+    problem.hint = problem.hint.map(|hint| hint.replace(&from, &to));
+    problem
 }
 
 fn write_file(root: &Path, file: &Rendered) -> Result<()> {
@@ -571,6 +760,32 @@ mod tests {
             assert!(!t.description.is_empty());
             assert!(!t.files.is_empty(), "{} has no files", t.name);
             assert!(!t.next.is_empty(), "{} has no {NEXT}", t.name);
+        }
+    }
+
+    #[test]
+    fn maintainer_and_vendor_from_what_git_has() {
+        let who = |name: Option<&str>, email: Option<&str>| GitIdentity {
+            name: name.map(str::to_owned),
+            email: email.map(str::to_owned),
+        };
+        let both = who(Some("Jane DOE"), Some("jane@example.invalid"));
+        assert_eq!(
+            both.maintainer().as_deref(),
+            Some("Jane DOE <jane@example.invalid>")
+        );
+        assert_eq!(both.vendor().as_deref(), Some("Jane DOE"));
+        let name = who(Some("Jane DOE"), None);
+        assert_eq!(name.maintainer().as_deref(), Some("Jane DOE"));
+        assert_eq!(name.vendor().as_deref(), Some("Jane DOE"));
+        let email = who(None, Some("jane@example.invalid"));
+        assert_eq!(email.maintainer().as_deref(), Some("jane@example.invalid"));
+        assert_eq!(email.vendor().as_deref(), Some("jane@example.invalid"));
+        let nobody = who(None, None);
+        assert_eq!((nobody.maintainer(), nobody.vendor()), (None, None));
+        // Without git's identity every common default is still non-empty, as `check` wants.
+        for (name, placeholder, _) in COMMON_VARIABLES {
+            assert!(!placeholder.trim().is_empty(), "{name}");
         }
     }
 

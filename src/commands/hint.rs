@@ -371,5 +371,8 @@ fn bootstrap_hint(error: &BootstrapError) -> String {
         BootstrapError::NotEmpty { .. } => {
             "choose another `--dir`, or empty that directory first".into()
         }
+        BootstrapError::WouldNotCheck { .. } => {
+            "change the `--set` values the problems above name (or fix the template)".into()
+        }
     }
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::mfplug_snapshot;
-use crate::support::{listing, succeed, TestContext};
+use crate::support::{listing, require_command, succeed, TestContext};
 
 const TEMPLATES: &[&str] = &["default", "python3_daemon", "nodejs", "rust", "bin"];
 
@@ -83,6 +83,12 @@ fn every_template_makes_a_plugin_that_check_accepts() {
                 "{template}: {key} missing from config.ini"
             );
         }
+        // MetWork requires each of them non-empty: the template fills every one.
+        let general = general_of(&ctx, &name);
+        for key in REQUIRED_GENERAL {
+            let value = general[*key].as_str().unwrap_or_default();
+            assert!(!value.trim().is_empty(), "{template}: {key} is {value:?}");
+        }
         let python = template.starts_with("python3") || *template == "default";
         assert_eq!(
             dir.join("python3_virtualenv_sources/requirements-to-freeze.txt")
@@ -105,11 +111,109 @@ fn every_template_makes_a_plugin_that_check_accepts() {
     }
 }
 
+/// The `[general]` keys MetWork requires non-empty (mfplugin's `SCHEMA`).
+const REQUIRED_GENERAL: &[&str] = &[
+    "_version",
+    "_summary",
+    "_license",
+    "_url",
+    "_maintainer",
+    "_vendor",
+];
+
+/// The `[general]` section of a plugin dir, as `mfplug config --json` gives it.
+fn general_of(ctx: &TestContext, dir: &str) -> serde_json::Value {
+    let out = succeed(&mut ctx.cmd(["config", dir, "--json"]));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["config"]["general"].clone()
+}
+
+/// `mfplug bootstrap create ARGS`, blind to the machine's `/etc/gitconfig`: git's identity
+/// is only what the test puts in its own `HOME`.
+fn create_without_system_git(ctx: &TestContext, args: &[&str]) {
+    let create = ["bootstrap", "create"].iter().chain(args);
+    succeed(ctx.cmd(create).env("GIT_CONFIG_NOSYSTEM", "1"));
+}
+
+/// A `git config --global` in the test's own `HOME` (the test's `HOME/.gitconfig`).
+fn git_config_global(ctx: &TestContext, key: &str, value: &str) {
+    let status = std::process::Command::new("git")
+        .args(["config", "--global", key, value])
+        .env("HOME", ctx.root().join("user"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .status()
+        .unwrap();
+    assert!(status.success(), "git config --global {key} {value}");
+}
+
+#[test]
+fn every_template_passes_check_under_every_module() {
+    let ctx = TestContext::new();
+    for template in TEMPLATES {
+        for module in ["MFPLUG", "GENERIC", "MFSERV", "MFDATA", "MFBASE"] {
+            let name = format!("p_{template}_{}", module.to_ascii_lowercase());
+            let create = ["--module", module, "bootstrap", "create", "--template"];
+            succeed(&mut ctx.cmd(create.into_iter().chain([*template, name.as_str()])));
+            succeed(&mut ctx.cmd(["--module", module, "check", &name]));
+            succeed(&mut ctx.cmd(["check", &name]));
+        }
+    }
+}
+
+#[test]
+fn maintainer_and_vendor_come_from_git_and_set_overrides_them() {
+    require_command("git", &["--version"], "apt-get install -y git");
+    let ctx = TestContext::new();
+    // Without git's identity: non-empty placeholders, and no host in the url.
+    create_without_system_git(&ctx, &["anon"]);
+    let general = general_of(&ctx, "anon");
+    assert_eq!(general["_url"], "unknown");
+    assert_eq!(general["_maintainer"], "Firstname FAMILYNAME <email>");
+    assert_eq!(general["_vendor"], "unknown");
+
+    git_config_global(&ctx, "user.email", "jane@example.invalid");
+    create_without_system_git(&ctx, &["mail"]);
+    let general = general_of(&ctx, "mail");
+    assert_eq!(general["_maintainer"], "jane@example.invalid");
+    assert_eq!(general["_vendor"], "jane@example.invalid");
+
+    git_config_global(&ctx, "user.name", "Jane DOE");
+    create_without_system_git(&ctx, &["known"]);
+    let general = general_of(&ctx, "known");
+    assert_eq!(general["_maintainer"], "Jane DOE <jane@example.invalid>");
+    assert_eq!(general["_vendor"], "Jane DOE");
+    let out = succeed(&mut ctx.cmd(["bootstrap", "list", "--json"]));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let variables = &json["templates"][0]["variables"];
+    assert_eq!(
+        variables["maintainer"]["default"],
+        "Jane DOE <jane@example.invalid>"
+    );
+
+    let sets = [
+        "--set",
+        "maintainer=Ops <ops@example.invalid>",
+        "--set",
+        "vendor=ACME",
+        "--set",
+        "url=none yet",
+    ];
+    create_without_system_git(&ctx, &[&sets[..], &["set"]].concat());
+    let general = general_of(&ctx, "set");
+    assert_eq!(general["_maintainer"], "Ops <ops@example.invalid>");
+    assert_eq!(general["_vendor"], "ACME");
+    assert_eq!(general["_url"], "none yet");
+}
+
 /// Directory in, directory out: the default template's tree, file by file.
 #[test]
 fn default_template_tree() {
     let ctx = TestContext::new();
-    let out = mfplug_snapshot!(ctx, ctx.cmd(["bootstrap", "create", "foo"]));
+    let out = mfplug_snapshot!(
+        ctx,
+        ctx.cmd(["bootstrap", "create", "foo"])
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+    );
     assert!(out.status.success());
     let dir = ctx.work.join("foo");
     insta::assert_snapshot!("default_tree", listing(&dir));
@@ -425,6 +529,78 @@ fn bad_inputs_fail_with_exit_1_and_leave_nothing() {
     std::fs::remove_file(ctx.work.join("full2")).unwrap();
 
     assert_nothing_created(&ctx, &before);
+}
+
+#[test]
+fn a_set_value_that_check_refuses_creates_nothing() {
+    let ctx = TestContext::new();
+    ctx.write("keep/mine.txt", "mine");
+    std::fs::create_dir(ctx.work.join("empty")).unwrap();
+    let before = vec!["empty".to_owned(), "keep".to_owned()];
+
+    // Before issue 16 this made a plugin that `check` then refused.
+    mfplug_snapshot!(ctx, ctx.cmd(["bootstrap", "create", "--set", "version=1.0BAD", "foo"]), @r"
+    success: false
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: `foo/config.ini`, line 37, section `[general]`: `_version`: `1.0BAD` is not a valid version: use only a-z, 0-9, `-`, `_` and `.`
+    error: the plugin would not pass `mfplug check`: nothing was created in `foo`
+      Caused by: cannot read the configuration of `foo`
+
+    hint: change the `--set` values the problems above name (or fix the template)
+    ");
+    // The target's missing parents go too, an existing empty target stays as it was.
+    for dir in ["new/deeper/here", "keep/new", "empty"] {
+        ctx.cmd([
+            "bootstrap",
+            "create",
+            "--set",
+            "version=1.0BAD",
+            "--dir",
+            dir,
+            "foo",
+        ])
+        .assert()
+        .code(1);
+    }
+    assert_eq!(
+        std::fs::read_dir(ctx.work.join("empty")).unwrap().count(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(ctx.work.join("keep")).unwrap().count(),
+        1,
+        "keep/new was left behind"
+    );
+    for template in TEMPLATES {
+        for module in ["MFPLUG", "MFSERV", "MFDATA", "MFBASE"] {
+            let create = ["--module", module, "bootstrap", "create", "--template"];
+            let args = create
+                .into_iter()
+                .chain([*template, "--set", "version=2 0", "foo"]);
+            let out = ctx.cmd(args).output().unwrap();
+            assert_eq!(out.status.code(), Some(1), "{template} {module}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains("foo/config.ini") && !stderr.contains(".mfplug-bootstrap"),
+                "{template} {module}: {stderr}"
+            );
+        }
+    }
+    assert_nothing_created(&ctx, &before);
+
+    // The same value through `check` is refused by the same rule.
+    succeed(&mut ctx.cmd(["bootstrap", "create", "foo"]));
+    let config = ctx.read("foo/config.ini");
+    ctx.write(
+        "foo/config.ini",
+        &config.replace("_version = 0.0.1", "_version = 1.0BAD"),
+    );
+    let out = ctx.cmd(["check", "foo"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`1.0BAD` is not a valid version"));
 }
 
 fn user_template(root: &Path, name: &str, config: &str) {
