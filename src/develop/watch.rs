@@ -1,7 +1,7 @@
 //! What `mfplug develop` watches: the plugin dir through the operating system's file events
 //! (inotify through `notify`, recursive, new dirs watched as they appear; never polling), and
 //! which changes count, from `.autorestart_includes` and `.autorestart_excludes` (gitignore
-//! syntax, MetWork's defaults when a file is absent).
+//! syntax, the patterns of MetWork's templates when a file is absent: mfplug's choice, MetWork then never restarts).
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
@@ -18,7 +18,7 @@ pub(crate) const EXCLUDES_FILE: &str = ".autorestart_excludes";
 /// The input of `mfplug lock`: a change to it means relock and rebuild, not just a restart.
 pub(crate) const REQUIREMENTS_FILE: &str = "python3_virtualenv_sources/requirements-to-freeze.txt";
 
-/// MetWork's includes, used when the plugin has no `.autorestart_includes`.
+/// The includes MetWork's templates write, used when the plugin has no `.autorestart_includes` (mfplug's choice: MetWork itself never restarts a plugin with neither file).
 pub(crate) const DEFAULT_INCLUDES: &[&str] = &[
     "*.py",
     "*.ini",
@@ -31,7 +31,7 @@ pub(crate) const DEFAULT_INCLUDES: &[&str] = &[
     ".autorestart_excludes",
 ];
 
-/// MetWork's excludes, used when the plugin has no `.autorestart_excludes`.
+/// The excludes MetWork's templates write, used when the plugin has no `.autorestart_excludes`.
 pub(crate) const DEFAULT_EXCLUDES: &[&str] = &[
     "/local",
     "/python3_virtualenv_sources",

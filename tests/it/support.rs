@@ -109,6 +109,9 @@ impl TestContext {
             .env("NO_COLOR", "1")
             .env("COLUMNS", "100")
             .env("LANG", "C.UTF-8")
+            // git's identity (bootstrap's maintainer default) from the test's `HOME` only,
+            // never from the machine's `/etc/gitconfig`.
+            .env("GIT_CONFIG_NOSYSTEM", "1")
             .current_dir(&self.work);
         // The toolchains the plugins' builders call (cargo through rustup) live under the real
         // home, which the test's `HOME` hides.
