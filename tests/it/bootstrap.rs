@@ -706,3 +706,150 @@ fn a_broken_template_is_an_error_and_leaves_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid template manifest"));
     assert_nothing_created(&ctx, &[]);
 }
+
+/// A MetWork module's own templates dir (cookiecutter layout, as in
+/// `mfserv/adm/templates-plugins/`) works unchanged as `--templates-dir`: `_common/` shared
+/// through symlinks, `{% extends "_common/config.ini" %}` with blocks and `{% raw %}`, a list
+/// value as a choice, `{{cookiecutter.name}}` in paths, and the `X.delete` files of MetWork's
+/// post-generation hook; the plugin it makes passes `check`.
+#[test]
+fn a_metwork_cookiecutter_templates_dir_works_unchanged() {
+    use std::os::unix::fs::symlink;
+    let ctx = TestContext::new();
+    let root = ctx.root().join("templates-plugins");
+    let write = |path: &str, text: &str| {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "_common/cookiecutter.json",
+        r#"{
+    "version": "0.0.1",
+    "release": "1",
+    "one_line_summary": "one line summary",
+    "license": ["Proprietary", "BSD", "MIT"],
+    "url": "unknown",
+    "maintainer": "Firstname FAMILYNAME <email>",
+    "vendor": "Vendor"
+}"#,
+    );
+    write(
+        "_common/config.ini",
+        "[general]\n\
+         # If the value is {% raw %}{{MFMODULE_VERSION}}{% endraw %}, the module's is used\n\
+         _version={{cookiecutter.version}}\n_release={{cookiecutter.release}}\n\
+         _summary={{cookiecutter.one_line_summary}}\n_license={{cookiecutter.license}}\n\
+         _url={{cookiecutter.url}}\n_maintainer={{cookiecutter.maintainer}}\n\
+         _vendor={{cookiecutter.vendor}}\n\n{% block custom %}{% endblock %}\n",
+    );
+    write(
+        "_common/layerapi2_label",
+        "plugin_{{cookiecutter.name}}@generic\n",
+    );
+    write(
+        "_common/plugin_format_version",
+        "{{cookiecutter.MFMODULE_VERSION}}",
+    );
+    write(
+        "_common/python3_virtualenv_sources/requirements-to-freeze.txt",
+        "",
+    );
+    write(
+        "_common/python3_virtualenv_sources.delete",
+        "{% if cookiecutter.type|default('unknown') != \"python3\" %}\nyes\n{% endif %}\n",
+    );
+    write(
+        "_common/hooks/post_gen_project.py",
+        "raise SystemExit('not run')\n",
+    );
+    write("web/README.md", "# README\n\nA web plugin template.\n");
+    write(
+        "web/{{cookiecutter.name}}/config.ini",
+        "{% extends \"_common/config.ini\" %}\n{% block custom %}[custom]\nwho = {{cookiecutter.name}}\n{% endblock %}\n",
+    );
+    write(
+        "web/{{cookiecutter.name}}/{{cookiecutter.name}}/main.py",
+        "print(\"{{cookiecutter.name}}\")\n",
+    );
+    let web = root.join("web");
+    symlink(
+        "../_common/cookiecutter.json",
+        web.join("cookiecutter.json"),
+    )
+    .unwrap();
+    symlink("../_common/hooks", web.join("hooks")).unwrap();
+    let tree = web.join("{{cookiecutter.name}}");
+    for (link, target) in [
+        (".layerapi2_label", "../../_common/layerapi2_label"),
+        (
+            ".plugin_format_version",
+            "../../_common/plugin_format_version",
+        ),
+        (
+            "python3_virtualenv_sources",
+            "../../_common/python3_virtualenv_sources",
+        ),
+        (
+            "python3_virtualenv_sources.delete",
+            "../../_common/python3_virtualenv_sources.delete",
+        ),
+    ] {
+        symlink(target, tree.join(link)).unwrap();
+    }
+
+    let out = ctx
+        .cmd(["bootstrap", "list", "--json", "--templates-dir"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let web_json = json["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "web")
+        .unwrap();
+    assert_eq!(web_json["description"], "A web plugin template.");
+    assert_eq!(web_json["variables"]["license"]["default"], "Proprietary");
+    assert!(!json["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["name"] == "_common"));
+
+    ctx.cmd([
+        "bootstrap",
+        "create",
+        "foo",
+        "-t",
+        "web",
+        "--set",
+        "license=BSD",
+        "--templates-dir",
+    ])
+    .arg(&root)
+    .assert()
+    .success();
+    let config = ctx.read("foo/config.ini");
+    assert!(config.contains("_license=BSD\n"), "{config}");
+    assert!(config.contains("{{MFMODULE_VERSION}}"), "{config}");
+    assert!(config.contains("[custom]\nwho = foo\n"), "{config}");
+    assert_eq!(ctx.read("foo/.layerapi2_label"), "plugin_foo@generic\n");
+    assert_eq!(ctx.read("foo/foo/main.py"), "print(\"foo\")\n");
+    assert!(!ctx.work.join("foo/python3_virtualenv_sources").exists());
+    assert!(!ctx
+        .work
+        .join("foo/python3_virtualenv_sources.delete")
+        .exists());
+    assert!(!ctx.work.join("foo/hooks").exists());
+    ctx.cmd(["check", "foo"]).assert().success();
+    let out = ctx.cmd(["config", "foo", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["variables"]["GENERIC_CURRENT_PLUGIN_NAME"], "foo");
+}

@@ -22,6 +22,8 @@ use crate::config::{Invalid, Problem, Settings};
 use crate::plugin::{validate_name, NameError};
 use crate::ui;
 
+mod cookiecutter;
+
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
 pub(crate) const MANIFEST: &str = "template.toml";
@@ -219,6 +221,9 @@ pub(crate) struct Template {
     next: String,
     #[serde(skip)]
     files: Vec<TemplateFile>,
+    /// For a MetWork (cookiecutter) template, the templates dir `{% extends %}` loads from.
+    #[serde(skip)]
+    cookiecutter_root: Option<PathBuf>,
 }
 
 /// The template dirs named by `MFPLUG_TEMPLATES_DIR` (a `:`-separated list) and the flags.
@@ -260,11 +265,16 @@ pub(crate) fn discover(user_dirs: &[PathBuf]) -> (Vec<Template>, Vec<anyhow::Err
         };
         let mut dirs: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.join(MANIFEST).is_file())
+            .filter(|p| p.join(MANIFEST).is_file() || cookiecutter::is_template(p))
             .collect();
         dirs.sort();
         for dir in dirs {
-            match disk_template(&dir, &common) {
+            let template = if dir.join(MANIFEST).is_file() {
+                disk_template(&dir, &common)
+            } else {
+                cookiecutter::template(&dir)
+            };
+            match template {
                 Ok(t) => {
                     templates.retain(|old| old.name != t.name);
                     templates.push(t);
@@ -306,6 +316,7 @@ fn assemble(
         variables,
         next,
         files,
+        cookiecutter_root: None,
     }
 }
 
@@ -472,6 +483,9 @@ fn variables(template: &Template, opts: &CreateOptions) -> Result<BTreeMap<Strin
     vars.insert("module".into(), opts.module.to_ascii_lowercase());
     vars.insert("MODULE".into(), opts.module.to_ascii_uppercase());
     vars.insert("mfplug_version".into(), env!("CARGO_PKG_VERSION").into());
+    if template.cookiecutter_root.is_some() {
+        vars.extend(cookiecutter::module_context(&opts.module));
+    }
     Ok(vars)
 }
 
@@ -490,7 +504,14 @@ struct Rendered {
 }
 
 fn render_files(template: &Template, vars: &BTreeMap<String, String>) -> Result<Vec<Rendered>> {
-    let env = environment();
+    // A MetWork template sees its values as `cookiecutter.KEY`.
+    let (env, context) = match &template.cookiecutter_root {
+        Some(root) => (
+            cookiecutter::environment(root),
+            minijinja::context! { cookiecutter => vars },
+        ),
+        None => (environment(), minijinja::Value::from_serialize(vars)),
+    };
     let mut out: Vec<Rendered> = Vec::new();
     'files: for file in &template.files {
         let what = || {
@@ -501,7 +522,7 @@ fn render_files(template: &Template, vars: &BTreeMap<String, String>) -> Result<
         };
         let mut path = PathBuf::new();
         for component in file.path.split('/') {
-            let rendered = env.render_str(component, vars).with_context(what)?;
+            let rendered = env.render_str(component, &context).with_context(what)?;
             // An empty name leaves the file out, so that a variable can make a file optional.
             if rendered.trim().is_empty() {
                 continue 'files;
@@ -520,7 +541,7 @@ fn render_files(template: &Template, vars: &BTreeMap<String, String>) -> Result<
         }
         let (contents, executable) = match std::str::from_utf8(&file.contents) {
             Ok(text) => {
-                let rendered = env.render_str(text, vars).with_context(what)?;
+                let rendered = env.render_str(text, &context).with_context(what)?;
                 let shebang = rendered.starts_with("#!");
                 (rendered.into_bytes(), file.executable || shebang)
             }
@@ -534,6 +555,9 @@ fn render_files(template: &Template, vars: &BTreeMap<String, String>) -> Result<
             contents,
             executable,
         });
+    }
+    if template.cookiecutter_root.is_some() {
+        cookiecutter::apply_deletes(&mut out);
     }
     Ok(out)
 }
@@ -578,7 +602,9 @@ pub(crate) fn create(opts: &CreateOptions) -> Result<Created> {
     // Dropped last: on an error, the dirs made above the target go after the temp dir.
     let made = MadeParents::create(&parent)?;
     let staging = stage(&parent, &files)?;
-    check_staged(staging.path(), &target, &opts.module)?;
+    // A MetWork template's label names its module, which `--module` does not override.
+    let module_given = template.cookiecutter_root.is_none();
+    check_staged(staging.path(), &target, &opts.module, module_given)?;
     let staged = staging.keep();
     if let Err(e) = fs_err::rename(&staged, &target) {
         let _ = fs_err::remove_dir_all(&staged);
@@ -673,8 +699,8 @@ fn stage(parent: &Path, files: &[Rendered]) -> Result<tempfile::TempDir> {
 /// Loads the staged plugin as `mfplug check` would (without a runtime home's override
 /// layers: the plugin is not installed) and refuses it when it does not load, its problems
 /// named as `target`'s; prints its warnings.
-fn check_staged(staging: &Path, target: &Path, module: &str) -> Result<()> {
-    let settings = Settings::from_env(module, true, None);
+fn check_staged(staging: &Path, target: &Path, module: &str, module_given: bool) -> Result<()> {
+    let settings = Settings::from_env(module, module_given, None);
     match crate::config::load_reported(staging, &settings) {
         Ok(config) => {
             for warning in &config.warnings {
