@@ -162,6 +162,8 @@ pub(crate) enum Command {
         /// Compile bytecode with the target interpreter
         #[arg(long)]
         compile: bool,
+        #[command(flatten)]
+        index: IndexArgs,
     },
     /// Remove `local/` and other generated files
     Clean {
@@ -184,6 +186,11 @@ pub(crate) enum Command {
         /// Move an installed plugin of the same name aside (to `displaced/` in the home)
         #[arg(long)]
         force: bool,
+        /// Build from the vendored files and the cache only: no network
+        #[arg(long)]
+        offline: bool,
+        #[command(flatten)]
+        index: IndexArgs,
     },
     /// Pack the plugin dir into a reproducible NAME-VERSION-RELEASE.plugin file
     Release {
@@ -341,15 +348,8 @@ pub(crate) struct LockArgs {
     /// Exit 1 if the lock is stale; write nothing
     #[arg(long)]
     pub(crate) check: bool,
-    /// The package index (else `MFPLUG_INDEX_URL`, `PIP_INDEX_URL`, pip.conf's `index-url`)
-    #[arg(long, value_name = "URL")]
-    pub(crate) index_url: Option<String>,
-    /// Another package index (repeatable)
-    #[arg(long, value_name = "URL")]
-    pub(crate) extra_index_url: Vec<String>,
-    /// A local dir of wheels, or the URL of a page of links to them (repeatable)
-    #[arg(long, value_name = "DIR|URL")]
-    pub(crate) find_links: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) index: IndexArgs,
     /// Use only the cache: no network
     #[arg(long)]
     pub(crate) offline: bool,
@@ -365,6 +365,23 @@ pub(crate) struct LockArgs {
     /// Lock for another platform: wheel platform tags, best first (`manylinux_2_17_x86_64`)
     #[arg(long, value_name = "TAGS")]
     pub(crate) platform: Option<String>,
+}
+
+/// Where packages come from: the index options of `lock`, `build` and `develop`.
+#[derive(Debug, Args)]
+pub(crate) struct IndexArgs {
+    /// The package index (else `MFPLUG_INDEX_URL`, `PIP_INDEX_URL`, pip.conf's `index-url`; for `build`, else the lock's)
+    #[arg(long, value_name = "URL")]
+    pub(crate) index_url: Option<String>,
+    /// Another package index (repeatable)
+    #[arg(long, value_name = "URL")]
+    pub(crate) extra_index_url: Vec<String>,
+    /// A local dir of wheels, or the URL of a page of links to them (repeatable)
+    #[arg(long, value_name = "DIR|URL")]
+    pub(crate) find_links: Vec<PathBuf>,
+    /// No package index: only `--find-links` (and the vendored files)
+    #[arg(long)]
+    pub(crate) no_index: bool,
 }
 
 #[derive(Debug, Subcommand)]

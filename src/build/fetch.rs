@@ -18,24 +18,53 @@ use crate::ui;
 /// The index client for the plugin in `dir`: the indexes and find-links the lock was made
 /// with (its header), then flags of the requirements file, `MFPLUG_INDEX_URL`,
 /// `PIP_INDEX_URL`, pip's configuration.
-pub(crate) fn client(dir: &Path, lock_text: &str, cache: &Path) -> Result<std::sync::Arc<Client>> {
+pub(crate) fn client(
+    dir: &Path,
+    lock_text: &str,
+    cache: &Path,
+    flags: &index::config::Flags,
+) -> Result<std::sync::Arc<Client>> {
     let sources = dir.join(SOURCES_DIR);
     let input = requirements::read(&sources.join(INPUT_FILE)).ok();
     let env = |key: &str| std::env::var(key).ok();
     let (primary, extra) = index::config::discover(
-        None,
+        flags.index_url.as_deref(),
         input.as_ref().and_then(|i| i.index_url.as_deref()),
         &env,
     );
-    let mut indexes: Vec<String> = primary.map(|(u, _)| u).into_iter().collect();
-    indexes.extend(extra);
+    let mut indexes: Vec<String> = match primary {
+        Some((url, _)) => {
+            let mut indexes = vec![url];
+            indexes.extend(extra);
+            indexes
+        }
+        // Nothing names an index: the ones the lock was made from (recorded without
+        // credentials; netrc supplies them).
+        None => lock_text
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix("# index-url: ")
+                    .or_else(|| l.strip_prefix("# extra-index-url: "))
+            })
+            .map(|url| url.trim().to_owned())
+            .collect(),
+    };
+    indexes.extend(flags.extra_index_url.iter().cloned());
     if let Some(input) = &input {
         indexes.extend(input.extra_index_urls.iter().cloned());
     }
-    let mut find_links: Vec<PathBuf> = input
-        .as_ref()
-        .map(|i| i.find_links.clone())
-        .unwrap_or_default();
+    let mut seen = std::collections::HashSet::new();
+    indexes.retain(|url| seen.insert(url.clone()));
+    if flags.no_index || input.as_ref().is_some_and(|i| i.no_index) {
+        indexes.clear();
+    }
+    let mut find_links: Vec<PathBuf> = flags.find_links.clone();
+    find_links.extend(
+        input
+            .as_ref()
+            .map(|i| i.find_links.clone())
+            .unwrap_or_default(),
+    );
     for line in lock_text.lines() {
         if let Some(dir) = line.strip_prefix("# find-links: ") {
             find_links.push(PathBuf::from(dir.trim()));
@@ -113,6 +142,7 @@ pub(crate) fn vendor(
     target: &Target,
     allow: Option<&[String]>,
     cache: &Path,
+    flags: &index::config::Flags,
 ) -> Result<Vendored> {
     let vendor_dir = dir.join(SOURCES_DIR).join(VENDOR_DIR);
     fs_err::create_dir_all(&vendor_dir)?;
@@ -148,7 +178,7 @@ pub(crate) fn vendor(
     }
     let mut fetched = Vec::new();
     if !missing.is_empty() {
-        let client = client(dir, lock_text, cache)?;
+        let client = client(dir, lock_text, cache, flags)?;
         let archives = cache.join("archives");
         let progress = ui::Bar::new("Fetching", Some(missing.len() as u64));
         let results = fetch_all(&missing, &progress, |pin| {

@@ -244,6 +244,8 @@ fn target(dir: &Path, settings: &Settings, cache: &Path) -> Result<interpreter::
 struct Plan<'a> {
     dir: &'a Path,
     offline: bool,
+    /// The index flags, for the files the vendor dir lacks.
+    index: crate::index::config::Flags,
     cache: PathBuf,
     lock_path: PathBuf,
     lock_text: String,
@@ -260,7 +262,8 @@ struct Plan<'a> {
 
 impl<'a> Plan<'a> {
     /// Reads what the build of `dir` needs (holding no lock: the caller holds the build's).
-    fn read(dir: &'a Path, settings: &Settings, offline: bool, cache: PathBuf) -> Result<Plan<'a>> {
+    fn read(dir: &'a Path, settings: &Settings, flags: &Flags, cache: PathBuf) -> Result<Plan<'a>> {
+        let offline = flags.offline;
         let sources = dir.join(SOURCES_DIR);
         let lock_path = sources.join(LOCK_FILE);
         let lock_text = fs_err::read_to_string(&lock_path)?;
@@ -282,6 +285,7 @@ impl<'a> Plan<'a> {
         Ok(Plan {
             dir,
             offline,
+            index: flags.index.clone(),
             lock_sha: sha256_hex(lock_text.as_bytes()),
             stamp: vendor_stamp(&vendor),
             allow: allow_binary(&sources),
@@ -325,6 +329,7 @@ impl<'a> Plan<'a> {
             &self.target,
             self.allow.as_deref(),
             &self.cache,
+            &self.index,
         )?;
         for name in &done.replaced {
             ui::status(
@@ -440,7 +445,12 @@ impl Chooser<'_, '_> {
     fn build_sdist(&mut self, pin: &Pin, s: usize) -> Result<(Pin, PathBuf, String)> {
         let plan = self.plan;
         if self.client.is_none() && !plan.offline {
-            self.client = Some(fetch::client(plan.dir, &plan.lock_text, &plan.cache)?);
+            self.client = Some(fetch::client(
+                plan.dir,
+                &plan.lock_text,
+                &plan.cache,
+                &plan.index,
+            )?);
         }
         let (name, path) = &self.vendored.files[s];
         ui::status(
@@ -499,11 +509,11 @@ pub(crate) fn build_local(
     dir: &Path,
     prefix: &Path,
     settings: &Settings,
-    offline: bool,
+    flags: &Flags,
 ) -> Result<Built> {
     let cache = crate::index::default_cache_dir();
     let _lock = build_lock(dir, &cache)?;
-    let plan = Plan::read(dir, settings, offline, cache)?;
+    let plan = Plan::read(dir, settings, flags, cache)?;
     if let Some(packages) = plan.fresh() {
         return Ok(Built {
             packages,
@@ -713,13 +723,21 @@ pub(crate) fn kinds(dir: &Path) -> Vec<Kind> {
     out
 }
 
-/// What to build, and how.
-pub(crate) struct Options {
-    pub(crate) dir: PathBuf,
+/// How to build: what `build` and `develop` are given.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Flags {
     /// Use only the vendor dir and the caches.
     pub(crate) offline: bool,
     /// Compile the env's bytecode after a Python build.
     pub(crate) compile: bool,
+    /// Where to fetch from (and relock from): the flags, else what the lock records.
+    pub(crate) index: crate::index::config::Flags,
+}
+
+/// What to build, and how.
+pub(crate) struct Options {
+    pub(crate) dir: PathBuf,
+    pub(crate) flags: Flags,
 }
 
 /// What a build did: the plugin's kinds, in the order their builders ran, and what the
@@ -746,11 +764,11 @@ pub(crate) fn build(opts: &Options, settings: &Settings) -> Result<Report> {
     for kind in kinds {
         match kind {
             Kind::Python => report.python = Some(python(opts, settings)?),
-            Kind::Node => node::build(dir, opts.offline).with_context(|| {
+            Kind::Node => node::build(dir, opts.flags.offline).with_context(|| {
                 format!("failed to build the node modules of `{}`", dir.display())
             })?,
             Kind::Rust => {
-                rust::build(dir, opts.offline).with_context(|| {
+                rust::build(dir, opts.flags.offline).with_context(|| {
                     format!("failed to build the binaries of `{}`", dir.display())
                 })?;
             }
@@ -762,16 +780,10 @@ pub(crate) fn build(opts: &Options, settings: &Settings) -> Result<Report> {
 /// Builds the plugin in `dir` (found upward when `None`) and says what it did, as `mfplug
 /// build` does: what `develop` runs before it starts the daemons and when the requirements
 /// change.
-pub(crate) fn run(
-    dir: Option<PathBuf>,
-    offline: bool,
-    compile: bool,
-    settings: &Settings,
-) -> Result<()> {
+pub(crate) fn run(dir: Option<PathBuf>, flags: &Flags, settings: &Settings) -> Result<()> {
     let opts = Options {
         dir: crate::plugin::find_dir(dir)?,
-        offline,
-        compile,
+        flags: flags.clone(),
     };
     say_built(&opts.dir, &build(&opts, settings)?);
     Ok(())
@@ -836,21 +848,22 @@ fn python(opts: &Options, settings: &Settings) -> Result<PythonReport> {
     let started = std::time::Instant::now();
     let dir = &opts.dir;
     if lock_is_stale(dir) {
-        if opts.offline {
+        if opts.flags.offline {
             return Err(BuildError::StaleLock(dir.join(SOURCES_DIR).join(LOCK_FILE)).into());
         }
         // Relock first, as `mfplug lock` would.
         let lock = crate::lock::Options {
             dir: dir.clone(),
+            index: opts.flags.index.clone(),
             ..crate::lock::Options::default()
         };
         let locked = crate::lock::lock(&lock, settings, &ui::NoProgress)?;
         crate::lock::say_locked(&locked);
     }
     let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
-    let built = build_local(dir, &abs, settings, opts.offline)
+    let built = build_local(dir, &abs, settings, &opts.flags)
         .with_context(|| format!("failed to build `{}`", dir.display()))?;
-    if opts.compile && !built.noop {
+    if opts.flags.compile && !built.noop {
         compile(dir)?;
     }
     Ok(PythonReport {

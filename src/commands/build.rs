@@ -38,13 +38,17 @@ pub(crate) fn run(
     dir: Option<PathBuf>,
     offline: bool,
     compile: bool,
+    index: crate::index::config::Flags,
     ctx: &Ctx,
 ) -> Result<ExitCode> {
     let dir = crate::plugin::find_dir(dir)?;
     let opts = build::Options {
         dir,
-        offline,
-        compile,
+        flags: build::Flags {
+            offline,
+            compile,
+            index,
+        },
     };
     let report = build::build(&opts, &ctx.settings())?;
     let dir = &opts.dir;

@@ -103,6 +103,16 @@ pub(crate) fn load_config(dir: &Path, settings: &Settings) -> Result<PluginConfi
     Ok(config)
 }
 
+/// The index options of a command line, as the stages take them.
+pub(crate) fn index_flags(args: crate::cli::IndexArgs) -> crate::index::config::Flags {
+    crate::index::config::Flags {
+        index_url: args.index_url,
+        extra_index_url: args.extra_index_url,
+        find_links: args.find_links,
+        no_index: args.no_index,
+    }
+}
+
 /// Runs a parsed command line.
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     ui::set_hinter(hint::hint);
@@ -152,14 +162,27 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<ExitCode> {
             dir,
             offline,
             compile,
-        } => build::run(dir, offline, compile, ctx),
+            index,
+        } => build::run(dir, offline, compile, index_flags(index), ctx),
         Command::Clean { dir, super_clean } => clean::run(dir, super_clean, ctx),
         Command::Develop {
             dir,
             no_watch,
             debounce,
             force,
-        } => develop::run(dir, no_watch, debounce, force, ctx),
+            offline,
+            index,
+        } => develop::run(
+            develop::Flags {
+                dir,
+                no_watch,
+                debounce,
+                force,
+                offline,
+                index: index_flags(index),
+            },
+            ctx,
+        ),
         Command::Release {
             dir,
             output,

@@ -33,6 +33,8 @@ pub(crate) struct Options {
     pub(crate) no_watch: bool,
     pub(crate) debounce: Duration,
     pub(crate) force: bool,
+    /// How to build what is stale (offline, the index flags).
+    pub(crate) build: crate::build::Flags,
 }
 
 /// What goes wrong with the daemons and the watch, with where; `commands` says what to do.
@@ -80,7 +82,7 @@ pub(crate) fn develop(options: &Options, home: &Path, settings: &Settings) -> Re
     // What is stale is built first, as `mfplug build` does; a failure is shown and the
     // daemons start with what is built already.
     if !crate::build::kinds(&dir).is_empty() {
-        if let Err(e) = crate::build::run(Some(dir.clone()), false, false, settings) {
+        if let Err(e) = crate::build::run(Some(dir.clone()), &options.build, settings) {
             ui::print_error(&e);
             ui::warn("the daemons start with what is built already");
         }
@@ -94,7 +96,7 @@ pub(crate) fn develop(options: &Options, home: &Path, settings: &Settings) -> Re
     if options.no_watch {
         return Ok(());
     }
-    run(&dir, home, settings, config, options.debounce)
+    run(&dir, home, settings, config, options)
 }
 
 /// The plugin's configuration, or an error that `ui::print_error` prints with every problem
@@ -125,8 +127,9 @@ fn run(
     home: &Path,
     settings: &Settings,
     config: PluginConfig,
-    debounce: Duration,
+    options: &Options,
 ) -> Result<()> {
+    let debounce = options.debounce;
     let (tx, rx) = mpsc::channel::<Event>();
     forward_signals(tx.clone())?;
 
@@ -147,6 +150,7 @@ fn run(
         dir,
         home,
         settings,
+        build: &options.build,
         name,
         debounce,
         supervisor,
@@ -200,6 +204,8 @@ struct Session<'a> {
     dir: &'a Path,
     home: &'a Path,
     settings: &'a Settings,
+    /// How a change to the requirements rebuilds.
+    build: &'a crate::build::Flags,
     name: crate::plugin::PluginName,
     debounce: Duration,
     supervisor: Supervisor<Event>,
@@ -397,7 +403,7 @@ impl Session<'_> {
     /// daemons; a failure keeps them as they are.
     fn relock(&mut self) {
         let built = ui::with_live_cleared(|| {
-            crate::build::run(Some(self.dir.to_path_buf()), false, false, self.settings)
+            crate::build::run(Some(self.dir.to_path_buf()), self.build, self.settings)
         });
         match built {
             Ok(_) => self.debouncer.join(PathBuf::from(watch::REQUIREMENTS_FILE)),

@@ -627,13 +627,21 @@ fn build(ctx: &mut InstallCtx) -> Result<()> {
     {
         return Ok(());
     }
-    let built = crate::build::build_local(&ctx.staged, &ctx.target, ctx.settings, true)
-        .with_context(|| {
-            format!(
-                "cannot build `local/` of `{}` from its vendored files",
-                ctx.name
-            )
-        })?;
+    let built = crate::build::build_local(
+        &ctx.staged,
+        &ctx.target,
+        ctx.settings,
+        &crate::build::Flags {
+            offline: true,
+            ..crate::build::Flags::default()
+        },
+    )
+    .with_context(|| {
+        format!(
+            "cannot build `local/` of `{}` from its vendored files",
+            ctx.name
+        )
+    })?;
     ui::verbose(format!("built `local/` with {} packages", built.packages));
     Ok(())
 }

@@ -105,6 +105,17 @@ pub(crate) fn read_pip_conf(path: &Path) -> Option<(Option<String>, Vec<String>)
     Some((index.filter(|s| !s.is_empty()), extra))
 }
 
+/// The index options a command was given (`--index-url`, `--extra-index-url`,
+/// `--find-links`, `--no-index`), before the requirements file, the environment and
+/// pip.conf.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Flags {
+    pub(crate) index_url: Option<String>,
+    pub(crate) extra_index_url: Vec<String>,
+    pub(crate) find_links: Vec<PathBuf>,
+    pub(crate) no_index: bool,
+}
+
 /// The primary index URL and where it came from, plus the extra ones, by precedence.
 pub(crate) fn discover(
     flag: Option<&str>,

@@ -113,9 +113,8 @@ pub(crate) struct Options {
     pub(crate) upgrade: bool,
     /// Re-resolve these packages only.
     pub(crate) upgrade_package: Vec<String>,
-    pub(crate) index_url: Option<String>,
-    pub(crate) extra_index_url: Vec<String>,
-    pub(crate) find_links: Vec<PathBuf>,
+    /// `--index-url`, `--extra-index-url`, `--find-links`, `--no-index`.
+    pub(crate) index: index::config::Flags,
     pub(crate) offline: bool,
     pub(crate) pre: bool,
     pub(crate) python: Option<String>,
@@ -191,16 +190,21 @@ struct Sources {
 impl Sources {
     fn discover(opts: &Options, input: &requirements::Input) -> Result<Sources> {
         let env = |key: &str| std::env::var(key).ok();
-        let (primary, mut extra) =
-            index::config::discover(opts.index_url.as_deref(), input.index_url.as_deref(), &env);
-        if !opts.extra_index_url.is_empty() || !input.extra_index_urls.is_empty() {
-            extra = opts.extra_index_url.clone();
+        let (primary, mut extra) = index::config::discover(
+            opts.index.index_url.as_deref(),
+            input.index_url.as_deref(),
+            &env,
+        );
+        if !opts.index.extra_index_url.is_empty() || !input.extra_index_urls.is_empty() {
+            extra = opts.index.extra_index_url.clone();
             extra.extend(input.extra_index_urls.iter().cloned());
         }
-        let mut find_links = opts.find_links.clone();
+        let mut find_links = opts.index.find_links.clone();
         find_links.extend(input.find_links.iter().cloned());
         let mut indexes = Vec::new();
-        if input.no_index {
+        if opts.index.no_index {
+            ui::verbose("no index: `--no-index`");
+        } else if input.no_index {
             ui::verbose("no index: `--no-index` in the requirements file");
         } else if let Some((url, source)) = &primary {
             ui::verbose(format!(

@@ -1081,3 +1081,55 @@ fn each_vendored_file_is_read_once_per_build() {
         "{opens:?}"
     );
 }
+
+/// `lock --index-url URL` and then a bare `build`: the build fetches from the index the lock
+/// records (which the lock wrote without the URL's credentials), as uv's `sync` does after
+/// `lock`; `build --no-index` and `build --index-url` take the lock's options.
+#[test]
+fn build_fetches_from_the_index_the_lock_was_made_from() {
+    use crate::index::{release, Index, Mode};
+    let ctx = TestContext::new();
+    let index = Index::start(Mode::Json, &[release("alpha", "1.0", &[])]);
+    online_plugin(&ctx, "p", "alpha\n", true);
+    let cache = ctx.root().join("cache");
+    let with_secret = index.url.replacen("http://", "http://user:secret@", 1);
+    succeed(
+        ctx.cmd(["lock", "p", "--index-url", &with_secret])
+            .env("XDG_CACHE_HOME", &cache),
+    );
+    let lock = ctx.read("p/python3_virtualenv_sources/requirements3.txt");
+    assert!(!lock.contains("secret"), "{lock}");
+    assert!(
+        lock.contains(&format!("# index-url: {}", index.url)),
+        "{lock}"
+    );
+
+    let out = ctx
+        .cmd(["build", "p"])
+        .env("XDG_CACHE_HOME", &cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Vendored `alpha-1.0-py3-none-any.whl`"),
+        "{stderr}"
+    );
+
+    // The vendored file gone: `--no-index` has nowhere to fetch it from; `--index-url` has.
+    std::fs::remove_dir_all(ctx.work.join("p/python3_virtualenv_sources/src")).unwrap();
+    std::fs::remove_dir_all(ctx.work.join("p/local")).unwrap();
+    let empty = ctx.root().join("empty-cache");
+    let out = ctx
+        .cmd(["build", "p", "--no-index"])
+        .env("XDG_CACHE_HOME", &empty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no package index"), "{stderr}");
+    succeed(
+        ctx.cmd(["build", "p", "--index-url", &index.url])
+            .env("XDG_CACHE_HOME", &empty),
+    );
+}
