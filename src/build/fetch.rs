@@ -399,20 +399,22 @@ pub(crate) fn copy_verified(from: &Path, to: &Path, expected: &str) -> Result<St
 }
 
 /// Whether a file's first bytes are those of the kind its name says: a zip for `.whl` and
-/// `.zip`, gzip for `.tar.gz` and `.tgz`, bzip2 for `.tar.bz2`.
+/// `.zip`, gzip for `.tar.gz` and `.tgz`, bzip2 for `.tar.bz2`, xz for `.tar.xz`.
 pub(crate) fn content_fits(path: &Path, name: &str) -> bool {
-    let mut head = [0u8; 4];
+    let mut head = [0u8; 6];
     let read =
         fs_err::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
     if read.is_err() {
         return false;
     }
     if name.ends_with(".whl") || name.ends_with(".zip") {
-        head == *b"PK\x03\x04"
+        head.starts_with(b"PK\x03\x04")
     } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
         head.starts_with(&[0x1f, 0x8b])
     } else if name.ends_with(".tar.bz2") {
         head.starts_with(b"BZh")
+    } else if name.ends_with(".tar.xz") {
+        head.starts_with(b"\xfd7zXZ\x00")
     } else {
         true
     }

@@ -187,6 +187,33 @@ fn hook(
     Ok(serde_json::from_str(&text)?)
 }
 
+/// Unpacks the sdist at `path` into `dest` (made), whichever format pip builds it from; the
+/// archive readers keep every member inside `dest`.
+fn unpack(path: &Path, dest: &Path) -> Result<()> {
+    use crate::index::metadata::SdistFormat;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let format = SdistFormat::of(&name).with_context(|| {
+        format!(
+            "`{}` is not an sdist (`.tar.gz`, `.tgz`, `.tar.bz2`, `.tar.xz` or `.zip`)",
+            path.display()
+        )
+    })?;
+    let file = fs_err::File::open(path)?;
+    let invalid = || format!("`{}` is not a valid sdist ({name})", path.display());
+    match format.tar(file) {
+        Some(mut archive) => archive.unpack(dest).with_context(invalid)?,
+        None => {
+            let file = fs_err::File::open(path)?;
+            let mut archive = zip::ZipArchive::new(file).with_context(invalid)?;
+            archive.extract(dest).with_context(invalid)?;
+        }
+    }
+    Ok(())
+}
+
 /// Builds (or finds in the cache) the wheel of the sdist at `path`; gives its path.
 pub(crate) fn build_wheel(
     path: &Path,
@@ -205,12 +232,8 @@ pub(crate) fn build_wheel(
         .prefix("mfplug-sdist-")
         .tempdir()
         .context("cannot create a temp dir")?;
-    let file = fs_err::File::open(path)?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let unpacked = work.path().join("src");
-    archive
-        .unpack(&unpacked)
-        .with_context(|| format!("`{}` is not a valid sdist (tar.gz)", path.display()))?;
+    unpack(path, &unpacked)?;
     let mut dirs = fs_err::read_dir(&unpacked)?
         .flatten()
         .filter(|e| e.path().is_dir());

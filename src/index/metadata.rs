@@ -96,7 +96,47 @@ pub(crate) fn from_wheel(file: impl Read + std::io::Seek) -> Result<String, Stri
     read_member(member, &name)
 }
 
-/// The top-level `PKG-INFO` of an sdist (`.tar.gz` or `.zip`).
+/// The archive format of an sdist, from its file name: every one pip builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SdistFormat {
+    /// `.tar.gz`, `.tgz`
+    TarGz,
+    /// `.tar.bz2`
+    TarBz2,
+    /// `.tar.xz`
+    TarXz,
+    /// `.zip`
+    Zip,
+}
+
+impl SdistFormat {
+    /// The format a file name says, or `None` for a name that is no sdist's.
+    pub(crate) fn of(filename: &str) -> Option<SdistFormat> {
+        let lower = filename.to_ascii_lowercase();
+        [
+            (".tar.gz", SdistFormat::TarGz),
+            (".tgz", SdistFormat::TarGz),
+            (".tar.bz2", SdistFormat::TarBz2),
+            (".tar.xz", SdistFormat::TarXz),
+            (".zip", SdistFormat::Zip),
+        ]
+        .into_iter()
+        .find_map(|(ext, format)| lower.ends_with(ext).then_some(format))
+    }
+
+    /// The tar stream of a tarred sdist, decompressed as it is read (`None` for a zip).
+    pub(crate) fn tar<'a>(self, file: impl Read + 'a) -> Option<tar::Archive<Box<dyn Read + 'a>>> {
+        let stream: Box<dyn Read + 'a> = match self {
+            SdistFormat::TarGz => Box::new(flate2::read::GzDecoder::new(file)),
+            SdistFormat::TarBz2 => Box::new(bzip2::read::BzDecoder::new(file)),
+            SdistFormat::TarXz => Box::new(liblzma::read::XzDecoder::new(file)),
+            SdistFormat::Zip => return None,
+        };
+        Some(tar::Archive::new(stream))
+    }
+}
+
+/// The top-level `PKG-INFO` of an sdist (`.tar.gz`, `.tgz`, `.tar.bz2`, `.tar.xz` or `.zip`).
 ///
 /// Before metadata 2.2, setuptools left `Requires-Dist` out of an sdist's `PKG-INFO` and wrote
 /// the requirements to `NAME.egg-info/requires.txt`: when `PKG-INFO` has none and that file
@@ -110,7 +150,9 @@ pub(crate) fn from_sdist(
     let is_requires = |path: &str| path.ends_with(".egg-info/requires.txt") && depth(path) == 2;
     let mut pkg_info = None;
     let mut requires = None;
-    if filename.ends_with(".zip") {
+    let format =
+        SdistFormat::of(filename).ok_or_else(|| format!("`{filename}` is not an sdist"))?;
+    if format == SdistFormat::Zip {
         let mut archive = zip::ZipArchive::new(file).map_err(|e| format!("not a zip file: {e}"))?;
         let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
         for name in names {
@@ -127,13 +169,14 @@ pub(crate) fn from_sdist(
             }
         }
     } else {
-        let decoder = flate2::read::GzDecoder::new(file);
-        let mut archive = tar::Archive::new(decoder);
+        let mut archive = format
+            .tar(file)
+            .ok_or_else(|| format!("`{filename}` is not a tarred sdist"))?;
         for entry in archive
             .entries()
-            .map_err(|e| format!("not a tar.gz: {e}"))?
+            .map_err(|e| format!("not a compressed tar: {e}"))?
         {
-            let mut entry = entry.map_err(|e| format!("not a tar.gz: {e}"))?;
+            let mut entry = entry.map_err(|e| format!("not a compressed tar: {e}"))?;
             let path = entry
                 .path()
                 .map_err(|e| e.to_string())?
@@ -208,6 +251,46 @@ fn add_requires_dist(pkg_info: &str, requires: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `PKG-INFO` of an sdist of every format pip builds, and a name that is none.
+    #[test]
+    fn sdist_metadata_of_every_format() {
+        use std::io::Write as _;
+        let pkg_info = "Metadata-Version: 2.1\nName: a\nVersion: 1.0\n";
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(pkg_info.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "a-1.0/PKG-INFO", pkg_info.as_bytes())
+            .unwrap();
+        let tar = tar.into_inner().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar).unwrap();
+        let gz = gz.finish().unwrap();
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        bz.write_all(&tar).unwrap();
+        let bz = bz.finish().unwrap();
+        let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 1);
+        xz.write_all(&tar).unwrap();
+        let xz = xz.finish().unwrap();
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        zip.start_file("a-1.0/PKG-INFO", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(pkg_info.as_bytes()).unwrap();
+        let zip = zip.finish().unwrap().into_inner();
+        for (name, bytes) in [
+            ("a-1.0.tar.gz", &gz),
+            ("a-1.0.tgz", &gz),
+            ("a-1.0.tar.bz2", &bz),
+            ("a-1.0.tar.xz", &xz),
+            ("a-1.0.zip", &zip),
+        ] {
+            let text = from_sdist(name, std::io::Cursor::new(bytes.clone())).unwrap();
+            assert_eq!(text, pkg_info, "{name}");
+        }
+        assert!(from_sdist("a-1.0.rar", std::io::Cursor::new(gz)).is_err());
+    }
 
     #[test]
     fn metadata() {

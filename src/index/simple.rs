@@ -42,7 +42,7 @@ pub(crate) struct DistFile {
 pub(crate) struct ParseError(pub(crate) String);
 
 /// The extensions of an sdist (or a legacy source archive).
-const SDIST_EXTENSIONS: [&str; 4] = [".tar.gz", ".zip", ".tar.bz2", ".tgz"];
+const SDIST_EXTENSIONS: [&str; 5] = [".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz"];
 
 /// A distribution file name cut at its extension: the one parser of `NAME-VER-...whl` and
 /// `NAME-VER.tar.gz` names that [`parse_filename`] and [`file_identity`] share.

@@ -1133,3 +1133,69 @@ fn build_fetches_from_the_index_the_lock_was_made_from() {
             .env("XDG_CACHE_HOME", &empty),
     );
 }
+
+/// Every sdist format pip builds (`.tgz`, `.tar.bz2`, `.tar.xz`, `.zip`; `.tar.gz` above) is
+/// unpacked and built through PEP 517 offline, as pip and uv build them.
+#[test]
+fn sdists_of_every_format_pip_builds_are_built() {
+    use std::io::{Read as _, Write as _};
+    for ext in ["tgz", "tar.bz2", "tar.xz", "zip"] {
+        let ctx = TestContext::new();
+        let name = format!("fmt{}", ext.replace('.', ""));
+        let (_, gz) = sdist(&name, "1.0", false);
+        let mut tar_bytes = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut tar_bytes)
+            .unwrap();
+        let bytes = match ext {
+            "tgz" => gz.clone(),
+            "tar.bz2" => {
+                let mut w = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+                w.write_all(&tar_bytes).unwrap();
+                w.finish().unwrap()
+            }
+            "tar.xz" => {
+                let mut w = liblzma::write::XzEncoder::new(Vec::new(), 1);
+                w.write_all(&tar_bytes).unwrap();
+                w.finish().unwrap()
+            }
+            _ => {
+                let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+                let mut archive = tar::Archive::new(&tar_bytes[..]);
+                for entry in archive.entries().unwrap() {
+                    let mut entry = entry.unwrap();
+                    let path = entry.path().unwrap().display().to_string();
+                    let mut text = Vec::new();
+                    entry.read_to_end(&mut text).unwrap();
+                    zip.start_file(path, zip::write::SimpleFileOptions::default())
+                        .unwrap();
+                    zip.write_all(&text).unwrap();
+                }
+                zip.finish().unwrap().into_inner()
+            }
+        };
+        let file = format!("{name}-1.0.{ext}");
+        python_plugin(&ctx, "p", &format!("{name}\n"), &[(file.clone(), bytes)]);
+        std::fs::remove_file(
+            ctx.work
+                .join("p/python3_virtualenv_sources/allow_binary_packages"),
+        )
+        .unwrap();
+        let out = ctx
+            .cmd(["build", "p", "--offline"])
+            .env("XDG_CACHE_HOME", ctx.root().join("cache"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (ok, text) = run(
+            std::process::Command::new(ctx.work.join("p/local/bin/python"))
+                .args(["-c", &format!("import {name}; print({name}.BUILT)")]),
+        );
+        assert!(ok, "{file}: {text}");
+        assert_eq!(text.trim(), "from sdist", "{file}");
+    }
+}
