@@ -153,13 +153,29 @@ fn hook(
     backend_path: &[String],
     out: &Path,
 ) -> Result<serde_json::Value> {
-    let output = std::process::Command::new(python)
+    // As pip and uv run a backend: the isolated env's `bin/` first on `PATH` (the tools its
+    // build requirements install, `maturin` or `cmake`, and its `python`), as if activated.
+    let bin = python.parent().unwrap_or(Path::new("."));
+    let path = std::env::join_paths(
+        std::iter::once(bin.to_path_buf()).chain(
+            std::env::var_os("PATH")
+                .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+                .unwrap_or_default(),
+        ),
+    )?;
+    let mut command = std::process::Command::new(python);
+    command
         .args(["-c", HOOKS, mode, backend])
         .arg(serde_json::to_string(backend_path)?)
         .arg(out)
         .current_dir(src)
+        .env("PATH", path)
         .env_remove("PYTHONPATH")
-        .env_remove("PYTHONHOME")
+        .env_remove("PYTHONHOME");
+    if let Some(env_dir) = bin.parent() {
+        command.env("VIRTUAL_ENV", env_dir);
+    }
+    let output = command
         .output()
         .with_context(|| format!("cannot run `{}`", python.display()))?;
     if !output.status.success() {

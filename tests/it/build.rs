@@ -443,11 +443,16 @@ fn logged_sdist(name: &str, version: &str, fail: bool, log: Option<&Path>) -> (S
     let top = format!("{name}-{version}");
     let log = log.map(|p| p.display().to_string()).unwrap_or_default();
     let backend = format!(
-        r#"import os, zipfile
+        r#"import os, shutil, sys, zipfile
 NAME, VERSION, LOG = {name:?}, {version:?}, {log:?}
 def get_requires_for_build_wheel(config_settings=None):
     return []
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    # Run as pip runs a backend: the isolated env's bin/ first on PATH, its python first.
+    first = os.environ["PATH"].split(os.pathsep)[0]
+    assert first == os.path.dirname(sys.executable), os.environ["PATH"]
+    assert os.path.dirname(shutil.which("python")) == first, shutil.which("python")
+    assert os.environ["VIRTUAL_ENV"] == os.path.dirname(first)
     if LOG:
         with open(LOG, "a") as f:
             f.write(f"built {{NAME}}\n")
