@@ -15,7 +15,7 @@ fn legacy_plugin(ctx: &TestContext, listed_extra: &[&str], outside: bool) -> Pat
         (".layerapi2_label", "plugin_oldplug@mfdata\n"),
         (
             "config.ini",
-            "[general]\n_version=1.2.3\n_summary=an old plugin\n\n[custom]\nfoo=bar\n",
+            "[general]\n_version=1.2.3\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n_summary=an old plugin\n\n[custom]\nfoo=bar\n",
         ),
         ("main.py", "print('hello')\n"),
         ("bin/tool", "#!/bin/sh\necho tool\n"),
@@ -87,7 +87,7 @@ fn legacy_info_and_verify() {
         "maintainer: Ops <ops@example.invalid>\n",
         "format: legacy\n",
         "files: 5\n",
-        "size: 129 B unpacked, ",
+        "size: 232 B unpacked, ",
         "plugin hash: metwork:5d41402abc4b2a76b9719d911017c592",
     ] {
         assert!(stdout.contains(line), "{line} not in {stdout}");
@@ -240,7 +240,7 @@ fn refused_with(ctx: &TestContext, args: &[&str], file: &Path, message: &str) {
 #[test]
 fn a_label_that_climbs_out_is_refused_before_anything_is_written() {
     let ctx = TestContext::new();
-    let config: &[u8] = b"[general]\n_version=1.0\n";
+    let config: &[u8] = b"[general]\n_version=1.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n";
     let file = legacy_from(
         &ctx,
         "escape.plugin",
@@ -301,7 +301,7 @@ fn a_label_that_climbs_out_is_refused_before_anything_is_written() {
 fn config_and_label_beyond_the_bound_are_refused_not_cut() {
     let ctx = TestContext::new();
     let label: &[u8] = b"plugin_oldplug@mfdata\n";
-    let mut config = b"[general]\n_version=1.0\n".to_vec();
+    let mut config = b"[general]\n_version=1.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n".to_vec();
     config.resize(1 << 20, b'#');
     config[(1 << 20) - 1] = b'\n';
     let file = legacy_from(
@@ -333,7 +333,7 @@ fn config_and_label_beyond_the_bound_are_refused_not_cut() {
 fn legacy_metadata_files_may_not_be_symlinks() {
     let ctx = TestContext::new();
     let label: &[u8] = b"plugin_oldplug@mfdata\n";
-    let config: &[u8] = b"[general]\n_version=1.0\n";
+    let config: &[u8] = b"[general]\n_version=1.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n";
     for (path, target) in [
         ("crontab", "/dev/zero"),
         ("postinstall", "/bin/sh"),
