@@ -13,6 +13,7 @@ pub(crate) mod schema;
 
 pub(crate) use invalid::{load_reported, Invalid};
 pub(crate) mod module;
+mod profile;
 mod unsupported;
 
 pub(crate) use unsupported::unsupported;
@@ -312,7 +313,10 @@ fn load_unsorted(dir: &Path, settings: &Settings) -> Result<PluginConfig, Vec<Pr
     };
 
     let sections = resolve(&merged, &settings.config_name, profile);
-    let config = render(dir, label, files, sections, settings, &mut problems);
+    let mut config = render(dir, label, files, sections, settings, &mut problems);
+    if let Some(config) = &mut config {
+        profile::apply(&settings.module, &settings.env, config, &mut problems);
+    }
     match config {
         Some(config) if !problems.iter().any(|p| p.severity == Severity::Error) => Ok(config),
         _ => Err(problems),

@@ -11,6 +11,8 @@ pub(crate) enum Kind {
     /// Optional text: `null` reads as the empty string (MetWork's `null_to_empty`).
     Text,
     /// Required text: non-empty, `null` kept as it is (MetWork's `minlength: 1`, no coercion).
+    // Used by the package keys once the built-in templates fill them (issue 16, item 2).
+    #[allow(dead_code, reason = "the package keys become required in a later commit")]
     RequiredText,
     /// An integer as MetWork's `to_int` reads it (Python's `int`): anything else reads as 0,
     /// with a warning.
@@ -71,6 +73,85 @@ pub(crate) const PROCESS: &[KeySpec] = &[
     key("log_split_multiple_workers", Kind::Text, Some("AUTO")),
 ];
 
+/// MFSERV's `[general]` keys (`mfserv/adm/plugins.py`): the nginx fragment files (relative
+/// to the plugin dir, which must exist unless empty or `null`) and the lua path.
+pub(crate) const MFSERV_GENERAL: &[KeySpec] = &[
+    key("_extra_nginx_http_conf_filename", Kind::Text, Some("")),
+    key("_extra_nginx_server_conf_filename", Kind::Text, Some("")),
+    key(
+        "_extra_nginx_init_worker_by_lua_block_filename",
+        Kind::Text,
+        Some(""),
+    ),
+    key("_add_plugin_dir_to_lua_path", Kind::Bool, Some("1")),
+];
+
+/// MFSERV's `[internal]` keys.
+pub(crate) const MFSERV_INTERNAL: &[KeySpec] = &[key("disable_nginx_conf", Kind::Bool, Some("0"))];
+
+/// MFSERV's `[app_*]` keys besides the [`PROCESS`] ones. `timeout` has no default here: it
+/// falls back to `MFSERV_NGINX_TIMEOUT` (`config::profile`).
+pub(crate) const MFSERV_APP: &[KeySpec] = &[
+    key("smart_stop_signal", Kind::Int, Some("15")),
+    key("smart_stop_delay", Kind::Int, Some("3")),
+    key("smart_start_delay", Kind::Int, Some("3")),
+    key("timeout", Kind::Int, None),
+    key("_debug_extra_options", Kind::Text, Some("")),
+    key("_prefix_based_routing", Kind::Bool, Some("1")),
+    key("_virtualdomain_based_routing", Kind::Bool, Some("0")),
+    key(
+        "virtualdomain_based_routing_extra_vhosts",
+        Kind::Text,
+        Some(""),
+    ),
+    key("_static_routing", Kind::Bool, Some("1")),
+    key("_static_url_prefix", Kind::Text, Some("/static")),
+    key("_static_directory", Kind::Text, Some("/static")),
+    key("prefix_based_routing_extra_routes", Kind::Text, Some("")),
+    key("_gateway_interface_mode", Kind::Text, Some("")),
+    key("_extra_nginx_conf_filename", Kind::Text, Some("")),
+    key("_extra_nginx_conf_static_filename", Kind::Text, Some("")),
+    key("_http_test_endpoint", Kind::Text, Some("")),
+    key("_http_test_expected_status_code", Kind::Int, Some("200")),
+    key("_http_test_expected_body", Kind::Text, Some("OK")),
+    key("_http_test_timeout", Kind::Int, Some("10")),
+];
+
+/// The failure policies of an MFDATA step.
+pub(crate) const FAILURE_POLICIES: &[&str] = &["keep", "delete", "move"];
+
+/// MFDATA's `[step_*]` keys besides the [`PROCESS`] ones (`mfdata/adm/plugins.py`).
+pub(crate) const MFDATA_STEP: &[KeySpec] = &[
+    key(
+        "watched_directories",
+        Kind::Text,
+        Some("{MFDATA_CURRENT_STEP_DIR}"),
+    ),
+    key(
+        "failure_policy",
+        Kind::OneOf(FAILURE_POLICIES),
+        Some("keep"),
+    ),
+    key("failure_policy_move_dest_dir", Kind::Text, Some("")),
+    key("timeout", Kind::Int, Some("600")),
+    key("retry_total", Kind::Int, Some("0")),
+    key("retry_min_wait", Kind::Float, Some("10")),
+    key("retry_max_wait", Kind::Float, Some("120")),
+    key("retry_backoff", Kind::Float, Some("0.0")),
+];
+
+/// MFBASE's `[general]` keys (`mfbase/adm/plugins.py`).
+pub(crate) const MFBASE_GENERAL: &[KeySpec] = &[
+    key("_use_postgresql", Kind::Bool, Some("1")),
+    key("_use_storage", Kind::Bool, Some("1")),
+    key("storage_access_allows", Kind::Text, Some("all")),
+    key("storage_auth_passwd_filename", Kind::Text, Some("")),
+    key("storage_satisfy", Kind::OneOf(&["any", "all"]), Some("any")),
+    key("storage_forbidden_dav_methods", Kind::Text, Some("")),
+    key("storage_dav_access", Kind::Text, Some("")),
+    key("storage_autoindex_format", Kind::Text, Some("html")),
+];
+
 /// The keys a section kind takes in a module: the known ones (a later table overrides a key
 /// of an earlier one), and whether other keys are allowed too (as text).
 #[derive(Debug, Clone, Copy)]
@@ -120,17 +201,68 @@ const GENERIC: Profile = Profile {
     switch_rules: false,
 };
 
-/// MFDATA (`mfdata/adm/plugins.py`): `[switch_rules*:*]` sections.
+/// The process keys alone, no other key allowed (mfplugin's `[app_*]` and
+/// `[extra_daemon_*]`).
+const STRICT_PROCESS: Keys = Keys {
+    known: &[PROCESS],
+    open: false,
+};
+
+/// MFSERV (`mfserv/adm/plugins.py`): nginx keys in `[general]`, `[internal]`, its `[app_*]`
+/// keys; no `[step_*]`.
+const MFSERV: Profile = Profile {
+    general: Keys {
+        known: &[GENERAL, MFSERV_GENERAL],
+        open: false,
+    },
+    internal: Some(Keys {
+        known: &[MFSERV_INTERNAL],
+        open: false,
+    }),
+    extra_daemon: STRICT_PROCESS,
+    app: Some(Keys {
+        known: &[PROCESS, MFSERV_APP],
+        open: false,
+    }),
+    step: None,
+    switch_rules: false,
+};
+
+/// MFDATA (`mfdata/adm/plugins.py`): its `[step_*]` keys and `[switch_rules*:*]` sections;
+/// `[app_*]` takes the process keys alone, as in mfplugin's base schema.
 const MFDATA: Profile = Profile {
+    general: GENERIC.general,
+    internal: None,
+    extra_daemon: STRICT_PROCESS,
+    app: Some(STRICT_PROCESS),
+    step: Some(Keys {
+        known: &[PROCESS, MFDATA_STEP],
+        open: false,
+    }),
     switch_rules: true,
-    ..GENERIC
+};
+
+/// MFBASE (`mfbase/adm/plugins.py`): PostgreSQL and storage keys in `[general]`; `[app_*]`
+/// takes the process keys alone; no `[step_*]`.
+const MFBASE: Profile = Profile {
+    general: Keys {
+        known: &[GENERAL, MFBASE_GENERAL],
+        open: false,
+    },
+    internal: None,
+    extra_daemon: STRICT_PROCESS,
+    app: Some(STRICT_PROCESS),
+    step: None,
+    switch_rules: false,
 };
 
 /// The profile of `module` (upper case); the generic one for a module mfplug does not know
 /// (that problem is reported from the label).
 pub(crate) fn profile(module: &str) -> &'static Profile {
     match module {
+        "MFSERV" => &MFSERV,
         "MFDATA" => &MFDATA,
+        "MFBASE" => &MFBASE,
         _ => &GENERIC,
     }
 }

@@ -105,12 +105,15 @@ path = {{MFDATA_CURRENT_PLUGIN_DIR}}/data
 inbox = {{MFDATA_HOME}}/var/in
 outbox = {{MFDATA_HOME}}/var/out
 
+[custom_step]
+# MFDATA's [step_*] sections take only its keys: the others go in a [custom*] one
+arg_redis_unix_socket_path = /tmp/redis.socket
+switch_logical_condition = True
+
 [step_main]
 _cmd_and_args = {{MFDATA_CURRENT_PLUGIN_DIR}}/main.py --step-name={step_name}
-arg_redis_unix_socket_path = /tmp/redis.socket
 numprocesses = 2
 failure_policy = keep
-switch_logical_condition = True
 
 [switch_rules:fnmatch:latest.switch.main.system_original_basename]
 *.gz = main
@@ -145,7 +148,7 @@ _cmd_and_args = {{MFSERV_CURRENT_PLUGIN_DIR}}/main/wsgi.py {app_name}
 numprocesses = 4
 numprocesses[DEV] = 1
 timeout = 60
-virtualdomain_based_routing = False
+_virtualdomain_based_routing = False
 "#,
     );
 }
