@@ -13,6 +13,7 @@ pub(crate) mod schema;
 
 pub(crate) use invalid::{load_reported, Invalid};
 pub(crate) mod module;
+mod profile;
 mod unsupported;
 
 pub(crate) use unsupported::unsupported;
@@ -26,7 +27,7 @@ use serde::Serialize;
 
 use crate::plugin::{self, Label, CONFIG_FILE};
 use ini::{Document, Key};
-use schema::SectionKind;
+use schema::{Profile, SectionKind};
 
 /// What the model needs to know of the world: the module `--module` names, the configuration
 /// name, the runtime home and the environment values are rendered against.
@@ -303,15 +304,19 @@ fn load_unsorted(dir: &Path, settings: &Settings) -> Result<PluginConfig, Vec<Pr
 
     let (files, docs) = read_layers(dir, settings, label.as_ref(), &mut problems);
     let merged = merge(&docs);
-    check_schema(&merged, &files, &mut problems);
+    let profile = schema::profile(&settings.module);
+    check_schema(&merged, &files, profile, &mut problems);
 
     // Go on rendering after schema errors, so that rendering problems are reported too.
     let Some(label) = label.filter(|_| !docs.is_empty()) else {
         return Err(problems);
     };
 
-    let sections = resolve(&merged, &settings.config_name);
-    let config = render(dir, label, files, sections, settings, &mut problems);
+    let sections = resolve(&merged, &settings.config_name, profile);
+    let mut config = render(dir, label, files, sections, settings, &mut problems);
+    if let Some(config) = &mut config {
+        profile::apply(&settings.module, &settings.env, config, &mut problems);
+    }
     match config {
         Some(config) if !problems.iter().any(|p| p.severity == Severity::Error) => Ok(config),
         _ => Err(problems),
@@ -517,57 +522,104 @@ fn merge(docs: &[Document]) -> IndexMap<String, RawSection> {
 fn check_schema(
     merged: &IndexMap<String, RawSection>,
     files: &[PathBuf],
+    profile: &Profile,
     problems: &mut Vec<Problem>,
 ) {
     if let Some(config_file) = files.first() {
-        check_general(merged, config_file, problems);
+        check_general(merged, config_file, profile, problems);
     }
     for (name, section) in merged {
         let kind = schema::section_kind(name);
-        if kind == SectionKind::Unknown {
-            problems.push(unknown_section(name, section, files));
+        if !profile.has_section(kind) {
+            problems.push(unknown_section(name, section, files, profile));
             continue;
         }
         for (key, raw) in &section.keys {
-            check_key(name, kind, key, raw, files, problems);
+            check_key(name, (profile, kind), key, raw, files, problems);
         }
     }
 }
 
-/// Checks that `config.ini` (`config_file`) has a `[general]` section with a `_version`.
+/// Checks that `config.ini` (`config_file`) has a `[general]` section with the keys the
+/// module requires (`_version`, `_summary`, ...: those with no default but `python`).
 fn check_general(
     merged: &IndexMap<String, RawSection>,
     config_file: &Path,
+    profile: &Profile,
     problems: &mut Vec<Problem>,
 ) {
     let config_file = Some(config_file);
-    match merged.get("general") {
-        None => problems.push(
-            Problem::error(config_file, "has no `[general]` section")
-                .hint("add `[general]` with at least `_version = 0.0.1`"),
-        ),
-        Some(general) => {
-            if !general.keys.keys().any(|k| k.name == "_version") {
-                problems.push(
-                    Problem::error(config_file, "`_version` is missing")
-                        .at(general.line)
-                        .in_section("general")
-                        .hint("add `_version = 0.0.1` (letters a-z, digits, `-`, `_`, `.`)"),
-                );
-            }
+    let Some(general) = merged.get("general") else {
+        problems.push(
+            Problem::error(config_file, "has no `[general]` section").hint(
+                "add `[general]` with at least `_version = 0.0.1`, `_summary`, `_license`, \
+                 `_url`, `_maintainer` and `_vendor`",
+            ),
+        );
+        return;
+    };
+    let required = profile
+        .known_keys(SectionKind::General)
+        .into_iter()
+        .filter(|spec| {
+            matches!(
+                spec.kind,
+                schema::Kind::Version | schema::Kind::RequiredText
+            )
+        })
+        .filter(|spec| spec.default.is_none());
+    for spec in required {
+        if general.keys.keys().any(|k| k.name == spec.name) {
+            continue;
         }
+        let hint = if spec.name == "_version" {
+            "add `_version = 0.0.1` (letters a-z, digits, `-`, `_`, `.`)".to_owned()
+        } else {
+            format!(
+                "add `{} = ...` with a non-empty value: MetWork requires it of every plugin",
+                spec.name
+            )
+        };
+        problems.push(
+            Problem::error(config_file, format!("`{}` is missing", spec.name))
+                .at(general.line)
+                .in_section("general")
+                .hint(hint),
+        );
     }
 }
 
 /// The problem of a section the schema does not know, with the one it may have meant.
-fn unknown_section(name: &str, section: &RawSection, files: &[PathBuf]) -> Problem {
+fn unknown_section(
+    name: &str,
+    section: &RawSection,
+    files: &[PathBuf],
+    profile: &Profile,
+) -> Problem {
     let file = Some(files[section.file].as_path());
+    let kind = schema::section_kind(name);
+    if kind != SectionKind::Unknown {
+        return Problem::error(
+            file,
+            format!("section `[{name}]` is not one of this plugin's module"),
+        )
+        .at(section.line)
+        .in_section(name)
+        .hint(format!(
+            "known sections here are {}; the module comes from the label \
+             (`.layerapi2_label`)",
+            profile.section_list()
+        ));
+    }
     let mut problem = Problem::error(file, format!("unknown section `[{name}]`"))
         .at(section.line)
         .in_section(name);
     problem.hint = Some(match schema::suggest_section(name) {
         Some(s) => format!("did you mean `[{s}]`?"),
-        None => "known sections are `[general]`, `[custom*]`, `[extra_daemon_NAME]`, `[app_NAME]`, `[step_NAME]` and `[switch_rules*:*]`; a section starting with `_` is ignored".into(),
+        None => format!(
+            "known sections are {}; a section starting with `_` is ignored",
+            profile.section_list()
+        ),
     });
     problem
 }
@@ -577,22 +629,22 @@ fn unknown_section(name: &str, section: &RawSection, files: &[PathBuf]) -> Probl
 /// checked now, whichever variant is chosen).
 fn check_key(
     name: &str,
-    kind: SectionKind,
+    (profile, kind): (&Profile, SectionKind),
     key: &Key,
     raw: &Raw,
     files: &[PathBuf],
     problems: &mut Vec<Problem>,
 ) {
     let file = Some(files[raw.file].as_path());
-    if !schema::key_allowed(kind, &key.name) {
-        problems.push(unknown_key(name, kind, key, raw, file));
+    if !profile.key_allowed(kind, &key.name) {
+        problems.push(unknown_key(name, profile.known_keys(kind), key, raw, file));
         return;
     }
-    if let Some(spec) = schema::key_spec(kind, &key.name) {
+    if let Some(spec) = profile.key_spec(kind, &key.name) {
         if !has_template(&raw.value) {
             if let Err(e) = schema::coerce(spec.kind, &raw.value) {
                 problems.push(
-                    Problem::error(file, format!("`{key}`: {e}"))
+                    coerce_problem(file, &format!("`{key}`"), &key.name, &e)
                         .at(raw.line)
                         .in_section(name)
                         .for_key(&key.name),
@@ -602,16 +654,27 @@ fn check_key(
     }
 }
 
+/// The problem of a value (`what`: "`key`", "`key` once rendered") that does not fit its
+/// key: a warning when MetWork reads another value instead (a junk integer reads as 0), else
+/// an error.
+fn coerce_problem(file: Option<&Path>, what: &str, key: &str, e: &schema::CoerceError) -> Problem {
+    match e.fallback() {
+        Some(fallback) => Problem::warning(file, format!("{what}: {e}")).hint(format!(
+            "write an integer; `{key}` is {fallback} until then"
+        )),
+        None => Problem::error(file, format!("{what}: {e}")),
+    }
+}
+
 /// The problem of a key that section `name` (of `kind`) does not have, with the one it may
 /// have meant, else the keys it has.
 fn unknown_key(
     name: &str,
-    kind: SectionKind,
+    known: Vec<&'static schema::KeySpec>,
     key: &Key,
     raw: &Raw,
     file: Option<&Path>,
 ) -> Problem {
-    let known = schema::known_keys(kind).unwrap_or_default();
     let mut problem = Problem::error(
         file,
         format!("unknown key `{}` in section `[{name}]`", key.name),
@@ -679,6 +742,7 @@ struct Chosen {
 fn resolve(
     merged: &IndexMap<String, RawSection>,
     config_name: &str,
+    profile: &Profile,
 ) -> Vec<(String, Vec<(String, Chosen)>)> {
     let mut out = Vec::new();
     for (name, section) in merged {
@@ -707,7 +771,7 @@ fn resolve(
                 },
             ));
         }
-        for spec in schema::known_keys(schema::section_kind(name)).unwrap_or_default() {
+        for spec in profile.known_keys(schema::section_kind(name)) {
             if let Some(default) = spec.default {
                 if !keys.iter().any(|(k, _)| k == spec.name) {
                     keys.push((
@@ -944,22 +1008,23 @@ impl<'a> Renderer<'a> {
             raw.to_owned()
         };
         self.count_bytes(at, value.len())?;
-        if let Some(spec) = schema::key_spec(kind, at.key) {
+        // A free key keeps `null` as it is, as MetWork keeps it.
+        if let Some(spec) = schema::profile(&self.settings.module).key_spec(kind, at.key) {
             match schema::coerce(spec.kind, &value) {
                 Ok(v) => value = v,
                 Err(e) => {
                     // A value without a template was checked with the schema already.
                     if has_template(raw) {
-                        self.problems.push(at.locate(Problem::error(
-                            at.path,
-                            format!("`{}` once rendered: {e}", at.key),
-                        )));
+                        let what = format!("`{}` once rendered", at.key);
+                        self.problems
+                            .push(at.locate(coerce_problem(at.path, &what, at.key, &e)));
                     }
-                    return Ok(None);
+                    match e.fallback() {
+                        Some(fallback) => value = fallback.to_owned(),
+                        None => return Ok(None),
+                    }
                 }
             }
-        } else if value.trim() == "null" {
-            value.clear();
         }
         if at.key == "_cmd_and_args" {
             value = fill_placeholders(&value, &self.label.name, self.dir_text, at.section);

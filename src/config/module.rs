@@ -28,8 +28,9 @@ pub(crate) fn known_list() -> String {
 /// The module of the plugin labelled `label` (read from `dir`), upper case: the label's,
 /// which must be a known one written in lower case, and which `--module`/`MFPLUG_MODULE`, when
 /// given, must agree with. Else the problem is added to `problems` (on a disagreement, it names
-/// both and how to fix it), and the module is `settings.module`, so that loading goes on to
-/// report the other problems.
+/// both and how to fix it), and the module is the label's when mfplug knows it (its profile
+/// checks the rest of the plugin), else `settings.module`, so that loading goes on to report
+/// the other problems.
 pub(crate) fn of_label(
     dir: &Path,
     label: &Label,
@@ -40,7 +41,11 @@ pub(crate) fn of_label(
         Ok(module) => module,
         Err(problem) => {
             problems.push(*problem);
-            settings.module.clone()
+            if is_known(&label.module) {
+                label.module.to_ascii_uppercase()
+            } else {
+                settings.module.clone()
+            }
         }
     }
 }

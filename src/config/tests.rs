@@ -8,7 +8,30 @@ struct Fixture {
     home: PathBuf,
 }
 
+/// The `[general]` keys every module requires besides `_version`, which [`plugin`] writes
+/// after the `[general]` line when the fixture does not: [`GENERAL_LINES`] lines.
+const REQUIRED: &str = "_summary = s\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = m <m@example.invalid>\n_vendor = v\n";
+const GENERAL_LINES: usize = 5;
+
+/// [`REQUIRED`] inserted after the `[general]` line of `config`, the keys it sets left out.
+fn with_required(config: &str) -> String {
+    let keys: String = REQUIRED
+        .lines()
+        .filter(|line| {
+            let key = line.split('=').next().unwrap_or_default().trim();
+            !config.lines().any(|l| l.trim_start().starts_with(key))
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    config.replacen("[general]\n", &format!("[general]\n{keys}"), 1)
+}
+
 fn plugin(config: &str) -> Fixture {
+    plugin_raw(&with_required(config))
+}
+
+/// A plugin whose `config.ini` is `config` as it is.
+fn plugin_raw(config: &str) -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("src");
     let home = tmp.path().join("home");
@@ -106,7 +129,8 @@ fn values_render_and_variables_are_generated() {
     assert_eq!(vars["MFPLUG_CURRENT_PLUGIN_CUSTOM_BAR"], "from-env-foo");
     assert_eq!(vars["MFPLUG_CURRENT_PLUGIN_CUSTOM_BAZ"], "dev/x");
     assert_eq!(vars["MFPLUG_CURRENT_PLUGIN_CUSTOM_FLAG"], "yes");
-    assert_eq!(vars["MFPLUG_CURRENT_PLUGIN_CUSTOM_EMPTY"], "");
+    // A free key keeps `null` as it is, as MetWork keeps it.
+    assert_eq!(vars["MFPLUG_CURRENT_PLUGIN_CUSTOM_EMPTY"], "null");
     assert_eq!(
         vars["MFPLUG_CURRENT_PLUGIN_EXTRA_DAEMON_WORKER_NUMPROCESSES"],
         "2"
@@ -171,7 +195,7 @@ fn unknown_variable_renders_empty_with_a_warning() {
     let config = load(&fx.dir, &settings(&fx, "GENERIC")).unwrap();
     assert_eq!(config.get("custom", "x"), Some("ab"));
     assert_eq!(config.warnings.len(), 1);
-    assert_eq!(config.warnings[0].line, Some(4));
+    assert_eq!(config.warnings[0].line, Some(4 + GENERAL_LINES));
     assert!(config.warnings[0].message.contains("`NOPE`"));
 }
 
@@ -222,7 +246,7 @@ fn private_keys_are_not_overridable() {
 #[test]
 fn unknown_sections_and_keys_are_errors_with_suggestions() {
     let fx = plugin(
-        "[general]\n_version = 1\n_sumary = x\n[extra_deamon_foo]\nnumprocesses=1\n[extra_daemon_bar]\nnumprocess = 2\n_cmd_and_args = x\n[app_x]\nmodule_specific = kept\n[switch_rules:fnmatch:x]\n* = y\n",
+        "[general]\n_version = 1\n_sumary = x\n[extra_deamon_foo]\nnumprocesses=1\n[extra_daemon_bar]\nnumprocess = 2\n_cmd_and_args = x\n[app_x]\nmodule_specific = kept\n",
     );
     let problems = load(&fx.dir, &settings(&fx, "GENERIC")).unwrap_err();
     let summary: Vec<(Option<usize>, Option<String>, Option<String>)> = problems
@@ -233,25 +257,41 @@ fn unknown_sections_and_keys_are_errors_with_suggestions() {
         summary,
         vec![
             (
-                Some(3),
+                Some(3 + GENERAL_LINES),
                 Some("_sumary".into()),
                 Some("did you mean `_summary`?".into())
             ),
             (
-                Some(4),
+                Some(4 + GENERAL_LINES),
                 None,
                 Some("did you mean `[extra_daemon_foo]`?".into())
             ),
             (
-                Some(7),
+                Some(7 + GENERAL_LINES),
                 Some("numprocess".into()),
                 Some("did you mean `numprocesses`?".into())
             ),
         ]
     );
+    assert!(problems[0].to_string().contains(&format!(
+        "config.ini`, line {}, section `[general]`: unknown key `_sumary`",
+        3 + GENERAL_LINES
+    )));
+}
+
+#[test]
+fn switch_rules_belong_to_mfdata() {
+    let text = "[general]\n_version = 1\n[switch_rules:fnmatch:x]\n* = y\n";
+    let fx = plugin(text);
+    let problems = load(&fx.dir, &settings(&fx, "GENERIC")).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].line, Some(3 + GENERAL_LINES));
     assert!(problems[0]
-        .to_string()
-        .contains("config.ini`, line 3, section `[general]`: unknown key `_sumary`"));
+        .message
+        .contains("section `[switch_rules:fnmatch:x]` is not one of this plugin's module"));
+    fs_err::write(fx.dir.join(".layerapi2_label"), "plugin_foo@mfdata\n").unwrap();
+    let config = load(&fx.dir, &settings(&fx, "GENERIC")).unwrap();
+    assert_eq!(config.get("switch_rules:fnmatch:x", "*"), Some("y"));
 }
 
 #[test]
@@ -261,13 +301,22 @@ fn coercion_errors_name_the_key_even_for_unselected_variants() {
     );
     let problems = load(&fx.dir, &settings(&fx, "GENERIC")).unwrap_err();
     let lines: Vec<_> = problems.iter().map(|p| p.line).collect();
-    assert_eq!(lines, vec![Some(2), Some(5), Some(6)], "{problems:?}");
+    let n = GENERAL_LINES;
+    assert_eq!(
+        lines,
+        vec![Some(2 + n), Some(5 + n), Some(6 + n)],
+        "{problems:?}"
+    );
+    // A junk integer reads as 0 with a warning, as MetWork's `to_int` reads it.
+    assert_eq!(problems[0].severity, Severity::Error);
     assert!(problems[1]
         .message
-        .contains("`numprocesses[PROD]`: `many` is not a non-negative integer"));
+        .contains("`numprocesses[PROD]`: `many` is not an integer: it reads as 0"));
+    assert_eq!(problems[1].severity, Severity::Warning);
     assert!(problems[2]
         .message
         .contains("`graceful_timeout` once rendered: `abc` is not"));
+    assert_eq!(problems[2].severity, Severity::Warning);
 }
 
 #[test]
@@ -310,7 +359,7 @@ fn template_syntax_error_is_reported() {
     let fx = plugin("[general]\n_version = 1\n[custom]\nx = {{ oops\n");
     let problems = load(&fx.dir, &settings(&fx, "GENERIC")).unwrap_err();
     assert_eq!(problems.len(), 1);
-    assert_eq!(problems[0].line, Some(4));
+    assert_eq!(problems[0].line, Some(4 + GENERAL_LINES));
     assert!(problems[0].message.starts_with("`x` cannot be rendered"));
 }
 

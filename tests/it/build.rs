@@ -57,7 +57,7 @@ fn python_plugin(ctx: &TestContext, dir: &str, requirements: &str, wheels: &[(St
     ctx.write(&format!("{dir}/.layerapi2_label"), "plugin_py@mfplug\n");
     ctx.write(
         &format!("{dir}/config.ini"),
-        "[general]\n_version = 1.0.0\n",
+        "[general]\n_version = 1.0.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n",
     );
     ctx.write(
         &format!("{dir}/python3_virtualenv_sources/requirements-to-freeze.txt"),
@@ -373,7 +373,7 @@ fn build_fetches_vendors_prunes_and_rebuilds_offline() {
         ],
     );
     ctx.write("p/.layerapi2_label", "plugin_py@mfplug\n");
-    ctx.write("p/config.ini", "[general]\n_version = 1.0.0\n");
+    ctx.write("p/config.ini", "[general]\n_version = 1.0.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n");
     ctx.write(
         "p/python3_virtualenv_sources/requirements-to-freeze.txt",
         "alpha\n",
@@ -669,7 +669,7 @@ fn a_file_that_does_not_match_the_lock_is_refused() {
     other.padding = 64;
     let bad = Index::start(Mode::Json, &[other]);
     ctx.write("p/.layerapi2_label", "plugin_py@mfplug\n");
-    ctx.write("p/config.ini", "[general]\n_version = 1.0.0\n");
+    ctx.write("p/config.ini", "[general]\n_version = 1.0.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n");
     ctx.write(
         "p/python3_virtualenv_sources/requirements-to-freeze.txt",
         "alpha\n",
@@ -703,7 +703,7 @@ fn a_missing_interpreter_is_a_clear_error() {
     python_plugin(&ctx, "p", "tool\n", &[wheel("tool", "1.0", true)]);
     ctx.write(
         "p/config.ini",
-        "[general]\n_version = 1.0.0\npython = /nonexistent/python3.99\n",
+        "[general]\n_version = 1.0.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\npython = /nonexistent/python3.99\n",
     );
     let out = ctx.cmd(["build", "p", "--offline"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -719,7 +719,7 @@ fn online_plugin(ctx: &TestContext, dir: &str, requirements: &str, wheels: bool)
     ctx.write(&format!("{dir}/.layerapi2_label"), "plugin_py@mfplug\n");
     ctx.write(
         &format!("{dir}/config.ini"),
-        "[general]\n_version = 1.0.0\n",
+        "[general]\n_version = 1.0.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n",
     );
     ctx.write(
         &format!("{dir}/python3_virtualenv_sources/requirements-to-freeze.txt"),

@@ -84,6 +84,10 @@ fn metwork_custom_heavy(ctx: &TestContext) {
 _version=0.1.0-dev
 _release=3
 _summary=lots of custom keys
+_license=BSD-3-Clause
+_url=https://example.invalid
+_maintainer=t <t@example.invalid>
+_vendor=t
 
 [custom]
 # database connection
@@ -101,12 +105,15 @@ path = {{MFDATA_CURRENT_PLUGIN_DIR}}/data
 inbox = {{MFDATA_HOME}}/var/in
 outbox = {{MFDATA_HOME}}/var/out
 
+[custom_step]
+# MFDATA's [step_*] sections take only its keys: the others go in a [custom*] one
+arg_redis_unix_socket_path = /tmp/redis.socket
+switch_logical_condition = True
+
 [step_main]
 _cmd_and_args = {{MFDATA_CURRENT_PLUGIN_DIR}}/main.py --step-name={step_name}
-arg_redis_unix_socket_path = /tmp/redis.socket
 numprocesses = 2
 failure_policy = keep
-switch_logical_condition = True
 
 [switch_rules:fnmatch:latest.switch.main.system_original_basename]
 *.gz = main
@@ -123,6 +130,10 @@ fn metwork_variant_heavy(ctx: &TestContext) {
         r#"[general]
 _version=2.0.0
 _summary=variants
+_license=BSD-3-Clause
+_url=https://example.invalid
+_maintainer=t <t@example.invalid>
+_vendor=t
 
 [custom]
 url = https://prod.example.invalid
@@ -137,7 +148,7 @@ _cmd_and_args = {{MFSERV_CURRENT_PLUGIN_DIR}}/main/wsgi.py {app_name}
 numprocesses = 4
 numprocesses[DEV] = 1
 timeout = 60
-virtualdomain_based_routing = False
+_virtualdomain_based_routing = False
 "#,
     );
 }
@@ -294,7 +305,7 @@ fn check_reports_every_problem_not_only_the_first() {
     ctx.write("bad/.plugin_format_version", "one two\n");
     ctx.write(
         "bad/config.ini",
-        "[general]\n_version = 1.0 beta\n_sumary = typo\n\n[custom]\nfoo = 1\nfoo = 2\nno equals sign here\n\n[extra_deamon_x]\nnumprocesses = 1\n\n[extra_daemon_y]\nnumprocess = 2\ngraceful_timeout = soon\n",
+        "[general]\n_version = 1.0 beta\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n_sumary = typo\n\n[custom]\nfoo = 1\nfoo = 2\nno equals sign here\n\n[extra_deamon_x]\nnumprocesses = 1\n\n[extra_daemon_y]\nnumprocess = 2\ngraceful_timeout = soon\n",
     );
     let out = mfplug_snapshot!(ctx, ctx.cmd(["check", "bad"]));
     assert_eq!(out.status.code(), Some(1));
@@ -303,11 +314,13 @@ fn check_reports_every_problem_not_only_the_first() {
     assert_eq!(out.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["ok"], false);
-    assert_eq!(json["errors"], 9);
+    // `graceful_timeout = soon` is a warning: it reads as 0, as MetWork's `to_int` reads it.
+    assert_eq!(json["errors"], 8);
+    assert_eq!(json["warnings"], 1);
     let problems = json["problems"].as_array().unwrap();
     assert!(problems
         .iter()
-        .any(|p| p["key"] == "numprocess" && p["line"] == 14));
+        .any(|p| p["key"] == "numprocess" && p["line"] == 19));
 }
 
 #[test]
@@ -358,7 +371,7 @@ fn undefined_variables_are_reported_with_verbose() {
     ctx.write("v/.layerapi2_label", "plugin_v@mfplug\n");
     ctx.write(
         "v/config.ini",
-        "[general]\n_version = 1\n[custom]\nx = {{UNDEFINED_THING}}\n",
+        "[general]\n_version = 1\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n[custom]\nx = {{UNDEFINED_THING}}\n",
     );
     let out = ctx.cmd(["check", "v"]).output().unwrap();
     assert!(out.status.success());
@@ -366,7 +379,7 @@ fn undefined_variables_are_reported_with_verbose() {
     let out = ctx.cmd(["-v", "check", "v"]).output().unwrap();
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("line 4"), "{stderr}");
+    assert!(stderr.contains("line 9"), "{stderr}");
     assert!(
         stderr.contains("`UNDEFINED_THING`, which is not defined"),
         "{stderr}"
@@ -381,7 +394,7 @@ fn custom_plugin(ctx: &TestContext, name: &str, custom: &str) {
     );
     ctx.write(
         &format!("{name}/config.ini"),
-        &format!("[general]\n_version = 1.0.0\n\n[custom]\n{custom}"),
+        &format!("[general]\n_version = 1.0.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n\n[custom]\n{custom}"),
     );
 }
 
@@ -411,10 +424,10 @@ fn a_value_doubling_at_each_key_is_refused_with_bounded_memory() {
         let took = started.elapsed();
         let stderr = crate::support::stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
-        // 100 * 2^14 is the first value above 1 MiB, on line 19.
+        // 100 * 2^14 is the first value above 1 MiB, on line 24.
         assert!(
             stderr.contains(
-                "error: `laugh/config.ini`, line 19, section `[custom]`: `a14` renders to more \
+                "error: `laugh/config.ini`, line 24, section `[custom]`: `a14` renders to more \
                  than 1 MiB"
             ),
             "{stderr}"
@@ -452,7 +465,7 @@ fn the_rendered_configuration_is_bounded_as_a_whole() {
     // 100 * (2^14 - 1) bytes for a0..a13, then 819 200 per copy: the 16 MiB pass at `copy18`.
     assert!(
         stderr.contains(
-            "error: `wide/config.ini`, line 37, section `[custom]`: the configuration renders to \
+            "error: `wide/config.ini`, line 42, section `[custom]`: the configuration renders to \
              more than 16 MiB, reached at `copy18`"
         ),
         "{stderr}"
@@ -474,7 +487,7 @@ fn a_template_that_loops_for_ages_is_stopped() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains(
-            "error: `spin/config.ini`, line 6, section `[custom]`: `spin` takes too many template \
+            "error: `spin/config.ini`, line 11, section `[custom]`: `spin` takes too many template \
              steps to render"
         ),
         "{stderr}"
@@ -487,7 +500,7 @@ fn a_template_that_loops_for_ages_is_stopped() {
 #[test]
 fn a_file_of_100_000_sections_is_checked() {
     let ctx = TestContext::new();
-    let mut text = String::from("[general]\n_version = 1.0.0\n\n");
+    let mut text = String::from("[general]\n_version = 1.0.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n\n");
     for i in 0..100_000 {
         text.push_str(&format!("[custom_{i}]\nk = v{i}\n"));
     }
@@ -509,11 +522,11 @@ fn a_file_of_100_000_sections_is_checked() {
         .iter()
         .map(|p| p["line"].as_u64().unwrap())
         .collect();
-    assert_eq!(lines, [200_004, 200_006, 200_008], "{json}");
+    assert_eq!(lines, [200_009, 200_011, 200_013], "{json}");
     assert!(problems[0]["message"]
         .as_str()
         .unwrap()
-        .contains("section `[custom_7]` is already defined on line 18"));
+        .contains("section `[custom_7]` is already defined on line 23"));
 }
 
 /// `.ci/run` on a fresh machine. It runs here against a PATH of shims: `apt-get` and
@@ -637,7 +650,7 @@ fn an_endless_or_huge_or_binary_config_ini_is_refused() {
     error: found 1 error in plugin dir `zero`
     ");
 
-    let mut big = String::from("[general]\n_version = 1\n[custom]\n");
+    let mut big = String::from("[general]\n_version = 1\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n[custom]\n");
     big.push_str(&format!("# {}\n", "x".repeat(16 << 20)));
     custom_plugin(&ctx, "big", "");
     ctx.write("big/config.ini", &big);
@@ -673,7 +686,7 @@ fn long_unknown_names_are_reported_at_once() {
     ctx.write("long/.layerapi2_label", "plugin_long@mfplug\n");
     ctx.write(
         "long/config.ini",
-        &format!("[general]\n_version = 1\n[{section}]\n[extra_daemon_x]\n{key} = 1\n"),
+        &format!("[general]\n_version = 1\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n[{section}]\n[extra_daemon_x]\n{key} = 1\n"),
     );
     let out = ctx.cmd(["check", "long", "--json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -7,7 +7,7 @@ fn variants_plugin(ctx: &TestContext, at: &str) {
     ctx.write(&format!("{at}/.layerapi2_label"), "plugin_var@mfplug\n");
     ctx.write(
         &format!("{at}/config.ini"),
-        "[general]\n_version = 1.2.3\n_release = 4\n\n[custom]\n# a comment\nurl = prod\nurl[DEV] = dev\nurl[DEV_JOHN] = john\nfull = {{MFPLUG_CURRENT_PLUGIN_NAME}} at {{MFPLUG_CURRENT_PLUGIN_CUSTOM_URL}}\nmulti = a\n    b\n\n[extra_daemon_w]\n_cmd_and_args = {plugin_dir}/w {extra_name}\ndebug = yes\n",
+        "[general]\n_version = 1.2.3\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n_release = 4\n\n[custom]\n# a comment\nurl = prod\nurl[DEV] = dev\nurl[DEV_JOHN] = john\nfull = {{MFPLUG_CURRENT_PLUGIN_NAME}} at {{MFPLUG_CURRENT_PLUGIN_CUSTOM_URL}}\nmulti = a\n    b\n\n[extra_daemon_w]\n_cmd_and_args = {plugin_dir}/w {extra_name}\ndebug = yes\n",
     );
 }
 
@@ -102,15 +102,15 @@ fn config_errors() {
     hint: give a plugin dir, or the name of an installed plugin (`--home` chooses the home)
     ");
     ctx.write("broken/.layerapi2_label", "plugin_broken@mfplug\n");
-    ctx.write("broken/config.ini", "[general]\n_version = 1\n[nope]\n");
+    ctx.write("broken/config.ini", "[general]\n_version = 1\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n[nope]\n");
     mfplug_snapshot!(ctx, ctx.cmd(["config", "broken"]), @r"
     success: false
     exit_code: 1
     ----- stdout -----
 
     ----- stderr -----
-    error: `broken/config.ini`, line 3, section `[nope]`: unknown section `[nope]`
-      hint: known sections are `[general]`, `[custom*]`, `[extra_daemon_NAME]`, `[app_NAME]`, `[step_NAME]` and `[switch_rules*:*]`; a section starting with `_` is ignored
+    error: `broken/config.ini`, line 8, section `[nope]`: unknown section `[nope]`
+      hint: known sections are `[general]`, `[custom*]`, `[extra_daemon_NAME]`, `[app_NAME]` and `[step_NAME]`; a section starting with `_` is ignored
     error: cannot read the configuration of `broken`
 
     hint: `mfplug check broken` lists every problem

@@ -26,14 +26,21 @@ fn plugin(ctx: &TestContext, daemons: &str) -> PathBuf {
     ctx.write("p/.layerapi2_label", "plugin_demo@mfplug\n");
     ctx.write(
         "p/config.ini",
-        &format!("[general]\n_version = 1.0.0\n\n{daemons}"),
+        &format!("[general]\n_version = 1.0.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n\n{daemons}"),
     );
     ctx.write("p/recorder.sh", RECORDER);
     ctx.work.join("p")
 }
 
+/// An `[extra_daemon_NAME]` section; one process unless `extra` says how many (MetWork's
+/// default is 0: not run).
 fn daemon(name: &str, command: &str, extra: &str) -> String {
-    format!("[extra_daemon_{name}]\n_cmd_and_args = {command}\n{extra}\n")
+    let count = if extra.contains("numprocesses") {
+        ""
+    } else {
+        "numprocesses = 1\n"
+    };
+    format!("[extra_daemon_{name}]\n_cmd_and_args = {command}\n{count}{extra}\n")
 }
 
 /// A running `mfplug develop`, its output in files; killed if a test fails before the end.
@@ -461,7 +468,7 @@ fn no_watch_only_links() {
 
     // A devlink to another dir is replaced.
     ctx.write("q/.layerapi2_label", "plugin_demo@mfplug\n");
-    ctx.write("q/config.ini", "[general]\n_version = 2\n");
+    ctx.write("q/config.ini", "[general]\n_version = 2\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n");
     ctx.cmd(["develop", "q", "--no-watch"]).assert().success();
     assert_eq!(std::fs::read_link(&link).unwrap(), ctx.work.join("q"));
 }

@@ -7,7 +7,7 @@ fn devlinked(ctx: &TestContext) {
     ctx.write("src/p/.layerapi2_label", "plugin_p@mfplug\n");
     ctx.write(
         "src/p/config.ini",
-        "[general]\n_version = 1.0.0\n[custom]\ncolor = blue\ncolor[DEV] = green\n",
+        "[general]\n_version = 1.0.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n[custom]\ncolor = blue\ncolor[DEV] = green\n",
     );
     ctx.write(
         "src/p/bin/hello",

@@ -15,7 +15,7 @@ fn plugin_file(ctx: &TestContext, name: &str, version: &str, extra: &[(&str, &st
     );
     ctx.write(
         &format!("{dir}/config.ini"),
-        &format!("[general]\n_version = {version}\n_summary = test plugin\n\n[custom]\n# the color\ncolor = blue\nsize = 3\n"),
+        &format!("[general]\n_version = {version}\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n_summary = test plugin\n\n[custom]\n# the color\ncolor = blue\nsize = 3\n"),
     );
     ctx.write(
         &format!("{dir}/bin/{name}-hello"),
@@ -354,7 +354,7 @@ fn legacy_files_install_converted() {
     let src = ctx.root().join("legacy/metwork_plugin");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join(".layerapi2_label"), "plugin_old@mfplug\n").unwrap();
-    std::fs::write(src.join("config.ini"), "[general]\n_version=2.0\n").unwrap();
+    std::fs::write(src.join("config.ini"), "[general]\n_version=2.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n").unwrap();
     std::fs::write(
         src.join(".metadata.json"),
         r#"{"name":"old","version":"2.0","release":"1"}"#,
@@ -772,7 +772,7 @@ fn basics(name: &str) -> Vec<(&'static str, Crafted)> {
         ),
         (
             "config.ini",
-            Crafted::File("[general]\n_version = 1.0.0\n\n[custom]\ncolor = blue\n".into()),
+            Crafted::File("[general]\n_version = 1.0.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n\n[custom]\ncolor = blue\n".into()),
         ),
     ]
 }
@@ -870,7 +870,7 @@ fn names_that_are_not_plugin_names_touch_nothing() {
 fn a_leading_dash_is_refused_in_labels_and_files() {
     let ctx = TestContext::new();
     ctx.write("dash/.layerapi2_label", "plugin_-rf@mfplug\n");
-    ctx.write("dash/config.ini", "[general]\n_version = 1.0.0\n");
+    ctx.write("dash/config.ini", "[general]\n_version = 1.0.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n");
     let out = ctx.cmd(["check", "dash"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -960,7 +960,7 @@ fn new_name_never_writes_through_shipped_links() {
     std::fs::write(outside.join("label"), "plugin_evil@mfplug\n").unwrap();
     std::fs::write(
         outside.join("config.ini"),
-        "[general]\n_version = 1.0.0\n\n[custom]\nwho = plugin_evil@mfplug\n",
+        "[general]\n_version = 1.0.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n\n[custom]\nwho = plugin_evil@mfplug\n",
     )
     .unwrap();
     let before = snapshot(&outside);
@@ -974,7 +974,7 @@ fn new_name_never_writes_through_shipped_links() {
                 ),
                 (
                     "config.ini",
-                    Crafted::File("[general]\n_version = 1.0.0\n".into()),
+                    Crafted::File("[general]\n_version = 1.0.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n".into()),
                 ),
             ],
         ),
@@ -1130,7 +1130,7 @@ fn a_late_failure_puts_the_override_file_back() {
         ("crontab", "*/5 * * * * {{ MFPLUG_CURRENT_PLUGIN_NAME\n"),
         (
             "config.ini",
-            "[general]\n_version = 2.0.0\n\n[custom]\ncolor = green\nshape = round\n",
+            "[general]\n_version = 2.0.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n\n[custom]\ncolor = green\nshape = round\n",
         ),
     ];
     let bad = plugin_file(&ctx, "foo", "2.0.0", &broken);

@@ -1055,7 +1055,7 @@ fn home_state(ctx: &TestContext) -> String {
 fn install_of_a_hostile_file_leaves_the_home_as_it_was() {
     let ctx = TestContext::new();
     ctx.write("src/good/.layerapi2_label", "plugin_good@mfplug\n");
-    ctx.write("src/good/config.ini", "[general]\n_version = 1.0.0\n");
+    ctx.write("src/good/config.ini", "[general]\n_version = 1.0.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n");
     ctx.write("src/good/main.py", "print('hi')\n");
     let out = ctx
         .cmd(["-q", "release", "src/good", "-o", "dist"])
@@ -1079,7 +1079,7 @@ fn install_of_a_hostile_file_leaves_the_home_as_it_was() {
 
     let label = b"plugin_good@mfplug\n";
     let evil_label = b"plugin_evil@mfplug\n";
-    let config = b"[general]\n_version = 2.0.0\n";
+    let config = b"[general]\n_version = 2.0.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n";
     let base = |extra: &[(String, Vec<u8>)]| {
         let mut lines = vec![
             line_file(".layerapi2_label", evil_label),

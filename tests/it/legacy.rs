@@ -15,7 +15,7 @@ fn legacy_plugin(ctx: &TestContext, listed_extra: &[&str], outside: bool) -> Pat
         (".layerapi2_label", "plugin_oldplug@mfdata\n"),
         (
             "config.ini",
-            "[general]\n_version=1.2.3\n_summary=an old plugin\n\n[custom]\nfoo=bar\n",
+            "[general]\n_version=1.2.3\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n_summary=an old plugin\n\n[custom]\nfoo=bar\n",
         ),
         ("main.py", "print('hello')\n"),
         ("bin/tool", "#!/bin/sh\necho tool\n"),
@@ -39,7 +39,7 @@ fn legacy_plugin(ctx: &TestContext, listed_extra: &[&str], outside: bool) -> Pat
         // Exactly the ten keys mfplugin's `Plugin.build` writes, every value a string.
         serde_json::json!({
             "version": "1.2.3", "release": "1",
-            "build_host": "builder", "build_date": "2020-01-01T00:00:00Z", "size": "129",
+            "build_host": "builder", "build_date": "2020-01-01T00:00:00Z", "size": "232",
             "summary": "an old plugin", "license": "BSD",
             "packager": "Ops <ops@example.invalid>", "vendor": "MetWork", "url": ""
         })
@@ -87,10 +87,10 @@ fn legacy_info_and_verify() {
         "maintainer: Ops <ops@example.invalid>\n",
         "format: legacy\n",
         "files: 5\n",
-        "size: 129 B unpacked, ",
-        // hashlib.md5("builder, 2020-01-01T00:00:00Z, 129, 1.2.3, 1".encode()).hexdigest(),
+        "size: 232 B unpacked, ",
+        // hashlib.md5("builder, 2020-01-01T00:00:00Z, 232, 1.2.3, 1".encode()).hexdigest(),
         // as mfplugin's `get_plugin_hash` computes it.
-        "plugin hash: metwork:118f3f09d279448832afd479f3978109",
+        "plugin hash: metwork:7a1564794aaaeb14653ae719417a436a",
     ] {
         assert!(stdout.contains(line), "{line} not in {stdout}");
     }
@@ -242,7 +242,7 @@ fn refused_with(ctx: &TestContext, args: &[&str], file: &Path, message: &str) {
 #[test]
 fn a_label_that_climbs_out_is_refused_before_anything_is_written() {
     let ctx = TestContext::new();
-    let config: &[u8] = b"[general]\n_version=1.0\n";
+    let config: &[u8] = b"[general]\n_version=1.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n";
     let file = legacy_from(
         &ctx,
         "escape.plugin",
@@ -303,7 +303,7 @@ fn a_label_that_climbs_out_is_refused_before_anything_is_written() {
 fn config_and_label_beyond_the_bound_are_refused_not_cut() {
     let ctx = TestContext::new();
     let label: &[u8] = b"plugin_oldplug@mfdata\n";
-    let mut config = b"[general]\n_version=1.0\n".to_vec();
+    let mut config = b"[general]\n_version=1.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n".to_vec();
     config.resize(1 << 20, b'#');
     config[(1 << 20) - 1] = b'\n';
     let file = legacy_from(
@@ -335,7 +335,7 @@ fn config_and_label_beyond_the_bound_are_refused_not_cut() {
 fn legacy_metadata_files_may_not_be_symlinks() {
     let ctx = TestContext::new();
     let label: &[u8] = b"plugin_oldplug@mfdata\n";
-    let config: &[u8] = b"[general]\n_version=1.0\n";
+    let config: &[u8] = b"[general]\n_version=1.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n";
     for (path, target) in [
         ("crontab", "/dev/zero"),
         ("postinstall", "/bin/sh"),

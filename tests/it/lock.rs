@@ -562,7 +562,7 @@ fn lock_interpreter_from_config_ini() {
     ctx.write("plugin/.layerapi2_label", "plugin_demo@mfplug\n");
     ctx.write(
         "plugin/config.ini",
-        "[general]\n_version = 1.0.0\npython = /nonexistent/python3.99\n",
+        "[general]\n_version = 1.0.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\npython = /nonexistent/python3.99\n",
     );
     ctx.write(INPUT, "a\n");
     let err = failing(&ctx, lock(&ctx, &index, &[]));
@@ -811,7 +811,7 @@ fn hostile_answers_and_lines_are_errors_not_aborts() {
         "",
     );
     ctx.write("plugin/.layerapi2_label", "plugin_plugin@mfplug\n");
-    ctx.write("plugin/config.ini", "[general]\n_version = 1.0.0\n");
+    ctx.write("plugin/config.ini", "[general]\n_version = 1.0.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n");
     index.set_mode(Mode::FileStatus(304));
     let out = ctx
         .cmd(["build", "plugin"])

@@ -27,5 +27,6 @@ mod json;
 mod kinds;
 mod legacy;
 mod lock;
+mod metwork;
 mod release;
 mod tidy;

@@ -13,7 +13,7 @@ fn plugin_tree(root: &Path, reversed: bool, mode: u32) {
         (".layerapi2_label", "plugin_rel@mfplug\n"),
         (
             "config.ini",
-            "[general]\n_version = 1.2.0\n_summary = release test\n",
+            "[general]\n_version = 1.2.0\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n_summary = release test\n",
         ),
         ("bin/run", "#!/bin/sh\necho run\n"),
         ("lib/util.py", "X = 1\n"),
@@ -260,7 +260,7 @@ fn release_output_info_and_verify() {
 fn release_refuses_a_broken_plugin() {
     let ctx = TestContext::new();
     ctx.write("bad/.layerapi2_label", "plugin_bad@mfplug\n");
-    ctx.write("bad/config.ini", "[general]\n_version = 1\n[wrong]\n");
+    ctx.write("bad/config.ini", "[general]\n_version = 1\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n[wrong]\n");
     let out = ctx.cmd(["release", "bad"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot release `bad`"));

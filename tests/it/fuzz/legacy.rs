@@ -66,7 +66,7 @@ fn legacy_tar(entries: &[Entry], label: &str, style: u8) -> Vec<u8> {
         &mut out,
         &top("config.ini"),
         b'0',
-        b"[general]\n_version=1.0\n",
+        b"[general]\n_version=1.0\n_summary = t\n_license = BSD-3-Clause\n_url = https://example.invalid\n_maintainer = t <t@example.invalid>\n_vendor = t\n",
         0o644,
         "",
         0,
