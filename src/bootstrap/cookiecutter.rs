@@ -137,6 +137,40 @@ pub(crate) fn module_context(module: &str) -> [(String, String); 3] {
     ]
 }
 
+/// Renders the defaults of `cookiecutter.json` that `--set` did not replace, in the file's
+/// order, as cookiecutter does: each sees the values above it (`{% raw %}` keeps a
+/// `{{MFMODULE_VERSION}}` for `config.ini`'s own rendering).
+pub(crate) fn render_defaults(
+    root: &Path,
+    template: &Template,
+    sets: &[String],
+    vars: &mut std::collections::BTreeMap<String, String>,
+) -> Result<()> {
+    let env = environment(root);
+    let set: Vec<&str> = sets
+        .iter()
+        .filter_map(|s| s.split_once('=').map(|(k, _)| k.trim()))
+        .collect();
+    for (key, spec) in &template.variables {
+        if set.contains(&key.as_str()) || !spec.default.contains(['{', '%']) {
+            continue;
+        }
+        let rendered = env
+            .render_str(
+                &spec.default,
+                minijinja::context! { cookiecutter => &*vars },
+            )
+            .with_context(|| {
+                format!(
+                    "template `{}`: cannot render the default of `{key}`",
+                    template.name
+                )
+            })?;
+        vars.insert(key.clone(), rendered);
+    }
+    Ok(())
+}
+
 /// The rendering environment of a cookiecutter template: Jinja's lenient undefined values, as
 /// cookiecutter's, and templates loaded from the templates dir, for `{% extends %}`.
 pub(crate) fn environment(root: &Path) -> minijinja::Environment<'static> {

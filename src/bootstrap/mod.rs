@@ -483,8 +483,9 @@ fn variables(template: &Template, opts: &CreateOptions) -> Result<BTreeMap<Strin
     vars.insert("module".into(), opts.module.to_ascii_lowercase());
     vars.insert("MODULE".into(), opts.module.to_ascii_uppercase());
     vars.insert("mfplug_version".into(), env!("CARGO_PKG_VERSION").into());
-    if template.cookiecutter_root.is_some() {
+    if let Some(root) = &template.cookiecutter_root {
         vars.extend(cookiecutter::module_context(&opts.module));
+        cookiecutter::render_defaults(root, template, &opts.sets, &mut vars)?;
     }
     Ok(vars)
 }

@@ -941,6 +941,11 @@ impl<'a> Renderer<'a> {
         if let Some(home) = &settings.home {
             context.insert(format!("{module}_HOME"), home.display().to_string());
         }
+        // MetWork's "the current module's version" (`_version={{MFMODULE_VERSION}}` in its
+        // templates): outside a module's environment, mfplug's own.
+        context
+            .entry("MFMODULE_VERSION".to_owned())
+            .or_insert_with(|| env!("CARGO_PKG_VERSION").to_owned());
         context.extend(variables.clone());
         Renderer {
             settings,

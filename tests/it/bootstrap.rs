@@ -725,7 +725,7 @@ fn a_metwork_cookiecutter_templates_dir_works_unchanged() {
     write(
         "_common/cookiecutter.json",
         r#"{
-    "version": "0.0.1",
+    "version": "{% raw %}{{MFMODULE_VERSION}}{% endraw %}",
     "release": "1",
     "one_line_summary": "one line summary",
     "license": ["Proprietary", "BSD", "MIT"],
@@ -852,4 +852,8 @@ fn a_metwork_cookiecutter_templates_dir_works_unchanged() {
     let out = ctx.cmd(["config", "foo", "--json"]).output().unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["variables"]["GENERIC_CURRENT_PLUGIN_NAME"], "foo");
+    // The default rendered as cookiecutter renders it, then `{{MFMODULE_VERSION}}` by the
+    // configuration: outside a module's environment, mfplug's version.
+    assert!(config.contains("_version={{MFMODULE_VERSION}}\n"), "{config}");
+    assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
 }
