@@ -12,7 +12,10 @@ pub(crate) enum Kind {
     Text,
     /// Required text: non-empty, `null` kept as it is (MetWork's `minlength: 1`, no coercion).
     // Used by the package keys once the built-in templates fill them (issue 16, item 2).
-    #[allow(dead_code, reason = "the package keys become required in a later commit")]
+    #[allow(
+        dead_code,
+        reason = "the package keys become required in a later commit"
+    )]
     RequiredText,
     /// An integer as MetWork's `to_int` reads it (Python's `int`): anything else reads as 0,
     /// with a warning.
