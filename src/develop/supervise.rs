@@ -89,10 +89,12 @@ pub(crate) fn specs(config: &PluginConfig) -> Vec<DaemonSpec> {
                 "`_cmd_and_args` of `[{section}]` has an unclosed quote or a trailing `\\`"
             )),
         };
+        // The schema fills `numprocesses` (default 0); a negative one, which MetWork's
+        // `to_int` keeps, runs no copy, as MetWork's `range` does.
         let mut numprocesses = keys
             .get("numprocesses")
             .and_then(|s| s.value.trim().parse().ok())
-            .unwrap_or(1);
+            .unwrap_or(0);
         if numprocesses > MAX_COPIES {
             argv = Err(format!(
                 "`numprocesses = {numprocesses}` of `[{section}]` is above the {MAX_COPIES} \
