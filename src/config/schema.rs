@@ -11,11 +11,6 @@ pub(crate) enum Kind {
     /// Optional text: `null` reads as the empty string (MetWork's `null_to_empty`).
     Text,
     /// Required text: non-empty, `null` kept as it is (MetWork's `minlength: 1`, no coercion).
-    // Used by the package keys once the built-in templates fill them (issue 16, item 2).
-    #[allow(
-        dead_code,
-        reason = "the package keys become required in a later commit"
-    )]
     RequiredText,
     /// An integer as MetWork's `to_int` reads it (Python's `int`): anything else reads as 0,
     /// with a warning.
@@ -50,11 +45,11 @@ const fn key(name: &'static str, kind: Kind, default: Option<&'static str>) -> K
 pub(crate) const GENERAL: &[KeySpec] = &[
     key("_version", Kind::Version, None),
     key("_release", Kind::Version, Some("1")),
-    key("_summary", Kind::Text, Some("")),
-    key("_license", Kind::Text, Some("")),
-    key("_url", Kind::Text, Some("")),
-    key("_maintainer", Kind::Text, Some("")),
-    key("_vendor", Kind::Text, Some("")),
+    key("_summary", Kind::RequiredText, None),
+    key("_license", Kind::RequiredText, None),
+    key("_url", Kind::RequiredText, None),
+    key("_maintainer", Kind::RequiredText, None),
+    key("_vendor", Kind::RequiredText, None),
     key("_add_plugin_dir_to_python_path", Kind::Bool, Some("1")),
     // The interpreter `mfplug lock` resolves for (issue 5); `python3` on PATH when unset.
     key("python", Kind::Text, None),

@@ -295,6 +295,30 @@ fn switch_rules_belong_to_mfdata() {
 }
 
 #[test]
+fn every_module_requires_the_package_keys() {
+    let fx = plugin_raw("[general]\n_version = 1\n_summary =\n_url = null\n");
+    let problems = load(&fx.dir, &settings(&fx, "GENERIC")).unwrap_err();
+    let messages: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    for key in ["_license", "_maintainer", "_vendor"] {
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains(&format!("line 1, section `[general]`: `{key}` is missing"))),
+            "{messages:?}"
+        );
+    }
+    assert!(
+        messages
+            .iter()
+            .any(|m| m
+                .contains("line 3, section `[general]`: `_summary`: is empty, but it is required")),
+        "{messages:?}"
+    );
+    // `null` is a value for a required key, as for MetWork.
+    assert_eq!(problems.len(), 4, "{messages:?}");
+}
+
+#[test]
 fn coercion_errors_name_the_key_even_for_unselected_variants() {
     let fx = plugin(
         "[general]\n_version = 1.0 beta\n[extra_daemon_a]\n_cmd_and_args = x\nnumprocesses[PROD] = many\ngraceful_timeout = {{ 'abc' }}\n",

@@ -632,10 +632,14 @@ fn user_templates_are_listed_and_used() {
     user_template(
         &root,
         "mine",
-        "[general]\n_version = 1.0.0\n[custom]\nsay = {{ greeting }}\n",
+        "[general]\n_version = 1.0.0\n_summary = {{ summary }}\n_license = {{ license }}\n_url = {{ url }}\n_maintainer = {{ maintainer }}\n_vendor = {{ vendor }}\n[custom]\nsay = {{ greeting }}\n",
     );
     let env_root = ctx.root().join("tpl-env");
-    user_template(&env_root, "fromenv", "[general]\n_version = 1.0.0\n");
+    user_template(
+        &env_root,
+        "fromenv",
+        "[general]\n_version = 1.0.0\n_summary = s\n_license = BSD\n_url = unknown\n_maintainer = m\n_vendor = v\n",
+    );
 
     let out = ctx
         .cmd(["bootstrap", "list", "--templates-dir"])
@@ -664,7 +668,7 @@ fn user_templates_are_listed_and_used() {
     assert!(out.status.success());
     assert_eq!(
         ctx.read("u/config.ini"),
-        "[general]\n_version = 1.0.0\n[custom]\nsay = hello\n"
+        "[general]\n_version = 1.0.0\n_summary = one line summary of the plugin\n_license = BSD\n_url = unknown\n_maintainer = Firstname FAMILYNAME <email>\n_vendor = unknown\n[custom]\nsay = hello\n"
     );
     assert!(listing(&ctx.work.join("u")).contains("bin/u-say (executable)"));
     ctx.cmd(["check", "u"]).assert().success();
@@ -854,6 +858,9 @@ fn a_metwork_cookiecutter_templates_dir_works_unchanged() {
     assert_eq!(json["variables"]["GENERIC_CURRENT_PLUGIN_NAME"], "foo");
     // The default rendered as cookiecutter renders it, then `{{MFMODULE_VERSION}}` by the
     // configuration: outside a module's environment, mfplug's version.
-    assert!(config.contains("_version={{MFMODULE_VERSION}}\n"), "{config}");
+    assert!(
+        config.contains("_version={{MFMODULE_VERSION}}\n"),
+        "{config}"
+    );
     assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
 }

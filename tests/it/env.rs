@@ -175,7 +175,7 @@ fn layered(ctx: &TestContext, name: &str, tool: &str, deps: Option<&str>) {
     );
     ctx.write(
         &format!("src/{name}/config.ini"),
-        &format!("[general]\n_version = 1.0.0\n[custom]\nwho = {name}\n"),
+        &format!("[general]\n_version = 1.0.0\n_summary = s\n_license = BSD\n_url = unknown\n_maintainer = m\n_vendor = v\n[custom]\nwho = {name}\n"),
     );
     let bin = format!("src/{name}/bin/{tool}");
     ctx.write(&bin, &format!("#!/bin/sh\necho {tool} of {name}\n"));

@@ -226,3 +226,66 @@ fn mfbase_storage_keys() {
         "{stderr}"
     );
 }
+
+/// Plugin dirs like those of mfplugin's own tests (`mfplugin/tests/data`), written here: each
+/// accepted or refused as mfplugin's tests expect, the refusal naming the rule.
+#[test]
+fn mfplugin_test_plugins_are_accepted_and_refused_as_mfplugin_does() {
+    let ctx = TestContext::new();
+    let package =
+        "_release=1\n_summary=a summary\n_url=http://example.invalid\n_maintainer=Someone\n";
+    let cases: [(&str, &str, String, Option<&str>); 5] = [
+        // A good generic plugin, with a variant (mfplugin's `plugin1`).
+        (
+            "good",
+            "plugin_good@generic",
+            format!("[general]\n_version=1.2.3\n{package}_license=BSD\n_vendor=V\n[custom]\nk=v\nk[SPECIFIC]=w\n"),
+            None,
+        ),
+        // No `[general]` section (`badplugin1`).
+        (
+            "nogeneral",
+            "plugin_nogeneral@generic",
+            "[not_general]\nfoo=1\n".to_owned(),
+            Some("has no `[general]` section"),
+        ),
+        // A label without its module (`badplugin2`).
+        (
+            "nomodule",
+            "plugin_nomodule@",
+            format!("[general]\n_version=1.2.3\n{package}_license=BSD\n_vendor=V\n"),
+            Some(".layerapi2_label"),
+        ),
+        // `_version=1.` fits MetWork's pattern; the missing `_vendor` refuses it
+        // (`badplugin3`).
+        (
+            "novendor",
+            "plugin_novendor@generic",
+            format!("[general]\n_version=1.\n{package}_license=BSD\n"),
+            Some("`_vendor` is missing"),
+        ),
+        // No `_license` (`badplugin4`).
+        (
+            "nolicense",
+            "plugin_nolicense@generic",
+            format!("[general]\n_version=1.2.3\n{package}_vendor=V\n"),
+            Some("`_license` is missing"),
+        ),
+    ];
+    for (dir, label, config, refusal) in cases {
+        ctx.write(&format!("{dir}/.layerapi2_label"), &format!("{label}\n"));
+        ctx.write(&format!("{dir}/config.ini"), &config);
+        let out = ctx.cmd(["check", dir]).output().unwrap();
+        let stderr = crate::support::stderr(&out);
+        match refusal {
+            None => assert!(out.status.success(), "{dir}: {stderr}"),
+            Some(rule) => {
+                assert_eq!(out.status.code(), Some(1), "{dir}: {stderr}");
+                assert!(stderr.contains(rule), "{dir}: {rule} not in {stderr}");
+            }
+        }
+    }
+    let json = config_json(&ctx, "good");
+    assert_eq!(json["variables"]["GENERIC_CURRENT_PLUGIN_CUSTOM_K"], "v");
+    assert_eq!(json["config"]["general"]["_version"], "1.2.3");
+}
