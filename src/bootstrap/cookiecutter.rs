@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use indexmap::IndexMap;
 
-use super::{Source, Template, TemplateFile, VarSpec};
+use super::{Source, Template, VarSpec};
 
 /// The file that makes a dir a cookiecutter template.
 pub(crate) const MANIFEST: &str = "cookiecutter.json";
@@ -28,8 +28,6 @@ pub(crate) fn is_template(dir: &Path) -> bool {
 
 /// The cookiecutter template in `dir` (its parent is the templates dir).
 pub(crate) fn template(dir: &Path) -> Result<Template> {
-    use std::os::unix::fs::PermissionsExt;
-
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -56,27 +54,8 @@ pub(crate) fn template(dir: &Path) -> Result<Template> {
                 dir.display()
             )
         })?;
-    let mut files = Vec::new();
-    for entry in walkdir::WalkDir::new(&tree)
-        .follow_links(true)
-        .sort_by_file_name()
-    {
-        let entry = entry.with_context(|| format!("cannot read template `{name}`"))?;
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let rel = entry.path().strip_prefix(&tree).unwrap_or(entry.path());
-        let mode = entry
-            .metadata()
-            .map(|m| m.permissions().mode())
-            .unwrap_or(0);
-        files.push(TemplateFile {
-            // The tree's own name is the plugin dir's: the paths start below it.
-            path: rel.to_string_lossy().into_owned(),
-            contents: fs_err::read(entry.path())?,
-            executable: mode & 0o111 != 0,
-        });
-    }
+    // The tree's own name is the plugin dir's: the paths start below it.
+    let files = super::read_files(&tree, true, &name)?;
     Ok(Template {
         name,
         description: description(dir),

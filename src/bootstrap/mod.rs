@@ -366,8 +366,6 @@ fn collect_builtin(dir: &Dir<'static>, root: &Path, files: &mut Vec<TemplateFile
 }
 
 fn disk_template(dir: &Path, common: &IndexMap<String, VarSpec>) -> Result<Template> {
-    use std::os::unix::fs::PermissionsExt;
-
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -381,25 +379,11 @@ fn disk_template(dir: &Path, common: &IndexMap<String, VarSpec>) -> Result<Templ
         Err(e) => return Err(e.into()),
     };
     let root = dir.join(FILES);
-    let mut files = Vec::new();
-    if root.is_dir() {
-        for entry in walkdir::WalkDir::new(&root).sort_by_file_name() {
-            let entry = entry.with_context(|| format!("cannot read template `{name}`"))?;
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let rel = entry.path().strip_prefix(&root).unwrap_or(entry.path());
-            let mode = entry
-                .metadata()
-                .map(|m| m.permissions().mode())
-                .unwrap_or(0);
-            files.push(TemplateFile {
-                path: rel.to_string_lossy().into_owned(),
-                contents: fs_err::read(entry.path())?,
-                executable: mode & 0o111 != 0,
-            });
-        }
-    }
+    let files = if root.is_dir() {
+        read_files(&root, false, &name)?
+    } else {
+        Vec::new()
+    };
     Ok(assemble(
         name,
         Source::User(dir.to_path_buf()),
@@ -408,6 +392,34 @@ fn disk_template(dir: &Path, common: &IndexMap<String, VarSpec>) -> Result<Templ
         files,
         common,
     ))
+}
+
+/// The files under `root`, by path, each with its bytes and whether it is executable; with
+/// `follow_links`, symlinks are read through (MetWork's templates share `_common/` so).
+fn read_files(root: &Path, follow_links: bool, template: &str) -> Result<Vec<TemplateFile>> {
+    use std::os::unix::fs::PermissionsExt;
+
+    let mut files = Vec::new();
+    let walk = walkdir::WalkDir::new(root)
+        .follow_links(follow_links)
+        .sort_by_file_name();
+    for entry in walk {
+        let entry = entry.with_context(|| format!("cannot read template `{template}`"))?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
+        let mode = entry
+            .metadata()
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0);
+        files.push(TemplateFile {
+            path: rel.to_string_lossy().into_owned(),
+            contents: fs_err::read(entry.path())?,
+            executable: mode & 0o111 != 0,
+        });
+    }
+    Ok(files)
 }
 
 /// What `bootstrap create` is asked to do.

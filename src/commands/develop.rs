@@ -9,27 +9,25 @@ use anyhow::Result;
 use super::Ctx;
 use crate::develop;
 
-/// The arguments of `develop`.
-pub(crate) struct Flags {
-    pub(crate) dir: Option<PathBuf>,
-    pub(crate) no_watch: bool,
-    pub(crate) debounce: u64,
-    pub(crate) force: bool,
-    pub(crate) offline: bool,
-    pub(crate) index: crate::index::config::Flags,
-}
-
-pub(crate) fn run(flags: Flags, ctx: &Ctx) -> Result<ExitCode> {
+pub(crate) fn run(
+    dir: Option<PathBuf>,
+    no_watch: bool,
+    debounce_ms: u64,
+    force: bool,
+    offline: bool,
+    index: crate::index::config::Flags,
+    ctx: &Ctx,
+) -> Result<ExitCode> {
     develop::develop(
         &develop::Options {
-            dir: flags.dir,
-            no_watch: flags.no_watch,
-            debounce: Duration::from_millis(flags.debounce),
-            force: flags.force,
+            dir,
+            no_watch,
+            debounce: Duration::from_millis(debounce_ms),
+            force,
             build: crate::build::Flags {
-                offline: flags.offline,
+                offline,
                 compile: false,
-                index: flags.index,
+                index,
             },
         },
         &ctx.home,

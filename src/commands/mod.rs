@@ -172,17 +172,10 @@ fn dispatch(command: Command, ctx: &Ctx) -> Result<ExitCode> {
             force,
             offline,
             index,
-        } => develop::run(
-            develop::Flags {
-                dir,
-                no_watch,
-                debounce,
-                force,
-                offline,
-                index: index_flags(index),
-            },
-            ctx,
-        ),
+        } => {
+            let index = index_flags(index);
+            develop::run(dir, no_watch, debounce, force, offline, index, ctx)
+        }
         Command::Release {
             dir,
             output,
