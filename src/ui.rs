@@ -252,14 +252,13 @@ impl Progress for NoProgress {
 
 /// A progress line on a terminal's stderr, `LABEL [=====>   ] 3/10 message`: a spinner and a
 /// count until the total is known. Hidden when stderr is not a terminal or with `-q`.
-pub(crate) struct Bar(indicatif::ProgressBar);
+pub(crate) struct Bar(indicatif::ProgressBar, Option<String>);
 
 impl Bar {
     /// A bar labelled `label` (`Fetching`), of `total` units if known.
     pub(crate) fn new(label: &str, total: Option<u64>) -> Bar {
-        use std::io::IsTerminal;
-        if verbosity() < 0 || !std::io::stderr().is_terminal() {
-            return Bar(indicatif::ProgressBar::hidden());
+        if !Bar::visible() {
+            return Bar(indicatif::ProgressBar::hidden(), None);
         }
         let bar = match total {
             Some(total) => indicatif::ProgressBar::new(total),
@@ -268,7 +267,20 @@ impl Bar {
         bar.set_prefix(label.to_owned());
         Bar::style(&bar, total.is_some());
         bar.enable_steady_tick(std::time::Duration::from_millis(100));
-        Bar(bar)
+        Bar(bar, None)
+    }
+
+    /// Whether a bar is drawn: on a terminal's stderr, unless `-q`.
+    fn visible() -> bool {
+        use std::io::IsTerminal;
+        verbosity() >= 0 && std::io::stderr().is_terminal()
+    }
+
+    /// A bar labelled `label` that stays out of sight until the stage says how much there is
+    /// to do ([`Progress::set_total`]): for a step that may have nothing to do (`Fetching`
+    /// the files the vendor dir lacks).
+    pub(crate) fn when_counted(label: &str) -> Bar {
+        Bar(indicatif::ProgressBar::hidden(), Some(label.to_owned()))
     }
 
     fn style(bar: &indicatif::ProgressBar, counted: bool) {
@@ -287,6 +299,18 @@ impl Bar {
 
 impl Progress for Bar {
     fn set_total(&self, total: u64) {
+        if let Some(label) = &self.1 {
+            if Bar::visible() {
+                self.0
+                    .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                self.0.set_prefix(label.clone());
+                Bar::style(&self.0, true);
+                self.0.set_length(total);
+                self.0
+                    .enable_steady_tick(std::time::Duration::from_millis(100));
+            }
+            return;
+        }
         if !self.0.is_hidden() {
             Bar::style(&self.0, true);
             self.0.set_length(total);

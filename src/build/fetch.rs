@@ -133,6 +133,16 @@ pub(crate) fn is_locked_file(pin: &Pin, vendor_dir: &Path, name: &str, sha: &str
         && (!pin.files.is_empty() || content_fits(&vendor_dir.join(name), name))
 }
 
+/// Where [`vendor`] fetches from and reports to.
+pub(crate) struct Fetch<'a> {
+    /// mfplug's cache: the HTTP cache and the content-addressed store of files.
+    pub(crate) cache: &'a Path,
+    /// The index flags (else the requirements file, the environment, pip.conf, the lock).
+    pub(crate) index: &'a index::config::Flags,
+    /// Told how many files are fetched, and each one done.
+    pub(crate) progress: &'a dyn ui::Progress,
+}
+
 /// Makes the vendor dir hold, for every pin, a file the lock names (a wheel that fits when
 /// wheels are allowed, else the sdist), and nothing else.
 pub(crate) fn vendor(
@@ -141,9 +151,13 @@ pub(crate) fn vendor(
     pins: &[Pin],
     target: &Target,
     allow: Option<&[String]>,
-    cache: &Path,
-    flags: &index::config::Flags,
+    fetch: &Fetch<'_>,
 ) -> Result<Vendored> {
+    let Fetch {
+        cache,
+        index: flags,
+        progress,
+    } = *fetch;
     let vendor_dir = dir.join(SOURCES_DIR).join(VENDOR_DIR);
     fs_err::create_dir_all(&vendor_dir)?;
     let mut present = hash_vendor_dir(&vendor_dir)?;
@@ -180,8 +194,8 @@ pub(crate) fn vendor(
     if !missing.is_empty() {
         let client = client(dir, lock_text, cache, flags)?;
         let archives = cache.join("archives");
-        let progress = ui::Bar::new("Fetching", Some(missing.len() as u64));
-        let results = fetch_all(&missing, &progress, |pin| {
+        progress.set_total(missing.len() as u64);
+        let results = fetch_all(&missing, progress, |pin| {
             fetch_one(&client, pin, target, allow, &vendor_dir, &archives)
         });
         for result in results {

@@ -243,6 +243,8 @@ fn target(dir: &Path, settings: &Settings, cache: &Path) -> Result<interpreter::
 /// the target interpreter, read once.
 struct Plan<'a> {
     dir: &'a Path,
+    /// Where the fetch of what the vendor dir lacks is shown.
+    progress: &'a dyn ui::Progress,
     offline: bool,
     /// The index flags, for the files the vendor dir lacks.
     index: crate::index::config::Flags,
@@ -262,7 +264,13 @@ struct Plan<'a> {
 
 impl<'a> Plan<'a> {
     /// Reads what the build of `dir` needs (holding no lock: the caller holds the build's).
-    fn read(dir: &'a Path, settings: &Settings, flags: &Flags, cache: PathBuf) -> Result<Plan<'a>> {
+    fn read(
+        dir: &'a Path,
+        settings: &Settings,
+        flags: &Flags,
+        progress: &'a dyn ui::Progress,
+        cache: PathBuf,
+    ) -> Result<Plan<'a>> {
         let offline = flags.offline;
         let sources = dir.join(SOURCES_DIR);
         let lock_path = sources.join(LOCK_FILE);
@@ -284,6 +292,7 @@ impl<'a> Plan<'a> {
         );
         Ok(Plan {
             dir,
+            progress,
             offline,
             index: flags.index.clone(),
             lock_sha: sha256_hex(lock_text.as_bytes()),
@@ -328,8 +337,11 @@ impl<'a> Plan<'a> {
             pins,
             &self.target,
             self.allow.as_deref(),
-            &self.cache,
-            &self.index,
+            &fetch::Fetch {
+                cache: &self.cache,
+                index: &self.index,
+                progress: self.progress,
+            },
         )?;
         for name in &done.replaced {
             ui::status(
@@ -510,10 +522,11 @@ pub(crate) fn build_local(
     prefix: &Path,
     settings: &Settings,
     flags: &Flags,
+    progress: &dyn ui::Progress,
 ) -> Result<Built> {
     let cache = crate::index::default_cache_dir();
     let _lock = build_lock(dir, &cache)?;
-    let plan = Plan::read(dir, settings, flags, cache)?;
+    let plan = Plan::read(dir, settings, flags, progress, cache)?;
     if let Some(packages) = plan.fresh() {
         return Ok(Built {
             packages,
@@ -754,7 +767,11 @@ pub(crate) struct PythonReport {
 }
 
 /// `mfplug build`: every builder of the plugin, in order.
-pub(crate) fn build(opts: &Options, settings: &Settings) -> Result<Report> {
+pub(crate) fn build(
+    opts: &Options,
+    settings: &Settings,
+    progress: &dyn ui::Progress,
+) -> Result<Report> {
     let dir = &opts.dir;
     let kinds = kinds(dir);
     let mut report = Report {
@@ -763,7 +780,7 @@ pub(crate) fn build(opts: &Options, settings: &Settings) -> Result<Report> {
     };
     for kind in kinds {
         match kind {
-            Kind::Python => report.python = Some(python(opts, settings)?),
+            Kind::Python => report.python = Some(python(opts, settings, progress)?),
             Kind::Node => node::build(dir, opts.flags.offline).with_context(|| {
                 format!("failed to build the node modules of `{}`", dir.display())
             })?,
@@ -785,7 +802,7 @@ pub(crate) fn run(dir: Option<PathBuf>, flags: &Flags, settings: &Settings) -> R
         dir: crate::plugin::find_dir(dir)?,
         flags: flags.clone(),
     };
-    say_built(&opts.dir, &build(&opts, settings)?);
+    say_built(&opts.dir, &build(&opts, settings, &ui::NoProgress)?);
     Ok(())
 }
 
@@ -844,7 +861,11 @@ fn lock_is_stale(dir: &Path) -> bool {
 }
 
 /// The Python builder: `local/` from the lock, relocked first when it is stale.
-fn python(opts: &Options, settings: &Settings) -> Result<PythonReport> {
+fn python(
+    opts: &Options,
+    settings: &Settings,
+    progress: &dyn ui::Progress,
+) -> Result<PythonReport> {
     let started = std::time::Instant::now();
     let dir = &opts.dir;
     if lock_is_stale(dir) {
@@ -861,7 +882,7 @@ fn python(opts: &Options, settings: &Settings) -> Result<PythonReport> {
         crate::lock::say_locked(&locked);
     }
     let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
-    let built = build_local(dir, &abs, settings, &opts.flags)
+    let built = build_local(dir, &abs, settings, &opts.flags, progress)
         .with_context(|| format!("failed to build `{}`", dir.display()))?;
     if opts.flags.compile && !built.noop {
         compile(dir)?;

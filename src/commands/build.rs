@@ -50,7 +50,9 @@ pub(crate) fn run(
             index,
         },
     };
-    let report = build::build(&opts, &ctx.settings())?;
+    let bar = crate::ui::Bar::when_counted("Fetching");
+    let report = build::build(&opts, &ctx.settings(), &bar)?;
+    drop(bar);
     let dir = &opts.dir;
     if ctx.json {
         super::out_json(&BuildReport {

@@ -635,6 +635,7 @@ fn build(ctx: &mut InstallCtx) -> Result<()> {
             offline: true,
             ..crate::build::Flags::default()
         },
+        &crate::ui::NoProgress,
     )
     .with_context(|| {
         format!(
