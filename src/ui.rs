@@ -237,10 +237,6 @@ pub(crate) trait Progress: Sync {
 }
 
 /// Progress nobody sees.
-#[allow(
-    dead_code,
-    reason = "the stages move to it one by one (issue 15); remove when all do"
-)]
 pub(crate) struct NoProgress;
 
 impl Progress for NoProgress {
@@ -301,11 +297,12 @@ impl Progress for Bar {
     fn set_total(&self, total: u64) {
         if let Some(label) = &self.1 {
             if Bar::visible() {
-                self.0
-                    .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                // Styled and counted before it is drawn at all.
                 self.0.set_prefix(label.clone());
                 Bar::style(&self.0, true);
                 self.0.set_length(total);
+                self.0
+                    .set_draw_target(indicatif::ProgressDrawTarget::stderr());
                 self.0
                     .enable_steady_tick(std::time::Duration::from_millis(100));
             }
