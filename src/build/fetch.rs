@@ -153,11 +153,6 @@ pub(crate) fn vendor(
     allow: Option<&[String]>,
     fetch: &Fetch<'_>,
 ) -> Result<Vendored> {
-    let Fetch {
-        cache,
-        index: flags,
-        progress,
-    } = *fetch;
     let vendor_dir = dir.join(SOURCES_DIR).join(VENDOR_DIR);
     fs_err::create_dir_all(&vendor_dir)?;
     let mut present = hash_vendor_dir(&vendor_dir)?;
@@ -192,10 +187,10 @@ pub(crate) fn vendor(
     }
     let mut fetched = Vec::new();
     if !missing.is_empty() {
-        let client = client(dir, lock_text, cache, flags)?;
-        let archives = cache.join("archives");
-        progress.set_total(missing.len() as u64);
-        let results = fetch_all(&missing, progress, |pin| {
+        let client = client(dir, lock_text, fetch.cache, fetch.index)?;
+        let archives = fetch.cache.join("archives");
+        fetch.progress.set_total(missing.len() as u64);
+        let results = fetch_all(&missing, fetch.progress, |pin| {
             fetch_one(&client, pin, target, allow, &vendor_dir, &archives)
         });
         for result in results {
