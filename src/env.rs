@@ -83,11 +83,19 @@ pub(crate) const SAVED: &str = "MFPLUG_PLUGIN_ENV_SAVED";
 /// first on `PATH`, its variables win.
 pub(crate) fn plugin_env(
     config: &PluginConfig,
-    base: &BTreeMap<String, String>,
+    settings: &Settings,
     deps: &[PluginConfig],
 ) -> Result<BTreeMap<String, String>> {
-    let base = outer_undone(base);
+    let base = outer_undone(&settings.env);
     let mut env = base.clone();
+    // The runtime home, as `config.ini` and `crontab` render it: `{MODULE}_HOME` for the
+    // plugin's module, and `MFPLUG_HOME`, so that an mfplug run from the env finds the home.
+    if let Some(home) = &settings.home {
+        let home = home.display().to_string();
+        let module = config.label.module.to_ascii_uppercase();
+        env.insert(format!("{module}_HOME"), home.clone());
+        env.insert("MFPLUG_HOME".into(), home);
+    }
     for layer in deps.iter().chain(std::iter::once(config)) {
         add_layer(&mut env, layer)?;
     }
@@ -229,7 +237,7 @@ pub(crate) fn exec_in(
     use std::os::unix::process::CommandExt;
 
     let config = config::load_reported(dir, settings)?;
-    let env = plugin_env(&config, &settings.env, deps)?;
+    let env = plugin_env(&config, settings, deps)?;
     if let Some(tmp) = env.get("TMPDIR") {
         let _ = fs_err::create_dir_all(tmp);
     }

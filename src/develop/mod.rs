@@ -518,7 +518,7 @@ fn dependencies(config: &PluginConfig, settings: &Settings) -> Result<Vec<Plugin
 /// The daemons of `config` and the plugin env they run in.
 fn prepare(config: &PluginConfig, settings: &Settings) -> Result<Prepared> {
     let deps = dependencies(config, settings)?;
-    let env = env::plugin_env(config, &settings.env, &deps)?;
+    let env = env::plugin_env(config, settings, &deps)?;
     if let Some(tmp) = env.get("TMPDIR") {
         let _ = fs_err::create_dir_all(tmp);
     }

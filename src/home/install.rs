@@ -189,7 +189,7 @@ pub(crate) fn run_hook(dir: &Path, hook: &str, settings: &Settings) -> Result<()
         )
     })?;
     let deps = super::layers::dependencies(dir, settings)?;
-    let env = crate::env::plugin_env(&config, &settings.env, &deps)?;
+    let env = crate::env::plugin_env(&config, settings, &deps)?;
     if let Some(tmp) = env.get("TMPDIR") {
         let _ = fs_err::create_dir_all(tmp);
     }

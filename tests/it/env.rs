@@ -287,3 +287,35 @@ fn a_missing_dependency_and_a_cycle_are_refused_with_file_and_line() {
         "{err}"
     );
 }
+
+/// The runtime home is in the plugin env from `--home` (not only from an exported
+/// variable): `MFPLUG_HOME`, and `{MODULE}_HOME` for the plugin's module.
+#[test]
+fn the_home_is_in_the_env_from_the_flag() {
+    let ctx = TestContext::new();
+    layered(&ctx, "h", "htool", None);
+    ctx.write("src/h/.layerapi2_label", "plugin_h@mfdata\n");
+    let out = ctx
+        .cmd(["--home"])
+        .arg(&ctx.home)
+        .args([
+            "wrapper",
+            "h",
+            "sh",
+            "-c",
+            "echo $MFPLUG_HOME; echo $MFDATA_HOME",
+        ])
+        .env_remove("MFPLUG_HOME")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let home = ctx.home.display().to_string();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("{home}\n{home}\n")
+    );
+}
