@@ -46,33 +46,64 @@ pub(crate) struct Options {
     pub(crate) level: Option<i32>,
 }
 
-/// `mfplug release`: the plugin dir packed into a reproducible `NAME-VERSION-RELEASE.plugin`.
-pub(crate) fn release(
+/// What both formats of `release` start from: the plugin's metadata, the output file (named
+/// by `file_name` from the configuration and the metadata, in `-o` or the plugin dir) and the
+/// plugin's files, the output left out.
+struct Prepared {
+    base: MetaBase,
+    out: PathBuf,
+    sources: pack::Walk,
+}
+
+/// Loads the configuration of the plugin dir and lays out the release of it.
+fn prepare(
     opts: &Options,
     settings: &Settings,
-    progress: &dyn ui::Progress,
-) -> Result<pack::Packed> {
+    file_name: impl FnOnce(&config::PluginConfig, &MetaBase) -> String,
+) -> Result<Prepared> {
     let dir = &opts.dir;
-    let level = opts.level.unwrap_or(DEFAULT_LEVEL);
-    if !(1..=22).contains(&level) {
-        return Err(ReleaseError::Level(level).into());
-    }
     let config = config::load_reported(dir, settings)
         .with_context(|| format!("cannot release `{}`", dir.display()))?;
     let base = about(&config, config.name());
     let out_dir = opts.output.clone().unwrap_or_else(|| dir.clone());
     fs_err::create_dir_all(&out_dir)?;
-    let name = archive::file_name(&base.name, &base.version, &base.release);
+    let name = file_name(&config, &base);
     let out = if out_dir == Path::new(".") {
         PathBuf::from(name)
     } else {
         out_dir.join(name)
     };
     let sources = pack::walk(dir, std::slice::from_ref(&out), true)?;
+    Ok(Prepared { base, out, sources })
+}
+
+/// `SOURCE_DATE_EPOCH`, or `None` when it is unset.
+fn stated_epoch() -> Result<Option<u64>> {
+    let set = std::env::var("SOURCE_DATE_EPOCH").is_ok_and(|v| !v.trim().is_empty());
+    if !set {
+        return Ok(None);
+    }
     let epoch = archive::source_date_epoch().map_err(|e| ReleaseError::SourceDateEpoch {
         message: e,
         converting: false,
     })?;
+    Ok(Some(epoch))
+}
+
+/// `mfplug release`: the plugin dir packed into a reproducible `NAME-VERSION-RELEASE.plugin`.
+pub(crate) fn release(
+    opts: &Options,
+    settings: &Settings,
+    progress: &dyn ui::Progress,
+) -> Result<pack::Packed> {
+    let level = opts.level.unwrap_or(DEFAULT_LEVEL);
+    if !(1..=22).contains(&level) {
+        return Err(ReleaseError::Level(level).into());
+    }
+    let Prepared { base, out, sources } = prepare(opts, settings, |_, base| {
+        archive::file_name(&base.name, &base.version, &base.release)
+    })?;
+    let epoch = stated_epoch()?.unwrap_or(archive::DEFAULT_EPOCH);
     pack::pack(
         sources,
         base,
@@ -83,7 +114,7 @@ pub(crate) fn release(
             progress,
         },
     )
-    .with_context(|| format!("failed to release `{}`", dir.display()))
+    .with_context(|| format!("failed to release `{}`", opts.dir.display()))
 }
 
 /// `mfplug release --format metwork`: the plugin dir as MetWork's own
@@ -91,36 +122,23 @@ pub(crate) fn release(
 /// hosts that install with MetWork itself. Its `build_date` is `SOURCE_DATE_EPOCH` when set,
 /// else now, as MetWork's; `build_host` is `MFHOSTNAME_FULL`, else the host name.
 pub(crate) fn release_metwork(opts: &Options, settings: &Settings) -> Result<metwork::Written> {
-    let dir = &opts.dir;
-    let config = config::load_reported(dir, settings)
-        .with_context(|| format!("cannot release `{}`", dir.display()))?;
-    let base = about(&config, config.name());
-    let out_dir = opts.output.clone().unwrap_or_else(|| dir.clone());
-    fs_err::create_dir_all(&out_dir)?;
-    let name = format!(
-        "{}-{}-{}.metwork.{}.plugin",
-        base.name,
-        base.version,
-        base.release,
-        config.label.module.to_ascii_lowercase()
-    );
-    let out = if out_dir == Path::new(".") {
-        PathBuf::from(name)
-    } else {
-        out_dir.join(name)
-    };
-    let sources = pack::walk(dir, std::slice::from_ref(&out), true)?;
-    let epoch = match std::env::var_os("SOURCE_DATE_EPOCH") {
-        Some(_) => archive::source_date_epoch().map_err(|e| ReleaseError::SourceDateEpoch {
-            message: e,
-            converting: false,
-        })?,
+    let Prepared { base, out, sources } = prepare(opts, settings, |config, base| {
+        format!(
+            "{}-{}-{}.metwork.{}.plugin",
+            base.name,
+            base.version,
+            base.release,
+            config.label.module.to_ascii_lowercase()
+        )
+    })?;
+    let epoch = match stated_epoch()? {
+        Some(epoch) => epoch,
         None => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
     };
     metwork::write(sources, &base, metwork::build_host(), epoch, &out)
-        .with_context(|| format!("failed to release `{}`", dir.display()))
+        .with_context(|| format!("failed to release `{}`", opts.dir.display()))
 }
 
 fn format_of(path: &Path) -> Result<FileFormat> {

@@ -39,6 +39,10 @@ pub(crate) struct Written {
     pub(crate) name: String,
     pub(crate) metadata: Metadata,
     pub(crate) files: u64,
+    /// The total size of the regular files (`size` of the metadata, as a number).
+    pub(crate) size: u64,
+    /// MetWork's plugin hash of the file, `metwork:MD5`.
+    pub(crate) plugin_hash: String,
     pub(crate) file_size: u64,
 }
 
@@ -127,11 +131,23 @@ where
     tmp.set_mode(0o644)?;
     tmp.commit()
         .with_context(|| format!("cannot write `{}`", out.display()))?;
+    let plugin_hash = format!(
+        "metwork:{}",
+        metwork_hash(
+            &metadata.build_host,
+            &metadata.build_date,
+            &metadata.size,
+            &metadata.version,
+            &metadata.release
+        )
+    );
     Ok(Written {
         path: out.to_path_buf(),
         name: base.name.clone(),
         metadata,
         files: files.len() as u64,
+        size,
+        plugin_hash,
         file_size: fs_err::metadata(out)?.len(),
     })
 }

@@ -122,16 +122,12 @@ pub(crate) fn module_context(module: &str) -> [(String, String); 3] {
 pub(crate) fn render_defaults(
     root: &Path,
     template: &Template,
-    sets: &[String],
+    set_keys: &[String],
     vars: &mut std::collections::BTreeMap<String, String>,
 ) -> Result<()> {
     let env = environment(root);
-    let set: Vec<&str> = sets
-        .iter()
-        .filter_map(|s| s.split_once('=').map(|(k, _)| k.trim()))
-        .collect();
     for (key, spec) in &template.variables {
-        if set.contains(&key.as_str()) || !spec.default.contains(['{', '%']) {
+        if set_keys.contains(key) || !spec.default.contains(['{', '%']) {
             continue;
         }
         let rendered = env

@@ -467,6 +467,7 @@ fn variables(template: &Template, opts: &CreateOptions) -> Result<BTreeMap<Strin
         .iter()
         .map(|(k, v)| (k.clone(), v.default.clone()))
         .collect();
+    let mut set_keys: Vec<String> = Vec::new();
     for set in &opts.sets {
         let Some((key, value)) = set.split_once('=') else {
             return Err(BootstrapError::SetSyntax { set: set.clone() }.into());
@@ -490,6 +491,7 @@ fn variables(template: &Template, opts: &CreateOptions) -> Result<BTreeMap<Strin
             .into());
         }
         vars.insert(key.to_owned(), value.to_owned());
+        set_keys.push(key.to_owned());
     }
     vars.insert("name".into(), opts.name.clone());
     vars.insert("module".into(), opts.module.to_ascii_lowercase());
@@ -497,7 +499,7 @@ fn variables(template: &Template, opts: &CreateOptions) -> Result<BTreeMap<Strin
     vars.insert("mfplug_version".into(), env!("CARGO_PKG_VERSION").into());
     if let Some(root) = &template.cookiecutter_root {
         vars.extend(cookiecutter::module_context(&opts.module));
-        cookiecutter::render_defaults(root, template, &opts.sets, &mut vars)?;
+        cookiecutter::render_defaults(root, template, &set_keys, &mut vars)?;
     }
     Ok(vars)
 }

@@ -47,48 +47,17 @@ pub(crate) fn progress(bar: &Option<ui::Bar>) -> &dyn ui::Progress {
 /// MetWork's (`metwork:MD5`).
 fn render_metwork(written: &metwork::Written, ctx: &Ctx) -> Result<ExitCode> {
     let m = &written.metadata;
-    let size: u64 = m.size.parse().unwrap_or(0);
-    let hash = format!(
-        "metwork:{}",
-        metwork::metwork_hash(
-            &m.build_host,
-            &m.build_date,
-            &m.size,
-            &m.version,
-            &m.release
-        )
-    );
-    let plugin = written.name.as_str();
-    if ctx.json {
-        super::out_json(&PackedReport {
-            path: &written.path,
-            name: plugin,
-            version: &m.version,
-            release: &m.release,
-            files: written.files,
-            size,
-            file_size: written.file_size,
-            plugin_hash: &hash,
-        })?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    ui::status(
-        "Released",
-        format!(
-            "plugin `{plugin}` {}-{} in MetWork's format ({} files, {} unpacked)",
-            m.version,
-            m.release,
-            written.files,
-            archive::human_size(size)
-        ),
-    );
-    ui::out(format!(
-        "{}\nsize: {} ({} bytes)\nplugin hash: {hash}",
-        written.path.display(),
-        archive::human_size(written.file_size),
-        written.file_size,
-    ))?;
-    Ok(ExitCode::SUCCESS)
+    let report = PackedReport {
+        path: &written.path,
+        name: &written.name,
+        version: &m.version,
+        release: &m.release,
+        files: written.files,
+        size: written.size,
+        file_size: written.file_size,
+        plugin_hash: &written.plugin_hash,
+    };
+    render(&report, " in MetWork's format", ctx)
 }
 
 #[derive(Serialize)]
@@ -107,36 +76,43 @@ struct PackedReport<'a> {
 /// size and hash on stdout.
 pub(crate) fn render_packed(packed: &Packed, ctx: &Ctx) -> Result<ExitCode> {
     let meta = &packed.meta;
+    let report = PackedReport {
+        path: &packed.path,
+        name: &meta.name,
+        version: &meta.version,
+        release: &meta.release,
+        files: meta.files,
+        size: meta.size,
+        file_size: packed.file_size,
+        plugin_hash: &meta.plugin_hash,
+    };
+    render(&report, "", ctx)
+}
+
+/// The report of a written file, as JSON or as a status line (`format`: how the file is
+/// said, after its version) and the path, size and hash on stdout.
+fn render(report: &PackedReport<'_>, format: &str, ctx: &Ctx) -> Result<ExitCode> {
     if ctx.json {
-        super::out_json(&PackedReport {
-            path: &packed.path,
-            name: &meta.name,
-            version: &meta.version,
-            release: &meta.release,
-            files: meta.files,
-            size: meta.size,
-            file_size: packed.file_size,
-            plugin_hash: &meta.plugin_hash,
-        })?;
+        super::out_json(report)?;
         return Ok(ExitCode::SUCCESS);
     }
     ui::status(
         "Released",
         format!(
-            "plugin `{}` {}-{} ({} files, {} unpacked)",
-            meta.name,
-            meta.version,
-            meta.release,
-            meta.files,
-            archive::human_size(meta.size)
+            "plugin `{}` {}-{}{format} ({} files, {} unpacked)",
+            report.name,
+            report.version,
+            report.release,
+            report.files,
+            archive::human_size(report.size)
         ),
     );
     ui::out(format!(
         "{}\nsize: {} ({} bytes)\nplugin hash: {}",
-        packed.path.display(),
-        archive::human_size(packed.file_size),
-        packed.file_size,
-        meta.plugin_hash
+        report.path.display(),
+        archive::human_size(report.file_size),
+        report.file_size,
+        report.plugin_hash
     ))?;
     Ok(ExitCode::SUCCESS)
 }

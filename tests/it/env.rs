@@ -286,6 +286,19 @@ fn a_missing_dependency_and_a_cycle_are_refused_with_file_and_line() {
         err.contains("line 2: the plugins depend on each other: a -> b -> a"),
         "{err}"
     );
+    // A line that names no valid plugin.
+    ctx.write(
+        "src/b/.layerapi2_dependencies",
+        "# ok\nplugin_base@mfplug\n",
+    );
+    let out = ctx.cmd(["wrapper", "a", "atool"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(".layerapi2_dependencies` line 2: plugin name `base` is reserved"),
+        "{err}"
+    );
+    assert!(err.contains("one layer label per line"), "{err}");
 }
 
 /// The runtime home is in the plugin env from `--home` (not only from an exported
