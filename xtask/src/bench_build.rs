@@ -32,7 +32,7 @@ pub fn run(root: &Path, mfplug: &Path) -> Result<()> {
     let sources = plugin.join("python3_virtualenv_sources");
     std::fs::create_dir_all(&sources)?;
     std::fs::write(plugin.join(".layerapi2_label"), "plugin_bench@mfplug\n")?;
-    std::fs::write(plugin.join("config.ini"), "[general]\n_version = 1.0.0\n")?;
+    std::fs::write(plugin.join("config.ini"), crate::BENCH_GENERAL)?;
     std::fs::copy(
         index.join("requirements.in"),
         sources.join("requirements-to-freeze.txt"),

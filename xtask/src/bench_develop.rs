@@ -95,7 +95,8 @@ fn plugin(dir: &Path, files: usize) -> Result<()> {
     std::fs::write(
         dir.join("config.ini"),
         format!(
-            "[general]\n_version = 1.0.0\n\n[extra_daemon_main]\n_cmd_and_args = sh -c '{DAEMON}'\n"
+            "{}\n[extra_daemon_main]\n_cmd_and_args = sh -c '{DAEMON}'\nnumprocesses = 1\n",
+            crate::BENCH_GENERAL
         ),
     )?;
     std::fs::write(dir.join("app.py"), "print('hello')\n")?;

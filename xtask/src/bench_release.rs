@@ -66,7 +66,7 @@ pub fn generate(root: &Path, small: usize, large: usize, large_size: usize) -> R
     let mut total = 0u64;
     std::fs::create_dir_all(root)?;
     std::fs::write(root.join(".layerapi2_label"), "plugin_bench@mfplug\n")?;
-    std::fs::write(root.join("config.ini"), "[general]\n_version = 1.0.0\n")?;
+    std::fs::write(root.join("config.ini"), crate::BENCH_GENERAL)?;
     for i in 0..small {
         let dir = root.join(format!("src/pkg{:03}/mod{:02}", i % 200, (i / 200) % 50));
         std::fs::create_dir_all(&dir)?;

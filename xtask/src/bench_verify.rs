@@ -27,7 +27,7 @@ fn generate(root: &Path, n: usize) -> Result<()> {
     eprintln!("generating {}", root.display());
     std::fs::create_dir_all(root)?;
     std::fs::write(root.join(".layerapi2_label"), "plugin_benchverify@mfplug\n")?;
-    std::fs::write(root.join("config.ini"), "[general]\n_version = 1.0.0\n")?;
+    std::fs::write(root.join("config.ini"), crate::BENCH_GENERAL)?;
     for i in 0..n {
         let dir = root.join(format!("d{:02}", i % 100));
         std::fs::create_dir_all(&dir)?;

@@ -150,6 +150,10 @@ fn ci() -> Result<()> {
 
 /// The benchmarks, by name; they come with the commands they measure. `bench` alone runs
 /// them all.
+/// The `[general]` section of the benchmarks' plugins: every key mfplug requires (as
+/// MetWork does), so that they load as a real plugin does.
+pub const BENCH_GENERAL: &str = "[general]\n_version = 1.0.0\n_summary = a benchmark plugin\n_license = BSD\n_url = unknown\n_maintainer = bench\n_vendor = bench\n";
+
 const BENCHMARKS: &[&str] = &["release", "install", "lock", "build", "develop", "verify"];
 
 fn bench(args: &[String]) -> Result<()> {
